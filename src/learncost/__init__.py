@@ -1,0 +1,46 @@
+"""learncost: what on-device learning costs on a microcontroller.
+
+For a network and a learning procedure (BP, Forward-Forward, PEPITA, MEMPEPITA): the MACCs
+of every operation, peak RAM, per-sample latency on an MCU and full training time.
+
+    >>> import learncost
+    >>> result = learncost.analyze("kws", procedures=["bp", "ff"])
+    >>> result.row("bp", "training").macc
+    7666544
+
+Heavy libraries load only where used; importing this package stays light.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+__all__ = ["analyze", "load_model", "load_spec", "paper", "LearncostError", "__version__"]
+
+
+def __getattr__(name: str):
+    # lazy, so that `import learncost` and the CLI start fast
+    if name == "analyze":
+        from .analysis import analyze
+
+        return analyze
+    if name == "load_model":
+        from .zoo import load_model
+
+        return load_model
+    if name == "load_spec":
+        from .spec import build_model, validate_spec
+
+        def load_spec(data: dict, origin: str = "spec"):
+            """Build a model from a spec already parsed into a dict."""
+            return build_model(validate_spec(data, origin=origin), origin=origin)
+
+        return load_spec
+    if name == "paper":
+        import importlib
+
+        return importlib.import_module("learncost.paper")
+    if name == "LearncostError":
+        from .errors import LearncostError
+
+        return LearncostError
+    raise AttributeError(f"module 'learncost' has no attribute {name!r}")

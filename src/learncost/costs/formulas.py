@@ -1,0 +1,141 @@
+"""The MACC formulas, stated in the notation of the paper's sheet (C_in, H_out, H_ker, ...).
+
+Sources: the seed README's method and the formulas of ``analysis.ods`` (cited per formula
+by a representative cell). One MACC is one multiply-accumulate on an INT8 element.
+"""
+
+from __future__ import annotations
+
+from ..ir import Dims, Layer, Model
+from .registry import formula, model_formula
+
+CONV = "conv2d"
+DW = "depthwise_conv2d"
+DENSE = "dense"
+POOLS = ("avg_pool2d", "max_pool2d")
+TRAINABLE = (CONV, DW, DENSE)
+
+#: MACCs per element the sheet books for the output head, as X-CUBE-AI reports them:
+#: INT8<->float converters 2 (cells T18 = 24 and V18 = 24 for 12 classes, AU64/AW64 = 4 for 2,
+#: Y110/AA110 = 20 for 10) and the float softmax 15 (U18 = 180, AV64 = 30, Z110 = 150).
+CONVERTER_MACC_PER_ELEMENT = 2
+SOFTMAX_MACC_PER_ELEMENT = 15
+
+
+@formula(CONV, "forward")
+def conv_forward(d: Dims, layer: Layer) -> int:
+    """H_ker * W_ker * C_in * H_out * W_out * C_out  (sheet C18)."""
+    return d.H_ker * d.W_ker * d.C_in * d.H_out * d.W_out * d.C_out
+
+
+@formula(CONV, "backward")
+def conv_backward(d: Dims, layer: Layer) -> int:
+    """Error to the input, a transposed convolution: H_ker * W_ker * C_in * H_out * W_out * C_out  (F20)."""
+    return d.H_ker * d.W_ker * d.C_in * d.H_out * d.W_out * d.C_out
+
+
+@formula(CONV, "weight_update")
+def conv_weight_update(d: Dims, layer: Layer) -> int:
+    """Weight gradient, one MACC per weight per output position:
+    H_out * W_out * C_in * H_ker * W_ker * C_out  (C22)."""
+    return d.H_out * d.W_out * d.C_in * d.H_ker * d.W_ker * d.C_out
+
+
+@formula(DW, "forward")
+def depthwise_forward(d: Dims, layer: Layer) -> int:
+    """H_ker * W_ker * H_out * W_out * C_out: each output channel sees one input channel  (E18)."""
+    return d.H_ker * d.W_ker * d.H_out * d.W_out * d.C_out
+
+
+@formula(DW, "backward")
+def depthwise_backward(d: Dims, layer: Layer) -> int:
+    """H_out * W_out * H_ker * W_ker * C_out  (E20)."""
+    return d.H_out * d.W_out * d.H_ker * d.W_ker * d.C_out
+
+
+@formula(DW, "weight_update")
+def depthwise_weight_update(d: Dims, layer: Layer) -> int:
+    """H_out * W_out * H_ker * W_ker * C_out  (E22)."""
+    return d.H_out * d.W_out * d.H_ker * d.W_ker * d.C_out
+
+
+@formula(DENSE, "forward")
+def dense_forward(d: Dims, layer: Layer) -> int:
+    """H_in * H_out, with H_in and H_out the input and output activations  (Q18)."""
+    return d.H_in * d.H_out
+
+
+@formula(DENSE, "backward")
+def dense_backward(d: Dims, layer: Layer) -> int:
+    """H_in * H_out  (Q20)."""
+    return d.H_in * d.H_out
+
+
+@formula(DENSE, "weight_update")
+def dense_weight_update(d: Dims, layer: Layer) -> int:
+    """H_in * H_out  (C162)."""
+    return d.H_in * d.H_out
+
+
+@formula(TRAINABLE, "goodness")
+def goodness(d: Dims, layer: Layer) -> int:
+    """FF goodness, the sum of squared activations: H_out * W_out * C_out
+    (C24; H_out for a dense layer, Q24)."""
+    return d.H_out * d.W_out * d.C_out
+
+
+@formula(TRAINABLE, "normalization")
+def normalization(d: Dims, layer: Layer) -> int:
+    """FF length normalization of the activations passed on: H_out * W_out * C_out  (C26, Q26)."""
+    return d.H_out * d.W_out * d.C_out
+
+
+@formula(POOLS, "forward")
+def pool_forward(d: Dims, layer: Layer) -> int:
+    """H_out * W_out * C_out * H_ker * W_ker; for the global pools of the MLPerf models this is
+    H_in * W_in * C_in  (P18, AQ64, U110)."""
+    return d.H_out * d.W_out * d.C_out * d.H_ker * d.W_ker
+
+
+@formula("avg_pool2d", "backward")
+def avg_pool_backward(d: Dims, layer: Layer) -> int:
+    """Each input receives its window's error over the window size: as the forward  (P20, AQ66, U112)."""
+    return d.H_out * d.W_out * d.C_out * d.H_ker * d.W_ker
+
+
+@formula("max_pool2d", "backward")
+def max_pool_backward(d: Dims, layer: Layer) -> int:
+    """The error is routed to each window's maximum: H_out * W_out * C_out (not in the sheet)."""
+    return d.H_out * d.W_out * d.C_out
+
+
+@formula("add", "forward")
+def add_forward(d: Dims, layer: Layer) -> int:
+    """One MACC per output element: H_out * W_out * C_out  (sheet H110 = H95, the add's size)."""
+    return layer.output_elements * (len(layer.inputs) - 1)
+
+
+@formula(("quantize", "dequantize"), "forward")
+def converter_forward(d: Dims, layer: Layer) -> int:
+    """2 per element, as X-CUBE-AI reports its INT8<->float converters  (T18, V18)."""
+    return CONVERTER_MACC_PER_ELEMENT * layer.output_elements
+
+
+@formula("softmax", "forward")
+def softmax_forward(d: Dims, layer: Layer) -> int:
+    """15 per element, as X-CUBE-AI reports the float softmax  (U18)."""
+    return SOFTMAX_MACC_PER_ELEMENT * layer.output_elements
+
+
+@model_formula("error")
+def error_gradient(model: Model) -> int:
+    """Error at the output, one MACC per output element (classes for a classifier: U28 = 12;
+    the reconstruction for the autoencoder: L168 = 640)."""
+    return model.output.output_elements
+
+
+@model_formula("projection")
+def projection(model: Model) -> int:
+    """PEPITA's projection of the output error onto the input through the fixed matrix F:
+    (output elements) x (input elements)  (B30 = Q11*B11*B12, B76, B122, B170)."""
+    return model.output.output_elements * model.input.output_elements

@@ -1,0 +1,143 @@
+"""The intermediate representation: a model is a list of layers in execution order.
+
+Each layer names its inputs (the previous layer by default), so sequential chains and
+residual branches joined by an element-wise add are the same structure. Shapes are
+(H, W, C) for feature maps and (N,) for vectors, batch dimension dropped (batch 1).
+Importers and the spec loader build this; cost formulas, procedures and memory rules
+only read it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from functools import cached_property
+
+Shape = tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Dims:
+    """A layer's characteristics in the paper's notation (sheet rows 7-16).
+
+    For fully-connected layers the sheet writes the number of input and output activations
+    as H_in and H_out; the other fields are then 1.
+    """
+
+    C_in: int = 1
+    C_out: int = 1
+    H_in: int = 1
+    W_in: int = 1
+    H_out: int = 1
+    W_out: int = 1
+    H_ker: int = 1
+    W_ker: int = 1
+    H_stride: int = 1
+    W_stride: int = 1
+
+
+@dataclass(frozen=True)
+class Layer:
+    name: str
+    kind: str
+    inputs: tuple[str, ...]
+    input_shapes: tuple[Shape, ...]
+    output_shape: Shape
+    dtype: str = "int8"
+    weights: int = 0
+    biases: int = 0
+    weight_dtype: str = "int8"
+    bias_dtype: str = "int8"
+    kernel: tuple[int, int] | None = None
+    stride: tuple[int, int] | None = None
+    padding: tuple[int, int, int, int] | None = None  # top, bottom, left, right
+    activation: str | None = None  # fused non-linearity (relu, relu6...), no MACC of its own
+    note: str | None = None  # e.g. "zero-cost: unsupported operator X" from an importer
+
+    @property
+    def output_elements(self) -> int:
+        return math.prod(self.output_shape)
+
+    @property
+    def input_elements(self) -> int:
+        return math.prod(self.input_shapes[0]) if self.input_shapes else 0
+
+    @property
+    def trainable(self) -> bool:
+        return self.weights > 0
+
+    @cached_property
+    def dims(self) -> Dims:
+        """Map the layer onto the sheet's notation."""
+        out = self.output_shape
+        src = self.input_shapes[0] if self.input_shapes else out
+        if len(out) == 3 and len(src) == 3:
+            kh, kw = self.kernel or (1, 1)
+            sh, sw = self.stride or (1, 1)
+            return Dims(
+                C_in=src[2], C_out=out[2], H_in=src[0], W_in=src[1], H_out=out[0], W_out=out[1],
+                H_ker=kh, W_ker=kw, H_stride=sh, W_stride=sw,
+            )
+        return Dims(H_in=math.prod(src), H_out=math.prod(out))
+
+
+@dataclass
+class Model:
+    """A network: layers in execution order, the first being the input."""
+
+    name: str
+    layers: list[Layer]
+    id: str | None = None
+    task: str = "classification"  # or "reconstruction" (autoencoders), "regression"
+    classes: int | None = None
+    dataset: str | None = None
+    description: str | None = None
+    source: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    @cached_property
+    def by_name(self) -> dict[str, Layer]:
+        return {layer.name: layer for layer in self.layers}
+
+    @property
+    def input(self) -> Layer:
+        return self.layers[0]
+
+    @property
+    def output(self) -> Layer:
+        return self.layers[-1]
+
+    @property
+    def supervised(self) -> bool:
+        """A classifier trained with labels (FF embeds the label; inference runs one pass per class)."""
+        return self.task == "classification" and bool(self.classes)
+
+    @property
+    def weights(self) -> int:
+        return sum(layer.weights for layer in self.layers)
+
+    @property
+    def biases(self) -> int:
+        return sum(layer.biases for layer in self.layers)
+
+    @cached_property
+    def consumers(self) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {layer.name: [] for layer in self.layers}
+        for layer in self.layers:
+            for src in layer.inputs:
+                out[src].append(layer.name)
+        return out
+
+    @cached_property
+    def has_trainable_ancestor(self) -> dict[str, bool]:
+        """Whether any layer feeding this one (transitively) has weights.
+
+        The backward pass (error propagated to a layer's input) is only needed when some
+        earlier layer will consume that error; for the first trainable layer it is skipped.
+        """
+        result: dict[str, bool] = {}
+        for layer in self.layers:
+            result[layer.name] = any(
+                self.by_name[src].trainable or result[src] for src in layer.inputs
+            )
+        return result

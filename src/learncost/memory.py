@@ -1,0 +1,128 @@
+"""Activation memory: which buffers are live while each layer runs, and the paper's rules.
+
+The paper assumes no buffer reuse: computing a layer allocates a new buffer. Its rules
+(seed README, "RAM procedure") speak of "two consecutive layers"; on a graph with residual
+branches the general form is the set of buffers live while a layer runs: its inputs, its
+output, and any earlier output still waiting for a later consumer (a ResNet shortcut).
+On a chain that set is exactly a pair of consecutive buffers.
+
+Transient layers (zero-padding, reshape, INT8<->float converters) own no buffer here: their
+consumers read through them. The sheet never counts them in its training sums; see the
+errata for the places where it does count a padding buffer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Iterable, Mapping
+
+from .dtypes import dtype_bytes
+from .ir import Model
+from .layers import TRANSIENT_KINDS
+
+
+@dataclass(frozen=True)
+class Step:
+    layer: str  # the layer being computed
+    live: tuple[str, ...]  # buffers live meanwhile (its inputs, its output, pending shortcuts)
+    touched: tuple[str, ...]  # its own inputs and output
+
+
+@dataclass(frozen=True)
+class Buffers:
+    """The activation buffers of a model and the liveness schedule over them."""
+
+    sizes: dict[str, int]  # buffer (owning layer) -> bytes
+    steps: tuple[Step, ...]
+    input: str
+    every: dict[str, int]  # every layer's output in bytes, transient ones included
+
+    def total(self, names: Iterable[str]) -> int:
+        return sum(self.every[n] for n in names)
+
+
+def buffers(model: Model, *, transient: frozenset[str] = TRANSIENT_KINDS,
+            size_delta: Mapping[str, int] | None = None) -> Buffers:
+    size_delta = size_delta or {}
+    owner: dict[str, str] = {}
+    every = {layer.name: layer.output_elements * dtype_bytes(layer.dtype) + size_delta.get(layer.name, 0)
+             for layer in model.layers}
+    for layer in model.layers:
+        transient_here = layer.kind in transient and layer.inputs
+        owner[layer.name] = owner[layer.inputs[0]] if transient_here else layer.name
+    sizes = {name: every[name] for name, own in owner.items() if own == name}
+    order = {layer.name: i for i, layer in enumerate(model.layers)}
+    last_use = {name: order[name] for name in sizes}
+    last_use[owner[model.output.name]] = len(model.layers)
+    for layer in model.layers:
+        for src in layer.inputs:
+            b = owner[src]
+            last_use[b] = max(last_use[b], order[layer.name])
+    steps = []
+    for layer in model.layers[1:]:
+        if owner[layer.name] != layer.name:
+            continue
+        i = order[layer.name]
+        live = tuple(b for b in sizes if order[b] <= i <= last_use[b])
+        touched = tuple(dict.fromkeys([*(owner[s] for s in layer.inputs), layer.name]))
+        steps.append(Step(layer.name, live, touched))
+    return Buffers(sizes, tuple(steps), owner[model.input.name], every)
+
+
+@dataclass(frozen=True)
+class Peak:
+    bytes: int
+    at: str | None  # layer whose step sets the figure (None for whole-model sums)
+    buffers: tuple[str, ...]  # the buffers summed, with repeats where a rule counts one twice
+
+
+MemoryRule = Callable[[Buffers], Peak]
+RULES: dict[str, MemoryRule] = {}
+RULE_DOCS: dict[str, str] = {}
+
+
+def rule(name: str):
+    def register(fn: MemoryRule) -> MemoryRule:
+        RULES[name] = fn
+        RULE_DOCS[name] = (fn.__doc__ or "").strip().splitlines()[0]
+        return fn
+
+    return register
+
+
+def _max_over_steps(b: Buffers, pick: Callable[[Step], tuple[str, ...]]) -> Peak:
+    best = Peak(b.sizes[b.input], b.input, (b.input,))
+    for step in b.steps:
+        names = pick(step)
+        total = b.total(names)
+        if total > best.bytes:
+            best = Peak(total, step.layer, names)
+    return best
+
+
+@rule("all_buffers")
+def all_buffers(b: Buffers) -> Peak:
+    """Sum of the activation buffers of all layers (BP and PEPITA training: every activation is kept for the update)."""
+    return Peak(b.total(b.sizes), None, tuple(b.sizes))
+
+
+@rule("largest_pair")
+def largest_pair(b: Buffers) -> Peak:
+    """Largest sum of two consecutive buffers, i.e. of the buffers live while one layer runs (inference)."""
+    return _max_over_steps(b, lambda s: s.live)
+
+
+@rule("largest_pair_plus_input")
+def largest_pair_plus_input(b: Buffers) -> Peak:
+    """Largest pair plus the input sample (FF: the input, with its embedded label, is kept for the second pass)."""
+    return _max_over_steps(b, lambda s: s.live if b.input in s.live else (b.input, *s.live))
+
+
+@rule("largest_pair_plus_larger")
+def largest_pair_plus_larger(b: Buffers) -> Peak:
+    """Largest pair plus the larger of the two (MEMPEPITA: one activation recomputed beside the pair)."""
+    def pick(s: Step) -> tuple[str, ...]:
+        larger = max(s.touched, key=lambda n: b.sizes[n])
+        return (*s.live, larger)
+
+    return _max_over_steps(b, pick)

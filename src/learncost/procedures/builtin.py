@@ -1,0 +1,66 @@
+"""The paper's four procedures (sheet rows 32-43 for DS-CNN; the same shape for every model)."""
+
+from __future__ import annotations
+
+from ..layers import HEAD_KINDS
+from . import Phase, Procedure, Term, register
+
+_INFERENCE = Phase(terms=(Term("forward"),), memory="largest_pair", params_in_ram=False)
+
+register(Procedure(
+    id="bp",
+    name="Backpropagation",
+    reference="Rumelhart, Hinton & Williams, Nature 1986",
+    training=Phase(
+        # sheet B33 = W18 + R20 + R22 + W28
+        terms=(Term("forward"), Term("backward"), Term("weight_update"), Term("error")),
+        memory="all_buffers", params_in_ram=True,
+    ),
+    inference=_INFERENCE,
+))
+
+register(Procedure(
+    id="ff",
+    name="Forward-Forward",
+    reference="Hinton, 'The Forward-Forward Algorithm', arXiv 2212.13345, 2022",
+    training=Phase(
+        # a positive and a negative pass, each with its goodness, normalization and local
+        # update; no softmax head: sheet B36 = 2*(R18 + R22 + R24 + R26)
+        terms=tuple(Term(op, 2, HEAD_KINDS) for op in ("forward", "weight_update", "goodness", "normalization")),
+        memory="largest_pair_plus_input", params_in_ram=True,
+    ),
+    inference=Phase(
+        # supervised: one pass per candidate label, sheet C36 = 12*(R18 + R24 + R26);
+        # unsupervised (the autoencoder): one pass, C176 = M158 + M164 + M166
+        terms=tuple(Term(op, "passes", HEAD_KINDS) for op in ("forward", "goodness", "normalization")),
+        memory=(("supervised", "largest_pair_plus_input"), ("unsupervised", "largest_pair")),
+        params_in_ram=False,
+    ),
+    notes=("Supervised FF embeds the label in the input and runs one inference pass per class.",),
+))
+
+register(Procedure(
+    id="pepita",
+    name="PEPITA",
+    reference="Dellaferrera & Kreiman, 'Error-driven Input Modulation', ICML 2022",
+    training=Phase(
+        # clean pass, modulated pass, local updates, output error and its projection onto
+        # the input: sheet B39 = 2*W18 + R22 + W28 + B30
+        terms=(Term("forward", 2), Term("weight_update"), Term("error"), Term("projection")),
+        memory="all_buffers", params_in_ram=True,
+    ),
+    inference=_INFERENCE,
+))
+
+register(Procedure(
+    id="mempepita",
+    name="MEMPEPITA",
+    reference="Srinivasan et al., 'Forward Learning with Top-Down Feedback', arXiv 2302.05440, 2023",
+    training=Phase(
+        # PEPITA with the clean activations recomputed by a third pass instead of stored:
+        # sheet B42 = 3*W18 + R22 + W28 + B30
+        terms=(Term("forward", 3), Term("weight_update"), Term("error"), Term("projection")),
+        memory="largest_pair_plus_larger", params_in_ram=True,
+    ),
+    inference=_INFERENCE,
+))

@@ -1,0 +1,175 @@
+"""User-written model specs (YAML or TOML), validated with pydantic, built into the IR.
+
+A spec lists layers in execution order; each layer reads the previous one unless it
+names its ``inputs`` (residual branches). Errors name the layer index, its name and the
+field: ``kws.yaml: layers[3] (dw1).kernel: kernel 5x5 is larger than the padded input 3x3``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, conint
+
+from .dtypes import dtype_bytes
+from .errors import SpecError
+from .ir import Layer, Model
+from .layers import ARITY, DEFAULT_DTYPE, KINDS
+
+PosInt = conint(ge=1)
+IntPair = Union[PosInt, tuple[PosInt, PosInt]]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class InputSpec(_Strict):
+    shape: list[PosInt] = Field(min_length=1)
+    dtype: str | None = None
+
+
+class LayerSpec(_Strict):
+    kind: str
+    name: str | None = None
+    inputs: list[str] | None = None
+    filters: PosInt | None = None
+    units: PosInt | None = None
+    kernel: IntPair | None = None
+    stride: IntPair | None = None
+    padding: Union[Literal["valid", "same"], conint(ge=0), list[conint(ge=0)]] | None = None
+    depth_multiplier: PosInt | None = None
+    use_bias: bool = True
+    global_: bool = Field(default=False, alias="global")
+    shape: list[PosInt] | None = None
+    dtype: str | None = None
+    weight_dtype: str | None = None
+    bias_dtype: str | None = None
+    activation: str | None = None
+    note: str | None = None
+
+
+class ModelSpec(_Strict):
+    name: str
+    id: str | None = None
+    description: str | None = None
+    source: str | None = None
+    task: Literal["classification", "reconstruction", "regression"] = "classification"
+    classes: PosInt | None = None
+    dataset: str | None = None
+    dtype: str = "int8"
+    input: InputSpec
+    layers: list[LayerSpec] = Field(min_length=1)
+
+
+def _location(loc: tuple, data: Any) -> str:
+    parts: list[str] = []
+    for i, item in enumerate(loc):
+        if isinstance(item, int):
+            parts[-1] += f"[{item}]"
+            if loc[i - 1] == "layers" and isinstance(data, dict):
+                try:
+                    name = data["layers"][item].get("name")
+                except (AttributeError, IndexError, KeyError, TypeError):
+                    name = None
+                if name:
+                    parts[-1] += f" ({name})"
+        else:
+            parts.append(str(item))
+    return ".".join(parts) or "spec"
+
+
+def validate_spec(data: Any, *, origin: str = "spec") -> ModelSpec:
+    if not isinstance(data, dict):
+        raise SpecError(f"a model spec must be a mapping, got {type(data).__name__}", location=origin)
+    try:
+        return ModelSpec.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
+        raise SpecError(err["msg"] + more, location=f"{origin}: {_location(err['loc'], data)}") from None
+
+
+def build_model(spec: ModelSpec, *, origin: str = "spec", model_id: str | None = None) -> Model:
+    """Infer every layer's shapes and parameter counts, checking each against its inputs."""
+    dtype_bytes(spec.dtype, location=f"{origin}: dtype")
+    layers: list[Layer] = []
+    by_name: dict[str, Layer] = {}
+    in_dtype = spec.input.dtype or spec.dtype
+    dtype_bytes(in_dtype, location=f"{origin}: input.dtype")
+    first = Layer(name="input", kind="input", inputs=(), input_shapes=(),
+                  output_shape=tuple(spec.input.shape), dtype=in_dtype)
+    layers.append(first)
+    by_name["input"] = first
+    for index, ls in enumerate(spec.layers):
+        loc = f"{origin}: layers[{index}]" + (f" ({ls.name})" if ls.name else "")
+        if ls.kind not in KINDS or ls.kind == "input":
+            valid = sorted(k for k in KINDS if k != "input")
+            raise SpecError(f"unknown layer kind {ls.kind!r}", location=f"{loc}.kind",
+                            hint="valid: " + ", ".join(valid))
+        name = ls.name or f"{ls.kind}_{index}"
+        if name in by_name:
+            raise SpecError(f"duplicate layer name {name!r}", location=f"{loc}.name")
+        inputs = ls.inputs if ls.inputs is not None else [layers[-1].name]
+        lo, hi = ARITY[ls.kind]
+        if len(inputs) < lo or (hi is not None and len(inputs) > hi):
+            want = f"{lo}" if lo == hi else f"at least {lo}" if hi is None else f"{lo} to {hi}"
+            raise SpecError(f"{ls.kind} takes {want} input(s), got {len(inputs)}", location=f"{loc}.inputs")
+        for src in inputs:
+            if src not in by_name:
+                raise SpecError(f"no earlier layer named {src!r}", location=f"{loc}.inputs")
+        params = ls.model_dump(by_alias=True, exclude_none=True)
+        built = KINDS[ls.kind](params, [by_name[s].output_shape for s in inputs], loc)
+        dtype = ls.dtype or DEFAULT_DTYPE.get(ls.kind) or by_name[inputs[0]].dtype
+        for field in ("dtype", "weight_dtype", "bias_dtype"):
+            value = getattr(ls, field)
+            if value:
+                dtype_bytes(value, location=f"{loc}.{field}")
+        layer = Layer(
+            name=name, kind=ls.kind, inputs=tuple(inputs),
+            input_shapes=tuple(by_name[s].output_shape for s in inputs),
+            output_shape=built.output_shape, dtype=dtype,
+            weights=built.weights, biases=built.biases,
+            weight_dtype=ls.weight_dtype or spec.dtype, bias_dtype=ls.bias_dtype or spec.dtype,
+            kernel=built.kernel, stride=built.stride, padding=built.padding,
+            activation=ls.activation, note=ls.note,
+        )
+        layers.append(layer)
+        by_name[name] = layer
+    return Model(
+        name=spec.name, id=model_id or spec.id, layers=layers, task=spec.task, classes=spec.classes,
+        dataset=spec.dataset, description=spec.description, source=spec.source,
+    )
+
+
+def parse_text(text: str, suffix: str, origin: str) -> Any:
+    if suffix == ".toml":
+        try:
+            import tomllib
+        except ModuleNotFoundError:  # Python 3.10
+            import tomli as tomllib  # type: ignore[no-redef]
+        try:
+            return tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise SpecError(f"not valid TOML: {exc}", location=origin) from None
+    import yaml
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise SpecError(f"not valid YAML{where}: {getattr(exc, 'problem', exc)}", location=origin) from None
+
+
+def load_spec_file(path: Path, *, model_id: str | None = None) -> Model:
+    origin = path.name
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise SpecError("is not a text model spec (not UTF-8)", location=origin) from None
+    except OSError as exc:
+        raise SpecError(f"cannot be read: {exc.strerror}", location=origin) from None
+    data = parse_text(text, path.suffix.lower(), origin)
+    return build_model(validate_spec(data, origin=origin), origin=origin, model_id=model_id)

@@ -1,0 +1,62 @@
+"""Resolving a model name: a built-in id (``kws``, ``vww``, ``ic``, ``ad``) or a file path."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+from .errors import LearncostError, UnknownNameError
+from .ir import Model
+
+#: built-in id -> aliases that also resolve to it
+BUILTIN = {
+    "kws": ("ds-cnn", "dscnn"),
+    "vww": ("mobilenet", "mobilenetv1"),
+    "ic": ("resnet", "resnet8", "resnet-8"),
+    "ad": ("autoencoder", "fc-autoencoder", "ae"),
+}
+SPEC_SUFFIXES = (".yaml", ".yml", ".toml")
+
+
+def builtin_ids() -> list[str]:
+    return list(BUILTIN)
+
+
+def _canonical(name: str) -> str | None:
+    key = name.lower()
+    for model_id, aliases in BUILTIN.items():
+        if key == model_id or key in aliases:
+            return model_id
+    return None
+
+
+@lru_cache(maxsize=None)
+def _builtin(model_id: str) -> Model:
+    from .spec import build_model, parse_text, validate_spec
+
+    origin = f"{model_id}.yaml"
+    text = resources.files("learncost").joinpath("data", "models", origin).read_text("utf-8")
+    return build_model(validate_spec(parse_text(text, ".yaml", origin), origin=origin), origin=origin)
+
+
+def load_model(name: str | Path) -> Model:
+    """A built-in model by id, or a model file (spec YAML/TOML)."""
+    if isinstance(name, str):
+        model_id = _canonical(name)
+        if model_id:
+            return _builtin(model_id)
+    path = Path(name)
+    if not path.exists():
+        if path.suffix:
+            raise LearncostError(f"no such file: {path}")
+        raise UnknownNameError("model", str(name), builtin_ids() + ["or a path to a .yaml/.toml spec"])
+    if path.is_dir():
+        raise LearncostError(f"{path} is a directory, not a model file")
+    suffix = path.suffix.lower()
+    if suffix in SPEC_SUFFIXES:
+        from .spec import load_spec_file
+
+        return load_spec_file(path)
+    raise LearncostError(f"{path.name}: unsupported model format {suffix or '(no extension)'!r}",
+                         hint="use a built-in id or a .yaml/.yml/.toml spec")
