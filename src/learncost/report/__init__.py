@@ -1,0 +1,1 @@
+"""Reports: format figures that analysis computed. Nothing here computes a cost."""

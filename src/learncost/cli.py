@@ -1,0 +1,225 @@
+"""The ``learncost`` command line. Parses options, calls analysis, hands results to a report."""
+
+from __future__ import annotations
+
+import sys
+from enum import Enum
+from typing import Optional
+
+import typer
+
+from .errors import LearncostError
+
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+    help="What on-device learning costs: MACCs, peak RAM, latency and training time of BP, "
+         "Forward-Forward, PEPITA and MEMPEPITA on microcontrollers.",
+)
+
+
+class Format(str, Enum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+    markdown = "markdown"
+
+
+FormatOpt = typer.Option(Format.table, "--format", "-f", help="Output format.")
+McuOpt = typer.Option(None, "--mcu", "-m", help="MCU id (repeatable); see `learncost mcus`.")
+ClockOpt = typer.Option(None, "--clock-mhz", help="Custom MCU clock (MHz); needs --cycles-per-macc.")
+CyclesOpt = typer.Option(None, "--cycles-per-macc", help="Custom MCU cycles per MACC; needs --clock-mhz.")
+EpochsOpt = typer.Option(None, "--epochs", help="Training epochs (overrides the dataset's).")
+SamplesOpt = typer.Option(None, "--samples", help="Training samples per epoch (overrides the dataset's).")
+
+
+def _mcus(ids: Optional[list[str]], clock: Optional[float], cycles: Optional[float], default: list[str]):
+    from .catalog import custom_mcu, get_mcu
+
+    chosen = [get_mcu(i) for i in ids] if ids else []
+    if clock is not None or cycles is not None:
+        chosen.append(custom_mcu(clock, cycles))
+    return chosen or [get_mcu(i) for i in default]
+
+
+def _emit(fmt: Format, *, tables, json_text, csv_text) -> None:
+    from .report.tables import to_markdown, to_rich
+
+    if fmt is Format.table:
+        to_rich(tables())
+    elif fmt is Format.markdown:
+        sys.stdout.write(to_markdown(tables()))
+    elif fmt is Format.json:
+        sys.stdout.write(json_text() + "\n")
+    else:
+        sys.stdout.write(csv_text())
+
+
+@app.command()
+def paper(
+    as_published: bool = typer.Option(False, "--as-published", help="Apply the sheet's errata and reproduce its figures."),
+    errata: bool = typer.Option(False, "--errata", help="List the errata of the paper's sheet and their effect."),
+    fmt: Format = FormatOpt,
+    mcu: Optional[list[str]] = McuOpt,
+    clock_mhz: Optional[float] = ClockOpt,
+    cycles_per_macc: Optional[float] = CyclesOpt,
+    epochs: Optional[int] = EpochsOpt,
+    samples: Optional[int] = SamplesOpt,
+) -> None:
+    """The paper's tables for its four MLPerf Tiny models, procedures and two MCUs."""
+    from . import paper as paper_mod
+    from .report import paper_report as rep
+
+    if errata:
+        import json
+
+        _emit(fmt, tables=rep.errata_tables, json_text=lambda: json.dumps({"errata": rep.errata_dicts()}, indent=2),
+              csv_text=rep.errata_csv)
+        return
+    boards = _mcus(mcu, clock_mhz, cycles_per_macc, paper_mod.setup()["mcus"])
+    override = None
+    if epochs is not None or samples is not None:
+        from .catalog import get_dataset, workload
+        from .zoo import load_model
+
+        override = {m: workload(get_dataset(load_model(m).dataset), epochs, samples) for m in paper_mod.setup()["models"]}
+    result = paper_mod.compute(as_published, mcus=boards, dataset_override=override)
+    _emit(fmt, tables=lambda: rep.tables(result), json_text=lambda: rep.to_json(result),
+          csv_text=lambda: rep.csv_text(result))
+
+
+@app.command()
+def analyze(
+    model: str = typer.Argument(..., help="Built-in model id (kws, vww, ic, ad) or a model spec file."),
+    per_layer: bool = typer.Option(False, "--per-layer", help="Show every layer and operation."),
+    procedure: Optional[list[str]] = typer.Option(None, "--procedure", "-p", help="bp, ff, pepita, mempepita (repeatable)."),
+    mcu: Optional[list[str]] = McuOpt,
+    dataset: Optional[str] = typer.Option(None, "--dataset", "-d", help="Dataset id for training time; see `learncost datasets`."),
+    clock_mhz: Optional[float] = ClockOpt,
+    cycles_per_macc: Optional[float] = CyclesOpt,
+    epochs: Optional[int] = EpochsOpt,
+    samples: Optional[int] = SamplesOpt,
+    fmt: Format = FormatOpt,
+) -> None:
+    """Costs of one model under each learning procedure, for training and inference."""
+    from .analysis import analyze as run
+    from .catalog import get_dataset, workload
+    from .paper import setup
+    from .procedures import get_procedure
+    from .report import analysis_report as rep
+    from .zoo import load_model
+
+    procs = [get_procedure(p) for p in procedure] if procedure else None
+    boards = _mcus(mcu, clock_mhz, cycles_per_macc, setup()["mcus"])
+    m = load_model(model)
+    ds_name = dataset or m.dataset
+    ds = workload(get_dataset(ds_name) if ds_name else None, epochs, samples)
+    result = run(m, procs, boards, ds)
+    _emit(fmt, tables=lambda: rep.tables(result, per_layer), json_text=lambda: rep.to_json(result, per_layer),
+          csv_text=lambda: rep.csv_text(result, per_layer))
+
+
+@app.command()
+def models(fmt: Format = FormatOpt) -> None:
+    """The built-in models."""
+    import json
+
+    from .report.tables import Table, to_csv
+    from .zoo import BUILTIN, load_model
+
+    rows = []
+    for model_id, aliases in BUILTIN.items():
+        m = load_model(model_id)
+        rows.append([model_id, m.name, m.description or "", m.classes, m.dataset, m.weights + m.biases,
+                     ", ".join(aliases)])
+    cols = ["id", "name", "description", "classes", "dataset", "parameters", "aliases"]
+    _emit(fmt, tables=lambda: [Table("Built-in models", cols, rows, numeric={3, 5})],
+          json_text=lambda: json.dumps([dict(zip(cols, r)) for r in rows], indent=2), csv_text=lambda: to_csv(cols, rows))
+
+
+@app.command()
+def mcus(fmt: Format = FormatOpt) -> None:
+    """The MCU catalogue."""
+    import json
+
+    from .catalog import mcus as catalog
+    from .report.tables import Table, to_csv
+
+    cols = ["id", "name", "core", "clock_mhz", "cycles_per_macc", "sram_kb", "flash_kb", "source"]
+    rows = [[getattr(m, c) for c in cols] for m in catalog().values()]
+    _emit(fmt, tables=lambda: [Table("MCUs", cols, rows, numeric={3, 4, 5, 6})],
+          json_text=lambda: json.dumps([dict(zip(cols, r)) for r in rows], indent=2), csv_text=lambda: to_csv(cols, rows))
+
+
+@app.command()
+def datasets(fmt: Format = FormatOpt) -> None:
+    """The training workloads (epochs x samples)."""
+    import json
+
+    from .catalog import datasets as catalog
+    from .report.tables import Table, to_csv
+
+    cols = ["id", "name", "epochs", "samples", "source"]
+    rows = [[getattr(d, c) for c in cols] for d in catalog().values()]
+    _emit(fmt, tables=lambda: [Table("Datasets", cols, rows, numeric={2, 3})],
+          json_text=lambda: json.dumps([dict(zip(cols, r)) for r in rows], indent=2), csv_text=lambda: to_csv(cols, rows))
+
+
+@app.command()
+def procedures(fmt: Format = FormatOpt) -> None:
+    """The learning procedures: operations counted and memory rules."""
+    import json
+
+    from .memory import RULE_DOCS
+    from .procedures import PROCEDURES
+    from .report.tables import Table, to_csv
+
+    def terms(phase) -> str:
+        return " + ".join(f"{t.times}x {t.op}" if t.times != 1 else t.op for t in phase.terms)
+
+    def memory(phase) -> str:
+        return phase.memory if isinstance(phase.memory, str) else ", ".join(f"{k}: {v}" for k, v in phase.memory)
+
+    cols = ["id", "name", "training MACC", "training memory", "inference MACC", "inference memory", "reference"]
+    rows = [[p.id, p.name, terms(p.training), memory(p.training), terms(p.inference), memory(p.inference), p.reference]
+            for p in PROCEDURES.values()]
+    notes = [f"{k}: {v}" for k, v in RULE_DOCS.items()] + ["passes = classes for a supervised classifier, else 1"]
+    _emit(fmt, tables=lambda: [Table("Learning procedures", cols, rows, notes)],
+          json_text=lambda: json.dumps([dict(zip(cols, r)) for r in rows], indent=2), csv_text=lambda: to_csv(cols, rows))
+
+
+def _usage_errors():
+    """Click's exception classes: vendored inside typer since 0.2x, plain click before."""
+    try:
+        from typer._click import exceptions
+    except ImportError:
+        from click import exceptions
+    return exceptions
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: user errors become one line on stderr and exit code 2."""
+    exc_types = _usage_errors()
+    try:
+        typer.main.get_command(app).main(args=argv, prog_name="learncost", standalone_mode=False)
+    except LearncostError as exc:
+        print(f"learncost: error: {exc.line()}", file=sys.stderr)
+        return 2
+    except exc_types.NoArgsIsHelpError as exc:
+        print(exc.ctx.get_help() if exc.ctx else exc.format_message())
+        return 0
+    except exc_types.UsageError as exc:
+        where = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx else ""
+        print(f"learncost: error: {exc.format_message()}{where}", file=sys.stderr)
+        return 2
+    except typer.Abort:
+        print("learncost: aborted", file=sys.stderr)
+        return 130
+    except typer.Exit as exc:
+        return exc.exit_code
+    except BrokenPipeError:
+        return 0
+    return 0
+
+
+def run() -> None:
+    sys.exit(main())

@@ -1,0 +1,68 @@
+"""Reports of ``learncost analyze``."""
+
+from __future__ import annotations
+
+import json
+
+from ..analysis import Analysis
+from ..costs import OPERATIONS
+from .tables import Table, to_csv
+
+LAYER_FIELDS = ["name", "kind", "output_shape", "activations_bytes", "weights", "biases", *OPERATIONS]
+
+
+def _row_columns(a: Analysis) -> list[str]:
+    cols = ["model", "procedure", "phase", "macc", "activations_bytes", "params_bytes", "ram_bytes", "memory_rule",
+            "peak_at"]
+    cols += [f"latency_ms[{m.id}]" for m in a.mcus]
+    if a.dataset:
+        cols += [f"train_hours[{m.id}]" for m in a.mcus]
+    return cols
+
+
+def _row_values(a: Analysis, r) -> list:
+    values = [r.model, r.procedure, r.phase, r.macc, r.activations_bytes, r.params_bytes, r.ram_bytes,
+              r.memory_rule, r.peak_at]
+    values += [r.latency_ms[m.id] for m in a.mcus]
+    if a.dataset:
+        values += [(r.train_hours or {}).get(m.id) for m in a.mcus]
+    return values
+
+
+def tables(a: Analysis, per_layer: bool) -> list[Table]:
+    m = a.model
+    ds = f"; training on {a.dataset.name}: {a.dataset.epochs} epochs x {a.dataset.samples:,} samples" if a.dataset else ""
+    cols = ["procedure", "phase", "MACC", "activations B", "params B", "RAM B"]
+    cols += [f"{mcu.id} ms" for mcu in a.mcus]
+    if a.dataset:
+        cols += [f"{mcu.id} h" for mcu in a.mcus]
+    rows = []
+    for r in a.rows:
+        row = [r.procedure, r.phase, r.macc, r.activations_bytes, r.params_bytes if r.phase == "training" else None,
+               r.ram_bytes]
+        row += [round(r.latency_ms[mcu.id], 2) for mcu in a.mcus]
+        if a.dataset:
+            row += [round(r.train_hours[mcu.id], 2) if r.train_hours else None for mcu in a.mcus]
+        rows.append(row)
+    notes = [f"{mcu.id}: {mcu.clock_mhz:g} MHz, {mcu.cycles_per_macc:g} cycles/MACC" for mcu in a.mcus]
+    notes.append("RAM = activations + parameters in training, activations only in inference")
+    notes += [f"warning: {w}" for w in a.warnings]
+    out = [Table(f"{m.name} ({m.id or 'spec'}): {m.weights:,} weights, {m.biases:,} biases{ds}", cols, rows, notes,
+                 numeric=set(range(2, len(cols))))]
+    if per_layer:
+        lcols = ["layer", "kind", "output", "act. B", "weights", "biases", *OPERATIONS]
+        lrows = [[lr.name, lr.kind, "x".join(map(str, lr.output_shape)), lr.activations_bytes, lr.weights, lr.biases,
+                  *(lr.macc[op] for op in OPERATIONS)] for lr in a.layers]
+        out.append(Table(f"{m.name}: per layer and operation (MACC)", lcols, lrows, numeric=set(range(3, len(lcols)))))
+    return out
+
+
+def to_json(a: Analysis, per_layer: bool) -> str:
+    return json.dumps(a.to_dict(per_layer=per_layer), indent=2)
+
+
+def csv_text(a: Analysis, per_layer: bool) -> str:
+    if per_layer:
+        return to_csv(LAYER_FIELDS, [[lr.name, lr.kind, "x".join(map(str, lr.output_shape)), lr.activations_bytes,
+                                      lr.weights, lr.biases, *(lr.macc[op] for op in OPERATIONS)] for lr in a.layers])
+    return to_csv(_row_columns(a), [_row_values(a, r) for r in a.rows])
