@@ -17,7 +17,7 @@ from .ir import Shape
 #: kinds whose output buffer the memory rules do not count: the sheet never counts
 #: explicit zero-padding or INT8<->float converters as stored activations in training,
 #: and a reshape is a view of its input. Their consumers read through them.
-TRANSIENT_KINDS = frozenset({"pad", "reshape", "quantize", "dequantize"})
+TRANSIENT_KINDS = frozenset({"pad", "reshape", "flatten", "quantize", "dequantize"})
 
 #: the classifier's output head as the sheet models it (INT8->float converter, softmax,
 #: float->INT8 converter). Forward-Forward does not use it (sheet: FF sums R18, not W18).
@@ -57,6 +57,8 @@ def _pair(value: Any, field: str, loc: str, default: tuple[int, int] | None = No
     if isinstance(value, int):
         value = (value, value)
     value = tuple(value)
+    if len(value) == 1:
+        value = (value[0], value[0])
     if len(value) != 2:
         raise SpecError(f"needs 1 or 2 integers, got {len(value)}", location=f"{loc}.{field}")
     if any(v < 1 for v in value):
@@ -193,6 +195,7 @@ def _add(p: dict, ins: list[Shape], loc: str) -> Built:
     return Built(first)
 
 
+@kind("flatten")
 @kind("reshape")
 def _reshape(p: dict, ins: list[Shape], loc: str) -> Built:
     target = p.get("shape") or [math.prod(ins[0])]

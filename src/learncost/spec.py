@@ -18,7 +18,8 @@ from .ir import Layer, Model
 from .layers import ARITY, DEFAULT_DTYPE, KINDS
 
 PosInt = conint(ge=1)
-IntPair = Union[PosInt, tuple[PosInt, PosInt]]
+# kernel, stride and padding are checked by the layer builders, which know the layer's input
+IntOrList = Union[int, list[int]]
 
 
 class _Strict(BaseModel):
@@ -36,9 +37,9 @@ class LayerSpec(_Strict):
     inputs: list[str] | None = None
     filters: PosInt | None = None
     units: PosInt | None = None
-    kernel: IntPair | None = None
-    stride: IntPair | None = None
-    padding: Union[Literal["valid", "same"], conint(ge=0), list[conint(ge=0)]] | None = None
+    kernel: IntOrList | None = None
+    stride: IntOrList | None = None
+    padding: Union[str, int, list[int]] | None = None
     depth_multiplier: PosInt | None = None
     use_bias: bool = True
     global_: bool = Field(default=False, alias="global")
@@ -75,7 +76,7 @@ def _location(loc: tuple, data: Any) -> str:
                     name = None
                 if name:
                     parts[-1] += f" ({name})"
-        else:
+        elif not any(ch in str(item) for ch in "[]-,("):  # skip pydantic's union-branch labels
             parts.append(str(item))
     return ".".join(parts) or "spec"
 
@@ -137,9 +138,18 @@ def build_model(spec: ModelSpec, *, origin: str = "spec", model_id: str | None =
         )
         layers.append(layer)
         by_name[name] = layer
+    classes, warnings = spec.classes, []
+    out_elements = layers[-1].output_elements
+    if spec.task == "classification":
+        if classes is None:
+            classes = out_elements
+            warnings.append(f"classes not given: {classes} inferred from the output layer {layers[-1].name!r}")
+        elif classes != out_elements:
+            raise SpecError(f"is {classes} but the output layer {layers[-1].name!r} has {out_elements} elements",
+                            location=f"{origin}: classes")
     return Model(
-        name=spec.name, id=model_id or spec.id, layers=layers, task=spec.task, classes=spec.classes,
-        dataset=spec.dataset, description=spec.description, source=spec.source,
+        name=spec.name, id=model_id or spec.id, layers=layers, task=spec.task, classes=classes,
+        dataset=spec.dataset, description=spec.description, source=spec.source, warnings=warnings,
     )
 
 

@@ -1,0 +1,59 @@
+"""The Python API mirrors the CLI; importing learncost stays light; procedures are pluggable."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+import learncost
+from learncost.errors import UnknownNameError
+
+
+def test_analyze_by_id_and_dataframe():
+    result = learncost.analyze("kws", procedures=["bp", "ff"], mcus=["stm32h735g-dk"])
+    assert [(r.procedure, r.phase) for r in result.rows] == [
+        ("bp", "training"), ("bp", "inference"), ("ff", "training"), ("ff", "inference")]
+    df = result.to_dataframe()
+    assert list(df["macc"]) == [r.macc for r in result.rows]
+    assert "latency_ms[stm32h735g-dk]" in df.columns and "macc[forward]" in df.columns
+    layers = result.to_dataframe(per_layer=True)
+    assert layers.set_index("name").loc["dw1", "forward"] == 3 * 3 * 25 * 5 * 64
+
+
+def test_aliases_resolve_to_builtins():
+    assert learncost.load_model("resnet").id == "ic"
+    assert learncost.load_model("DS-CNN").id == "kws"
+
+
+def test_unknown_names_list_valid_ones():
+    with pytest.raises(UnknownNameError) as err:
+        learncost.analyze("kws", procedures=["hebbian"])
+    assert err.value.valid == ["bp", "ff", "pepita", "mempepita"]
+
+
+def test_import_is_light():
+    code = ("import sys, learncost, learncost.cli; "
+            "heavy = [m for m in ('pandas', 'matplotlib', 'torch', 'onnx', 'numpy', 'pydantic') if m in sys.modules]; "
+            "print(','.join(heavy))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+def test_new_procedure_needs_no_change_elsewhere():
+    """A procedure is a declaration: register one and every report picks it up."""
+    from learncost.procedures import PROCEDURES, Phase, Procedure, Term, register
+
+    frozen = register(Procedure(
+        id="bp-last-layer", name="BP of the last layer only (example)", reference="test",
+        training=Phase((Term("forward"), Term("error")), "largest_pair", True),
+        inference=Phase((Term("forward"),), "largest_pair", False),
+    ))
+    try:
+        result = learncost.analyze("ad", procedures=["bp-last-layer", "bp"])
+        row = result.row("bp-last-layer", "training")
+        assert row.macc == result.row("bp", "inference").macc + 640  # forward + output error
+        assert row.ram_bytes == 768 + 265864  # largest pair + parameters (sheet B185)
+    finally:
+        PROCEDURES.pop(frozen.id)
