@@ -119,16 +119,26 @@ def _input(p: dict, ins: list[Shape], loc: str) -> Built:
     return Built(tuple(shape))
 
 
-@kind("conv2d")
-def _conv2d(p: dict, ins: list[Shape], loc: str) -> Built:
-    src = _feature_map(ins[0], loc)
-    filters = p.get("filters")
-    if not isinstance(filters, int) or filters < 1:
-        raise SpecError(f"must be a positive integer, got {filters!r}", location=f"{loc}.filters")
+def _sliding(p: dict, src: Shape, loc: str):
+    """Kernel, stride, explicit padding and output size of a window sliding over ``src``."""
     k = _pair(p.get("kernel"), "kernel", loc)
     s = _pair(p.get("stride"), "stride", loc, (1, 1))
     pads = _explicit_padding(p.get("padding"), src[:2], k, s, loc)
-    ho, wo = _window(src, k, s, pads, loc)
+    return k, s, pads, _window(src, k, s, pads, loc)
+
+
+def _positive(p: dict, field: str, loc: str, default: int | None = None) -> int:
+    value = p.get(field, default)
+    if not isinstance(value, int) or value < 1:
+        raise SpecError(f"must be a positive integer, got {value!r}", location=f"{loc}.{field}")
+    return value
+
+
+@kind("conv2d")
+def _conv2d(p: dict, ins: list[Shape], loc: str) -> Built:
+    src = _feature_map(ins[0], loc)
+    filters = _positive(p, "filters", loc)
+    k, s, pads, (ho, wo) = _sliding(p, src, loc)
     return Built((ho, wo, filters), weights=k[0] * k[1] * src[2] * filters,
                  biases=filters if p.get("use_bias", True) else 0, kernel=k, stride=s, padding=pads)
 
@@ -136,23 +146,15 @@ def _conv2d(p: dict, ins: list[Shape], loc: str) -> Built:
 @kind("depthwise_conv2d")
 def _depthwise(p: dict, ins: list[Shape], loc: str) -> Built:
     src = _feature_map(ins[0], loc)
-    mult = p.get("depth_multiplier", 1)
-    if not isinstance(mult, int) or mult < 1:
-        raise SpecError(f"must be a positive integer, got {mult!r}", location=f"{loc}.depth_multiplier")
-    k = _pair(p.get("kernel"), "kernel", loc)
-    s = _pair(p.get("stride"), "stride", loc, (1, 1))
-    pads = _explicit_padding(p.get("padding"), src[:2], k, s, loc)
-    ho, wo = _window(src, k, s, pads, loc)
-    c_out = src[2] * mult
+    c_out = src[2] * _positive(p, "depth_multiplier", loc, 1)
+    k, s, pads, (ho, wo) = _sliding(p, src, loc)
     return Built((ho, wo, c_out), weights=k[0] * k[1] * c_out,
                  biases=c_out if p.get("use_bias", True) else 0, kernel=k, stride=s, padding=pads)
 
 
 @kind("dense")
 def _dense(p: dict, ins: list[Shape], loc: str) -> Built:
-    units = p.get("units")
-    if not isinstance(units, int) or units < 1:
-        raise SpecError(f"must be a positive integer, got {units!r}", location=f"{loc}.units")
+    units = _positive(p, "units", loc)
     n_in = math.prod(ins[0])
     return Built((units,), weights=n_in * units, biases=units if p.get("use_bias", True) else 0)
 

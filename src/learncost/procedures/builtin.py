@@ -39,16 +39,18 @@ register(Procedure(
     notes=("Supervised FF embeds the label in the input and runs one inference pass per class.",),
 ))
 
+def _pepita_training(forward_passes: int, memory: str) -> Phase:
+    """Clean pass, modulated pass, local updates, output error and its projection onto the
+    input; MEMPEPITA recomputes the clean activations with one more forward pass."""
+    return Phase(terms=(Term("forward", forward_passes), Term("weight_update"), Term("error"), Term("projection")),
+                 memory=memory, params_in_ram=True)
+
+
 register(Procedure(
     id="pepita",
     name="PEPITA",
     reference="Dellaferrera & Kreiman, 'Error-driven Input Modulation', ICML 2022",
-    training=Phase(
-        # clean pass, modulated pass, local updates, output error and its projection onto
-        # the input: sheet B39 = 2*W18 + R22 + W28 + B30
-        terms=(Term("forward", 2), Term("weight_update"), Term("error"), Term("projection")),
-        memory="all_buffers", params_in_ram=True,
-    ),
+    training=_pepita_training(2, "all_buffers"),  # sheet B39 = 2*W18 + R22 + W28 + B30
     inference=_INFERENCE,
 ))
 
@@ -56,11 +58,6 @@ register(Procedure(
     id="mempepita",
     name="MEMPEPITA",
     reference="Srinivasan et al., 'Forward Learning with Top-Down Feedback', arXiv 2302.05440, 2023",
-    training=Phase(
-        # PEPITA with the clean activations recomputed by a third pass instead of stored:
-        # sheet B42 = 3*W18 + R22 + W28 + B30
-        terms=(Term("forward", 3), Term("weight_update"), Term("error"), Term("projection")),
-        memory="largest_pair_plus_larger", params_in_ram=True,
-    ),
+    training=_pepita_training(3, "largest_pair_plus_larger"),  # sheet B42 = 3*W18 + R22 + W28 + B30
     inference=_INFERENCE,
 ))
