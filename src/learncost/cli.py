@@ -30,6 +30,31 @@ ClockOpt = typer.Option(None, "--clock-mhz", help="Custom MCU clock (MHz); needs
 CyclesOpt = typer.Option(None, "--cycles-per-macc", help="Custom MCU cycles per MACC; needs --clock-mhz.")
 EpochsOpt = typer.Option(None, "--epochs", help="Training epochs (overrides the dataset's).")
 SamplesOpt = typer.Option(None, "--samples", help="Training samples per epoch (overrides the dataset's).")
+UnsupportedOpt = typer.Option(False, "--allow-unsupported",
+                              help="Carry operators with no cost formula as zero-cost layers (with a warning).")
+ClassesOpt = typer.Option(None, "--classes", help="Number of classes (overrides what the file implies).")
+InputShapeOpt = typer.Option(None, "--input-shape", help="Input shape for ONNX graphs with symbolic dimensions, e.g. 1,3,96,96.")
+
+
+def _load(model: str, allow_unsupported: bool, classes: Optional[int], input_shape: Optional[str]):
+    from .zoo import load_model
+
+    shape = None
+    if input_shape is not None:
+        try:
+            shape = [int(v) for v in input_shape.replace("x", ",").split(",") if v.strip()]
+        except ValueError:
+            shape = []
+        if not shape or any(v < 1 for v in shape):
+            raise LearncostError(f"--input-shape must be positive integers separated by commas, got {input_shape!r}")
+    if classes is not None and classes < 1:
+        raise LearncostError(f"--classes must be positive, got {classes}")
+    return load_model(model, allow_unsupported=allow_unsupported, classes=classes, input_shape=shape)
+
+
+def _warn(model) -> None:
+    for w in model.warnings:
+        print(f"learncost: warning: {model.name}: {w}", file=sys.stderr)
 
 
 def _mcus(ids: Optional[list[str]], clock: Optional[float], cycles: Optional[float], default: list[str]):
@@ -98,24 +123,50 @@ def analyze(
     cycles_per_macc: Optional[float] = CyclesOpt,
     epochs: Optional[int] = EpochsOpt,
     samples: Optional[int] = SamplesOpt,
+    allow_unsupported: bool = UnsupportedOpt,
+    classes: Optional[int] = ClassesOpt,
+    input_shape: Optional[str] = InputShapeOpt,
     fmt: Format = FormatOpt,
 ) -> None:
-    """Costs of one model under each learning procedure, for training and inference."""
+    """Costs of one model (built-in id, spec, .tflite, .h5/.keras, .onnx) under each learning procedure."""
     from .analysis import analyze as run
     from .catalog import get_dataset, workload
     from .paper import setup
     from .procedures import get_procedure
     from .report import analysis_report as rep
-    from .zoo import load_model
 
     procs = [get_procedure(p) for p in procedure] if procedure else None
     boards = _mcus(mcu, clock_mhz, cycles_per_macc, setup()["mcus"])
-    m = load_model(model)
+    m = _load(model, allow_unsupported, classes, input_shape)
+    if fmt in (Format.csv, Format.json):
+        _warn(m)  # tables and markdown carry the warnings themselves
     ds_name = dataset or m.dataset
     ds = workload(get_dataset(ds_name) if ds_name else None, epochs, samples)
     result = run(m, procs, boards, ds)
     _emit(fmt, tables=lambda: rep.tables(result, per_layer), json_text=lambda: rep.to_json(result, per_layer),
           csv_text=lambda: rep.csv_text(result, per_layer))
+
+
+@app.command()
+def compare(
+    model_a: str = typer.Argument(..., help="First model: built-in id or file."),
+    model_b: str = typer.Argument(..., help="Second model: built-in id or file."),
+    allow_unsupported: bool = UnsupportedOpt,
+    input_shape: Optional[str] = InputShapeOpt,
+    fmt: Format = FormatOpt,
+) -> None:
+    """Two models side by side, layer by layer, flagging forward MACC, output size and parameter differences."""
+    from .compare import compare as run
+    from .report import compare_report as rep
+
+    a = _load(model_a, allow_unsupported, None, input_shape if model_a.lower().endswith(".onnx") else None)
+    b = _load(model_b, allow_unsupported, None, input_shape if model_b.lower().endswith(".onnx") else None)
+    result = run(a, b)
+    if fmt in (Format.csv, Format.json):
+        _warn(a)
+        _warn(b)
+    _emit(fmt, tables=lambda: rep.tables(result), json_text=lambda: rep.to_json(result),
+          csv_text=lambda: rep.csv_text(result))
 
 
 @app.command()

@@ -211,6 +211,27 @@ def _reshape(p: dict, ins: list[Shape], loc: str) -> Built:
     return Built(tuple(target))
 
 
+@kind("concat", arity=(2, None))
+def _concat(p: dict, ins: list[Shape], loc: str) -> Built:
+    """Joined along the last (channel) axis; the other dimensions must agree."""
+    first = ins[0]
+    for i, shape in enumerate(ins[1:], start=1):
+        if len(shape) != len(first) or shape[:-1] != first[:-1]:
+            raise SpecError(f"input {i} has shape {list(shape)}, input 0 has {list(first)}: only the last axis may differ",
+                            location=f"{loc}.inputs")
+    return Built((*first[:-1], sum(s[-1] for s in ins)))
+
+
+@kind("opaque", arity=(0, None))
+def _opaque(p: dict, ins: list[Shape], loc: str) -> Built:
+    """An operator learncost has no formula for, carried at zero cost with the shape its file states
+    (or, where the file states none, its input's shape)."""
+    shape = p.get("shape") or (list(ins[0]) if ins else None)
+    if not shape or any(not isinstance(d, int) or d < 1 for d in shape):
+        raise SpecError(f"must be a list of positive integers, got {shape!r}", location=f"{loc}.shape")
+    return Built(tuple(shape))
+
+
 def _same_shape(p: dict, ins: list[Shape], loc: str) -> Built:
     return Built(ins[0])
 

@@ -40,17 +40,25 @@ def _builtin(model_id: str) -> Model:
     return build_model(validate_spec(parse_text(text, ".yaml", origin), origin=origin), origin=origin)
 
 
-def load_model(name: str | Path) -> Model:
-    """A built-in model by id, or a model file (spec YAML/TOML)."""
+def load_model(name: str | Path, *, allow_unsupported: bool = False, classes: int | None = None,
+               input_shape: list[int] | None = None) -> Model:
+    """A built-in model by id, or a model file: spec (YAML/TOML), TFLite, Keras (.h5/.keras) or ONNX.
+
+    ``allow_unsupported`` carries operators with no cost formula as zero-cost layers (with a
+    warning) instead of failing; ``classes`` overrides the number of classes a file implies.
+    """
     if isinstance(name, str):
         model_id = _canonical(name)
         if model_id:
+            if classes is not None and classes != _builtin(model_id).classes:
+                raise LearncostError(f"--classes {classes} does not match the built-in {model_id} "
+                                     f"({_builtin(model_id).classes} classes)")
             return _builtin(model_id)
     path = Path(name)
     if not path.exists():
         if path.suffix:
             raise LearncostError(f"no such file: {path}")
-        raise UnknownNameError("model", str(name), builtin_ids() + ["or a path to a .yaml/.toml spec"])
+        raise UnknownNameError("model", str(name), builtin_ids() + ["or a model file (.yaml/.toml/.tflite/.h5/.keras/.onnx)"])
     if path.is_dir():
         raise LearncostError(f"{path} is a directory, not a model file")
     suffix = path.suffix.lower()
@@ -58,5 +66,6 @@ def load_model(name: str | Path) -> Model:
         from .spec import load_spec_file
 
         return load_spec_file(path)
-    raise LearncostError(f"{path.name}: unsupported model format {suffix or '(no extension)'!r}",
-                         hint="use a built-in id or a .yaml/.yml/.toml spec")
+    from .importers import import_file
+
+    return import_file(path, allow_unsupported=allow_unsupported, classes=classes, input_shape=input_shape)

@@ -47,7 +47,7 @@ def tables(a: Analysis, per_layer: bool) -> list[Table]:
     notes = [f"{mcu.id}: {mcu.clock_mhz:g} MHz, {mcu.cycles_per_macc:g} cycles/MACC" for mcu in a.mcus]
     notes.append("RAM = activations + parameters in training, activations only in inference")
     notes += [f"warning: {w}" for w in a.warnings]
-    out = [Table(f"{m.name} ({m.id or 'spec'}): {m.weights:,} weights, {m.biases:,} biases{ds}", cols, rows, notes,
+    out = [Table(f"{m.name}{f' ({m.id})' if m.id else ''}: {m.weights:,} weights, {m.biases:,} biases{ds}", cols, rows, notes,
                  numeric=set(range(2, len(cols))))]
     if per_layer:
         lcols = ["layer", "kind", "output", "act. B", "weights", "biases", *OPERATIONS]

@@ -1,0 +1,89 @@
+"""Two models layer by layer: which layers match, and where forward MACC, output size or
+parameter count differ. Layers that own no buffer (padding, reshape, INT8<->float converters)
+are left out of the alignment and listed, with their MACC where they have any."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+
+from .analysis import LayerReport, analyze
+from .ir import Model
+from .layers import TRANSIENT_KINDS
+
+#: kinds that align with each other across formats (a global MEAN imports as an average pool)
+_ALIGN = {"max_pool2d": "pool", "avg_pool2d": "pool"}
+
+
+@dataclass
+class Pair:
+    a: LayerReport | None
+    b: LayerReport | None
+    differences: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # element types: informative, not a difference
+
+
+@dataclass
+class Comparison:
+    a: Model
+    b: Model
+    pairs: list[Pair]
+    left_out: dict[str, list[str]]
+
+    @property
+    def differing(self) -> int:
+        return sum(1 for p in self.pairs if p.differences)
+
+
+def _key(lr: LayerReport) -> str:
+    return _ALIGN.get(lr.kind, lr.kind)
+
+
+def _pair(a: LayerReport, b: LayerReport) -> Pair:
+    notes = [f"{a.dtype} vs {b.dtype} output"] if a.dtype != b.dtype else []
+    return Pair(a, b, _diff(a, b), notes)
+
+
+def _diff(a: LayerReport, b: LayerReport) -> list[str]:
+    out = []
+    if a.macc["forward"] != b.macc["forward"]:
+        out.append(f"forward MACC {a.macc['forward']:,} vs {b.macc['forward']:,}")
+    elems_a, elems_b = _elements(a), _elements(b)
+    if elems_a != elems_b:
+        out.append(f"output {elems_a:,} vs {elems_b:,} elements")
+    if (a.weights, a.biases) != (b.weights, b.biases):
+        out.append(f"parameters {a.weights:,}+{a.biases:,} vs {b.weights:,}+{b.biases:,}")
+    return out
+
+
+def _elements(lr: LayerReport) -> int:
+    n = 1
+    for d in lr.output_shape:
+        n *= d
+    return n
+
+
+def compare(a: Model, b: Model) -> Comparison:
+    all_a, all_b = analyze(a, ["bp"]).layers, analyze(b, ["bp"]).layers
+    la = [lr for lr in all_a if lr.kind not in TRANSIENT_KINDS | {"input"}]
+    lb = [lr for lr in all_b if lr.kind not in TRANSIENT_KINDS | {"input"}]
+
+    def described(layers: list[LayerReport]) -> list[str]:
+        return [lr.name + (f" ({lr.macc['forward']:,} MACC)" if lr.macc["forward"] else "")
+                for lr in layers if lr.kind in TRANSIENT_KINDS]
+
+    left_out = {"a": described(all_a), "b": described(all_b)}
+    matcher = difflib.SequenceMatcher(a=[_key(x) for x in la], b=[_key(x) for x in lb], autojunk=False)
+    pairs: list[Pair] = []
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "equal":
+            pairs += [_pair(x, y) for x, y in zip(la[i1:i2], lb[j1:j2])]
+            continue
+        for k in range(max(i2 - i1, j2 - j1)):
+            x = la[i1 + k] if i1 + k < i2 else None
+            y = lb[j1 + k] if j1 + k < j2 else None
+            if x is not None and y is not None and _key(x) == _key(y):
+                pairs.append(_pair(x, y))
+            else:
+                pairs.append(Pair(x, y, ["only in " + ("A" if y is None else "B" if x is None else "both, different kinds")]))
+    return Comparison(a, b, pairs, left_out)

@@ -1,0 +1,38 @@
+"""Importers: translate a model file into a spec (then the IR), nothing else.
+
+Each importer reads its format with the format's own library (``tflite`` flatbuffers, ``h5py``
+or the ``.keras`` zip's JSON, ``onnx``), emits the same layer dictionaries a user's YAML spec
+holds, and lets ``spec.build_model`` infer and check every shape. A shape the file states and
+the spec infers differently is an error, not a silent guess.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import LearncostError
+
+#: suffix -> importer module (imported lazily: each pulls in its format's library)
+IMPORTERS = {".tflite": "tflite_importer", ".h5": "keras_importer", ".hdf5": "keras_importer",
+             ".keras": "keras_importer", ".onnx": "onnx_importer"}
+PICKLED = (".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".bin")
+
+
+def import_file(path: Path, *, allow_unsupported: bool = False, classes: int | None = None,
+                input_shape: list[int] | None = None):
+    import importlib
+
+    suffix = path.suffix.lower()
+    if suffix in PICKLED:
+        raise LearncostError(
+            f"{path.name}: refusing to load a pickled PyTorch file: unpickling runs arbitrary code from the file",
+            hint="export it to ONNX (torch.onnx.export) or pass the live module to learncost.from_torch()")
+    if suffix not in IMPORTERS:
+        raise LearncostError(f"{path.name}: unsupported model format {suffix or '(no extension)'!r}",
+                             hint="use .tflite, .h5/.keras, .onnx, or a .yaml/.toml spec")
+    module = importlib.import_module(f"{__name__}.{IMPORTERS[suffix]}")
+    if input_shape is not None:
+        if suffix != ".onnx":
+            raise LearncostError(f"{path.name}: --input-shape applies to ONNX graphs only")
+        return module.load(path, allow_unsupported=allow_unsupported, classes=classes, input_shape=input_shape)
+    return module.load(path, allow_unsupported=allow_unsupported, classes=classes)

@@ -1,0 +1,153 @@
+"""What every importer shares: collecting layers, resolving skipped ones, unsupported operators."""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import LearncostError, SpecError
+from ..ir import Model
+
+
+class ImportFailure(LearncostError):
+    """A model file that cannot be translated (malformed, truncated, unsupported)."""
+
+
+@dataclass
+class Unsupported:
+    op: str
+    position: int
+    name: str
+
+
+@dataclass
+class GraphBuilder:
+    """Collects spec layers while walking a file's graph in execution order.
+
+    ``alias`` maps a tensor (or Keras layer) name to the spec layer that produces it, so that
+    layers learncost does not count (batch norm, dropout, a standalone ReLU fused into its
+    producer) disappear without breaking the edges.
+    """
+
+    origin: str
+    input_shape: list[int]
+    input_dtype: str = "int8"
+    layers: list[dict] = field(default_factory=list)
+    alias: dict[str, str] = field(default_factory=dict)
+    expected: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    unsupported: list[Unsupported] = field(default_factory=list)
+    folded: list[str] = field(default_factory=list)
+    _names: set[str] = field(default_factory=lambda: {"input"})
+
+    def unique(self, raw: str) -> str:
+        base = re.sub(r"[^A-Za-z0-9_.-]+", "_", raw).strip("_")[:48] or "layer"
+        name, i = base, 1
+        while name in self._names:
+            i += 1
+            name = f"{base}_{i}"
+        self._names.add(name)
+        return name
+
+    def source(self, tensor: str) -> str:
+        try:
+            return self.alias[tensor]
+        except KeyError:
+            raise ImportFailure(f"{self.origin}: tensor {tensor!r} is used before any operator produces it") from None
+
+    def add(self, raw_name: str, kind: str, inputs: list[str], outputs: list[str],
+            expect: tuple[int, ...] | None = None, **params: Any) -> str:
+        name = self.unique(raw_name)
+        layer = {"name": name, "kind": kind, "inputs": [self.source(t) for t in inputs]}
+        layer.update({k: v for k, v in params.items() if v is not None})
+        self.layers.append(layer)
+        for t in outputs:
+            self.alias[t] = name
+        if expect is not None:
+            self.expected[name] = tuple(expect)
+        return name
+
+    def skip(self, tensor_in: str, outputs: list[str], what: str) -> None:
+        """A layer learncost does not count: its outputs are its input."""
+        src = self.source(tensor_in)
+        for t in outputs:
+            self.alias[t] = src
+        self.folded.append(what)
+
+    def fuse_activation(self, tensor_in: str, outputs: list[str], activation: str) -> bool:
+        """Record a standalone activation on the layer producing its input, when it has one."""
+        src = self.source(tensor_in)
+        for layer in reversed(self.layers):
+            if layer["name"] == src:
+                if layer.get("activation") in (None, "linear"):
+                    layer["activation"] = activation
+                    for t in outputs:
+                        self.alias[t] = src
+                    return True
+                return False
+        return False
+
+    def opaque(self, op: str, position: int, raw_name: str, inputs: list[str], outputs: list[str],
+               shape: tuple[int, ...]) -> None:
+        self.unsupported.append(Unsupported(op, position, raw_name))
+        self.add(raw_name, "opaque", inputs, outputs, expect=shape or None, shape=list(shape) or None,
+                 note=f"unsupported operator {op}: carried at zero cost")
+
+    def build(self, *, name: str, allow_unsupported: bool, classes: int | None, softmax_output: bool) -> Model:
+        if self.unsupported and not allow_unsupported:
+            listed = ", ".join(f"{u.op} (operator {u.position})" for u in self.unsupported)
+            raise ImportFailure(f"{self.origin}: unsupported operator(s): {listed}",
+                                hint="--allow-unsupported carries them as zero-cost layers")
+        if not self.layers:
+            raise ImportFailure(f"{self.origin}: the graph has no operator learncost can cost")
+        from ..spec import build_model, validate_spec
+
+        out_elems = math.prod(self.expected.get(self.layers[-1]["name"], ()) or (0,))
+        if classes is not None or softmax_output:
+            task = "classification"
+        elif out_elems == math.prod(self.input_shape):
+            task = "reconstruction"
+        else:
+            task = "regression"
+        spec = {"name": name, "task": task, "classes": classes, "dtype": self.input_dtype,
+                "input": {"shape": self.input_shape, "dtype": self.input_dtype}, "layers": self.layers}
+        try:
+            model = build_model(validate_spec(spec, origin=self.origin), origin=self.origin)
+        except SpecError as exc:
+            raise ImportFailure(exc.message, location=exc.location, hint=exc.hint) from None
+        for layer in model.layers:
+            want = self.expected.get(layer.name)
+            if want is not None and math.prod(want) != layer.output_elements:
+                raise ImportFailure(
+                    f"{self.origin}: layer {layer.name!r} ({layer.kind}) should output {list(want)} "
+                    f"but its parameters give {list(layer.output_shape)}",
+                    hint="the operator uses a variant learncost does not model")
+        model.warnings.extend(
+            f"{u.op} (operator {u.position}, {u.name}) is not costed: carried as a zero-cost layer"
+            for u in self.unsupported)
+        if self.folded:
+            model.warnings.append(f"not counted, as the paper assumes: {', '.join(sorted(set(self.folded)))}")
+        model.source = self.origin
+        return model
+
+
+def drop_batch(shape: list[int], origin: str, what: str) -> list[int]:
+    dims = [int(d) for d in shape]
+    if len(dims) >= 2 and dims[0] in (1, -1, 0):
+        dims = dims[1:]
+    if not dims or any(d <= 0 for d in dims):
+        raise ImportFailure(f"{origin}: {what} has an unknown or empty dimension {list(shape)}",
+                            hint="give the input shape with --input-shape")
+    return dims
+
+
+def read_bytes(path: Path) -> bytes:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ImportFailure(f"{path.name}: cannot be read: {exc.strerror}") from None
+    if not data:
+        raise ImportFailure(f"{path.name}: the file is empty")
+    return data
