@@ -104,19 +104,24 @@ class GraphBuilder:
             raise ImportFailure(f"{self.origin}: the graph has no operator learncost can cost")
         from ..spec import build_model, validate_spec
 
-        out_elems = math.prod(self.expected.get(self.layers[-1]["name"], ()) or (0,))
-        if classes is not None or softmax_output:
-            task = "classification"
-        elif out_elems == math.prod(self.input_shape):
-            task = "reconstruction"
-        else:
-            task = "regression"
-        spec = {"name": name, "task": task, "classes": classes, "dtype": self.input_dtype,
+        spec = {"name": name, "task": "regression", "dtype": self.input_dtype,
                 "input": {"shape": self.input_shape, "dtype": self.input_dtype}, "layers": self.layers}
         try:
             model = build_model(validate_spec(spec, origin=self.origin), origin=self.origin)
         except SpecError as exc:
             raise ImportFailure(exc.message, location=exc.location, hint=exc.hint) from None
+        # what the procedures need and the file does not say: the task and the number of classes
+        out_elems = model.output.output_elements
+        if classes is not None and classes != out_elems:
+            raise ImportFailure(f"{self.origin}: --classes {classes} but the output layer {model.output.name!r} "
+                                f"has {out_elems} elements")
+        if classes is not None or softmax_output:
+            model.task, model.classes = "classification", out_elems
+            if classes is None:
+                model.warnings.append(f"classes not given: {out_elems} inferred from the output layer "
+                                      f"{model.output.name!r} (a softmax); --classes overrides")
+        elif out_elems == model.input.output_elements:
+            model.task = "reconstruction"
         for layer in model.layers:
             want = self.expected.get(layer.name)
             if want is not None and math.prod(want) != layer.output_elements:

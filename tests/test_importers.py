@@ -1,0 +1,214 @@
+"""Importers: synthetic TFLite/Keras/ONNX files built here, checked layer by layer, exactly."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+
+import pytest
+
+import learncost
+from learncost.importers.common import ImportFailure
+from tflite_writer import small_cnn
+
+
+def layers(model):
+    return [(lr.kind, lr.output_shape, lr.weights, lr.biases) for lr in model.layers]
+
+
+def forward(model):
+    a = learncost.analyze(model, ["bp"])
+    return {lr.name: lr.macc["forward"] for lr in a.layers}
+
+
+# --- TFLite ---------------------------------------------------------------------------------
+
+def test_tflite_small_cnn(tmp_path):
+    path = tmp_path / "small.tflite"
+    path.write_bytes(small_cnn())
+    m = learncost.load_model(path)
+    assert layers(m) == [
+        ("input", (8, 8, 2), 0, 0),
+        ("conv2d", (8, 8, 4), 3 * 3 * 2 * 4, 4),
+        ("pad", (10, 10, 4), 0, 0),
+        ("depthwise_conv2d", (8, 8, 4), 3 * 3 * 4, 4),
+        ("add", (8, 8, 4), 0, 0),
+        ("max_pool2d", (4, 4, 4), 0, 0),
+        ("reshape", (64,), 0, 0),
+        ("dense", (5,), 64 * 5, 5),
+        ("softmax", (5,), 0, 0),
+    ]
+    conv = m.layers[1]
+    assert (conv.activation, conv.padding, conv.weight_dtype, conv.bias_dtype) == ("relu", (1, 1, 1, 1), "int8", "int32")
+    assert m.supervised and m.classes == 5
+    f = list(forward(m).values())
+    assert f == [0, 3 * 3 * 2 * 8 * 8 * 4, 0, 3 * 3 * 8 * 8 * 4, 8 * 8 * 4, 4 * 4 * 4 * 2 * 2, 0, 64 * 5, 15 * 5]
+    bp = learncost.analyze(m, ["bp"]).row("bp", "training")
+    assert bp.params_bytes == (72 + 36 + 320) * 1 + (4 + 4 + 5) * 4  # int8 weights, int32 biases
+
+
+def test_tflite_unsupported_operator(tmp_path):
+    import tflite
+
+    path = tmp_path / "exp.tflite"
+    path.write_bytes(small_cnn(tflite.BuiltinOperator.EXP))
+    with pytest.raises(ImportFailure) as err:
+        learncost.load_model(path)
+    assert "EXP (operator 8)" in err.value.line() and "--allow-unsupported" in err.value.line()
+    m = learncost.load_model(path, allow_unsupported=True)
+    assert m.layers[-1].kind == "opaque" and forward(m)[m.layers[-1].name] == 0
+    assert any("EXP" in w for w in m.warnings)
+
+
+def test_classes_override(tmp_path):
+    path = tmp_path / "small.tflite"
+    path.write_bytes(small_cnn())
+    with pytest.raises(learncost.LearncostError, match="classes"):
+        learncost.load_model(path, classes=7)
+    assert learncost.load_model(path, classes=5).classes == 5
+
+
+# --- Keras ----------------------------------------------------------------------------------
+
+def _k2(name, cls, cfg, inbound):
+    return {"class_name": cls, "name": name, "config": {"name": name, **cfg},
+            "inbound_nodes": [[[i, 0, 0, {}] for i in inbound]] if inbound else []}
+
+
+KERAS2 = {"class_name": "Functional", "config": {"name": "m", "layers": [
+    _k2("in", "InputLayer", {"batch_input_shape": [None, 8, 8, 2], "dtype": "float32"}, []),
+    _k2("conv", "Conv2D", {"filters": 4, "kernel_size": [3, 3], "strides": [1, 1], "padding": "same",
+                           "activation": "linear", "use_bias": True}, ["in"]),
+    _k2("bn", "BatchNormalization", {}, ["conv"]),
+    _k2("act", "Activation", {"activation": "relu"}, ["bn"]),
+    _k2("zp", "ZeroPadding2D", {"padding": [[1, 1], [1, 1]]}, ["act"]),
+    _k2("dw", "DepthwiseConv2D", {"kernel_size": [3, 3], "strides": [1, 1], "padding": "valid",
+                                  "depth_multiplier": 2, "activation": "relu", "use_bias": False}, ["zp"]),
+    _k2("proj", "Conv2D", {"filters": 8, "kernel_size": 1, "strides": 1, "padding": "valid", "activation": "linear",
+                           "use_bias": True}, ["act"]),
+    _k2("sum", "Add", {}, ["dw", "proj"]),
+    _k2("gap", "GlobalAveragePooling2D", {}, ["sum"]),
+    _k2("drop", "Dropout", {"rate": 0.1}, ["gap"]),
+    _k2("fc", "Dense", {"units": 3, "activation": "softmax", "use_bias": True}, ["drop"]),
+]}}
+
+
+def test_keras_h5(tmp_path):
+    import h5py
+
+    path = tmp_path / "m.h5"
+    with h5py.File(path, "w") as f:
+        f.attrs["model_config"] = json.dumps(KERAS2)
+    m = learncost.load_model(path)
+    assert [(lr.name, lr.kind, lr.output_shape, lr.weights, lr.biases) for lr in m.layers] == [
+        ("input", "input", (8, 8, 2), 0, 0),
+        ("conv", "conv2d", (8, 8, 4), 3 * 3 * 2 * 4, 4),
+        ("zp", "pad", (10, 10, 4), 0, 0),
+        ("dw", "depthwise_conv2d", (8, 8, 8), 3 * 3 * 8, 0),
+        ("proj", "conv2d", (8, 8, 8), 4 * 8, 8),
+        ("sum", "add", (8, 8, 8), 0, 0),
+        ("gap", "avg_pool2d", (1, 1, 8), 0, 0),
+        ("gap_flat", "flatten", (8,), 0, 0),
+        ("fc", "dense", (3,), 8 * 3, 3),
+        ("fc_softmax", "softmax", (3,), 0, 0),
+    ]
+    by = m.by_name
+    assert by["conv"].activation == "relu"  # the Activation layer after batch norm, fused
+    assert by["sum"].inputs == ("dw", "proj") and by["proj"].inputs == ("conv",)
+    assert by["conv"].dtype == "float32" and m.classes == 3
+    assert any("batch normalization" in w and "dropout" in w for w in m.warnings)
+
+
+def test_keras3_archive_conv1d(tmp_path):
+    def k3(name, cls, cfg, src):
+        args = [{"class_name": "__keras_tensor__", "config": {"keras_history": [src, 0, 0]}}] if src else []
+        return {"class_name": cls, "name": name, "config": {"name": name, **cfg},
+                "inbound_nodes": [{"args": args, "kwargs": {}}] if src else []}
+
+    config = {"class_name": "Functional", "config": {"name": "k3", "layers": [
+        k3("x", "InputLayer", {"batch_shape": [None, 16, 3]}, None),
+        k3("c1", "Conv1D", {"filters": 6, "kernel_size": [5], "strides": [2], "padding": "valid",
+                            "activation": "relu", "use_bias": True}, "x"),
+        k3("p1", "MaxPooling1D", {"pool_size": [2], "strides": [2], "padding": "valid"}, "c1"),
+        k3("fl", "Flatten", {}, "p1"),
+        k3("out", "Dense", {"units": 4, "activation": "linear", "use_bias": True}, "fl"),
+    ]}}
+    path = tmp_path / "k3.keras"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("config.json", json.dumps(config))
+    m = learncost.load_model(path)
+    assert [(lr.kind, lr.output_shape) for lr in m.layers] == [
+        ("input", (1, 16, 3)), ("conv2d", (1, 6, 6)), ("max_pool2d", (1, 3, 6)), ("reshape", (18,)), ("dense", (4,))]
+    assert m.by_name["c1"].kernel == (1, 5) and m.by_name["c1"].weights == 5 * 3 * 6
+    assert m.task == "regression"  # no softmax, output unlike the input
+
+
+# --- ONNX -----------------------------------------------------------------------------------
+
+def onnx_model(batch_dims=(1, 2, 8, 8)):
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    def w(name, *shape):
+        return numpy_helper.from_array(np.zeros(shape, dtype=np.float32), name)
+
+    inits = [w("W1", 4, 2, 3, 3), w("B1", 4), w("gamma", 4), w("beta", 4), w("mean", 4), w("var", 4),
+             numpy_helper.from_array(np.array([0, 0, 1, 1, 0, 0, 1, 1], dtype=np.int64), "pads"),
+             w("W2", 4, 1, 3, 3), w("B2", 4), w("W3", 5, 64), w("B3", 5)]
+    nodes = [
+        helper.make_node("Conv", ["x", "W1", "B1"], ["c1"], pads=[1, 1, 1, 1]),
+        helper.make_node("BatchNormalization", ["c1", "gamma", "beta", "mean", "var"], ["bn"]),
+        helper.make_node("Relu", ["bn"], ["r1"]),
+        helper.make_node("Pad", ["r1", "pads"], ["p1"]),
+        helper.make_node("Conv", ["p1", "W2", "B2"], ["dw"], group=4),
+        helper.make_node("Add", ["r1", "dw"], ["s"]),
+        helper.make_node("AveragePool", ["s"], ["ap"], kernel_shape=[2, 2], strides=[2, 2]),
+        helper.make_node("Flatten", ["ap"], ["fl"]),
+        helper.make_node("Gemm", ["fl", "W3", "B3"], ["fc"], transB=1),
+        helper.make_node("Softmax", ["fc"], ["y"]),
+    ]
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, list(batch_dims))
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    graph = helper.make_graph(nodes, "g", [x], [y], initializer=inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]).SerializeToString()
+
+
+def test_onnx_graph(tmp_path):
+    pytest.importorskip("onnx")
+    path = tmp_path / "g.onnx"
+    path.write_bytes(onnx_model())
+    m = learncost.load_model(path)
+    assert [(lr.kind, lr.output_shape, lr.weights, lr.biases) for lr in m.layers] == [
+        ("input", (8, 8, 2), 0, 0),
+        ("conv2d", (8, 8, 4), 3 * 3 * 2 * 4, 4),
+        ("pad", (10, 10, 4), 0, 0),
+        ("depthwise_conv2d", (8, 8, 4), 3 * 3 * 4, 4),
+        ("add", (8, 8, 4), 0, 0),
+        ("avg_pool2d", (4, 4, 4), 0, 0),
+        ("reshape", (64,), 0, 0),
+        ("dense", (5,), 64 * 5, 5),
+        ("softmax", (5,), 0, 0),
+    ]
+    assert m.layers[1].activation == "relu" and m.layers[1].dtype == "float32"
+    assert list(forward(m).values())[1] == 3 * 3 * 2 * 8 * 8 * 4
+
+
+def test_onnx_symbolic_dims_need_input_shape(tmp_path):
+    pytest.importorskip("onnx")
+    path = tmp_path / "sym.onnx"
+    path.write_bytes(onnx_model(("N", 2, "H", "W")))
+    with pytest.raises(ImportFailure) as err:
+        learncost.load_model(path)
+    assert "symbolic" in err.value.line() and "--input-shape" in err.value.line()
+    m = learncost.load_model(path, input_shape=[1, 2, 8, 8])
+    assert m.layers[-1].output_shape == (5,)
+
+
+# --- refused and broken files ---------------------------------------------------------------
+
+def test_pickled_torch_refused(tmp_path):
+    path = tmp_path / "model.pt"
+    path.write_bytes(b"\x80\x04not really")
+    with pytest.raises(learncost.LearncostError, match="arbitrary code"):
+        learncost.load_model(path)
