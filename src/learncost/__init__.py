@@ -14,7 +14,7 @@ Heavy libraries load only where used; importing this package stays light.
 from __future__ import annotations
 
 __version__ = "0.1.0"
-__all__ = ["analyze", "load_model", "load_spec", "paper", "LearncostError", "__version__"]
+__all__ = ["analyze", "load_model", "load_spec", "from_torch", "paper", "LearncostError", "__version__"]
 
 
 def __getattr__(name: str):
@@ -35,6 +35,10 @@ def __getattr__(name: str):
             return build_model(validate_spec(data, origin=origin), origin=origin)
 
         return load_spec
+    if name == "from_torch":
+        from .importers.torch_importer import load_module
+
+        return load_module
     if name == "paper":
         import importlib
 

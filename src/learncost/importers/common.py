@@ -156,3 +156,13 @@ def read_bytes(path: Path) -> bytes:
     if not data:
         raise ImportFailure(f"{path.name}: the file is empty")
     return data
+
+
+def to_hwc(shape: list[int]) -> list[int]:
+    """Channels-first (ONNX, PyTorch) to the IR's channels-last, batch already dropped:
+    (C, H, W) -> (H, W, C); (C, L) -> (1, L, C); vectors unchanged."""
+    if len(shape) == 3:
+        return [shape[1], shape[2], shape[0]]
+    if len(shape) == 2:
+        return [1, shape[1], shape[0]]
+    return shape

@@ -6,21 +6,12 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from .common import GraphBuilder, ImportFailure, read_bytes
+from .common import GraphBuilder, ImportFailure, read_bytes, to_hwc
 
 ELEM = {1: "float32", 2: "uint8", 3: "int8", 5: "int16", 6: "int32", 10: "float16"}
 ACTIVATIONS = {"Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "LeakyRelu": "leaky_relu",
                "HardSwish": "hard_swish", "HardSigmoid": "hard_sigmoid", "Elu": "elu"}
 SKIPPED = {"BatchNormalization": "batch normalization", "Dropout": "dropout", "Identity": "identity"}
-
-
-def to_hwc(shape: list[int]) -> list[int]:
-    """(C, H, W) -> (H, W, C); (C, L) -> (1, L, C); vectors unchanged (batch already dropped)."""
-    if len(shape) == 3:
-        return [shape[1], shape[2], shape[0]]
-    if len(shape) == 2:
-        return [1, shape[1], shape[0]]
-    return shape
 
 
 def load(path: Path, *, allow_unsupported: bool = False, classes: int | None = None,
