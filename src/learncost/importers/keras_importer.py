@@ -148,11 +148,10 @@ def _load(path: Path, config: dict, allow_unsupported: bool, classes: int | None
                 b.add(lname, "depthwise_conv2d", srcs, [lname], depth_multiplier=cfg.get("depth_multiplier", 1),
                       activation=act, **conv)
             else:  # separable = depthwise (no bias) + pointwise
-                dw = b.add(lname + "_depthwise", "depthwise_conv2d", srcs, [lname + "/dw"],
-                           depth_multiplier=cfg.get("depth_multiplier", 1), **{**conv, "use_bias": False})
+                b.add(lname + "_depthwise", "depthwise_conv2d", srcs, [lname + "/dw"],
+                      depth_multiplier=cfg.get("depth_multiplier", 1), **{**conv, "use_bias": False})
                 b.add(lname, "conv2d", [lname + "/dw"], [lname], filters=cfg["filters"], kernel=[1, 1],
                       use_bias=cfg.get("use_bias", True), activation=act, **common)
-                del dw
         elif cls == "Dense":
             b.add(lname, "dense", srcs, [lname], units=cfg["units"], use_bias=cfg.get("use_bias", True),
                   activation=act, **common)
@@ -165,10 +164,9 @@ def _load(path: Path, config: dict, allow_unsupported: bool, classes: int | None
                   padding=cfg.get("padding", "valid"), dtype=dtype)
         elif cls in ("GlobalAveragePooling2D", "GlobalMaxPooling2D", "GlobalAveragePooling1D", "GlobalMaxPooling1D"):
             kind = "avg_pool2d" if "Average" in cls else "max_pool2d"
-            pooled = b.add(lname, kind, srcs, [lname], **{"global": True}, dtype=dtype)
+            b.add(lname, kind, srcs, [lname], **{"global": True}, dtype=dtype)
             if not cfg.get("keepdims", False):
                 b.add(lname + "_flat", "flatten", [lname], [lname], dtype=dtype)
-            del pooled
         elif cls in ("ZeroPadding2D", "ZeroPadding1D"):
             pad = cfg["padding"]
             if cls == "ZeroPadding1D":
