@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import learncost
-from conftest import run_cli
+from conftest import MODELS_DIR, run_cli
 from learncost.errors import LearncostError
 from test_importers import KERAS2, onnx_model
 from tflite_writer import small_cnn
@@ -138,6 +138,10 @@ def _mutated(suffix: str, data: bytes, edits: list[tuple[int, int]], cut: int) -
        cut=st.integers(0, 64))
 def test_fuzz_mutated_bytes(suffix, edits, cut):
     if suffix not in _SEEDS:
-        with tempfile.TemporaryDirectory() as tmp:
-            _SEEDS[suffix] = _valid(suffix, Path(tmp))
+        real = MODELS_DIR / "ad01_int8.tflite"  # the smallest real MLPerf Tiny file, when ../shared is there
+        if suffix == ".tflite" and real.exists():
+            _SEEDS[suffix] = real.read_bytes()
+        else:
+            with tempfile.TemporaryDirectory() as tmp:
+                _SEEDS[suffix] = _valid(suffix, Path(tmp))
     _mutated(suffix, _SEEDS[suffix], edits, cut)
