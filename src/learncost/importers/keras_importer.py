@@ -14,7 +14,7 @@ from .common import GraphBuilder, ImportFailure, read_bytes
 FLOATS = {"float32": "float32", "float16": "float16", "mixed_float16": "float16", "int8": "int8"}
 SKIPPED = {"BatchNormalization": "batch normalization", "Dropout": "dropout", "SpatialDropout2D": "dropout",
            "GaussianNoise": "noise", "ActivityRegularization": "regularization", "Rescaling": "rescaling"}
-FUSABLE = {"relu", "relu6", "sigmoid", "tanh", "hard_sigmoid", "swish", "elu", "selu", "gelu", "leaky_relu"}
+MAX_CONFIG_BYTES = 64 << 20  # a model configuration is kilobytes; refuse to inflate more
 
 
 def _read_config(path: Path) -> dict:
@@ -22,9 +22,14 @@ def _read_config(path: Path) -> dict:
     if path.suffix.lower() == ".keras":
         try:
             with zipfile.ZipFile(path) as z:
+                if z.getinfo("config.json").file_size > MAX_CONFIG_BYTES:
+                    raise ImportFailure(f"{path.name}: config.json is larger than {MAX_CONFIG_BYTES >> 20} MiB")
                 text = z.read("config.json")
-        except (zipfile.BadZipFile, KeyError, OSError, EOFError, ValueError) as exc:
-            raise ImportFailure(f"{path.name}: not a Keras archive with a config.json ({type(exc).__name__})") from None
+        except ImportFailure:
+            raise
+        except Exception as exc:  # zipfile raises a zoo of types on a damaged archive (even NotImplementedError)
+            raise ImportFailure(f"{path.name}: not a Keras archive with a readable config.json "
+                                f"({type(exc).__name__})") from None
     else:
         if not data.startswith(b"\x89HDF\r\n\x1a\n"):
             raise ImportFailure(f"{path.name}: not an HDF5 file")
