@@ -91,6 +91,14 @@ def test_analyze_selected_mcu_and_dataset():
     assert row["train_hours"]["nucleo-g474re"] == pytest.approx(711296 * 4.5 / 170e6 * 500 * 50000 / 3600)
 
 
+def test_training_rows_keep_train_hours_without_a_dataset(tmp_path):
+    spec = tmp_path / "m.yaml"
+    spec.write_text("name: m\nclasses: 2\ninput: {shape: [4]}\nlayers:\n  - {kind: dense, units: 2}\n")
+    rows = json.loads(run_cli("analyze", str(spec), "-p", "bp", "-f", "json").stdout)["rows"]
+    assert rows[0]["phase"] == "training" and rows[0]["train_hours"] == {}
+    assert "train_hours" not in rows[1]
+
+
 def test_listing_commands():
     assert "stm32h735g-dk" in run_cli("mcus").stdout
     assert "speech-commands" in run_cli("datasets", "-f", "csv").stdout

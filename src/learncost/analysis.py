@@ -186,8 +186,8 @@ def analyze(
             ram = peak.bytes + (params_bytes if phase.params_in_ram else 0)
             latency = {m.id: m.latency_ms(macc) for m in boards}
             hours = None
-            if phase_name == "training" and dataset is not None:
-                hours = {mcu_id: dataset.train_hours(ms) for mcu_id, ms in latency.items()}
+            if phase_name == "training":  # empty without a workload: the JSON contract keeps the key
+                hours = {mcu_id: dataset.train_hours(ms) for mcu_id, ms in latency.items()} if dataset else {}
             rows.append(Row(
                 model=model.id or model.name, procedure=proc.id, phase=phase_name, macc=macc,
                 activations_bytes=peak.bytes, params_bytes=params_bytes, ram_bytes=ram,
