@@ -79,6 +79,18 @@ def _emit(fmt: Format, *, tables, json_text, csv_text) -> None:
         sys.stdout.write(csv_text())
 
 
+def _emit_listing(fmt: Format, title: str, cols: list[str], rows: list[list], numeric: set[int] = frozenset(),
+                  notes: list[str] | None = None) -> None:
+    """A catalogue listing: the table, or one JSON object / CSV row per entry."""
+    import json
+
+    from .report.tables import Table, to_csv
+
+    _emit(fmt, tables=lambda: [Table(title, cols, rows, notes or [], numeric=set(numeric))],
+          json_text=lambda: json.dumps([dict(zip(cols, r)) for r in rows], indent=2),
+          csv_text=lambda: to_csv(cols, rows))
+
+
 @app.command()
 def paper(
     as_published: bool = typer.Option(False, "--as-published", help="Apply the sheet's errata and reproduce its figures."),
@@ -172,9 +184,6 @@ def compare(
 @app.command()
 def models(fmt: Format = FormatOpt) -> None:
     """The built-in models."""
-    import json
-
-    from .report.tables import Table, to_csv
     from .zoo import BUILTIN, load_model
 
     rows = []
@@ -183,46 +192,34 @@ def models(fmt: Format = FormatOpt) -> None:
         rows.append([model_id, m.name, m.description or "", m.classes, m.dataset, m.weights + m.biases,
                      ", ".join(aliases)])
     cols = ["id", "name", "description", "classes", "dataset", "parameters", "aliases"]
-    _emit(fmt, tables=lambda: [Table("Built-in models", cols, rows, numeric={3, 5})],
-          json_text=lambda: json.dumps([dict(zip(cols, r)) for r in rows], indent=2), csv_text=lambda: to_csv(cols, rows))
+    _emit_listing(fmt, "Built-in models", cols, rows, numeric={3, 5})
 
 
 @app.command()
 def mcus(fmt: Format = FormatOpt) -> None:
     """The MCU catalogue."""
-    import json
-
     from .catalog import mcus as catalog
-    from .report.tables import Table, to_csv
 
     cols = ["id", "name", "core", "clock_mhz", "cycles_per_macc", "sram_kb", "flash_kb", "source"]
     rows = [[getattr(m, c) for c in cols] for m in catalog().values()]
-    _emit(fmt, tables=lambda: [Table("MCUs", cols, rows, numeric={3, 4, 5, 6})],
-          json_text=lambda: json.dumps([dict(zip(cols, r)) for r in rows], indent=2), csv_text=lambda: to_csv(cols, rows))
+    _emit_listing(fmt, "MCUs", cols, rows, numeric={3, 4, 5, 6})
 
 
 @app.command()
 def datasets(fmt: Format = FormatOpt) -> None:
     """The training workloads (epochs x samples)."""
-    import json
-
     from .catalog import datasets as catalog
-    from .report.tables import Table, to_csv
 
     cols = ["id", "name", "epochs", "samples", "source"]
     rows = [[getattr(d, c) for c in cols] for d in catalog().values()]
-    _emit(fmt, tables=lambda: [Table("Datasets", cols, rows, numeric={2, 3})],
-          json_text=lambda: json.dumps([dict(zip(cols, r)) for r in rows], indent=2), csv_text=lambda: to_csv(cols, rows))
+    _emit_listing(fmt, "Datasets", cols, rows, numeric={2, 3})
 
 
 @app.command()
 def procedures(fmt: Format = FormatOpt) -> None:
     """The learning procedures: operations counted and memory rules."""
-    import json
-
     from .memory import RULE_DOCS
     from .procedures import PROCEDURES
-    from .report.tables import Table, to_csv
 
     def terms(phase) -> str:
         return " + ".join(f"{t.times}x {t.op}" if t.times != 1 else t.op for t in phase.terms)
@@ -234,8 +231,7 @@ def procedures(fmt: Format = FormatOpt) -> None:
     rows = [[p.id, p.name, terms(p.training), memory(p.training), terms(p.inference), memory(p.inference), p.reference]
             for p in PROCEDURES.values()]
     notes = [f"{k}: {v}" for k, v in RULE_DOCS.items()] + ["passes = classes for a supervised classifier, else 1"]
-    _emit(fmt, tables=lambda: [Table("Learning procedures", cols, rows, notes)],
-          json_text=lambda: json.dumps([dict(zip(cols, r)) for r in rows], indent=2), csv_text=lambda: to_csv(cols, rows))
+    _emit_listing(fmt, "Learning procedures", cols, rows, notes=notes)
 
 
 def _usage_errors():
