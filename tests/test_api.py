@@ -57,3 +57,16 @@ def test_new_procedure_needs_no_change_elsewhere():
         assert row.ram_bytes == 768 + 265864  # largest pair + parameters (sheet B185)
     finally:
         PROCEDURES.pop(frozen.id)
+
+
+def test_options_confirm_not_change_a_stated_model(tmp_path):
+    """--classes and --input-shape are for files that lack them; a spec or built-in states both."""
+    assert learncost.load_model("kws", classes=12).classes == 12
+    with pytest.raises(learncost.LearncostError, match="--classes 5 does not match kws"):
+        learncost.load_model("kws", classes=5)
+    spec = tmp_path / "m.yaml"
+    spec.write_text("name: m\nclasses: 2\ninput: {shape: [4]}\nlayers:\n  - {kind: dense, units: 2}\n")
+    with pytest.raises(learncost.LearncostError, match="--classes 3 does not match m"):
+        learncost.load_model(spec, classes=3)
+    with pytest.raises(learncost.LearncostError, match="--input-shape applies to ONNX graphs only"):
+        learncost.load_model(spec, input_shape=[1, 4])

@@ -50,10 +50,7 @@ def load_model(name: str | Path, *, allow_unsupported: bool = False, classes: in
     if isinstance(name, str):
         model_id = _canonical(name)
         if model_id:
-            if classes is not None and classes != _builtin(model_id).classes:
-                raise LearncostError(f"--classes {classes} does not match the built-in {model_id} "
-                                     f"({_builtin(model_id).classes} classes)")
-            return _builtin(model_id)
+            return _checked(_builtin(model_id), classes, input_shape)
     path = Path(name)
     if not path.exists():
         if path.suffix:
@@ -65,7 +62,19 @@ def load_model(name: str | Path, *, allow_unsupported: bool = False, classes: in
     if suffix in SPEC_SUFFIXES:
         from .spec import load_spec_file
 
-        return load_spec_file(path)
+        return _checked(load_spec_file(path), classes, input_shape)
+    if input_shape is not None and suffix != ".onnx":
+        raise LearncostError(f"{path.name}: --input-shape applies to ONNX graphs only")
     from .importers import import_file
 
     return import_file(path, allow_unsupported=allow_unsupported, classes=classes, input_shape=input_shape)
+
+
+def _checked(model: Model, classes: int | None, input_shape: list[int] | None) -> Model:
+    """A built-in or spec model states its classes and input: an option may confirm them, not change them."""
+    name = model.id or model.name
+    if input_shape is not None:
+        raise LearncostError(f"--input-shape applies to ONNX graphs only; {name} states its input shape")
+    if classes is not None and classes != model.classes:
+        raise LearncostError(f"--classes {classes} does not match {name} ({model.classes} classes)")
+    return model

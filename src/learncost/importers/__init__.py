@@ -31,8 +31,5 @@ def import_file(path: Path, *, allow_unsupported: bool = False, classes: int | N
         raise LearncostError(f"{path.name}: unsupported model format {suffix or '(no extension)'!r}",
                              hint="use .tflite, .h5/.keras, .onnx, or a .yaml/.toml spec")
     module = importlib.import_module(f"{__name__}.{IMPORTERS[suffix]}")
-    if input_shape is not None:
-        if suffix != ".onnx":
-            raise LearncostError(f"{path.name}: --input-shape applies to ONNX graphs only")
-        return module.load(path, allow_unsupported=allow_unsupported, classes=classes, input_shape=input_shape)
-    return module.load(path, allow_unsupported=allow_unsupported, classes=classes)
+    extra = {"input_shape": input_shape} if input_shape is not None else {}  # only the ONNX importer takes it
+    return module.load(path, allow_unsupported=allow_unsupported, classes=classes, **extra)
