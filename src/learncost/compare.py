@@ -5,6 +5,7 @@ are left out of the alignment and listed, with their MACC where they have any.""
 from __future__ import annotations
 
 import difflib
+import math
 from dataclasses import dataclass, field
 
 from .analysis import LayerReport, analyze
@@ -48,19 +49,12 @@ def _diff(a: LayerReport, b: LayerReport) -> list[str]:
     out = []
     if a.macc["forward"] != b.macc["forward"]:
         out.append(f"forward MACC {a.macc['forward']:,} vs {b.macc['forward']:,}")
-    elems_a, elems_b = _elements(a), _elements(b)
+    elems_a, elems_b = math.prod(a.output_shape), math.prod(b.output_shape)
     if elems_a != elems_b:
         out.append(f"output {elems_a:,} vs {elems_b:,} elements")
     if (a.weights, a.biases) != (b.weights, b.biases):
         out.append(f"parameters {a.weights:,}+{a.biases:,} vs {b.weights:,}+{b.biases:,}")
     return out
-
-
-def _elements(lr: LayerReport) -> int:
-    n = 1
-    for d in lr.output_shape:
-        n *= d
-    return n
 
 
 def compare(a: Model, b: Model) -> Comparison:

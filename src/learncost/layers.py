@@ -66,6 +66,12 @@ def _pair(value: Any, field: str, loc: str, default: tuple[int, int] | None = No
     return value  # type: ignore[return-value]
 
 
+def _shape(value: Any, field: str, loc: str) -> Shape:
+    if not value or any(not isinstance(d, int) or d < 1 for d in value):
+        raise SpecError(f"must be a list of positive integers, got {value!r}", location=f"{loc}.{field}")
+    return tuple(value)
+
+
 def _feature_map(shape: Shape, loc: str) -> Shape:
     if len(shape) != 3:
         raise SpecError(
@@ -113,10 +119,7 @@ def _window(shape: Shape, kernel: tuple[int, int], stride: tuple[int, int],
 
 @kind("input", arity=(0, 0))
 def _input(p: dict, ins: list[Shape], loc: str) -> Built:
-    shape = p.get("shape")
-    if not shape or any(not isinstance(d, int) or d < 1 for d in shape):
-        raise SpecError(f"must be a list of positive integers, got {shape!r}", location=f"{loc}.shape")
-    return Built(tuple(shape))
+    return Built(_shape(p.get("shape"), "shape", loc))
 
 
 def _sliding(p: dict, src: Shape, loc: str):
@@ -200,15 +203,13 @@ def _add(p: dict, ins: list[Shape], loc: str) -> Built:
 @kind("flatten")
 @kind("reshape")
 def _reshape(p: dict, ins: list[Shape], loc: str) -> Built:
-    target = p.get("shape") or [math.prod(ins[0])]
-    if any(not isinstance(d, int) or d < 1 for d in target):
-        raise SpecError(f"must be a list of positive integers, got {target!r}", location=f"{loc}.shape")
+    target = _shape(p.get("shape") or [math.prod(ins[0])], "shape", loc)
     if math.prod(target) != math.prod(ins[0]):
         raise SpecError(
             f"{list(target)} holds {math.prod(target)} elements, the input {list(ins[0])} holds {math.prod(ins[0])}",
             location=f"{loc}.shape",
         )
-    return Built(tuple(target))
+    return Built(target)
 
 
 @kind("concat", arity=(2, None))
@@ -226,10 +227,7 @@ def _concat(p: dict, ins: list[Shape], loc: str) -> Built:
 def _opaque(p: dict, ins: list[Shape], loc: str) -> Built:
     """An operator learncost has no formula for, carried at zero cost with the shape its file states
     (or, where the file states none, its input's shape)."""
-    shape = p.get("shape") or (list(ins[0]) if ins else None)
-    if not shape or any(not isinstance(d, int) or d < 1 for d in shape):
-        raise SpecError(f"must be a list of positive integers, got {shape!r}", location=f"{loc}.shape")
-    return Built(tuple(shape))
+    return Built(_shape(p.get("shape") or (list(ins[0]) if ins else None), "shape", loc))
 
 
 def _same_shape(p: dict, ins: list[Shape], loc: str) -> Built:
