@@ -76,18 +76,20 @@ class GraphBuilder:
             self.alias[t] = src
         self.folded.append(what)
 
+    def producer(self, tensor: str) -> dict | None:
+        """The spec layer producing ``tensor`` (None for the model input)."""
+        src = self.source(tensor)
+        return next((layer for layer in reversed(self.layers) if layer["name"] == src), None)
+
     def fuse_activation(self, tensor_in: str, outputs: list[str], activation: str) -> bool:
         """Record a standalone activation on the layer producing its input, when it has one."""
-        src = self.source(tensor_in)
-        for layer in reversed(self.layers):
-            if layer["name"] == src:
-                if layer.get("activation") in (None, "linear"):
-                    layer["activation"] = activation
-                    for t in outputs:
-                        self.alias[t] = src
-                    return True
-                return False
-        return False
+        layer = self.producer(tensor_in)
+        if layer is None or layer.get("activation") not in (None, "linear"):
+            return False
+        layer["activation"] = activation
+        for t in outputs:
+            self.alias[t] = layer["name"]
+        return True
 
     def opaque(self, op: str, position: int, raw_name: str, inputs: list[str], outputs: list[str],
                shape: tuple[int, ...]) -> None:

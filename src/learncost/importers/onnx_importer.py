@@ -195,8 +195,7 @@ def _load(path: Path, model, allow_unsupported: bool, classes: int | None):
 
 def _fold_bias(b: GraphBuilder, tensor: str, outs: list[str], names, consts) -> bool:
     """MatMul + Add(constant) is a dense layer with a bias (PyTorch's Linear exported without Gemm)."""
-    src = b.source(tensor)
-    layer = next((lay for lay in reversed(b.layers) if lay["name"] == src), None)
+    layer = b.producer(tensor)
     const = next((n for n in names if n in consts), None)
     if layer is None or layer["kind"] != "dense" or layer.get("use_bias") or const is None:
         return False
@@ -205,5 +204,5 @@ def _fold_bias(b: GraphBuilder, tensor: str, outs: list[str], names, consts) -> 
     layer["use_bias"] = True
     layer["bias_dtype"] = ELEM.get(consts[const].data_type, "float32")
     for t in outs:
-        b.alias[t] = src
+        b.alias[t] = layer["name"]
     return True
