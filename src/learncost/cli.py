@@ -182,6 +182,29 @@ def compare(
 
 
 @app.command()
+def verify(
+    model: str = typer.Argument(..., help="Built-in model id (kws, vww, ic, ad) or a model file."),
+    procedure: Optional[list[str]] = typer.Option(None, "--procedure", "-p", help="bp, ff, pepita, mempepita (repeatable)."),
+    per_layer: bool = typer.Option(False, "--per-layer", help="Also list every layer whose counted MACC differs."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the random weights and sample (counts do not depend on it)."),
+    allow_unsupported: bool = UnsupportedOpt,
+    classes: Optional[int] = ClassesOpt,
+    input_shape: Optional[str] = InputShapeOpt,
+    fmt: Format = FormatOpt,
+) -> None:
+    """Execute each procedure in PyTorch and compare counted MACC and tracked memory with the analytic figures."""
+    from .procedures import get_procedure
+    from .report import verify_report as rep
+    from .verify import verify as run
+
+    procs = [get_procedure(p) for p in procedure] if procedure else None
+    m = _load(model, allow_unsupported, classes, input_shape)
+    result = run(m, procs, seed=seed)
+    _emit(fmt, tables=lambda: rep.tables(result, per_layer), json_text=lambda: rep.to_json(result),
+          csv_text=lambda: rep.csv_text(result))
+
+
+@app.command()
 def models(fmt: Format = FormatOpt) -> None:
     """The built-in models."""
     from .zoo import BUILTIN, load_model

@@ -36,6 +36,7 @@ class Buffers:
     steps: tuple[Step, ...]
     input: str
     every: dict[str, int]  # every layer's output in bytes, transient ones included
+    owner: dict[str, str]  # layer -> the buffer its output lives in (itself, or what a transient layer reads)
 
     def total(self, names: Iterable[str]) -> int:
         return sum(self.every[n] for n in names)
@@ -66,7 +67,7 @@ def buffers(model: Model, *, transient: frozenset[str] = TRANSIENT_KINDS,
         live = tuple(b for b in sizes if order[b] <= i <= last_use[b])
         touched = tuple(dict.fromkeys([*(owner[s] for s in layer.inputs), layer.name]))
         steps.append(Step(layer.name, live, touched))
-    return Buffers(sizes, tuple(steps), owner[model.input.name], every)
+    return Buffers(sizes, tuple(steps), owner[model.input.name], every, owner)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,92 @@
+"""Reports of ``learncost verify``: analytic against executed, with the reasons for each difference."""
+
+from __future__ import annotations
+
+import json
+
+from ..verify import Verification
+from .tables import Table, to_csv
+
+OP_COLUMNS = ["procedure", "phase", "operation", "counted as", "analytic", "counted", "difference", "status", "why"]
+MEM_COLUMNS = ["procedure", "phase", "rule", "analytic B", "tracked B", "difference", "tracked peak at",
+               "with errors B", "why"]
+
+
+class _Notes:
+    """Numbered footnotes, each text once."""
+
+    def __init__(self):
+        self.texts: list[str] = []
+
+    def ref(self, texts: list[str]) -> str:
+        refs = []
+        for t in texts:
+            if t not in self.texts:
+                self.texts.append(t)
+            refs.append(f"[{self.texts.index(t) + 1}]")
+        return " ".join(refs)
+
+    def lines(self) -> list[str]:
+        return [f"[{i}] {t}" for i, t in enumerate(self.texts, 1)]
+
+
+def _memory_reason(m) -> list[str]:
+    if m.difference == 0:
+        return []
+    parts = [f"+{name} {b:,} B" for name, b in m.extra] + [f"-{name} {b:,} B" for name, b in m.missing]
+    return [f"{m.note}: {', '.join(parts)} against the rule's buffers"]
+
+
+def _op_rows(v: Verification, notes: _Notes | None):
+    for c in v.checks:
+        for o in c.operations:
+            why = o.explanation if o.status != "equal" else []
+            yield [c.procedure, c.phase, o.operation, o.counted_as, o.analytic, o.counted, o.counted - o.analytic,
+                   o.status, notes.ref(why) if notes else " | ".join(why)]
+        yield [c.procedure, c.phase, "total", "", c.analytic_total, c.counted_total,
+               c.counted_total - c.analytic_total, "UNEXPLAINED" if c.unexplained else "", ""]
+
+
+def _mem_rows(v: Verification, notes: _Notes | None):
+    for c in v.checks:
+        m = c.memory
+        why = _memory_reason(m)
+        yield [c.procedure, c.phase, m.rule, m.analytic_bytes, m.tracked_bytes, m.difference, m.tracked_at,
+               m.with_errors_bytes, notes.ref(why) if notes else " | ".join(why)]
+
+
+def tables(v: Verification, per_layer: bool = False) -> list[Table]:
+    m = v.model
+    title = f"{m.name}{f' ({m.id})' if m.id else ''}"
+    op_notes, mem_notes = _Notes(), _Notes()
+    ops = Table(f"{title}: MACC per operation, analytic vs counted while executing in PyTorch", OP_COLUMNS,
+                list(_op_rows(v, op_notes)), numeric={4, 5, 6})
+    ops.notes = op_notes.lines() + [
+        "equal: counted exactly the analytic figure; explained: the difference is predicted by the note, layer by "
+        "layer; extra operations (analytic 0) are executed work the paper does not count"]
+    mem = Table(f"{title}: activation peak, the paper's memory rule vs tracked during execution", MEM_COLUMNS,
+                list(_mem_rows(v, mem_notes)), numeric={3, 4, 5, 7})
+    mem.notes = mem_notes.lines() + [
+        "tracked: bytes of learncost buffers whose tensors are alive (held by the procedure or saved by autograd) "
+        "at the worst step; with errors: adding gradient and delta buffers, which no rule of the paper counts"]
+    asides = sorted({a for c in v.checks for a in c.asides})
+    mem.notes += asides
+    out = [ops, mem]
+    if per_layer:
+        rows = [[c.procedure, c.phase, d.layer, d.operation, d.analytic, d.counted, d.counted - d.analytic,
+                 d.reason or ("" if d.counted == d.expected else "UNEXPLAINED")]
+                for c in v.checks for d in c.layers]
+        out.append(Table(f"{title}: layers whose counted MACC differs from the analytic one",
+                         ["procedure", "phase", "layer", "operation", "analytic", "counted", "difference", "why"],
+                         rows, numeric={4, 5, 6}))
+    uncounted = sorted({op for c in v.checks for op in c.uncounted_ops})
+    out[0].notes.append("executed with no MACC counted: " + ", ".join(uncounted))
+    return out
+
+
+def to_json(v: Verification) -> str:
+    return json.dumps(v.to_dict(), indent=2)
+
+
+def csv_text(v: Verification) -> str:
+    return to_csv(OP_COLUMNS, list(_op_rows(v, None)))
