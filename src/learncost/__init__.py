@@ -14,7 +14,7 @@ Heavy libraries load only where used; importing this package stays light.
 from __future__ import annotations
 
 __version__ = "0.1.0"
-__all__ = ["analyze", "load_model", "load_spec", "from_torch", "paper", "LearncostError", "__version__"]
+__all__ = ["analyze", "load_model", "load_spec", "from_torch", "verify", "paper", "LearncostError", "__version__"]
 
 
 def __getattr__(name: str):
@@ -39,6 +39,10 @@ def __getattr__(name: str):
         from .importers.torch_importer import load_module
 
         return load_module
+    if name == "verify":
+        from .verify import verify
+
+        return verify
     if name == "paper":
         import importlib
 

@@ -21,7 +21,8 @@ def _chw(shape: tuple[int, ...]) -> tuple[int, ...]:
     return (shape[2], shape[0], shape[1]) if len(shape) == 3 else shape
 
 
-def _torch():
+def require_torch():
+    """torch, or a LearncostError saying how to install it."""
     try:
         import torch
     except ImportError:
@@ -45,7 +46,7 @@ def module_key(layer: Layer) -> str:
 
 def build_module(model: Model):
     """An ``nn.Module`` whose ``forward`` runs the whole model and whose ``run_layer`` runs one layer."""
-    torch = _torch()
+    torch = require_torch()
     from torch import nn
     from torch.nn import functional as F
 
@@ -121,7 +122,7 @@ def build_module(model: Model):
 
 def example_input(model: Model, seed: int | None = None):
     """Zeros, or a seeded random sample (the learning procedures need non-zero activations)."""
-    torch = _torch()
+    torch = require_torch()
     shape = (1, *_chw(model.input.output_shape))
     if seed is None:
         return torch.zeros(shape)

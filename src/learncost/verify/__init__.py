@@ -223,9 +223,10 @@ def _asides(model: Model, phase) -> list[str]:
 
 def verify(model: Model, procedures: list[str | Procedure] | None = None, *, seed: int = 0) -> Verification:
     """Execute every phase of every procedure on ``model`` and compare with the analytic figures."""
-    from ..torch_build import check_executable
+    from ..torch_build import check_executable, require_torch
 
     check_executable(model)
+    require_torch()  # a clear error, not an ImportError, where the torch extra is missing
     from .reference import REFERENCES, Step
 
     procs = [p if isinstance(p, Procedure) else get_procedure(p) for p in (procedures or list(REFERENCES))]
