@@ -249,3 +249,13 @@ def test_cli_verify_without_torch_installed():
     assert r.returncode == 2
     assert r.stderr == "learncost: error: executing a model needs PyTorch, which is not installed " \
                        "(pip install 'learncost[torch]')\n"
+
+
+def test_readme_sample_is_current():
+    from conftest import ROOT
+
+    r = run_cli("verify", "kws")
+    assert r.returncode == 0, r.stderr
+    readme = (ROOT / "README.md").read_text()
+    for line in r.stdout.splitlines():
+        assert line.rstrip() in readme, line
