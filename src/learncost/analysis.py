@@ -11,6 +11,7 @@ from typing import Iterable, Mapping
 from .catalog import MCU, Dataset, get_dataset, get_mcu, mcus as all_mcus
 from .costs import OPERATIONS, layer_maccs
 from .dtypes import dtype_bytes
+from .fit import Fit, check as check_fit
 from .ir import Model
 from .memory import RULES, Peak, buffers
 from .procedures import PHASES, PROCEDURES, Procedure, get_procedure
@@ -58,9 +59,16 @@ class Row:
     memory_rule: str
     peak_at: str | None
     peak_buffers: list[str]
+    fit: dict[str, Fit] = field(default_factory=dict)  # by MCU id
 
     def to_dict(self) -> dict:
-        d = asdict(self)
+        fit = self.fit
+        self.fit = {}
+        try:
+            d = asdict(self)
+        finally:
+            self.fit = fit
+        d["fit"] = {mcu_id: f.to_dict() for mcu_id, f in fit.items()}
         if d["train_hours"] is None:
             del d["train_hours"]
         return d
@@ -88,7 +96,8 @@ class Analysis:
     def to_dict(self, per_layer: bool = False) -> dict:
         out = {
             "model": self.model_key,
-            "mcus": {m.id: {"clock_mhz": m.clock_mhz, "cycles_per_macc": m.cycles_per_macc} for m in self.mcus},
+            "mcus": {m.id: {"clock_mhz": m.clock_mhz, "cycles_per_macc": m.cycles_per_macc, "sram_kb": m.sram_kb,
+                            "flash_kb": m.flash_kb} for m in self.mcus},
             "dataset": asdict(self.dataset) if self.dataset else None,
             "rows": [r.to_dict() for r in self.rows],
             "warnings": self.warnings,
@@ -110,6 +119,7 @@ class Analysis:
                 for mcu, value in (d.pop(key, None) or {}).items():
                     d[f"{key}[{mcu}]"] = value
             d.update({f"macc[{op}]": v for op, v in d.pop("macc_by_operation").items()})
+            d.update({f"fits[{mcu}]": f["fits"] for mcu, f in d.pop("fit").items()})
             flat.append(d)
         return pd.DataFrame(flat)
 
@@ -193,7 +203,7 @@ def analyze(
                 activations_bytes=peak.bytes, params_bytes=params_bytes, ram_bytes=ram,
                 latency_ms=latency, train_hours=hours, macc_by_operation=by_op,
                 memory_rule=rule if override is None else "as published", peak_at=peak.at,
-                peak_buffers=list(peak.buffers),
+                peak_buffers=list(peak.buffers), fit={m.id: check_fit(ram, params_bytes, m) for m in boards},
             ))
     return Analysis(model=model, layers=layers, rows=rows, mcus=boards, dataset=dataset,
                     warnings=list(model.warnings))

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import statistics
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from importlib import resources
 
 from .errors import LearncostError, UnknownNameError
@@ -21,18 +22,65 @@ def _data(name: str):
 
 
 @dataclass(frozen=True)
+class Measurement:
+    """A board's published inference throughput, one figure per MLPerf Tiny benchmark."""
+
+    round: str
+    results: str  # where each benchmark's figure is, with {benchmark} in the path
+    throughput: tuple[tuple[str, float], ...]  # (benchmark, median inferences per second)
+
+
+#: MLPerf Tiny benchmark ids are the built-in model ids
+@lru_cache(maxsize=None)
+def forward_macc(model_id: str) -> int:
+    """Forward MACC of a built-in model, the denominator of a derived cycles/MACC."""
+    from .costs import layer_maccs
+    from .zoo import load_model
+
+    return sum(m["forward"] for m in layer_maccs(load_model(model_id)))
+
+
+@dataclass(frozen=True)
 class MCU:
     id: str
     name: str
     clock_mhz: float
-    cycles_per_macc: float
+    cycles: float | None = None  # cycles/MACC as stated (the paper's boards, a custom MCU)
     core: str | None = None
-    sram_kb: float | None = None
+    part: str | None = None
+    sram_kb: float | None = None  # KiB, as datasheets count them
     flash_kb: float | None = None
+    engine: str | None = None
     source: str | None = None
+    measured: Measurement | None = None
 
-    def latency_ms(self, macc: int) -> float:
-        """Per-sample latency: MACC x cycles/MACC / clock  (sheet C241 = 1e6*C197*C229/B229*1e3)."""
+    def derivation(self) -> dict[str, float]:
+        """Per benchmark: clock / throughput / forward MACC of the built-in model = cycles per MACC."""
+        if self.measured is None:
+            return {}
+        return {b: self.clock_mhz * 1e6 / thr / forward_macc(b) for b, thr in self.measured.throughput}
+
+    @cached_property
+    def cycles_per_macc(self) -> float | None:
+        """Stated, or the median over the measured benchmarks; None when neither is known."""
+        if self.cycles is not None:
+            return self.cycles
+        values = self.derivation()
+        return statistics.median(values.values()) if values else None
+
+    @property
+    def sram_bytes(self) -> int | None:
+        return None if self.sram_kb is None else int(self.sram_kb * 1024)
+
+    @property
+    def flash_bytes(self) -> int | None:
+        return None if self.flash_kb is None else int(self.flash_kb * 1024)
+
+    def latency_ms(self, macc: int) -> float | None:
+        """Per-sample latency: MACC x cycles/MACC / clock  (sheet C241 = 1e6*C197*C229/B229*1e3);
+        None for a board whose cycles/MACC is unknown."""
+        if self.cycles_per_macc is None:
+            return None
         return macc * self.cycles_per_macc / (self.clock_mhz * 1e6) * 1e3
 
 
@@ -44,14 +92,25 @@ class Dataset:
     samples: int
     source: str | None = None
 
-    def train_hours(self, latency_ms: float) -> float:
+    def train_hours(self, latency_ms: float | None) -> float | None:
         """Training time: latency x epochs x samples / 3600  (sheet C250 = C241/1e3*B233*C233/3600)."""
+        if latency_ms is None:
+            return None
         return latency_ms / 1e3 * self.epochs * self.samples / 3600
+
+
+def _mcu(row: dict) -> MCU:
+    row = dict(row)
+    row["cycles"] = row.pop("cycles_per_macc", None)
+    if "measured" in row:
+        m = row["measured"]
+        row["measured"] = Measurement(m["round"], m["results"], tuple(m["throughput"].items()))
+    return MCU(**row)
 
 
 @lru_cache(maxsize=None)
 def mcus() -> dict[str, MCU]:
-    return {row["id"]: MCU(**row) for row in _data("mcus.yaml")}
+    return {row["id"]: _mcu(row) for row in _data("mcus.yaml")}
 
 
 @lru_cache(maxsize=None)
@@ -73,13 +132,17 @@ def get_dataset(name: str) -> Dataset:
     return table[name.lower()]
 
 
-def custom_mcu(clock_mhz: float | None, cycles_per_macc: float | None) -> MCU:
+def custom_mcu(clock_mhz: float | None, cycles_per_macc: float | None,
+               sram_kb: float | None = None, flash_kb: float | None = None) -> MCU:
     if clock_mhz is None or cycles_per_macc is None:
         raise LearncostError("a custom MCU needs both --clock-mhz and --cycles-per-macc")
-    if clock_mhz <= 0 or cycles_per_macc <= 0:
-        raise LearncostError("--clock-mhz and --cycles-per-macc must be positive")
+    for flag, value in (("--clock-mhz", clock_mhz), ("--cycles-per-macc", cycles_per_macc),
+                        ("--sram-kb", sram_kb), ("--flash-kb", flash_kb)):
+        if value is not None and value <= 0:
+            raise LearncostError(f"{flag} must be positive, got {value:g}")
     return MCU(id="custom", name=f"custom {clock_mhz:g} MHz, {cycles_per_macc:g} cycles/MACC",
-               clock_mhz=clock_mhz, cycles_per_macc=cycles_per_macc, source="command line")
+               clock_mhz=clock_mhz, cycles=cycles_per_macc, sram_kb=sram_kb, flash_kb=flash_kb,
+               source="command line")
 
 
 def workload(dataset: Dataset | None, epochs: int | None, samples: int | None) -> Dataset | None:

@@ -28,6 +28,8 @@ FormatOpt = typer.Option(Format.table, "--format", "-f", help="Output format.")
 McuOpt = typer.Option(None, "--mcu", "-m", help="MCU id (repeatable); see `learncost mcus`.")
 ClockOpt = typer.Option(None, "--clock-mhz", help="Custom MCU clock (MHz); needs --cycles-per-macc.")
 CyclesOpt = typer.Option(None, "--cycles-per-macc", help="Custom MCU cycles per MACC; needs --clock-mhz.")
+SramOpt = typer.Option(None, "--sram-kb", help="Custom MCU SRAM (KB of 1024 B), for fit checks.")
+FlashOpt = typer.Option(None, "--flash-kb", help="Custom MCU flash (KB of 1024 B), for fit checks.")
 EpochsOpt = typer.Option(None, "--epochs", help="Training epochs (overrides the dataset's).")
 SamplesOpt = typer.Option(None, "--samples", help="Training samples per epoch (overrides the dataset's).")
 UnsupportedOpt = typer.Option(False, "--allow-unsupported",
@@ -57,12 +59,13 @@ def _warn(model) -> None:
         print(f"learncost: warning: {model.name}: {w}", file=sys.stderr)
 
 
-def _mcus(ids: Optional[list[str]], clock: Optional[float], cycles: Optional[float], default: list[str]):
+def _mcus(ids: Optional[list[str]], clock: Optional[float], cycles: Optional[float], default: list[str],
+          sram_kb: Optional[float] = None, flash_kb: Optional[float] = None):
     from .catalog import custom_mcu, get_mcu
 
     chosen = [get_mcu(i) for i in ids] if ids else []
-    if clock is not None or cycles is not None:
-        chosen.append(custom_mcu(clock, cycles))
+    if clock is not None or cycles is not None or sram_kb is not None or flash_kb is not None:
+        chosen.append(custom_mcu(clock, cycles, sram_kb, flash_kb))
     return chosen or [get_mcu(i) for i in default]
 
 
@@ -133,6 +136,8 @@ def analyze(
     dataset: Optional[str] = typer.Option(None, "--dataset", "-d", help="Dataset id for training time; see `learncost datasets`."),
     clock_mhz: Optional[float] = ClockOpt,
     cycles_per_macc: Optional[float] = CyclesOpt,
+    sram_kb: Optional[float] = SramOpt,
+    flash_kb: Optional[float] = FlashOpt,
     epochs: Optional[int] = EpochsOpt,
     samples: Optional[int] = SamplesOpt,
     allow_unsupported: bool = UnsupportedOpt,
@@ -148,7 +153,7 @@ def analyze(
     from .report import analysis_report as rep
 
     procs = [get_procedure(p) for p in procedure] if procedure else None
-    boards = _mcus(mcu, clock_mhz, cycles_per_macc, setup()["mcus"])
+    boards = _mcus(mcu, clock_mhz, cycles_per_macc, setup()["mcus"], sram_kb, flash_kb)
     m = _load(model, allow_unsupported, classes, input_shape)
     if fmt in (Format.csv, Format.json):
         _warn(m)  # tables and markdown carry the warnings themselves
@@ -157,6 +162,36 @@ def analyze(
     result = run(m, procs, boards, ds)
     _emit(fmt, tables=lambda: rep.tables(result, per_layer), json_text=lambda: rep.to_json(result, per_layer),
           csv_text=lambda: rep.csv_text(result, per_layer))
+
+
+@app.command()
+def fit(
+    model: str = typer.Argument(..., help="Built-in model id (kws, vww, ic, ad) or a model file."),
+    procedure: Optional[list[str]] = typer.Option(None, "--procedure", "-p", help="bp, ff, pepita, mempepita (repeatable)."),
+    mcu: Optional[list[str]] = typer.Option(None, "--mcu", "-m", help="MCU id (repeatable); default: the whole catalogue."),
+    clock_mhz: Optional[float] = ClockOpt,
+    cycles_per_macc: Optional[float] = CyclesOpt,
+    sram_kb: Optional[float] = SramOpt,
+    flash_kb: Optional[float] = FlashOpt,
+    allow_unsupported: bool = UnsupportedOpt,
+    classes: Optional[int] = ClassesOpt,
+    input_shape: Optional[str] = InputShapeOpt,
+    fmt: Format = FormatOpt,
+) -> None:
+    """Which procedures can train (and run) this model on which boards: RAM vs SRAM, parameters vs flash."""
+    from .analysis import analyze as run
+    from .catalog import mcus as catalogue
+    from .procedures import get_procedure
+    from .report import fit_report as rep
+
+    procs = [get_procedure(p) for p in procedure] if procedure else None
+    boards = _mcus(mcu, clock_mhz, cycles_per_macc, list(catalogue()), sram_kb, flash_kb)
+    m = _load(model, allow_unsupported, classes, input_shape)
+    if fmt in (Format.csv, Format.json):
+        _warn(m)
+    result = run(m, procs, boards)
+    _emit(fmt, tables=lambda: rep.tables(result), json_text=lambda: rep.to_json(result),
+          csv_text=lambda: rep.csv_text(result))
 
 
 @app.command()
@@ -223,9 +258,21 @@ def mcus(fmt: Format = FormatOpt) -> None:
     """The MCU catalogue."""
     from .catalog import mcus as catalog
 
-    cols = ["id", "name", "core", "clock_mhz", "cycles_per_macc", "sram_kb", "flash_kb", "source"]
-    rows = [[getattr(m, c) for c in cols] for m in catalog().values()]
-    _emit_listing(fmt, "MCUs", cols, rows, numeric={3, 4, 5, 6})
+    def basis(m) -> str:
+        if m.cycles is not None:
+            return "stated"
+        if m.measured is None:
+            return "unknown: no MLPerf Tiny closed result"
+        per = ", ".join(f"{b} {v:.2f}" for b, v in m.derivation().items())
+        return f"{m.measured.round}: median of {per}"
+
+    cols = ["id", "name", "core", "clock_mhz", "cycles_per_macc", "cycles_basis", "engine", "sram_kb", "flash_kb",
+            "source"]
+    rows = [[m.id, m.name, m.core, m.clock_mhz, None if m.cycles_per_macc is None else round(m.cycles_per_macc, 3),
+             basis(m), m.engine, m.sram_kb, m.flash_kb, m.source] for m in catalog().values()]
+    _emit_listing(fmt, "MCUs", cols, rows, numeric={3, 4, 7, 8},
+                  notes=["derived cycles/MACC = clock / MLPerf Tiny median throughput / forward MACC of the "
+                         "built-in model, per benchmark; KB = 1024 B"])
 
 
 @app.command()

@@ -32,10 +32,17 @@ class UnknownNameError(LearncostError):
     """A model, procedure, MCU, dataset or operation id that learncost does not know."""
 
     def __init__(self, what: str, name: str, valid: list[str]):
-        super().__init__(
-            f"unknown {what} {name!r}",
-            hint="valid: " + ", ".join(valid) if valid else None,
-        )
+        import difflib
+
+        # closest first: a prefix or substring match, then difflib's similarity
+        near = [v for v in valid if name.lower() in v.lower()]
+        near += [v for v in difflib.get_close_matches(name.lower(), valid, n=3, cutoff=0.5) if v not in near]
+        hint = None
+        if near:
+            hint = "did you mean " + ", ".join(near[:3]) + "? valid: " + ", ".join(valid)
+        elif valid:
+            hint = "valid: " + ", ".join(valid)
+        super().__init__(f"unknown {what} {name!r}", hint=hint)
         self.what = what
         self.name = name
         self.valid = valid

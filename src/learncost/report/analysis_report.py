@@ -17,6 +17,7 @@ def _row_columns(a: Analysis) -> list[str]:
     cols += [f"latency_ms[{m.id}]" for m in a.mcus]
     if a.dataset:
         cols += [f"train_hours[{m.id}]" for m in a.mcus]
+    cols += [f"fits[{m.id}]" for m in a.mcus]
     return cols
 
 
@@ -26,7 +27,19 @@ def _row_values(a: Analysis, r) -> list:
     values += [r.latency_ms[m.id] for m in a.mcus]
     if a.dataset:
         values += [(r.train_hours or {}).get(m.id) for m in a.mcus]
+    values += [r.fit[m.id].fits for m in a.mcus]
     return values
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
+
+
+def mcu_note(mcu) -> str:
+    cycles = "cycles/MACC unknown (give --cycles-per-macc)" if mcu.cycles_per_macc is None \
+        else f"{mcu.cycles_per_macc:.3g} cycles/MACC"
+    memory = f", {mcu.sram_kb:g} KB SRAM, {mcu.flash_kb:g} KB flash" if mcu.sram_kb and mcu.flash_kb else ""
+    return f"{mcu.id}: {mcu.clock_mhz:g} MHz, {cycles}{memory}"
 
 
 def tables(a: Analysis, per_layer: bool) -> list[Table]:
@@ -36,15 +49,19 @@ def tables(a: Analysis, per_layer: bool) -> list[Table]:
     cols += [f"{mcu.id} ms" for mcu in a.mcus]
     if a.dataset:
         cols += [f"{mcu.id} h" for mcu in a.mcus]
+    cols += [f"fits {mcu.id}" for mcu in a.mcus]
     rows = []
     for r in a.rows:
         row = [r.procedure, r.phase, r.macc, r.activations_bytes, r.params_bytes if r.phase == "training" else None,
                r.ram_bytes]
-        row += [round(r.latency_ms[mcu.id], 2) for mcu in a.mcus]
+        row += [_round(r.latency_ms[mcu.id]) for mcu in a.mcus]
         if a.dataset:
-            row += [round(r.train_hours[mcu.id], 2) if r.train_hours else None for mcu in a.mcus]
+            row += [_round((r.train_hours or {}).get(mcu.id)) for mcu in a.mcus]
+        row += [r.fit[mcu.id].verdict() for mcu in a.mcus]
         rows.append(row)
-    notes = [f"{mcu.id}: {mcu.clock_mhz:g} MHz, {mcu.cycles_per_macc:g} cycles/MACC" for mcu in a.mcus]
+    notes = [mcu_note(mcu) for mcu in a.mcus]
+    notes.append("fits: training RAM (inference: activations) within SRAM and parameters within flash; "
+                 "'no' says by how much it misses (1 KB = 1024 B)")
     notes.append("RAM = activations + parameters in training, activations only in inference")
     notes += [f"warning: {w}" for w in a.warnings]
     out = [Table(f"{m.name}{f' ({m.id})' if m.id else ''}: {m.weights:,} weights, {m.biases:,} biases{ds}", cols, rows, notes,

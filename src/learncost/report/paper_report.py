@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from ..paper import METRICS, PaperResult, effects, errata, setup
+from .analysis_report import mcu_note
 from .tables import Table, to_csv
 
 LABELS = {"kws": "DS-CNN/SC", "vww": "MobileNet/VWW", "ic": "ResNet/Cifar10", "ad": "AE/ToyADMOS"}
@@ -17,6 +18,10 @@ def _mode(r: PaperResult) -> str:
     return "the paper's rules applied consistently (--as-published reproduces the sheet)"
 
 
+def _r1(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
+
+
 def tables(r: PaperResult) -> list[Table]:
     mcus = r.mcus
     cost_rows, time_rows = [], []
@@ -26,14 +31,14 @@ def tables(r: PaperResult) -> list[Table]:
             t, i = a.row(proc, "training"), a.row(proc, "inference")
             cost_rows.append([label, PROC.get(proc, proc), round(t.macc / 1e6, 1), round(t.activations_bytes / 1e3, 1),
                               round(t.ram_bytes / 1e3, 1), round(i.macc / 1e6, 1), round(i.ram_bytes / 1e3, 1)])
-            time_rows.append([label, PROC.get(proc, proc), *(round(t.latency_ms[m.id], 1) for m in mcus),
-                              *(round(i.latency_ms[m.id], 1) for m in mcus),
-                              *(round(t.train_hours[m.id], 1) if t.train_hours else None for m in mcus)])
+            time_rows.append([label, PROC.get(proc, proc), *(_r1(t.latency_ms[m.id]) for m in mcus),
+                              *(_r1(i.latency_ms[m.id]) for m in mcus),
+                              *(_r1((t.train_hours or {}).get(m.id)) for m in mcus)])
     cost = Table("Training and inference per sample: MACC (millions), activations and RAM (KB = 1000 B)",
                  ["model", "proc.", "train MACC M", "train act. KB", "train RAM KB", "inf. MACC M", "inf. RAM KB"],
                  cost_rows, [_mode(r), "RAM = parameters + activations in training, activations only in inference"],
                  numeric=set(range(2, 7)), digits=1)
-    mcu_notes = [f"{m.id}: {m.clock_mhz:g} MHz, {m.cycles_per_macc:g} cycles/MACC ({m.source})" for m in mcus]
+    mcu_notes = [f"{mcu_note(m)} ({m.source})" for m in mcus]
     times = Table("Latency per sample (ms) and full training time (hours)",
                   ["model", "proc.", *(f"train ms {m.id}" for m in mcus), *(f"inf. ms {m.id}" for m in mcus),
                    *(f"train h {m.id}" for m in mcus)],
