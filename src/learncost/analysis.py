@@ -93,6 +93,19 @@ class Analysis:
                 return r
         raise KeyError((procedure, phase))
 
+    def breakdown(self, procedure: str, phase: str) -> dict[str, dict[str, int]]:
+        """MACC of each layer and operation under one procedure's phase (terms applied, no zeros)."""
+        terms = get_procedure(procedure).phase(phase).terms
+        passes = self.model.classes if self.model.supervised else 1
+        out: dict[str, dict[str, int]] = {}
+        for term in terms:
+            times = passes if term.times == "passes" else int(term.times)
+            for layer, lr in zip(self.model.layers, self.layers):
+                if layer.kind not in term.skip_kinds and lr.macc[term.op]:
+                    ops = out.setdefault(layer.name, {})
+                    ops[term.op] = ops.get(term.op, 0) + times * lr.macc[term.op]
+        return out
+
     def to_dict(self, per_layer: bool = False) -> dict:
         out = {
             "model": self.model_key,

@@ -29,6 +29,9 @@ McuOpt = typer.Option(None, "--mcu", "-m", help="MCU id (repeatable); see `learn
 ClockOpt = typer.Option(None, "--clock-mhz", help="Custom MCU clock (MHz); needs --cycles-per-macc.")
 CyclesOpt = typer.Option(None, "--cycles-per-macc", help="Custom MCU cycles per MACC; needs --clock-mhz.")
 SramOpt = typer.Option(None, "--sram-kb", help="Custom MCU SRAM (KB of 1024 B), for fit checks.")
+OutputOpt = typer.Option(None, "--output", "-o",
+                         help="Write to FILE instead of printing: .csv, .json, .md, or a figure .png/.svg/.pdf.")
+ForceOpt = typer.Option(False, "--force", help="Overwrite an existing --output file.")
 FlashOpt = typer.Option(None, "--flash-kb", help="Custom MCU flash (KB of 1024 B), for fit checks.")
 EpochsOpt = typer.Option(None, "--epochs", help="Training epochs (overrides the dataset's).")
 SamplesOpt = typer.Option(None, "--samples", help="Training samples per epoch (overrides the dataset's).")
@@ -69,9 +72,17 @@ def _mcus(ids: Optional[list[str]], clock: Optional[float], cycles: Optional[flo
     return chosen or [get_mcu(i) for i in default]
 
 
-def _emit(fmt: Format, *, tables, json_text, csv_text) -> None:
+def _emit(fmt: Format, *, tables, json_text, csv_text, output: Optional[str] = None, force: bool = False,
+          figure=None) -> None:
     from .report.tables import to_markdown, to_rich
 
+    if output is not None:
+        from .report.output import write
+
+        texts = {"csv": csv_text, "json": lambda: json_text() + "\n", "markdown": lambda: to_markdown(tables())}
+        path = write(output, force, text=lambda kind: texts[kind](), figure=figure)
+        print(f"learncost: wrote {path}", file=sys.stderr)
+        return
     if fmt is Format.table:
         to_rich(tables())
     elif fmt is Format.markdown:
@@ -104,6 +115,8 @@ def paper(
     cycles_per_macc: Optional[float] = CyclesOpt,
     epochs: Optional[int] = EpochsOpt,
     samples: Optional[int] = SamplesOpt,
+    output: Optional[str] = OutputOpt,
+    force: bool = ForceOpt,
 ) -> None:
     """The paper's tables for its four MLPerf Tiny models, procedures and two MCUs."""
     from . import paper as paper_mod
@@ -123,8 +136,11 @@ def paper(
 
         override = {m: workload(get_dataset(load_model(m).dataset), epochs, samples) for m in paper_mod.setup()["models"]}
     result = paper_mod.compute(as_published, mcus=boards, dataset_override=override)
+    from .report import plots
+
     _emit(fmt, tables=lambda: rep.tables(result), json_text=lambda: rep.to_json(result),
-          csv_text=lambda: rep.csv_text(result))
+          csv_text=lambda: rep.csv_text(result), output=output, force=force,
+          figure=lambda: plots.paper_figure(result))
 
 
 @app.command()
@@ -144,6 +160,8 @@ def analyze(
     classes: Optional[int] = ClassesOpt,
     input_shape: Optional[str] = InputShapeOpt,
     fmt: Format = FormatOpt,
+    output: Optional[str] = OutputOpt,
+    force: bool = ForceOpt,
 ) -> None:
     """Costs of one model (built-in id, spec, .tflite, .h5/.keras, .onnx) under each learning procedure."""
     from .analysis import analyze as run
@@ -160,8 +178,11 @@ def analyze(
     ds_name = dataset or m.dataset
     ds = workload(get_dataset(ds_name) if ds_name else None, epochs, samples)
     result = run(m, procs, boards, ds)
+    from .report import plots
+
     _emit(fmt, tables=lambda: rep.tables(result, per_layer), json_text=lambda: rep.to_json(result, per_layer),
-          csv_text=lambda: rep.csv_text(result, per_layer))
+          csv_text=lambda: rep.csv_text(result, per_layer), output=output, force=force,
+          figure=lambda: plots.analysis_figure(result))
 
 
 @app.command()
@@ -177,6 +198,8 @@ def fit(
     classes: Optional[int] = ClassesOpt,
     input_shape: Optional[str] = InputShapeOpt,
     fmt: Format = FormatOpt,
+    output: Optional[str] = OutputOpt,
+    force: bool = ForceOpt,
 ) -> None:
     """Which procedures can train (and run) this model on which boards: RAM vs SRAM, parameters vs flash."""
     from .analysis import analyze as run
@@ -190,8 +213,11 @@ def fit(
     if fmt in (Format.csv, Format.json):
         _warn(m)
     result = run(m, procs, boards)
+    from .report import plots
+
     _emit(fmt, tables=lambda: rep.tables(result), json_text=lambda: rep.to_json(result),
-          csv_text=lambda: rep.csv_text(result))
+          csv_text=lambda: rep.csv_text(result), output=output, force=force,
+          figure=lambda: plots.analysis_figure(result))
 
 
 @app.command()

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 
-from ..costs import OPERATIONS, layer_maccs
+from ..costs import OPERATIONS
 from ..errors import LearncostError
 from ..ir import Model
 from ..layers import HEAD_KINDS
@@ -139,18 +139,6 @@ class Verification:
         return {"model": self.model.id or self.model.name, "seed": self.seed, "checks": rows}
 
 
-def _analytic(model: Model, phase, per_layer: list[dict[str, int]]) -> dict[tuple[str, str], int]:
-    """(layer, paper operation) -> MACC under the procedure's terms, as ``analysis.analyze`` sums them."""
-    passes = model.classes if model.supervised else 1
-    out: dict[tuple[str, str], int] = Counter()
-    for term in phase.terms:
-        times = passes if term.times == "passes" else int(term.times)
-        for layer, maccs in zip(model.layers, per_layer):
-            if layer.kind not in term.skip_kinds and maccs[term.op]:
-                out[(layer.name, term.op)] += times * maccs[term.op]
-    return out
-
-
 def _expected(model: Model, step, key: tuple[str, str], analytic: int) -> tuple[int, str | None]:
     """What execution should count for a paper operation on a layer, and why if not the analytic."""
     name, op = key
@@ -234,7 +222,9 @@ def verify(model: Model, procedures: list[str | Procedure] | None = None, *, see
         if proc.id not in REFERENCES:
             raise LearncostError(f"procedure {proc.id!r} has no reference implementation to execute",
                                  hint=f"verify knows {', '.join(REFERENCES)}")
-    per_layer = layer_maccs(model)
+    from ..analysis import analyze
+
+    analysis = analyze(model, procs, mcus=[])
     checks = []
     for proc in procs:
         for phase_name in PHASES:
@@ -242,7 +232,8 @@ def verify(model: Model, procedures: list[str | Procedure] | None = None, *, see
             with step.counter:
                 REFERENCES[proc.id].phase(phase_name)(step)
             step.tracker.sample("end")
-            analytic = _analytic(model, proc.phase(phase_name), per_layer)
+            analytic = {(name, op): n for name, ops in analysis.breakdown(proc.id, phase_name).items()
+                        for op, n in ops.items()}
             counts = step.counter.counts
             layers, ops = [], []
             for op in OPERATIONS:

@@ -1,0 +1,92 @@
+"""Figures (matplotlib, loaded here only): the paper's comparison of procedures and a model's
+per-layer breakdown, with the chosen boards' SRAM for scale. Figures only draw what analysis
+computed."""
+
+from __future__ import annotations
+
+from ..analysis import Analysis
+from ..costs import OPERATIONS
+
+
+def _pyplot():
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        from ..errors import LearncostError
+
+        raise LearncostError("plots need matplotlib, which is not installed",
+                             hint="pip install 'learncost[reports]'") from None
+    return plt
+
+
+def _bars(ax, labels, train, infer, title, ylabel):
+    x = range(len(labels))
+    ax.bar([i - 0.2 for i in x], train, 0.4, label="training")
+    ax.bar([i + 0.2 for i in x], infer, 0.4, label="inference")
+    ax.set_xticks(list(x), labels)
+    ax.set_title(title)
+    ax.set_ylabel(ylabel)
+
+
+def analysis_figure(a: Analysis):
+    """MACC and RAM per procedure (SRAM of each board as a line) and the per-layer MACC of
+    every procedure's training step, stacked by operation."""
+    plt = _pyplot()
+    procs = list(dict.fromkeys(r.procedure for r in a.rows))
+    fig, axes = plt.subplots(1, 3, figsize=(17, 4.8))
+    t = {p: a.row(p, "training") for p in procs}
+    i = {p: a.row(p, "inference") for p in procs}
+    _bars(axes[0], procs, [t[p].macc / 1e6 for p in procs], [i[p].macc / 1e6 for p in procs],
+          "MACC per sample", "million MACC")
+    _bars(axes[1], procs, [t[p].ram_bytes / 1024 for p in procs], [i[p].ram_bytes / 1024 for p in procs],
+          "RAM per sample", "KB (1024 B)")
+    for mcu in a.mcus:
+        if mcu.sram_kb:
+            axes[1].axhline(mcu.sram_kb, linestyle="--", linewidth=1)
+            axes[1].annotate(f"{mcu.id} SRAM", (len(procs) - 0.5, mcu.sram_kb), ha="right", va="bottom", fontsize=7)
+    axes[0].legend()
+    ax = axes[2]
+    splits = {p: a.breakdown(p, "training") for p in procs}
+    layers = [layer.name for layer in a.model.layers if any(layer.name in split for split in splits.values())]
+    width = 0.8 / max(len(procs), 1)
+    colours = {op: f"C{n}" for n, op in enumerate(OPERATIONS)}
+    labelled: set[str] = set()
+    for k, p in enumerate(procs):  # one bar per procedure within each layer's group, in procedure order
+        bottom = [0.0] * len(layers)
+        for op in OPERATIONS:
+            values = [splits[p].get(name, {}).get(op, 0) / 1e6 for name in layers]
+            if any(values):
+                ax.bar([j + k * width for j in range(len(layers))], values, width, bottom=bottom,
+                       color=colours[op], label=None if op in labelled else op)
+                labelled.add(op)
+                bottom = [b + v for b, v in zip(bottom, values)]
+    ax.set_xticks([j + 0.4 - width / 2 for j in range(len(layers))], layers, rotation=90, fontsize=6)
+    ax.set_xlabel("bars per layer: " + ", ".join(procs), fontsize=7)
+    ax.set_title("training MACC per layer, by operation")
+    ax.set_ylabel("million MACC")
+    ax.legend(fontsize=6)
+    fig.suptitle(f"{a.model.name}: what on-device learning costs")
+    fig.tight_layout()
+    return fig
+
+
+def paper_figure(result):
+    """The paper's comparison: training and inference MACC and RAM of each procedure, per model."""
+    plt = _pyplot()
+    models = list(result.analyses)
+    fig, axes = plt.subplots(2, len(models), figsize=(4.2 * len(models), 7))
+    for col, model_id in enumerate(models):
+        a = result.analyses[model_id]
+        procs = list(dict.fromkeys(r.procedure for r in a.rows))
+        t = {p: a.row(p, "training") for p in procs}
+        i = {p: a.row(p, "inference") for p in procs}
+        _bars(axes[0][col], procs, [t[p].macc / 1e6 for p in procs], [i[p].macc / 1e6 for p in procs],
+              f"{a.model.name}: MACC", "million MACC")
+        _bars(axes[1][col], procs, [t[p].ram_bytes / 1e3 for p in procs], [i[p].ram_bytes / 1e3 for p in procs],
+              f"{a.model.name}: RAM", "KB (1000 B, as the paper)")
+    axes[0][0].legend()
+    fig.tight_layout()
+    return fig

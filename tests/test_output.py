@@ -1,0 +1,75 @@
+"""``--output``: figures and text files written whole, or not at all."""
+
+import json
+import xml.etree.ElementTree as ET
+
+import pytest
+
+pytest.importorskip("matplotlib")
+
+from conftest import run_cli  # noqa: E402
+
+
+@pytest.mark.parametrize("args, name", [
+    (("analyze", "vww", "--mcu", "disco-f746ng"), "vww.png"),
+    (("paper",), "paper.svg"),
+    (("fit", "kws", "--mcu", "nucleo-g474re"), "fit.pdf"),
+])
+def test_figures_are_well_formed(tmp_path, args, name):
+    path = tmp_path / name
+    r = run_cli(*args, "--output", str(path))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "" and f"wrote {path}" in r.stderr
+    data = path.read_bytes()
+    if name.endswith(".png"):
+        import matplotlib.image as mpimg
+
+        img = mpimg.imread(path)
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and img.shape[0] > 200 and img.shape[1] > 600
+    elif name.endswith(".svg"):
+        root = ET.fromstring(data)
+        assert root.tag.endswith("svg") and len(list(root.iter())) > 100
+    else:
+        assert data.startswith(b"%PDF-") and data.rstrip().endswith(b"%%EOF")
+    assert [p.name for p in tmp_path.iterdir()] == [name]  # no temporary file left beside it
+
+
+def test_text_outputs_match_stdout(tmp_path):
+    path = tmp_path / "kws.json"
+    assert run_cli("analyze", "kws", "-p", "bp", "-o", str(path)).returncode == 0
+    printed = run_cli("analyze", "kws", "-p", "bp", "-f", "json").stdout
+    assert json.loads(path.read_text()) == json.loads(printed)
+    md = tmp_path / "kws.md"
+    assert run_cli("analyze", "kws", "-p", "bp", "-o", str(md)).returncode == 0
+    assert md.read_text() == run_cli("analyze", "kws", "-p", "bp", "-f", "markdown").stdout
+
+
+def test_never_overwrites_without_force(tmp_path):
+    path = tmp_path / "out.csv"
+    path.write_text("mine\n")
+    r = run_cli("analyze", "kws", "-o", str(path))
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "--force" in r.stderr
+    assert path.read_text() == "mine\n"
+    assert run_cli("analyze", "kws", "-o", str(path), "--force").returncode == 0
+    assert path.read_text().startswith("model,procedure,phase,macc")
+
+
+@pytest.mark.parametrize("target, needle", [
+    ("missing/dir/out.png", "directory"),
+    ("out.xlsx", "unsupported extension .xlsx"),
+    ("out", "unsupported extension (none)"),
+])
+def test_bad_output_paths(tmp_path, target, needle):
+    r = run_cli("analyze", "kws", "-o", str(tmp_path / target))
+    assert r.returncode == 2 and r.stdout == ""
+    assert r.stderr.count("\n") == 1 and needle in r.stderr and "Traceback" not in r.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_breakdown_sums_to_the_row():
+    import learncost
+
+    a = learncost.analyze("ic")
+    for r in a.rows:
+        split = a.breakdown(r.procedure, r.phase)
+        assert sum(sum(ops.values()) for ops in split.values()) == r.macc
