@@ -62,13 +62,8 @@ class Row:
     fit: dict[str, Fit] = field(default_factory=dict)  # by MCU id
 
     def to_dict(self) -> dict:
-        fit = self.fit
-        self.fit = {}
-        try:
-            d = asdict(self)
-        finally:
-            self.fit = fit
-        d["fit"] = {mcu_id: f.to_dict() for mcu_id, f in fit.items()}
+        d = asdict(self)
+        d["fit"] = {mcu_id: f.to_dict() for mcu_id, f in self.fit.items()}  # with the verdicts, not just fields
         if d["train_hours"] is None:
             del d["train_hours"]
         return d
@@ -95,16 +90,7 @@ class Analysis:
 
     def breakdown(self, procedure: str, phase: str) -> dict[str, dict[str, int]]:
         """MACC of each layer and operation under one procedure's phase (terms applied, no zeros)."""
-        terms = get_procedure(procedure).phase(phase).terms
-        passes = self.model.classes if self.model.supervised else 1
-        out: dict[str, dict[str, int]] = {}
-        for term in terms:
-            times = passes if term.times == "passes" else int(term.times)
-            for layer, lr in zip(self.model.layers, self.layers):
-                if layer.kind not in term.skip_kinds and lr.macc[term.op]:
-                    ops = out.setdefault(layer.name, {})
-                    ops[term.op] = ops.get(term.op, 0) + times * lr.macc[term.op]
-        return out
+        return phase_breakdown(self.model, [lr.macc for lr in self.layers], get_procedure(procedure).phase(phase))
 
     def to_dict(self, per_layer: bool = False) -> dict:
         out = {
@@ -141,6 +127,20 @@ def layer_dict(lr: LayerReport) -> dict:
     d = asdict(lr)
     d.update(d.pop("macc"))
     return d
+
+
+def phase_breakdown(model: Model, per_layer: list[dict[str, int]], phase) -> dict[str, dict[str, int]]:
+    """Layer -> operation -> MACC under a phase's terms: ``times`` x the layer's figure, skipping
+    ``skip_kinds``; ``passes`` is the number of classes for a supervised classifier, else 1."""
+    passes = model.classes if model.supervised else 1
+    out: dict[str, dict[str, int]] = {}
+    for term in phase.terms:
+        times = passes if term.times == "passes" else int(term.times)
+        for layer, maccs in zip(model.layers, per_layer):
+            if layer.kind not in term.skip_kinds and maccs[term.op]:
+                ops = out.setdefault(layer.name, {})
+                ops[term.op] = ops.get(term.op, 0) + times * maccs[term.op]
+    return out
 
 
 def _resolve(items, getter, default):
@@ -187,18 +187,15 @@ def analyze(
         for layer, maccs in zip(model.layers, per_layer)
     ]
     params_bytes = sum(lr.params_bytes for lr in layers)
-    passes = model.classes if model.supervised else 1
 
     rows = []
     for proc in procs:
         for phase_name in PHASES:
             phase = proc.phase(phase_name)
             by_op = {op: 0 for op in OPERATIONS}
-            for term in phase.terms:
-                times = passes if term.times == "passes" else int(term.times)
-                by_op[term.op] += times * sum(
-                    m[term.op] for layer, m in zip(model.layers, per_layer) if layer.kind not in term.skip_kinds
-                )
+            for ops in phase_breakdown(model, per_layer, phase).values():
+                for op, n in ops.items():
+                    by_op[op] += n
             macc = sum(by_op.values())
             rule = phase.memory_rule(model.supervised)
             override = patches.memory.get((proc.id, phase_name))

@@ -72,6 +72,22 @@ def _mcus(ids: Optional[list[str]], clock: Optional[float], cycles: Optional[flo
     return chosen or [get_mcu(i) for i in default]
 
 
+def _analysis(model: str, procedure: Optional[list[str]], boards, allow_unsupported: bool, classes: Optional[int],
+              input_shape: Optional[str], fmt: Format, *, dataset: Optional[str] = None,
+              epochs: Optional[int] = None, samples: Optional[int] = None):
+    """Load the model and analyse it under the chosen procedures, boards and workload (analyze, fit)."""
+    from .analysis import analyze as run
+    from .catalog import get_dataset, workload
+    from .procedures import get_procedure
+
+    procs = [get_procedure(p) for p in procedure] if procedure else None
+    m = _load(model, allow_unsupported, classes, input_shape)
+    if fmt in (Format.csv, Format.json):
+        _warn(m)  # tables and markdown carry the warnings themselves
+    ds_name = dataset or m.dataset
+    return run(m, procs, boards, workload(get_dataset(ds_name) if ds_name else None, epochs, samples))
+
+
 def _emit(fmt: Format, *, tables, json_text, csv_text, output: Optional[str] = None, force: bool = False,
           figure=None) -> None:
     from .report.tables import to_markdown, to_rich
@@ -164,21 +180,12 @@ def analyze(
     force: bool = ForceOpt,
 ) -> None:
     """Costs of one model (built-in id, spec, .tflite, .h5/.keras, .onnx) under each learning procedure."""
-    from .analysis import analyze as run
-    from .catalog import get_dataset, workload
     from .paper import setup
-    from .procedures import get_procedure
-    from .report import analysis_report as rep
+    from .report import analysis_report as rep, plots
 
-    procs = [get_procedure(p) for p in procedure] if procedure else None
     boards = _mcus(mcu, clock_mhz, cycles_per_macc, setup()["mcus"], sram_kb, flash_kb)
-    m = _load(model, allow_unsupported, classes, input_shape)
-    if fmt in (Format.csv, Format.json):
-        _warn(m)  # tables and markdown carry the warnings themselves
-    ds_name = dataset or m.dataset
-    ds = workload(get_dataset(ds_name) if ds_name else None, epochs, samples)
-    result = run(m, procs, boards, ds)
-    from .report import plots
+    result = _analysis(model, procedure, boards, allow_unsupported, classes, input_shape, fmt,
+                       dataset=dataset, epochs=epochs, samples=samples)
 
     _emit(fmt, tables=lambda: rep.tables(result, per_layer), json_text=lambda: rep.to_json(result, per_layer),
           csv_text=lambda: rep.csv_text(result, per_layer), output=output, force=force,
@@ -202,18 +209,11 @@ def fit(
     force: bool = ForceOpt,
 ) -> None:
     """Which procedures can train (and run) this model on which boards: RAM vs SRAM, parameters vs flash."""
-    from .analysis import analyze as run
     from .catalog import mcus as catalogue
-    from .procedures import get_procedure
-    from .report import fit_report as rep
+    from .report import fit_report as rep, plots
 
-    procs = [get_procedure(p) for p in procedure] if procedure else None
     boards = _mcus(mcu, clock_mhz, cycles_per_macc, list(catalogue()), sram_kb, flash_kb)
-    m = _load(model, allow_unsupported, classes, input_shape)
-    if fmt in (Format.csv, Format.json):
-        _warn(m)
-    result = run(m, procs, boards)
-    from .report import plots
+    result = _analysis(model, procedure, boards, allow_unsupported, classes, input_shape, fmt)
 
     _emit(fmt, tables=lambda: rep.tables(result), json_text=lambda: rep.to_json(result),
           csv_text=lambda: rep.csv_text(result), output=output, force=force,

@@ -33,6 +33,19 @@ LEARNING_RATE = 0.01
 FEEDBACK_SCALE = 0.05
 
 
+def readers(layers: list[Layer]) -> Counter:
+    """How many of ``layers`` read each value."""
+    return Counter(src for layer in layers for src in layer.inputs)
+
+
+def release_read(values: dict, remaining: Counter, layer: Layer, keep: frozenset[str] = frozenset()) -> None:
+    """``layer`` has read its inputs: drop each one whose last reader it was (unless kept)."""
+    for src in layer.inputs:
+        remaining[src] -= 1
+        if remaining[src] == 0 and src not in keep:
+            values.pop(src, None)
+
+
 class Step:
     """One execution of a procedure's phase: the module, the MAC counter and the tracker."""
 
@@ -81,7 +94,7 @@ class Step:
     def walk(self, values: dict, tag: str, layers: list[Layer], *, keep: frozenset[str] = frozenset(),
              after: Callable | None = None) -> None:
         """Run ``layers`` in order; drop each value once its last reader in ``layers`` has run."""
-        remaining = Counter(src for layer in layers for src in layer.inputs)
+        remaining = readers(layers)
         for layer in layers:
             ins = [values[s] for s in layer.inputs]
             _, out = self.forward(layer, ins, tag)
@@ -90,10 +103,7 @@ class Step:
             if after is not None:
                 after(layer, ins, out, values)
             del ins, out
-            for src in layer.inputs:
-                remaining[src] -= 1
-                if remaining[src] == 0 and src not in keep:
-                    values.pop(src, None)
+            release_read(values, remaining, layer, keep)
 
     def target(self, sample):
         """One-hot label for a classifier, the input itself for an autoencoder, zeros otherwise."""
@@ -378,20 +388,12 @@ def mempepita_training(s: Step) -> None:
         s.tracker.sample("modulation")
         clean, modulated = {s.input_name: x}, {s.input_name: xm}
         del x, xm
-        left = {"clean": Counter(src for layer in s.body for src in layer.inputs)}
-        left["modulated"] = Counter(left["clean"])
-
-        def release(values: dict, tag: str, layer: Layer) -> None:
-            for src in layer.inputs:
-                left[tag][src] -= 1
-                if left[tag][src] == 0:
-                    values.pop(src, None)
-
+        left_clean, left_modulated = readers(s.body), readers(s.body)
         for layer in s.body:
             _, h = s.forward(layer, [clean[src] for src in layer.inputs], "clean")
             clean[layer.name] = h
             s.tracker.sample(f"recompute {layer.name}")
-            release(clean, "clean", layer)
+            release_read(clean, left_clean, layer)
             ins = [modulated[src] for src in layer.inputs]
             _, h_mod = s.forward(layer, ins, "modulated")
             modulated[layer.name] = h_mod
@@ -408,7 +410,7 @@ def mempepita_training(s: Step) -> None:
                 s.apply(layer, gw, gb)
                 del delta, gw, gb
             del h, h_mod, ins
-            release(modulated, "modulated", layer)
+            release_read(modulated, left_modulated, layer)
 
 
 @dataclass(frozen=True)
