@@ -28,11 +28,11 @@ def __getattr__(name: str):
 
         return load_model
     if name == "load_spec":
-        from .spec import build_model, validate_spec
+        from .spec import model_from_data
 
-        def load_spec(data: dict, origin: str = "spec"):
-            """Build a model from a spec already parsed into a dict."""
-            return build_model(validate_spec(data, origin=origin), origin=origin)
+        def load_spec(data: dict, origin: str = "spec", **values):
+            """Build a model from a spec already parsed into a dict, at the given parameter values."""
+            return model_from_data(data, origin=origin, values=values)
 
         return load_spec
     if name == "from_torch":

@@ -13,7 +13,7 @@ from .costs import OPERATIONS, layer_maccs
 from .dtypes import dtype_bytes
 from .fit import Fit, check as check_fit
 from .ir import Model
-from .memory import RULES, Peak, buffers
+from .memory import Peak, apply_rule, buffers
 from .procedures import PHASES, PROCEDURES, Procedure, get_procedure
 
 
@@ -143,6 +143,18 @@ def phase_breakdown(model: Model, per_layer: list[dict[str, int]], phase) -> dic
     return out
 
 
+def phase_totals(model: Model, per_layer: list[dict[str, int]], phase) -> dict[str, int]:
+    """Operation -> MACC of the whole model under a phase: the sum of ``phase_breakdown``, written
+    as plain sums so that per-layer figures may be numpy arrays (one element per sweep variant)."""
+    passes = model.classes if model.supervised else 1
+    by_op = {op: 0 for op in OPERATIONS}
+    for term in phase.terms:
+        times = passes if term.times == "passes" else int(term.times)
+        by_op[term.op] = by_op[term.op] + times * sum(
+            maccs[term.op] for layer, maccs in zip(model.layers, per_layer) if layer.kind not in term.skip_kinds)
+    return by_op
+
+
 def _resolve(items, getter, default):
     if items is None:
         return list(default)
@@ -192,17 +204,14 @@ def analyze(
     for proc in procs:
         for phase_name in PHASES:
             phase = proc.phase(phase_name)
-            by_op = {op: 0 for op in OPERATIONS}
-            for ops in phase_breakdown(model, per_layer, phase).values():
-                for op, n in ops.items():
-                    by_op[op] += n
+            by_op = phase_totals(model, per_layer, phase)
             macc = sum(by_op.values())
             rule = phase.memory_rule(model.supervised)
             override = patches.memory.get((proc.id, phase_name))
             if override is not None:
                 peak = Peak(bufs.total(override), None, tuple(override))
             else:
-                peak = RULES[rule](bufs)
+                peak = apply_rule(rule, bufs)
             ram = peak.bytes + (params_bytes if phase.params_in_ram else 0)
             latency = {m.id: m.latency_ms(macc) for m in boards}
             hours = None

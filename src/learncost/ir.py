@@ -16,6 +16,11 @@ from functools import cached_property
 Shape = tuple[int, ...]
 
 
+def any_true(condition) -> bool:
+    """A condition on one layer, or on any variant of a sweep (numpy arrays, one element per variant)."""
+    return bool(condition.any()) if hasattr(condition, "any") else bool(condition)
+
+
 @dataclass(frozen=True)
 class Dims:
     """A layer's characteristics in the paper's notation (sheet rows 7-16).
@@ -64,7 +69,7 @@ class Layer:
 
     @property
     def trainable(self) -> bool:
-        return self.weights > 0
+        return any_true(self.weights > 0)
 
     @cached_property
     def dims(self) -> Dims:
@@ -94,6 +99,7 @@ class Model:
     description: str | None = None
     source: str | None = None
     warnings: list[str] = field(default_factory=list)
+    parameters: dict = field(default_factory=dict)  # the spec's parameter values it was built at
 
     @cached_property
     def by_name(self) -> dict[str, Layer]:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from .errors import SpecError
-from .ir import Shape
+from .ir import Shape, any_true
 
 #: kinds whose output buffer the memory rules do not count: the sheet never counts
 #: explicit zero-padding or INT8<->float converters as stored activations in training,
@@ -49,25 +49,36 @@ def kind(name: str, arity: tuple[int, int | None] = (1, 1)):
     return register
 
 
+def _is_int(value: Any) -> bool:
+    """An integer, or an integer array (one value per sweep variant)."""
+    if hasattr(value, "dtype"):
+        return value.dtype.kind in "iu"
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _clip0(value: Any) -> Any:
+    return value.clip(min=0) if hasattr(value, "clip") else max(value, 0)
+
+
 def _pair(value: Any, field: str, loc: str, default: tuple[int, int] | None = None) -> tuple[int, int]:
     if value is None:
         if default is None:
             raise SpecError("is required", location=f"{loc}.{field}")
         return default
-    if isinstance(value, int):
+    if _is_int(value):
         value = (value, value)
     value = tuple(value)
     if len(value) == 1:
         value = (value[0], value[0])
     if len(value) != 2:
         raise SpecError(f"needs 1 or 2 integers, got {len(value)}", location=f"{loc}.{field}")
-    if any(v < 1 for v in value):
+    if any(any_true(v < 1) for v in value):
         raise SpecError(f"must be >= 1, got {list(value)}", location=f"{loc}.{field}")
     return value  # type: ignore[return-value]
 
 
 def _shape(value: Any, field: str, loc: str) -> Shape:
-    if not value or any(not isinstance(d, int) or d < 1 for d in value):
+    if not value or any(not _is_int(d) or any_true(d < 1) for d in value):
         raise SpecError(f"must be a list of positive integers, got {value!r}", location=f"{loc}.{field}")
     return tuple(value)
 
@@ -83,21 +94,21 @@ def _feature_map(shape: Shape, loc: str) -> Shape:
 def _explicit_padding(padding: Any, in_hw: tuple[int, int], kernel: tuple[int, int],
                       stride: tuple[int, int], loc: str) -> tuple[int, int, int, int]:
     """Resolve 'valid' / 'same' (TensorFlow semantics) / int / [t, b, l, r] to 4 integers."""
-    if padding is None or padding == "valid":
+    if padding is None or (isinstance(padding, str) and padding == "valid"):
         return (0, 0, 0, 0)
-    if padding == "same":
+    if isinstance(padding, str) and padding == "same":
         pads = []
         for size, k, s in zip(in_hw, kernel, stride):
             out = -(-size // s)
-            total = max((out - 1) * s + k - size, 0)
+            total = _clip0((out - 1) * s + k - size)
             pads += [total // 2, total - total // 2]
         return (pads[0], pads[1], pads[2], pads[3])
-    if isinstance(padding, int):
+    if _is_int(padding):
         padding = [padding] * 4
     if isinstance(padding, (list, tuple)):
         if len(padding) == 2:
             padding = [padding[0], padding[0], padding[1], padding[1]]
-        if len(padding) == 4 and all(isinstance(p, int) and p >= 0 for p in padding):
+        if len(padding) == 4 and all(_is_int(p) and not any_true(p < 0) for p in padding):
             return tuple(padding)  # type: ignore[return-value]
     raise SpecError(
         f"must be 'valid', 'same', an integer or [top, bottom, left, right] >= 0, got {padding!r}",
@@ -109,7 +120,7 @@ def _window(shape: Shape, kernel: tuple[int, int], stride: tuple[int, int],
             pads: tuple[int, int, int, int], loc: str) -> tuple[int, int]:
     h = shape[0] + pads[0] + pads[1]
     w = shape[1] + pads[2] + pads[3]
-    if kernel[0] > h or kernel[1] > w:
+    if any_true(kernel[0] > h) or any_true(kernel[1] > w):
         raise SpecError(
             f"kernel {kernel[0]}x{kernel[1]} is larger than the padded input {h}x{w}",
             location=f"{loc}.kernel",
@@ -132,7 +143,7 @@ def _sliding(p: dict, src: Shape, loc: str):
 
 def _positive(p: dict, field: str, loc: str, default: int | None = None) -> int:
     value = p.get(field, default)
-    if not isinstance(value, int) or value < 1:
+    if not _is_int(value) or any_true(value < 1):
         raise SpecError(f"must be a positive integer, got {value!r}", location=f"{loc}.{field}")
     return value
 
@@ -181,7 +192,7 @@ kind("max_pool2d")(_pool)
 @kind("pad")
 def _pad(p: dict, ins: list[Shape], loc: str) -> Built:
     src = _feature_map(ins[0], loc)
-    if p.get("padding") in (None, "valid", "same"):
+    if p.get("padding") is None or isinstance(p["padding"], str):
         raise SpecError("needs explicit amounts: an integer or [top, bottom, left, right]",
                         location=f"{loc}.padding")
     pads = _explicit_padding(p.get("padding"), src[:2], (1, 1), (1, 1), loc)
@@ -192,7 +203,7 @@ def _pad(p: dict, ins: list[Shape], loc: str) -> Built:
 def _add(p: dict, ins: list[Shape], loc: str) -> Built:
     first = ins[0]
     for i, shape in enumerate(ins[1:], start=1):
-        if shape != first:
+        if len(shape) != len(first) or any(any_true(a != b) for a, b in zip(shape, first)):
             raise SpecError(
                 f"input {i} has shape {list(shape)} but input 0 has {list(first)} (channel or size mismatch)",
                 location=f"{loc}.inputs",
@@ -204,7 +215,7 @@ def _add(p: dict, ins: list[Shape], loc: str) -> Built:
 @kind("reshape")
 def _reshape(p: dict, ins: list[Shape], loc: str) -> Built:
     target = _shape(p.get("shape") or [math.prod(ins[0])], "shape", loc)
-    if math.prod(target) != math.prod(ins[0]):
+    if any_true(math.prod(target) != math.prod(ins[0])):
         raise SpecError(
             f"{list(target)} holds {math.prod(target)} elements, the input {list(ins[0])} holds {math.prod(ins[0])}",
             location=f"{loc}.shape",
@@ -217,7 +228,7 @@ def _concat(p: dict, ins: list[Shape], loc: str) -> Built:
     """Joined along the last (channel) axis; the other dimensions must agree."""
     first = ins[0]
     for i, shape in enumerate(ins[1:], start=1):
-        if len(shape) != len(first) or shape[:-1] != first[:-1]:
+        if len(shape) != len(first) or any(any_true(a != b) for a, b in zip(shape[:-1], first[:-1])):
             raise SpecError(f"input {i} has shape {list(shape)}, input 0 has {list(first)}: only the last axis may differ",
                             location=f"{loc}.inputs")
     return Built((*first[:-1], sum(s[-1] for s in ins)))

@@ -77,53 +77,84 @@ class Peak:
     buffers: tuple[str, ...]  # the buffers summed, with repeats where a rule counts one twice
 
 
-MemoryRule = Callable[[Buffers], Peak]
-RULES: dict[str, MemoryRule] = {}
+@dataclass(frozen=True)
+class Candidate:
+    """One moment a rule considers: these buffers, plus the largest of ``plus_largest_of``."""
+
+    at: str | None
+    buffers: tuple[str, ...]
+    plus_largest_of: tuple[str, ...] = ()
+
+
+#: a rule lists the moments whose total it takes the maximum of; the moments depend on the
+#: graph only, so one list serves every variant of a sweep
+MemoryRule = Callable[[Buffers], list[Candidate]]
+CANDIDATES: dict[str, MemoryRule] = {}
 RULE_DOCS: dict[str, str] = {}
 
 
 def rule(name: str):
     def register(fn: MemoryRule) -> MemoryRule:
-        RULES[name] = fn
+        CANDIDATES[name] = fn
         RULE_DOCS[name] = (fn.__doc__ or "").strip().splitlines()[0]
         return fn
 
     return register
 
 
-def _max_over_steps(b: Buffers, pick: Callable[[Step], tuple[str, ...]]) -> Peak:
-    best = Peak(b.sizes[b.input], b.input, (b.input,))
-    for step in b.steps:
-        names = pick(step)
-        total = b.total(names)
-        if total > best.bytes:
-            best = Peak(total, step.layer, names)
-    return best
+def apply_rule(name: str, b: Buffers) -> Peak:
+    """The peak a named rule gives: its largest candidate (the first, on a tie)."""
+    return peak(b, CANDIDATES[name](b))
+
+
+def peak(b: Buffers, candidates: list[Candidate]) -> Peak:
+    """The candidate with the largest total. Buffer sizes may be numpy arrays (a sweep): the
+    bytes are then per variant, and ``at``/``buffers`` are left empty."""
+    totals = []
+    for c in candidates:
+        total = b.total(c.buffers)
+        if c.plus_largest_of:
+            extra = [b.sizes[n] for n in c.plus_largest_of]
+            total = total + (_elementwise_max(extra) if hasattr(total, "shape") else max(extra))
+        totals.append(total)
+    if hasattr(totals[0], "shape"):
+        return Peak(_elementwise_max(totals), None, ())
+    best = max(range(len(totals)), key=totals.__getitem__)  # max() keeps the first of equals
+    c = candidates[best]
+    larger = (max(c.plus_largest_of, key=lambda n: b.sizes[n]),) if c.plus_largest_of else ()
+    return Peak(totals[best], c.at, (*c.buffers, *larger))
+
+
+def _elementwise_max(values: list):
+    import numpy
+
+    return numpy.maximum.reduce(numpy.broadcast_arrays(*values))
+
+
+def _steps(b: Buffers, pick: Callable[[Step], Candidate]) -> list[Candidate]:
+    """The input alone (before the first layer runs), then each layer's step."""
+    return [Candidate(b.input, (b.input,)), *(pick(step) for step in b.steps)]
 
 
 @rule("all_buffers")
-def all_buffers(b: Buffers) -> Peak:
+def all_buffers(b: Buffers) -> list[Candidate]:
     """Sum of the activation buffers of all layers (BP and PEPITA training: every activation is kept for the update)."""
-    return Peak(b.total(b.sizes), None, tuple(b.sizes))
+    return [Candidate(None, tuple(b.sizes))]
 
 
 @rule("largest_pair")
-def largest_pair(b: Buffers) -> Peak:
+def largest_pair(b: Buffers) -> list[Candidate]:
     """Largest sum of two consecutive buffers, i.e. of the buffers live while one layer runs (inference)."""
-    return _max_over_steps(b, lambda s: s.live)
+    return _steps(b, lambda s: Candidate(s.layer, s.live))
 
 
 @rule("largest_pair_plus_input")
-def largest_pair_plus_input(b: Buffers) -> Peak:
+def largest_pair_plus_input(b: Buffers) -> list[Candidate]:
     """Largest pair plus the input sample (FF: the input, with its embedded label, is kept for the second pass)."""
-    return _max_over_steps(b, lambda s: s.live if b.input in s.live else (b.input, *s.live))
+    return _steps(b, lambda s: Candidate(s.layer, s.live if b.input in s.live else (b.input, *s.live)))
 
 
 @rule("largest_pair_plus_larger")
-def largest_pair_plus_larger(b: Buffers) -> Peak:
+def largest_pair_plus_larger(b: Buffers) -> list[Candidate]:
     """Largest pair plus the larger of the two (MEMPEPITA: one activation recomputed beside the pair)."""
-    def pick(s: Step) -> tuple[str, ...]:
-        larger = max(s.touched, key=lambda n: b.sizes[n])
-        return (*s.live, larger)
-
-    return _max_over_steps(b, pick)
+    return _steps(b, lambda s: Candidate(s.layer, s.live, s.touched))

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, conint
 
 from .dtypes import dtype_bytes
 from .errors import SpecError
-from .ir import Layer, Model
+from .ir import Layer, Model, any_true
 from .layers import ARITY, DEFAULT_DTYPE, KINDS
 
 PosInt = conint(ge=1)
@@ -92,49 +92,62 @@ def validate_spec(data: Any, *, origin: str = "spec") -> ModelSpec:
         raise SpecError(err["msg"] + more, location=f"{origin}: {_location(err['loc'], data)}") from None
 
 
-def build_model(spec: ModelSpec, *, origin: str = "spec", model_id: str | None = None) -> Model:
+def build_model(spec: ModelSpec, *, origin: str = "spec", model_id: str | None = None,
+                parameters: dict[str, Any] | None = None) -> Model:
     """Infer every layer's shapes and parameter counts, checking each against its inputs."""
+    entries = [ls.model_dump(by_alias=True, exclude_none=True) for ls in spec.layers]
+    return assemble(spec, spec.input.shape, entries, origin=origin, model_id=model_id, parameters=parameters)
+
+
+def assemble(spec: ModelSpec, input_shape: Any, entries: list[dict[str, Any]], *, origin: str,
+             model_id: str | None = None, parameters: dict[str, Any] | None = None) -> Model:
+    """The IR from a validated spec's header and its layer entries.
+
+    The entries are the spec's own layers, or (for a sweep) the same layers with numpy arrays
+    in their integer fields, one element per variant: the builders and formulas are plain
+    arithmetic, so one pass serves every variant of a structure.
+    """
     dtype_bytes(spec.dtype, location=f"{origin}: dtype")
     layers: list[Layer] = []
     by_name: dict[str, Layer] = {}
     in_dtype = spec.input.dtype or spec.dtype
     dtype_bytes(in_dtype, location=f"{origin}: input.dtype")
     first = Layer(name="input", kind="input", inputs=(), input_shapes=(),
-                  output_shape=tuple(spec.input.shape), dtype=in_dtype)
+                  output_shape=KINDS["input"]({"shape": list(input_shape)}, [], f"{origin}: input").output_shape,
+                  dtype=in_dtype)
     layers.append(first)
     by_name["input"] = first
-    for index, ls in enumerate(spec.layers):
-        loc = f"{origin}: layers[{index}]" + (f" ({ls.name})" if ls.name else "")
-        if ls.kind not in KINDS or ls.kind == "input":
+    for index, params in enumerate(entries):
+        kind, given_name = params["kind"], params.get("name")
+        loc = f"{origin}: layers[{index}]" + (f" ({given_name})" if given_name else "")
+        if kind not in KINDS or kind == "input":
             valid = sorted(k for k in KINDS if k != "input")
-            raise SpecError(f"unknown layer kind {ls.kind!r}", location=f"{loc}.kind",
+            raise SpecError(f"unknown layer kind {kind!r}", location=f"{loc}.kind",
                             hint="valid: " + ", ".join(valid))
-        name = ls.name or f"{ls.kind}_{index}"
+        name = given_name or f"{kind}_{index}"
         if name in by_name:
             raise SpecError(f"duplicate layer name {name!r}", location=f"{loc}.name")
-        inputs = ls.inputs if ls.inputs is not None else [layers[-1].name]
-        lo, hi = ARITY[ls.kind]
+        inputs = params["inputs"] if params.get("inputs") is not None else [layers[-1].name]
+        lo, hi = ARITY[kind]
         if len(inputs) < lo or (hi is not None and len(inputs) > hi):
             want = f"{lo}" if lo == hi else f"at least {lo}" if hi is None else f"{lo} to {hi}"
-            raise SpecError(f"{ls.kind} takes {want} input(s), got {len(inputs)}", location=f"{loc}.inputs")
+            raise SpecError(f"{kind} takes {want} input(s), got {len(inputs)}", location=f"{loc}.inputs")
         for src in inputs:
             if src not in by_name:
                 raise SpecError(f"no earlier layer named {src!r}", location=f"{loc}.inputs")
-        params = ls.model_dump(by_alias=True, exclude_none=True)
-        built = KINDS[ls.kind](params, [by_name[s].output_shape for s in inputs], loc)
-        dtype = ls.dtype or DEFAULT_DTYPE.get(ls.kind) or by_name[inputs[0]].dtype
+        built = KINDS[kind](params, [by_name[s].output_shape for s in inputs], loc)
+        dtype = params.get("dtype") or DEFAULT_DTYPE.get(kind) or by_name[inputs[0]].dtype
         for field in ("dtype", "weight_dtype", "bias_dtype"):
-            value = getattr(ls, field)
-            if value:
-                dtype_bytes(value, location=f"{loc}.{field}")
+            if params.get(field):
+                dtype_bytes(params[field], location=f"{loc}.{field}")
         layer = Layer(
-            name=name, kind=ls.kind, inputs=tuple(inputs),
+            name=name, kind=kind, inputs=tuple(inputs),
             input_shapes=tuple(by_name[s].output_shape for s in inputs),
             output_shape=built.output_shape, dtype=dtype,
             weights=built.weights, biases=built.biases,
-            weight_dtype=ls.weight_dtype or spec.dtype, bias_dtype=ls.bias_dtype or spec.dtype,
+            weight_dtype=params.get("weight_dtype") or spec.dtype, bias_dtype=params.get("bias_dtype") or spec.dtype,
             kernel=built.kernel, stride=built.stride, padding=built.padding,
-            activation=ls.activation, note=ls.note,
+            activation=params.get("activation"), note=params.get("note"),
         )
         layers.append(layer)
         by_name[name] = layer
@@ -142,15 +155,36 @@ def build_model(spec: ModelSpec, *, origin: str = "spec", model_id: str | None =
     out_elements = layers[-1].output_elements
     if spec.task == "classification":
         if classes is None:
+            if hasattr(out_elements, "flat"):  # a sweep: one number of classes per structure group
+                if any_true(out_elements != out_elements.flat[0]):
+                    raise SpecError("must be given: the output size varies across the sweep",
+                                    location=f"{origin}: classes")
+                out_elements = int(out_elements.flat[0])
             classes = out_elements
             warnings.append(f"classes not given: {classes} inferred from the output layer {layers[-1].name!r}")
-        elif classes != out_elements:
+        elif any_true(classes != out_elements):
             raise SpecError(f"is {classes} but the output layer {layers[-1].name!r} has {out_elements} elements",
                             location=f"{origin}: classes")
     return Model(
         name=spec.name, id=model_id or spec.id, layers=layers, task=spec.task, classes=classes,
         dataset=spec.dataset, description=spec.description, source=spec.source, warnings=warnings,
+        parameters=dict(parameters or {}),
     )
+
+
+def model_from_data(data: Any, *, origin: str, model_id: str | None = None,
+                    values: dict[str, Any] | None = None) -> Model:
+    """A parsed spec (parameters, expressions and repeats included) built at the given
+    parameter values; undeclared names are refused, missing ones take their defaults."""
+    from . import params
+
+    if not isinstance(data, dict):
+        raise SpecError(f"a model spec must be a mapping, got {type(data).__name__}", location=origin)
+    if "parameters" not in data and not values:
+        return build_model(validate_spec(data, origin=origin), origin=origin, model_id=model_id)
+    chosen = params.values_for(params.declared(data, origin), values, origin)
+    concrete = params.resolve(data, chosen, origin)
+    return build_model(validate_spec(concrete, origin=origin), origin=origin, model_id=model_id, parameters=chosen)
 
 
 def parse_text(text: str, suffix: str, origin: str) -> Any:
@@ -173,7 +207,7 @@ def parse_text(text: str, suffix: str, origin: str) -> Any:
         raise SpecError(f"not valid YAML{where}: {getattr(exc, 'problem', exc)}", location=origin) from None
 
 
-def load_spec_file(path: Path, *, model_id: str | None = None) -> Model:
+def load_spec_file(path: Path, *, model_id: str | None = None, values: dict[str, Any] | None = None) -> Model:
     origin = path.name
     try:
         text = path.read_text(encoding="utf-8")
@@ -182,4 +216,4 @@ def load_spec_file(path: Path, *, model_id: str | None = None) -> Model:
     except OSError as exc:
         raise SpecError(f"cannot be read: {exc.strerror}", location=origin) from None
     data = parse_text(text, path.suffix.lower(), origin)
-    return build_model(validate_spec(data, origin=origin), origin=origin, model_id=model_id)
+    return model_from_data(data, origin=origin, model_id=model_id, values=values)

@@ -33,22 +33,38 @@ def _canonical(name: str) -> str | None:
 
 @lru_cache(maxsize=None)
 def _builtin(model_id: str) -> Model:
-    from .spec import build_model, parse_text, validate_spec
+    from .spec import model_from_data
 
-    origin = f"{model_id}.yaml"
-    text = resources.files("learncost").joinpath("data", "models", origin).read_text("utf-8")
-    return build_model(validate_spec(parse_text(text, ".yaml", origin), origin=origin), origin=origin)
+    return model_from_data(builtin_spec(model_id), origin=f"{model_id}.yaml")
+
+
+@lru_cache(maxsize=None)
+def _builtin_text(model_id: str) -> str:
+    return resources.files("learncost").joinpath("data", "models", f"{model_id}.yaml").read_text("utf-8")
+
+
+def builtin_spec(model_id: str) -> dict:
+    """A built-in model's spec as parsed YAML (parameters, expressions and repeats unresolved)."""
+    from .spec import parse_text
+
+    return parse_text(_builtin_text(model_id), ".yaml", f"{model_id}.yaml")
 
 
 def load_model(name: str | Path, *, allow_unsupported: bool = False, classes: int | None = None,
-               input_shape: list[int] | None = None) -> Model:
+               input_shape: list[int] | None = None, params: dict | None = None) -> Model:
     """A built-in model by id, or a model file: spec (YAML/TOML), TFLite, Keras (.h5/.keras) or ONNX.
 
     ``allow_unsupported`` carries operators with no cost formula as zero-cost layers (with a
-    warning) instead of failing; ``classes`` overrides the number of classes a file implies.
+    warning) instead of failing; ``classes`` overrides the number of classes a file implies;
+    ``params`` sets a spec's declared parameters (the rest keep their defaults).
     """
     if isinstance(name, str):
         model_id = _canonical(name)
+        if model_id and params:
+            from .spec import model_from_data
+
+            model = model_from_data(builtin_spec(model_id), origin=f"{model_id}.yaml", values=params)
+            return _checked(model, classes, input_shape)
         if model_id:
             return _checked(_builtin(model_id), classes, input_shape)
     path = Path(name)
@@ -62,7 +78,9 @@ def load_model(name: str | Path, *, allow_unsupported: bool = False, classes: in
     if suffix in SPEC_SUFFIXES:
         from .spec import load_spec_file
 
-        return _checked(load_spec_file(path), classes, input_shape)
+        return _checked(load_spec_file(path, values=params), classes, input_shape)
+    if params:
+        raise LearncostError(f"{path.name}: --param applies to model specs (.yaml/.toml) that declare parameters")
     if input_shape is not None and suffix != ".onnx":
         raise LearncostError(f"{path.name}: --input-shape applies to ONNX graphs only")
     from .importers import import_file

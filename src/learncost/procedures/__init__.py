@@ -26,7 +26,7 @@ class Term:
 @dataclass(frozen=True)
 class Phase:
     terms: tuple[Term, ...]
-    #: memory rule name (``memory.RULES``), or per supervision: {"supervised": ..., "unsupervised": ...}
+    #: memory rule name (``memory.CANDIDATES``), or per supervision: {"supervised": ..., "unsupervised": ...}
     memory: str | tuple[tuple[str, str], ...]
     #: training keeps weights and biases in RAM beside the activations; inference counts activations only
     params_in_ram: bool

@@ -16,7 +16,7 @@ from ..costs import OPERATIONS
 from ..errors import LearncostError
 from ..ir import Model
 from ..layers import HEAD_KINDS
-from ..memory import RULES, buffers
+from ..memory import apply_rule, buffers
 from ..procedures import PHASES, Procedure, get_procedure
 
 #: the paper's operations under the names of what is executed for them
@@ -153,7 +153,7 @@ def _expected(model: Model, step, key: tuple[str, str], analytic: int) -> tuple[
 def _memory(model: Model, proc: Procedure, phase_name: str, tracker, note: str) -> MemoryCheck:
     bufs = buffers(model)
     rule = proc.phase(phase_name).memory_rule(model.supervised)
-    peak = RULES[rule](bufs)
+    peak = apply_rule(rule, bufs)
     sample = tracker.peak
     held = [(b, tag) for b, tag in sample.live if tag != "error"]
     have = Counter(b for b, _ in held)
