@@ -143,15 +143,20 @@ def phase_breakdown(model: Model, per_layer: list[dict[str, int]], phase) -> dic
     return out
 
 
-def phase_totals(model: Model, per_layer: list[dict[str, int]], phase) -> dict[str, int]:
+def phase_totals(model: Model, per_layer: list[dict[str, int]], phase, sums: dict | None = None) -> dict[str, int]:
     """Operation -> MACC of the whole model under a phase: the sum of ``phase_breakdown``, written
-    as plain sums so that per-layer figures may be numpy arrays (one element per sweep variant)."""
+    as plain sums so that per-layer figures may be numpy arrays (one element per sweep variant).
+    ``sums`` keeps each (operation, skipped kinds) total for the next phase of the same model."""
     passes = model.classes if model.supervised else 1
+    sums = {} if sums is None else sums
     by_op = {op: 0 for op in OPERATIONS}
     for term in phase.terms:
         times = passes if term.times == "passes" else int(term.times)
-        by_op[term.op] = by_op[term.op] + times * sum(
-            maccs[term.op] for layer, maccs in zip(model.layers, per_layer) if layer.kind not in term.skip_kinds)
+        key = (term.op, term.skip_kinds)
+        if key not in sums:
+            sums[key] = sum(maccs[term.op] for layer, maccs in zip(model.layers, per_layer)
+                            if layer.kind not in term.skip_kinds)
+        by_op[term.op] = by_op[term.op] + times * sums[key]
     return by_op
 
 

@@ -41,6 +41,10 @@ ClassesOpt = typer.Option(None, "--classes", help="Number of classes (overrides 
 InputShapeOpt = typer.Option(None, "--input-shape", help="Input shape for ONNX graphs with symbolic dimensions, e.g. 1,3,96,96.")
 
 
+#: sweeps at least this large show a progress bar (on a terminal)
+PROGRESS_FROM = 200_000
+
+
 def _load(model: str, allow_unsupported: bool, classes: Optional[int], input_shape: Optional[str]):
     from .zoo import load_model
 
@@ -218,6 +222,61 @@ def fit(
     _emit(fmt, tables=lambda: rep.tables(result), json_text=lambda: rep.to_json(result),
           csv_text=lambda: rep.csv_text(result), output=output, force=force,
           figure=lambda: plots.analysis_figure(result))
+
+
+@app.command()
+def sweep(
+    model: str = typer.Argument(..., help="Built-in model id (kws, vww, ic, ad) or a model spec declaring parameters."),
+    param: Optional[list[str]] = typer.Option(
+        None, "--param", help="NAME=V1,V2,... or NAME=START:STOP:STEP (repeatable); the rest keep their defaults."),
+    procedure: Optional[list[str]] = typer.Option(None, "--procedure", "-p", help="bp, ff, pepita, mempepita (repeatable)."),
+    mcu: Optional[list[str]] = McuOpt,
+    dataset: Optional[str] = typer.Option(None, "--dataset", "-d", help="Dataset id for training time; see `learncost datasets`."),
+    clock_mhz: Optional[float] = ClockOpt,
+    cycles_per_macc: Optional[float] = CyclesOpt,
+    sram_kb: Optional[float] = SramOpt,
+    flash_kb: Optional[float] = FlashOpt,
+    fmt: Format = FormatOpt,
+    output: Optional[str] = OutputOpt,
+    force: bool = ForceOpt,
+) -> None:
+    """Every combination of a spec's parameter values under every procedure: which variants train on which boards."""
+    from .paper import setup
+    from .procedures import get_procedure
+    from .report import plots, sweep_report as rep
+    from .sweep import MAX_VARIANTS, parse_values, run
+
+    values: dict[str, list] = {}
+    for text in param or []:
+        name, vals = parse_values(text)
+        if name in values:
+            raise LearncostError(f"--param {name} is given twice", hint="list all its values in one --param")
+        values[name] = vals
+    total = 1
+    for vals in values.values():
+        total *= len(dict.fromkeys(vals))
+    if total > MAX_VARIANTS:
+        raise LearncostError(f"the sweep has {total:,} variants, more than {MAX_VARIANTS:,}",
+                             hint="use fewer values or a larger step")
+    if output is not None:
+        from .report.output import check_path
+
+        check_path(output, force, {".csv", ".json", ".md", ".png", ".svg", ".pdf"})  # before the work, not after
+    boards = _mcus(mcu, clock_mhz, cycles_per_macc, setup()["mcus"], sram_kb, flash_kb)
+    procs = [get_procedure(p) for p in procedure] if procedure else None
+    if total >= PROGRESS_FROM and sys.stderr.isatty():
+        from rich.console import Console
+        from rich.progress import Progress
+
+        with Progress(console=Console(stderr=True), transient=True) as bar:
+            task = bar.add_task("sweeping", total=total)
+            result = run(model, values, procs, boards, dataset,
+                         progress=lambda done, n: bar.update(task, completed=done))
+    else:
+        result = run(model, values, procs, boards, dataset)
+    _emit(fmt, tables=lambda: rep.tables(result), json_text=lambda: rep.to_json(result),
+          csv_text=lambda: rep.csv_text(result), output=output, force=force,
+          figure=lambda: plots.sweep_figure(result))
 
 
 @app.command()

@@ -110,14 +110,15 @@ def apply_rule(name: str, b: Buffers) -> Peak:
 def peak(b: Buffers, candidates: list[Candidate]) -> Peak:
     """The candidate with the largest total. Buffer sizes may be numpy arrays (a sweep): the
     bytes are then per variant, and ``at``/``buffers`` are left empty."""
+    batched = any(hasattr(size, "shape") for size in b.sizes.values())
     totals = []
     for c in candidates:
         total = b.total(c.buffers)
         if c.plus_largest_of:
             extra = [b.sizes[n] for n in c.plus_largest_of]
-            total = total + (_elementwise_max(extra) if hasattr(total, "shape") else max(extra))
+            total = total + (_elementwise_max(extra) if batched else max(extra))
         totals.append(total)
-    if hasattr(totals[0], "shape"):
+    if batched:
         return Peak(_elementwise_max(totals), None, ())
     best = max(range(len(totals)), key=totals.__getitem__)  # max() keeps the first of equals
     c = candidates[best]
@@ -126,9 +127,11 @@ def peak(b: Buffers, candidates: list[Candidate]) -> Peak:
 
 
 def _elementwise_max(values: list):
+    import functools
+
     import numpy
 
-    return numpy.maximum.reduce(numpy.broadcast_arrays(*values))
+    return functools.reduce(numpy.maximum, values)
 
 
 def _steps(b: Buffers, pick: Callable[[Step], Candidate]) -> list[Candidate]:

@@ -90,3 +90,40 @@ def paper_figure(result):
     axes[0][0].legend()
     fig.tight_layout()
     return fig
+
+
+def sweep_figure(s):
+    """Every possible variant as a point (training RAM, forward MACC), one colour per procedure,
+    its Pareto front as a line and each board's SRAM as a vertical line; beside it, the training
+    time per sample on the first board whose cycles/MACC is known."""
+    plt = _pyplot()
+    timed = next((m for m in s.mcus if m.cycles_per_macc is not None), None)
+    fig, axes = plt.subplots(1, 2 if timed else 1, figsize=(13 if timed else 7, 5), squeeze=False)
+    ax = axes[0][0]
+    valid = s.valid
+    for k, proc in enumerate(s.procedures):
+        ram = s.ram[(proc.id, "training")]
+        ax.scatter(ram[valid] / 1024, s.forward_macc[valid] / 1e6, s=8, alpha=0.35, color=f"C{k}", label=proc.id)
+        front = s.pareto(proc.id)
+        ax.step(ram[front] / 1024, s.forward_macc[front] / 1e6, where="post", color=f"C{k}", linewidth=1.5)
+    for mcu in s.mcus:
+        if mcu.sram_kb:
+            ax.axvline(mcu.sram_kb, linestyle="--", linewidth=1, color="grey")
+            ax.annotate(f"{mcu.id} SRAM", (mcu.sram_kb, ax.get_ylim()[1]), rotation=90, va="top", ha="right", fontsize=7)
+    ax.set_xlabel("training RAM, KB (1024 B)")
+    ax.set_ylabel("forward MACC (million): the model's size")
+    ax.set_title("variants and Pareto front per procedure")
+    ax.legend(fontsize=7)
+    if timed:
+        ax = axes[0][1]
+        for k, proc in enumerate(s.procedures):
+            ms = s.latency_ms(proc.id, "training", timed)
+            ax.scatter(s.ram[(proc.id, "training")][valid] / 1024, ms[valid], s=8, alpha=0.35, color=f"C{k}",
+                       label=proc.id)
+        ax.set_xlabel("training RAM, KB (1024 B)")
+        ax.set_ylabel(f"training ms per sample on {timed.id}")
+        ax.set_title("training time against memory")
+        ax.legend(fontsize=7)
+    fig.suptitle(f"{s.model}: {int(valid.sum()):,} variants")
+    fig.tight_layout()
+    return fig

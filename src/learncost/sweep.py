@@ -1,0 +1,333 @@
+"""Design-space sweeps: every combination of a spec's parameter values, under every procedure.
+
+Variants that share a structure (the same layer list once repeats expand, the same classes)
+are evaluated together: every integer field holds a numpy array with one element per variant,
+and the same builders, cost formulas, memory rules and phase totals that ``analyze`` uses run
+once per group instead of once per variant. A variant that is impossible (a kernel larger
+than its input at a small resolution, a non-integer width) is set aside with the reason its
+own build gives, and the rest of its group is evaluated without it.
+
+The sweep uses learncost's consistent rules, never the paper's errata (those belong to the
+paper's four fixed models).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Mapping
+
+import numpy as np
+
+from . import params as P
+from .analysis import _resolve, phase_totals
+from .catalog import MCU, Dataset, get_dataset, get_mcu, mcus as all_mcus
+from .costs import layer_maccs
+from .dtypes import dtype_bytes
+from .errors import LearncostError, SpecError
+from .memory import apply_rule, buffers
+from .procedures import PHASES, PROCEDURES, Procedure, get_procedure
+from .spec import assemble, model_from_data, validate_spec
+
+Progress = Callable[[int, int], None]
+#: variants evaluated per numpy pass: large enough to amortise the per-pass Python work,
+#: small enough for a progress bar to move
+CHUNK = 8192
+#: the grid's size limit: each variant holds a few dozen 8-byte figures
+MAX_VARIANTS = 5_000_000
+
+
+@dataclass
+class Sweep:
+    model: str
+    origin: str
+    values: dict[str, list]  # parameter -> the values swept (a single default where not swept)
+    descriptions: dict[str, str]
+    grid: dict[str, np.ndarray]  # parameter -> its value in each variant, in itertools.product order
+    procedures: list[Procedure]
+    mcus: list[MCU]
+    dataset: Dataset | None
+    valid: np.ndarray  # bool per variant
+    errors: dict[int, str]  # variant -> why it cannot be built
+    forward_macc: np.ndarray  # one inference pass of the model, per variant
+    params_bytes: np.ndarray
+    macc: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)  # (procedure, phase) -> per variant
+    ram: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)
+
+    @property
+    def size(self) -> int:
+        return len(self.valid)
+
+    def assignment(self, variant: int) -> dict[str, Any]:
+        return {k: v[variant].item() for k, v in self.grid.items()}
+
+    def label(self, variant: int) -> str:
+        return P.describe(self.grid, variant)
+
+    def latency_ms(self, procedure: str, phase: str, mcu: MCU) -> np.ndarray | None:
+        if mcu.cycles_per_macc is None:
+            return None
+        return mcu.latency_ms(self.macc[(procedure, phase)])
+
+    def fits(self, procedure: str, mcu: MCU, phase: str = "training") -> np.ndarray | None:
+        """Per variant: the phase's RAM fits the board's SRAM and the parameters its flash
+        (None when a capacity is unknown); impossible variants never fit."""
+        if mcu.sram_bytes is None or mcu.flash_bytes is None:
+            return None
+        return self.valid & (self.ram[(procedure, phase)] <= mcu.sram_bytes) & (self.params_bytes <= mcu.flash_bytes)
+
+    def fitting(self, mcu: MCU, phase: str = "training") -> dict[str, np.ndarray] | None:
+        """Procedure -> the variants that can run ``phase`` on ``mcu``, largest model first."""
+        out = {}
+        for proc in self.procedures:
+            ok = self.fits(proc.id, mcu, phase)
+            if ok is None:
+                return None
+            idx = np.flatnonzero(ok)
+            out[proc.id] = idx[np.argsort(-self.forward_macc[idx], kind="stable")]
+        return out
+
+    def pareto(self, procedure: str) -> np.ndarray:
+        """Variants no other variant beats on both counts: less training RAM and at least the
+        forward MACC (the model's capacity). Ordered by training RAM."""
+        idx = np.flatnonzero(self.valid)
+        ram, cap = self.ram[(procedure, "training")][idx], self.forward_macc[idx]
+        order = np.lexsort((-cap, ram))  # by RAM, the largest model first among equals
+        front, best = [], -1
+        for k in order:
+            if cap[k] > best:
+                front.append(idx[k])
+                best = cap[k]
+        return np.array(front, dtype=np.int64)
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One row per possible variant, procedure and phase, in the shape of ``analyze``'s rows."""
+        out = []
+        lat = {(p.id, ph, m.id): self.latency_ms(p.id, ph, m) for p in self.procedures for ph in PHASES
+               for m in self.mcus}
+        fit = {(p.id, ph, m.id): self.fits(p.id, m, ph) for p in self.procedures for ph in PHASES for m in self.mcus}
+        for v in np.flatnonzero(self.valid):
+            assignment = self.assignment(v)
+            for proc in self.procedures:
+                for phase in PHASES:
+                    key = (proc.id, phase)
+                    row = {"variant": int(v), **assignment, "procedure": proc.id, "phase": phase,
+                           "macc": int(self.macc[key][v]), "forward_macc": int(self.forward_macc[v]),
+                           "params_bytes": int(self.params_bytes[v]), "ram_bytes": int(self.ram[key][v])}
+                    for m in self.mcus:
+                        ms = lat[(proc.id, phase, m.id)]
+                        row[f"latency_ms[{m.id}]"] = None if ms is None else float(ms[v])
+                        if phase == "training":
+                            row[f"train_hours[{m.id}]"] = (
+                                None if ms is None or self.dataset is None else self.dataset.train_hours(float(ms[v])))
+                        ok = fit[(proc.id, phase, m.id)]
+                        row[f"fits[{m.id}]"] = None if ok is None else bool(ok[v])
+                    out.append(row)
+        return out
+
+
+def parse_values(text: str) -> tuple[str, list]:
+    """``alpha=0.25,0.5`` or ``resolution=64:128:16`` (start:stop:step, stop included) -> name, values."""
+    name, sep, rest = text.partition("=")
+    name = name.strip()
+    if not sep or not name:
+        raise LearncostError(f"--param {text!r} is not NAME=VALUES", hint="e.g. --param alpha=0.25,0.5")
+    rest = rest.strip()
+    if not rest:
+        raise LearncostError(f"--param {name}= has no values", hint="e.g. --param alpha=0.25,0.5 or resolution=64:128:16")
+    values: list = []
+    for item in rest.split(","):
+        item = item.strip()
+        if ":" in item:
+            values += _range(name, item)
+        else:
+            values.append(_number(name, item))
+    return name, values
+
+
+def _number(name: str, item: str):
+    try:
+        return int(item)
+    except ValueError:
+        pass
+    try:
+        value = float(item)
+    except ValueError:
+        raise LearncostError(f"--param {name}: {item!r} is not a number",
+                             hint="values are numbers separated by commas, or start:stop:step") from None
+    if not np.isfinite(value):
+        raise LearncostError(f"--param {name}: {item!r} is not a finite number")
+    return value
+
+
+def _range(name: str, item: str) -> list:
+    parts = item.split(":")
+    if len(parts) != 3 or not all(p.strip() for p in parts):
+        raise LearncostError(f"--param {name}: {item!r} is not start:stop:step")
+    start, stop, step = (_number(name, p) for p in parts)
+    if step <= 0 or stop < start:
+        raise LearncostError(f"--param {name}: {item!r} needs start <= stop and a positive step")
+    count = int(round((stop - start) / step, 9)) + 1
+    if count > 1_000_000:
+        raise LearncostError(f"--param {name}: {item!r} gives {count:,} values", hint="use a larger step")
+    if all(isinstance(x, int) for x in (start, stop, step)):
+        return list(range(start, stop + 1, step))
+    return [round(start + k * step, 12) for k in range(count)]
+
+
+def _grid(values: Mapping[str, list]) -> dict[str, np.ndarray]:
+    names = list(values)
+    if not names:
+        return {}
+    axes = [np.asarray(values[n], dtype=np.int64 if all(isinstance(x, int) for x in values[n]) else np.float64)
+            for n in names]
+    mesh = np.meshgrid(*axes, indexing="ij")  # the first parameter varies slowest, as itertools.product
+    return {n: m.ravel() for n, m in zip(names, mesh)}
+
+
+def run(spec: Any, values: Mapping[str, Iterable] | None = None, procedures: Iterable[str | Procedure] | None = None,
+        mcus: Iterable[str | MCU] | None = None, dataset: str | Dataset | None = None, *,
+        progress: Progress | None = None) -> Sweep:
+    """Evaluate every combination of ``values`` (parameter -> values; the others keep their
+    defaults) for a spec: a built-in id, a spec file, or a parsed spec dict."""
+    data, origin, model_id = _spec(spec)
+    declared = P.declared(data, origin)
+    chosen: dict[str, list] = {}
+    for name, vals in (values or {}).items():
+        vals = list(vals)
+        if name not in declared:
+            raise SpecError(f"parameter {name!r} is not declared", location=origin,
+                            hint=f"declared: {', '.join(declared) or 'none'}")
+        if not vals:
+            raise LearncostError(f"parameter {name!r} has an empty list of values")
+        chosen[name] = list(dict.fromkeys(vals))
+    swept = {name: chosen.get(name, [p.default]) for name, p in declared.items()}
+    total = 1
+    for vals in swept.values():
+        total *= len(vals)
+    if total > MAX_VARIANTS:
+        raise LearncostError(f"the sweep has {total:,} variants, more than {MAX_VARIANTS:,}",
+                             hint="use fewer values or a larger step")
+    grid = _grid(swept)
+    n = len(next(iter(grid.values()))) if grid else 1
+
+    procs = _resolve(procedures, get_procedure, PROCEDURES.values())
+    boards = _resolve(mcus, get_mcu, all_mcus().values())
+    if isinstance(dataset, str):
+        dataset = get_dataset(dataset)
+    elif dataset is None and data.get("dataset"):
+        dataset = get_dataset(data["dataset"])
+
+    result = Sweep(model=model_id or str(data.get("id") or data.get("name") or origin), origin=origin, values=swept,
+                   descriptions={k: p.description or "" for k, p in declared.items()}, grid=grid,
+                   procedures=procs, mcus=boards, dataset=dataset, valid=np.zeros(n, dtype=bool), errors={},
+                   forward_macc=np.zeros(n, dtype=np.int64), params_bytes=np.zeros(n, dtype=np.int64))
+    for proc in procs:
+        for phase in PHASES:
+            result.macc[(proc.id, phase)] = np.zeros(n, dtype=np.int64)
+            result.ram[(proc.id, phase)] = np.zeros(n, dtype=np.int64)
+
+    keys = [np.broadcast_to(np.asarray(k if k is not None else -1), (n,)) for k in P.structure(data, grid, origin)]
+    _, group_of = np.unique(np.stack(keys, axis=1), axis=0, return_inverse=True)
+    done = 0
+    for g in range(int(group_of.max()) + 1):
+        members = np.flatnonzero(group_of.ravel() == g)
+        for start in range(0, len(members), CHUNK):
+            _evaluate_group(result, data, origin, members[start:start + CHUNK])
+            done += len(members[start:start + CHUNK])
+            if progress:
+                progress(done, n)
+    if not result.valid.any():
+        first = min(result.errors)
+        raise SpecError(f"no variant can be built; at {result.label(first)}: {result.errors[first]}", location=origin)
+    return result
+
+
+def _spec(spec: Any) -> tuple[dict, str, str | None]:
+    if isinstance(spec, dict):
+        return spec, "spec", None
+    from pathlib import Path
+
+    from .zoo import _canonical, builtin_spec
+
+    if isinstance(spec, str) and _canonical(spec):
+        model_id = _canonical(spec)
+        return builtin_spec(model_id), f"{model_id}.yaml", model_id
+    path = Path(spec)
+    if path.suffix.lower() not in (".yaml", ".yml", ".toml") or not path.is_file():
+        if not path.exists() and not path.suffix:
+            from .errors import UnknownNameError
+            from .zoo import builtin_ids
+
+            raise UnknownNameError("model", str(spec), builtin_ids() + ["or a spec file (.yaml/.toml)"])
+        raise LearncostError(f"{spec}: a sweep needs a model spec (.yaml/.toml) or a built-in id",
+                             hint="parameters are declared in specs; imported files have none")
+    from .spec import parse_text
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError(f"cannot be read: {exc}", location=path.name) from None
+    data = parse_text(text, path.suffix.lower(), path.name)
+    if not isinstance(data, dict):
+        raise SpecError(f"a model spec must be a mapping, got {type(data).__name__}", location=path.name)
+    return data, path.name, None
+
+
+def _evaluate_group(result: Sweep, data: dict, origin: str, members: np.ndarray) -> None:
+    try:
+        _evaluate(result, data, origin, members)
+        return
+    except SpecError:
+        pass
+    # Some variant is impossible: its own scalar build says why; the others go together again.
+    ok = []
+    for v in members:
+        try:
+            model_from_data(data, origin=origin, values=result.assignment(v))
+            ok.append(v)
+        except SpecError as exc:
+            result.errors[int(v)] = exc.line().removeprefix(f"{origin}: ")
+    if ok:
+        _evaluate(result, data, origin, np.asarray(ok))
+
+
+def _first(obj: Any) -> Any:
+    """The spec of a group's first variant: each per-variant array replaced by its first value."""
+    if isinstance(obj, dict):
+        return {k: _first(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_first(v) for v in obj]
+    return obj.flat[0].item() if isinstance(obj, np.ndarray) else obj
+
+
+def _evaluate(result: Sweep, data: dict, origin: str, members: np.ndarray) -> None:
+    values = {k: v[members] for k, v in result.grid.items()}
+    concrete = P.resolve(data, values, origin)
+    # one variant through pydantic checks the structure and field types for the group
+    spec = validate_spec(_first(concrete), origin=origin)
+    model = assemble(spec, concrete["input"]["shape"], concrete["layers"], origin=origin)
+    n = len(members)
+
+    def per_variant(x) -> np.ndarray:
+        return np.broadcast_to(np.asarray(x, dtype=np.int64), (n,))
+
+    per_layer = layer_maccs(model)
+    bufs = buffers(model)
+    params_bytes = sum(
+        layer.weights * dtype_bytes(layer.weight_dtype) + layer.biases * dtype_bytes(layer.bias_dtype)
+        for layer in model.layers)
+    result.params_bytes[members] = per_variant(params_bytes)
+    result.forward_macc[members] = per_variant(sum(m["forward"] for m in per_layer))
+    sums: dict = {}
+    peaks: dict = {}  # several procedures share a memory rule
+    for proc in result.procedures:
+        for phase_name in PHASES:
+            phase = proc.phase(phase_name)
+            macc = sum(phase_totals(model, per_layer, phase, sums).values())
+            result.macc[(proc.id, phase_name)][members] = per_variant(macc)
+            rule = phase.memory_rule(model.supervised)
+            if rule not in peaks:
+                peaks[rule] = apply_rule(rule, bufs).bytes
+            ram = peaks[rule]
+            result.ram[(proc.id, phase_name)][members] = per_variant(ram + (params_bytes if phase.params_in_ram else 0))
+    result.valid[members] = True
