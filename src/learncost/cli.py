@@ -30,7 +30,8 @@ ClockOpt = typer.Option(None, "--clock-mhz", help="Custom MCU clock (MHz); needs
 CyclesOpt = typer.Option(None, "--cycles-per-macc", help="Custom MCU cycles per MACC; needs --clock-mhz.")
 SramOpt = typer.Option(None, "--sram-kb", help="Custom MCU SRAM (KB of 1024 B), for fit checks.")
 OutputOpt = typer.Option(None, "--output", "-o",
-                         help="Write to FILE instead of printing: .csv, .json, .md, or a figure .png/.svg/.pdf.")
+                         help="Write to FILE instead of printing: .csv, .json, .md, a figure .png/.svg/.pdf, "
+                              "or a live workbook .xlsx/.ods (analyze, fit, paper).")
 ForceOpt = typer.Option(False, "--force", help="Overwrite an existing --output file.")
 FlashOpt = typer.Option(None, "--flash-kb", help="Custom MCU flash (KB of 1024 B), for fit checks.")
 EpochsOpt = typer.Option(None, "--epochs", help="Training epochs (overrides the dataset's).")
@@ -93,14 +94,14 @@ def _analysis(model: str, procedure: Optional[list[str]], boards, allow_unsuppor
 
 
 def _emit(fmt: Format, *, tables, json_text, csv_text, output: Optional[str] = None, force: bool = False,
-          figure=None) -> None:
+          figure=None, workbook=None) -> None:
     from .report.tables import to_markdown, to_rich
 
     if output is not None:
         from .report.output import write
 
         texts = {"csv": csv_text, "json": lambda: json_text() + "\n", "markdown": lambda: to_markdown(tables())}
-        path = write(output, force, text=lambda kind: texts[kind](), figure=figure)
+        path = write(output, force, text=lambda kind: texts[kind](), figure=figure, workbook=workbook)
         print(f"learncost: wrote {path}", file=sys.stderr)
         return
     if fmt is Format.table:
@@ -111,6 +112,15 @@ def _emit(fmt: Format, *, tables, json_text, csv_text, output: Optional[str] = N
         sys.stdout.write(json_text() + "\n")
     else:
         sys.stdout.write(csv_text())
+
+
+def _workbook(analyses, as_published: bool = False):
+    from .report.workbook import build
+
+    if as_published:
+        raise LearncostError("a workbook recomputes with learncost's rules; the sheet's errata are not formulas",
+                             hint="drop --as-published, or use .csv/.json/.md")
+    return build(analyses)
 
 
 def _emit_listing(fmt: Format, title: str, cols: list[str], rows: list[list], numeric: set[int] = frozenset(),
@@ -160,7 +170,7 @@ def paper(
 
     _emit(fmt, tables=lambda: rep.tables(result), json_text=lambda: rep.to_json(result),
           csv_text=lambda: rep.csv_text(result), output=output, force=force,
-          figure=lambda: plots.paper_figure(result))
+          figure=lambda: plots.paper_figure(result), workbook=lambda: _workbook(list(result.analyses.values()), as_published))
 
 
 @app.command()
@@ -193,7 +203,7 @@ def analyze(
 
     _emit(fmt, tables=lambda: rep.tables(result, per_layer), json_text=lambda: rep.to_json(result, per_layer),
           csv_text=lambda: rep.csv_text(result, per_layer), output=output, force=force,
-          figure=lambda: plots.analysis_figure(result))
+          figure=lambda: plots.analysis_figure(result), workbook=lambda: _workbook([result]))
 
 
 @app.command()
@@ -221,7 +231,7 @@ def fit(
 
     _emit(fmt, tables=lambda: rep.tables(result), json_text=lambda: rep.to_json(result),
           csv_text=lambda: rep.csv_text(result), output=output, force=force,
-          figure=lambda: plots.analysis_figure(result))
+          figure=lambda: plots.analysis_figure(result), workbook=lambda: _workbook([result]))
 
 
 @app.command()

@@ -47,6 +47,10 @@ def formulas_for(kind: str) -> dict[str, Formula]:
     return {op: fn for (k, op), fn in _FORMULAS.items() if k == kind}
 
 
+def model_formula_for(op: str) -> Callable[[Model], int]:
+    return _MODEL_FORMULAS[op]
+
+
 #: per (layer name, operation): either dims to substitute or the operation whose formula to use.
 #: Only the paper's errata use these, to reproduce the sheet exactly.
 Overrides = Mapping[tuple[str, str], Mapping[str, object]]

@@ -12,6 +12,7 @@ from ..errors import LearncostError
 
 TEXT = {".csv": "csv", ".json": "json", ".md": "markdown"}
 IMAGES = {".png", ".svg", ".pdf"}
+WORKBOOKS = {".xlsx", ".ods"}
 
 
 def check_path(path: str, force: bool, supported: set[str]) -> Path:
@@ -45,12 +46,26 @@ def write_atomic(path: Path, produce: Callable[[Path], None]) -> None:
         raise
 
 
-def write(path: str, force: bool, *, text: Callable[[str], str], figure: Callable[[], object] | None) -> Path:
-    """Write ``text(format)`` for .csv/.json/.md, or save ``figure()`` for .png/.svg/.pdf."""
-    supported = set(TEXT) | (IMAGES if figure is not None else set())
+def write(path: str, force: bool, *, text: Callable[[str], str], figure: Callable[[], object] | None,
+          workbook: Callable[[], object] | None = None) -> Path:
+    """Write ``text(format)`` for .csv/.json/.md, save ``figure()`` for .png/.svg/.pdf, or
+    ``workbook()`` (a ``report.workbook.Book``) as a live .xlsx/.ods."""
+    supported = set(TEXT) | (IMAGES if figure is not None else set()) | (WORKBOOKS if workbook is not None else set())
     p = check_path(path, force, supported)
     ext = p.suffix.lower()
-    if ext in TEXT:
+    if ext in WORKBOOKS:
+        from . import workbook as wb
+
+        writer = wb.write_xlsx if ext == ".xlsx" else wb.write_ods
+        module = "openpyxl" if ext == ".xlsx" else "odf"
+        try:
+            __import__(module)
+        except ImportError:
+            raise LearncostError(f"{ext} workbooks need {module}, which is not installed",
+                                 hint="pip install 'learncost[reports]'") from None
+        book = workbook()
+        write_atomic(p, lambda tmp: writer(book, tmp))
+    elif ext in TEXT:
         content = text(TEXT[ext])
         write_atomic(p, lambda tmp: tmp.write_text(content, encoding="utf-8"))
     else:

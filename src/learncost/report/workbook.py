@@ -1,0 +1,419 @@
+"""``.xlsx`` / ``.ods``: the analysis as a live workbook, in the spirit of the paper's sheet.
+
+Per-layer hyperparameters (filters or units, kernel, stride, padding, element sizes), the
+input shape, each board's clock, cycles/MACC, SRAM and flash, and the dataset's epochs and
+samples are plain cells. Everything else is a formula over them: each layer's input and
+output shape (read from the layer that feeds it), weights, biases and activation bytes,
+the MACC of every operation, each memory rule's candidate totals, and every total, RAM,
+latency, training-time and fit cell. Edit conv1's filters or a board's cycles/MACC and the
+whole workbook recomputes as learncost would for the edited model.
+
+The MACC formulas are not written by hand: each registered cost formula is run once on
+symbolic cells (``Cell``), so the workbook states exactly what the Python formula computes.
+Every formula cell also stores learncost's own figure as its cached value, which is what a
+spreadsheet shows before it recalculates.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any
+
+from ..analysis import Analysis
+from ..costs import OPERATIONS
+from ..costs.registry import formulas_for, model_formula_for
+from ..dtypes import dtype_bytes
+from ..ir import Dims, Layer
+from ..memory import CANDIDATES, buffers
+from ..procedures import PHASES, get_procedure
+
+# layer sheet columns: hyperparameters (inputs), then derived shape, sizes and MACC (formulas)
+INPUT_COLS = ["name", "kind", "inputs", "filters/units", "H_ker", "W_ker", "H_stride", "W_stride", "pad_top",
+              "pad_bottom", "pad_left", "pad_right", "depth_multiplier", "act_bytes", "weight_bytes", "bias_bytes"]
+SHAPE_COLS = ["C_in", "H_in", "W_in", "H_out", "W_out", "C_out", "elements", "activation_B", "weights", "biases",
+              "params_B"]
+LAYER_COLS = INPUT_COLS + SHAPE_COLS + list(OPERATIONS)
+FEATURE_MAP_KINDS = {"conv2d", "depthwise_conv2d", "avg_pool2d", "max_pool2d"}
+
+
+def col_letter(index: int) -> str:
+    """0 -> A, 25 -> Z, 26 -> AA."""
+    out = ""
+    index += 1
+    while index:
+        index, rem = divmod(index - 1, 26)
+        out = chr(65 + rem) + out
+    return out
+
+
+@dataclass
+class Formula:
+    text: str  # Excel syntax without the leading '='
+    value: Any  # learncost's figure: the cached value
+
+
+@dataclass
+class Sheet:
+    name: str
+    rows: list[list[Any]] = field(default_factory=list)  # str/int/float/bool/None or Formula
+
+    def ref(self, row: int, col: int, *, absolute: bool = False, sheet: bool = True) -> str:
+        """A1 reference of 0-based (row, col)."""
+        d = "$" if absolute else ""
+        cell = f"{d}{col_letter(col)}{d}{row + 1}"
+        return f"{self.name}!{cell}" if sheet else cell
+
+
+class Cell:
+    """A symbolic spreadsheet value: arithmetic on it builds a formula. Running a registered
+    cost formula on these gives the formula's spreadsheet form."""
+
+    def __init__(self, text: str, sum_: bool = False):
+        self.text = text
+        self.sum = sum_  # a top-level '+': parenthesised inside a product
+
+    @staticmethod
+    def _factor(x) -> str:
+        if isinstance(x, Cell):
+            return f"({x.text})" if x.sum else x.text
+        return repr(x)
+
+    def __mul__(self, other):
+        if isinstance(other, int) and other == 1:
+            return self
+        return Cell(f"{self._factor(self)}*{self._factor(other)}")
+
+    __rmul__ = __mul__
+
+    def __add__(self, other):
+        return Cell(f"{_text(self)}+{_text(other)}", sum_=True)
+
+    __radd__ = __add__
+
+
+class _LayerRows:
+    """Where each layer's cells are on its model's layer sheet."""
+
+    def __init__(self, sheet: Sheet, model):
+        self.sheet = sheet
+        self.row = {layer.name: k + 1 for k, layer in enumerate(model.layers)}  # row 0 is the header
+
+    def cell(self, layer: str, col: str, *, sheet: bool = False) -> str:
+        return self.sheet.ref(self.row[layer], LAYER_COLS.index(col), sheet=sheet)
+
+
+def _vector_mapped(layer: Layer) -> bool:
+    """Layers whose Dims use the fully-connected mapping (H = all elements, W = C = 1)."""
+    src = layer.input_shapes[0] if layer.input_shapes else layer.output_shape
+    return not (len(layer.output_shape) == 3 and len(src) == 3)
+
+
+def _hwc(shape) -> tuple[int, int, int]:
+    return (shape[0], shape[1], shape[2]) if len(shape) == 3 else (int(_prod(shape)), 1, 1)
+
+
+def _prod(shape) -> int:
+    out = 1
+    for d in shape:
+        out *= d
+    return out
+
+
+def _layer_sheet(a: Analysis, sheet: Sheet) -> _LayerRows:
+    m = a.model
+    at = _LayerRows(sheet, m)
+    sheet.rows.append(list(LAYER_COLS))
+
+    def c(layer_name: str, col: str) -> str:
+        return at.cell(layer_name, col)
+
+    for layer, lr in zip(m.layers, a.layers):
+        r = at.row[layer.name]
+        kernel = layer.kernel or (1, 1)
+        stride = layer.stride or (1, 1)
+        pads = layer.padding or (0, 0, 0, 0)
+        hyper = layer.output_shape[-1] if layer.kind == "conv2d" else \
+            layer.output_shape[0] if layer.kind == "dense" else None
+        depth = layer.output_shape[2] // layer.input_shapes[0][2] if layer.kind == "depthwise_conv2d" else None
+        window: list[Any] = [*kernel, *stride]
+        if _global_pool(layer):  # the window is the whole input, whatever size it becomes
+            window = [Formula(c(layer.name, f), v) for f, v in zip(("H_in", "W_in", "H_in", "W_in"), window)]
+        row: list[Any] = [layer.name, layer.kind, ", ".join(layer.inputs), hyper, *window, *pads, depth,
+                          dtype_bytes(layer.dtype), dtype_bytes(layer.weight_dtype), dtype_bytes(layer.bias_dtype)]
+        h_out, w_out, c_out = _hwc(layer.output_shape)
+        if layer.kind == "input":
+            row += [None, None, None, h_out, w_out, c_out]
+        else:
+            src = layer.inputs[0]
+            vector = _vector_mapped(layer)
+            if vector:
+                c_in, h_in, w_in = 1, Formula(c(src, "elements"), _prod(layer.input_shapes[0])), 1
+            else:
+                c_in = Formula(c(src, "C_out"), layer.input_shapes[0][2])
+                h_in = Formula(c(src, "H_out"), layer.input_shapes[0][0])
+                w_in = Formula(c(src, "W_out"), layer.input_shapes[0][1])
+            row += [c_in, h_in, w_in, *_output_shape(layer, vector, lambda col: c(layer.name, col), c)]
+        own = lambda col: c(layer.name, col)  # noqa: E731
+        row.append(Formula(f"{own('H_out')}*{own('W_out')}*{own('C_out')}", layer.output_elements))
+        row.append(Formula(f"{own('elements')}*{own('act_bytes')}", lr.activations_bytes))
+        weights = {"conv2d": f"{own('H_ker')}*{own('W_ker')}*{own('C_in')}*{own('C_out')}",
+                   "depthwise_conv2d": f"{own('H_ker')}*{own('W_ker')}*{own('C_out')}",
+                   "dense": f"{own('H_in')}*{own('H_out')}"}.get(layer.kind)
+        row.append(Formula(weights, layer.weights) if weights and layer.weights else layer.weights)
+        bias_count = own("H_out") if layer.kind == "dense" else own("C_out")
+        row.append(Formula(bias_count, layer.biases) if layer.biases else 0)
+        row.append(Formula(f"{own('weights')}*{own('weight_bytes')}+{own('biases')}*{own('bias_bytes')}",
+                           lr.params_bytes))
+        row += _macc_cells(a, layer, lr.macc, own, c)
+        assert len(row) == len(LAYER_COLS), (layer.name, len(row))
+        sheet.rows.append(row)
+        assert len(sheet.rows) == r + 1
+    return at
+
+
+def _global_pool(layer: Layer) -> bool:
+    return (layer.kind in ("avg_pool2d", "max_pool2d") and len(layer.input_shapes[0]) == 3
+            and layer.kernel == tuple(layer.input_shapes[0][:2]) == layer.stride and not any(layer.padding or ()))
+
+
+def _output_shape(layer: Layer, vector: bool, own, c) -> list[Any]:
+    """H_out, W_out, C_out of a layer as formulas of its hyperparameters and its input's cells."""
+    h, w, ch = _hwc(layer.output_shape)
+    if layer.kind in FEATURE_MAP_KINDS:
+        kernel_h, kernel_w = own("H_ker"), own("W_ker")
+        c_out = {"conv2d": own("filters/units"), "depthwise_conv2d": f"{own('C_in')}*{own('depth_multiplier')}"}.get(
+            layer.kind, own("C_in"))
+        return [Formula(f"INT(({own('H_in')}+{own('pad_top')}+{own('pad_bottom')}-{kernel_h})/{own('H_stride')})+1", h),
+                Formula(f"INT(({own('W_in')}+{own('pad_left')}+{own('pad_right')}-{kernel_w})/{own('W_stride')})+1", w),
+                Formula(c_out, ch)]
+    if layer.kind == "pad":
+        return [Formula(f"{own('H_in')}+{own('pad_top')}+{own('pad_bottom')}", h),
+                Formula(f"{own('W_in')}+{own('pad_left')}+{own('pad_right')}", w), Formula(own("C_in"), ch)]
+    if layer.kind == "dense":
+        return [Formula(own("filters/units"), h), 1, 1]
+    if layer.kind == "concat":
+        return [Formula(own("H_in"), h), Formula(own("W_in"), w),
+                Formula("+".join(c(src, "C_out") for src in layer.inputs), ch)]
+    if layer.kind in ("flatten",) or (vector and layer.kind in ("add", "softmax", "quantize", "dequantize")):
+        return [Formula(own("H_in"), h), 1, 1]
+    if layer.kind in ("add", "softmax", "quantize", "dequantize"):
+        return [Formula(own("H_in"), h), Formula(own("W_in"), w), Formula(own("C_in"), ch)]
+    return [h, w, ch]  # reshape to a stated shape, opaque operators: as the file states
+
+
+def _macc_cells(a: Analysis, layer: Layer, maccs: dict[str, int], own, c) -> list[Any]:
+    dims = Dims(**{f: Cell(own(f)) for f in ("C_in", "C_out", "H_in", "W_in", "H_out", "W_out", "H_ker", "W_ker",
+                                              "H_stride", "W_stride")})
+    proxy = SimpleNamespace(output_elements=Cell(own("elements")), inputs=layer.inputs, kind=layer.kind,
+                            name=layer.name)
+    registered = formulas_for(layer.kind)
+    cells: list[Any] = []
+    for op in OPERATIONS[:5]:
+        fn = registered.get(op)
+        if fn is None or (op == "backward" and not a.model.has_trainable_ancestor[layer.name]):
+            cells.append(0)  # no formula for this kind, or no earlier layer consumes this error
+        else:
+            cells.append(Formula(_text(fn(dims, proxy)), maccs[op]))
+    m = a.model
+    model = SimpleNamespace(output=SimpleNamespace(output_elements=Cell(c(m.output.name, "elements"))),
+                            input=SimpleNamespace(output_elements=Cell(c(m.input.name, "elements"))))
+    for op, at in (("error", m.output), ("projection", m.input)):
+        cells.append(Formula(_text(model_formula_for(op)(model)), maccs[op]) if layer is at else 0)
+    return cells
+
+
+def _text(x) -> str:
+    return x.text if isinstance(x, Cell) else str(x)
+
+
+def _ranges(sheet: Sheet, rows: list[int], col: int) -> str:
+    """``SUM`` arguments covering ``rows`` (sorted, 0-based) of one column: contiguous runs as ranges."""
+    runs: list[tuple[int, int]] = []
+    for r in rows:
+        if runs and runs[-1][1] == r - 1:
+            runs[-1] = (runs[-1][0], r)
+        else:
+            runs.append((r, r))
+    letter = col_letter(col)
+    return ",".join(f"{sheet.name}!{letter}{lo + 1}" + (f":{letter}{hi + 1}" if hi > lo else "") for lo, hi in runs)
+
+
+def _sheet_name(key: str, suffix: str) -> str:
+    base = re.sub(r"\W", "_", key)[:20] or "model"
+    return f"{'m_' if base[0].isdigit() else ''}{base}_{suffix}"
+
+
+@dataclass
+class Book:
+    sheets: list[Sheet]
+
+
+def build(analyses: list[Analysis]) -> Book:
+    """The workbook of one or more analyses (the same boards in each)."""
+    mcus = analyses[0].mcus
+    settings = Sheet("settings")
+    settings.rows.append(["mcu", "clock_mhz", "cycles_per_macc", "sram_kb", "flash_kb", "source"])
+    board_row = {}
+    for m in mcus:
+        board_row[m.id] = len(settings.rows)
+        settings.rows.append([m.id, m.clock_mhz, m.cycles_per_macc, m.sram_kb, m.flash_kb, m.source])
+    settings.rows.append([])
+    settings.rows.append(["model", "dataset", "epochs", "samples", "passes"])
+    sheets = [settings]
+    totals = Sheet("totals")
+    totals.rows.append(["model", "procedure", "phase", "MACC", "activations_B", "params_B", "RAM_B", "memory_rule",
+                        *(f"{kind}[{m.id}]" for m in mcus for kind in ("latency_ms", "train_hours", "fits"))])
+    for a in analyses:
+        layers = Sheet(_sheet_name(a.model_key, "layers"))
+        at = _layer_sheet(a, layers)
+        memory, rule_cells = _memory_sheet(a, at, Sheet(_sheet_name(a.model_key, "memory")))
+        sheets += [layers, memory]
+        m = a.model
+        srow = len(settings.rows)
+        ds = a.dataset
+        passes = Formula(at.cell(m.output.name, "elements", sheet=True), m.classes) if m.supervised else 1
+        settings.rows.append([a.model_key, ds.id if ds else None, ds.epochs if ds else None,
+                              ds.samples if ds else None, passes])
+        _totals(a, at, totals, rule_cells, settings, srow, board_row)
+    sheets.append(totals)
+    return Book(sheets)
+
+
+def _memory_sheet(a: Analysis, at: _LayerRows, sheet: Sheet) -> tuple[Sheet, dict[str, str]]:
+    """One column per memory rule the procedures use: a row per candidate moment (its buffers'
+    activation bytes summed, plus the largest of the extra ones); the rule is their maximum."""
+    m = a.model
+    bufs = buffers(m)
+    rules = list(dict.fromkeys(get_procedure(r.procedure).phase(r.phase).memory_rule(m.supervised) for r in a.rows))
+    columns = {rule: CANDIDATES[rule](bufs) for rule in rules}
+    depth = max(len(c) for c in columns.values())
+    sheet.rows.append(["at", *rules])
+    for k in range(depth):
+        row: list[Any] = [None]
+        for rule in rules:
+            cands = columns[rule]
+            if k >= len(cands):
+                row.append(None)
+                continue
+            cand = cands[k]
+            row[0] = row[0] or cand.at
+            refs = [at.cell(n, "activation_B", sheet=True) for n in cand.buffers]
+            text = "+".join(refs) if refs else "0"
+            value = sum(bufs.every[n] for n in cand.buffers)
+            if cand.plus_largest_of:
+                extra = [at.cell(n, "activation_B", sheet=True) for n in cand.plus_largest_of]
+                text += f"+MAX({','.join(extra)})"
+                value += max(bufs.every[n] for n in cand.plus_largest_of)
+            row.append(Formula(text, value))
+        sheet.rows.append(row)
+    cells = {}
+    for j, rule in enumerate(rules, start=1):
+        first, last = sheet.ref(1, j), sheet.ref(len(columns[rule]), j, sheet=False)
+        cells[rule] = f"MAX({first}:{last})"
+    return sheet, cells
+
+
+def _totals(a: Analysis, at: _LayerRows, totals: Sheet, rule_cells: dict[str, str], settings: Sheet, srow: int,
+            board_row: dict[str, int]) -> None:
+    m = a.model
+    layer_rows = [at.row[layer.name] for layer in m.layers]
+    params_sum = f"SUM({_ranges(at.sheet, layer_rows, LAYER_COLS.index('params_B'))})"
+    passes = settings.ref(srow, 4)
+    epochs, samples = settings.ref(srow, 2), settings.ref(srow, 3)
+    for r in a.rows:
+        phase = get_procedure(r.procedure).phase(r.phase)
+        parts = []
+        for term in phase.terms:
+            rows = [at.row[layer.name] for layer in m.layers if layer.kind not in term.skip_kinds]
+            times = passes if term.times == "passes" else str(int(term.times))
+            total = f"SUM({_ranges(at.sheet, rows, LAYER_COLS.index(term.op))})"
+            parts.append(total if times == "1" else f"{times}*{total}")
+        k = len(totals.rows)
+        col = {name: j for j, name in enumerate(totals.rows[0])}
+        ref = lambda name: totals.ref(k, col[name], sheet=False)  # noqa: E731
+        rule = phase.memory_rule(m.supervised)
+        row: list[Any] = [a.model_key, r.procedure, r.phase, Formula("+".join(parts), r.macc),
+                          Formula(rule_cells[rule], r.activations_bytes), Formula(params_sum, r.params_bytes),
+                          Formula(f"{ref('activations_B')}+{ref('params_B')}" if phase.params_in_ram
+                                  else ref("activations_B"), r.ram_bytes), rule]
+        for mcu in a.mcus:
+            b = board_row[mcu.id]
+            clock, cycles = settings.ref(b, 1), settings.ref(b, 2)
+            sram, flash = settings.ref(b, 3), settings.ref(b, 4)
+            latency = r.latency_ms[mcu.id]
+            row.append(None if latency is None else
+                       Formula(f"{ref('MACC')}*{cycles}/({clock}*1000000)*1000", latency))
+            hours = (r.train_hours or {}).get(mcu.id)
+            row.append(None if hours is None else
+                       Formula(f"{ref(f'latency_ms[{mcu.id}]')}/1000*{epochs}*{samples}/3600", hours))
+            fits = r.fit[mcu.id].fits
+            row.append(None if fits is None else
+                       Formula(f"AND({ref('RAM_B')}<={sram}*1024,{ref('params_B')}<={flash}*1024)", fits))
+        totals.rows.append(row)
+
+
+# --- writers -------------------------------------------------------------------------------
+
+def write_xlsx(book: Book, path) -> None:
+    from openpyxl import Workbook
+    from openpyxl.workbook.properties import CalcProperties
+
+    wb = Workbook()
+    wb.remove(wb.active)
+    for sheet in book.sheets:
+        ws = wb.create_sheet(sheet.name)
+        for r, row in enumerate(sheet.rows, start=1):
+            for c, value in enumerate(row, start=1):
+                ws.cell(r, c, f"={value.text}" if isinstance(value, Formula) else value)
+        ws.freeze_panes = "B2"
+    wb.calculation = CalcProperties(fullCalcOnLoad=True)  # openpyxl stores no cached values
+    wb.save(path)
+
+
+_REF = re.compile(r"(?:(\w+)!)?(\$?[A-Z]{1,3}\$?\d+)(?::(\$?[A-Z]{1,3}\$?\d+))?")
+
+
+def open_formula(text: str) -> str:
+    """Excel syntax -> OpenFormula (ODF): [.A1], [$sheet.A1:.B2], ';' between arguments."""
+    def ref(mo: re.Match) -> str:
+        sheet, first, last = mo.groups()
+        head = f"[${sheet}.{first}" if sheet else f"[.{first}"
+        return head + (f":.{last}]" if last else "]")
+
+    return "of:=" + _REF.sub(ref, text).replace(",", ";")
+
+
+def write_ods(book: Book, path) -> None:
+    from odf.opendocument import OpenDocumentSpreadsheet
+    from odf.table import Table, TableCell, TableRow
+    from odf.text import P
+
+    doc = OpenDocumentSpreadsheet()
+    for sheet in book.sheets:
+        table = Table(name=sheet.name)
+        for row in sheet.rows:
+            tr = TableRow()
+            for value in row:
+                tr.addElement(_ods_cell(value, TableCell, P))
+            table.addElement(tr)
+        doc.spreadsheet.addElement(table)
+    doc.save(str(path))
+
+
+def _ods_cell(value: Any, TableCell, P):
+    formula = None
+    if isinstance(value, Formula):
+        formula, value = open_formula(value.text), value.value
+    extra = {"formula": formula} if formula else {}
+    if value is None:
+        return TableCell(**extra)
+    if isinstance(value, bool):
+        cell = TableCell(valuetype="boolean", booleanvalue="true" if value else "false", **extra)
+    elif isinstance(value, (int, float)):
+        cell = TableCell(valuetype="float", value=value, **extra)
+    else:
+        cell = TableCell(valuetype="string", **extra)
+    cell.addElement(P(text=str(value) if not isinstance(value, bool) else str(value).upper()))
+    return cell
