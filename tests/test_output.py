@@ -56,7 +56,7 @@ def test_never_overwrites_without_force(tmp_path):
 
 @pytest.mark.parametrize("target, needle", [
     ("missing/dir/out.png", "directory"),
-    ("out.xlsx", "unsupported extension .xlsx"),
+    ("out.docx", "unsupported extension .docx"),
     ("out", "unsupported extension (none)"),
 ])
 def test_bad_output_paths(tmp_path, target, needle):
