@@ -73,3 +73,40 @@ def test_breakdown_sums_to_the_row():
     for r in a.rows:
         split = a.breakdown(r.procedure, r.phase)
         assert sum(sum(ops.values()) for ops in split.values()) == r.macc
+
+
+@pytest.mark.parametrize("args", [
+    ("analyze", "ic", "--mcu", "nucleo-l4r5zi"),
+    ("paper",),
+    ("sweep", "kws", "--param", "blocks=1:4:1", "--mcu", "nucleo-g474re"),
+])
+def test_html_page_is_self_contained_and_well_formed(tmp_path, args):
+    import base64
+    import io
+
+    import matplotlib.image as mpimg
+
+    path = tmp_path / "page.html"
+    r = run_cli(*args, "-o", str(path))
+    assert r.returncode == 0, r.stderr
+    root = ET.parse(path).getroot()  # written as XHTML: an XML parser reads it
+    ns = "{http://www.w3.org/1999/xhtml}"
+    tables = list(root.iter(f"{ns}table"))
+    assert len(tables) >= 2 and all(len(list(t.iter(f"{ns}tr"))) >= 2 for t in tables)
+    images = list(root.iter(f"{ns}img"))
+    assert len(images) == 1
+    src = images[0].get("src")
+    assert src.startswith("data:image/png;base64,")
+    img = mpimg.imread(io.BytesIO(base64.b64decode(src.split(",", 1)[1])), format="png")
+    assert img.shape[0] > 200 and img.shape[1] > 400
+    # opens offline: nothing is fetched
+    for el in root.iter():
+        for attr in ("src", "href"):
+            assert not (el.get(attr) or "").startswith(("http:", "https:", "//"))
+    assert not list(root.iter(f"{ns}script")) and not list(root.iter(f"{ns}link"))
+    headings = [h.text for h in root.iter(f"{ns}h2")]
+    assert headings == ["Assumptions", "Procedures and memory rules", "Errata of the paper's sheet"]
+    text = "".join(root.itertext())
+    assert "No buffer reuse" in text
+    first = tables[0]
+    assert first.find(f"{ns}caption").text  # every table says what it is

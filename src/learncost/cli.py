@@ -31,7 +31,7 @@ CyclesOpt = typer.Option(None, "--cycles-per-macc", help="Custom MCU cycles per 
 SramOpt = typer.Option(None, "--sram-kb", help="Custom MCU SRAM (KB of 1024 B), for fit checks.")
 OutputOpt = typer.Option(None, "--output", "-o",
                          help="Write to FILE instead of printing: .csv, .json, .md, a figure .png/.svg/.pdf, "
-                              "or a live workbook .xlsx/.ods (analyze, fit, paper).")
+                              "a self-contained page .html, or a live workbook .xlsx/.ods (analyze, fit, paper).")
 ForceOpt = typer.Option(False, "--force", help="Overwrite an existing --output file.")
 FlashOpt = typer.Option(None, "--flash-kb", help="Custom MCU flash (KB of 1024 B), for fit checks.")
 EpochsOpt = typer.Option(None, "--epochs", help="Training epochs (overrides the dataset's).")
@@ -100,7 +100,10 @@ def _emit(fmt: Format, *, tables, json_text, csv_text, output: Optional[str] = N
     if output is not None:
         from .report.output import write
 
-        texts = {"csv": csv_text, "json": lambda: json_text() + "\n", "markdown": lambda: to_markdown(tables())}
+        from .report.html import page
+
+        texts = {"csv": csv_text, "json": lambda: json_text() + "\n", "markdown": lambda: to_markdown(tables()),
+                 "html": lambda: page(tables(), figure() if figure else None)}
         path = write(output, force, text=lambda kind: texts[kind](), figure=figure, workbook=workbook)
         print(f"learncost: wrote {path}", file=sys.stderr)
         return
@@ -269,9 +272,9 @@ def sweep(
         raise LearncostError(f"the sweep has {total:,} variants, more than {MAX_VARIANTS:,}",
                              hint="use fewer values or a larger step")
     if output is not None:
-        from .report.output import check_path
+        from .report.output import IMAGES, TEXT, check_path
 
-        check_path(output, force, {".csv", ".json", ".md", ".png", ".svg", ".pdf"})  # before the work, not after
+        check_path(output, force, set(TEXT) | IMAGES)  # before the work, not after
     boards = _mcus(mcu, clock_mhz, cycles_per_macc, setup()["mcus"], sram_kb, flash_kb)
     procs = [get_procedure(p) for p in procedure] if procedure else None
     if total >= PROGRESS_FROM and sys.stderr.isatty():

@@ -10,7 +10,7 @@ from typing import Callable
 
 from ..errors import LearncostError
 
-TEXT = {".csv": "csv", ".json": "json", ".md": "markdown"}
+TEXT = {".csv": "csv", ".json": "json", ".md": "markdown", ".html": "html"}
 IMAGES = {".png", ".svg", ".pdf"}
 WORKBOOKS = {".xlsx", ".ods"}
 

@@ -92,6 +92,9 @@ def paper_figure(result):
     return fig
 
 
+MARKERS = ("o", "x", "^", "+")
+
+
 def sweep_figure(s):
     """Every possible variant as a point (training RAM, forward MACC), one colour per procedure,
     its Pareto front as a line and each board's SRAM as a vertical line; beside it, the training
@@ -103,7 +106,8 @@ def sweep_figure(s):
     valid = s.valid
     for k, proc in enumerate(s.procedures):
         ram = s.ram[(proc.id, "training")]
-        ax.scatter(ram[valid] / 1024, s.forward_macc[valid] / 1e6, s=8, alpha=0.35, color=f"C{k}", label=proc.id)
+        ax.scatter(ram[valid] / 1024, s.forward_macc[valid] / 1e6, s=10, alpha=0.35, color=f"C{k}", label=proc.id,
+                   marker=MARKERS[k % len(MARKERS)])  # BP and PEPITA share a memory rule: their points coincide
         front = s.pareto(proc.id)
         ax.step(ram[front] / 1024, s.forward_macc[front] / 1e6, where="post", color=f"C{k}", linewidth=1.5)
     for mcu in s.mcus:
@@ -118,8 +122,8 @@ def sweep_figure(s):
         ax = axes[0][1]
         for k, proc in enumerate(s.procedures):
             ms = s.latency_ms(proc.id, "training", timed)
-            ax.scatter(s.ram[(proc.id, "training")][valid] / 1024, ms[valid], s=8, alpha=0.35, color=f"C{k}",
-                       label=proc.id)
+            ax.scatter(s.ram[(proc.id, "training")][valid] / 1024, ms[valid], s=10, alpha=0.35, color=f"C{k}",
+                       label=proc.id, marker=MARKERS[k % len(MARKERS)])
         ax.set_xlabel("training RAM, KB (1024 B)")
         ax.set_ylabel(f"training ms per sample on {timed.id}")
         ax.set_title("training time against memory")
