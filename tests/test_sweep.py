@@ -238,3 +238,14 @@ def test_cli_csv_json_and_plot(tmp_path):
 
     assert mpimg.imread(png).shape[0] > 200
     assert run_cli(*args, "-o", str(png)).returncode == 2  # never over a file without --force
+
+
+def test_analyze_and_fit_take_one_value_per_parameter():
+    r = run_cli("analyze", "vww", "--param", "alpha=0.5", "-p", "bp", "-f", "json")
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert data["parameters"] == {"alpha": 0.5, "resolution": 96}
+    expected = analyze(load_model("vww", params={"alpha": 0.5}), ["bp"]).row("bp", "training").macc
+    assert data["rows"][0]["macc"] == expected
+    r = run_cli("fit", "kws", "--param", "blocks=2,3")
+    assert r.returncode == 2 and "takes one value here, got 2" in r.stderr and r.stderr.count("\n") == 1

@@ -95,6 +95,7 @@ class Analysis:
     def to_dict(self, per_layer: bool = False) -> dict:
         out = {
             "model": self.model_key,
+            "parameters": self.model.parameters,
             "mcus": {m.id: {"clock_mhz": m.clock_mhz, "cycles_per_macc": m.cycles_per_macc, "sram_kb": m.sram_kb,
                             "flash_kb": m.flash_kb} for m in self.mcus},
             "dataset": asdict(self.dataset) if self.dataset else None,

@@ -46,7 +46,25 @@ InputShapeOpt = typer.Option(None, "--input-shape", help="Input shape for ONNX g
 PROGRESS_FROM = 200_000
 
 
-def _load(model: str, allow_unsupported: bool, classes: Optional[int], input_shape: Optional[str]):
+ParamOpt = typer.Option(None, "--param", help="NAME=VALUE: set a parameter the spec declares (repeatable); "
+                                               "`learncost sweep` takes several values.")
+
+
+def _params(param: Optional[list[str]]) -> dict:
+    from .sweep import parse_values
+
+    values = {}
+    for text in param or []:
+        name, vals = parse_values(text)
+        if len(vals) != 1:
+            raise LearncostError(f"--param {name} takes one value here, got {len(vals)}",
+                                 hint="use `learncost sweep` to evaluate several")
+        values[name] = vals[0]
+    return values
+
+
+def _load(model: str, allow_unsupported: bool, classes: Optional[int], input_shape: Optional[str],
+          params: Optional[dict] = None):
     from .zoo import load_model
 
     shape = None
@@ -59,7 +77,8 @@ def _load(model: str, allow_unsupported: bool, classes: Optional[int], input_sha
             raise LearncostError(f"--input-shape must be positive integers separated by commas, got {input_shape!r}")
     if classes is not None and classes < 1:
         raise LearncostError(f"--classes must be positive, got {classes}")
-    return load_model(model, allow_unsupported=allow_unsupported, classes=classes, input_shape=shape)
+    return load_model(model, allow_unsupported=allow_unsupported, classes=classes, input_shape=shape,
+                      params=params or None)
 
 
 def _warn(model) -> None:
@@ -79,14 +98,14 @@ def _mcus(ids: Optional[list[str]], clock: Optional[float], cycles: Optional[flo
 
 def _analysis(model: str, procedure: Optional[list[str]], boards, allow_unsupported: bool, classes: Optional[int],
               input_shape: Optional[str], fmt: Format, *, dataset: Optional[str] = None,
-              epochs: Optional[int] = None, samples: Optional[int] = None):
+              epochs: Optional[int] = None, samples: Optional[int] = None, params: Optional[dict] = None):
     """Load the model and analyse it under the chosen procedures, boards and workload (analyze, fit)."""
     from .analysis import analyze as run
     from .catalog import get_dataset, workload
     from .procedures import get_procedure
 
     procs = [get_procedure(p) for p in procedure] if procedure else None
-    m = _load(model, allow_unsupported, classes, input_shape)
+    m = _load(model, allow_unsupported, classes, input_shape, params)
     if fmt in (Format.csv, Format.json):
         _warn(m)  # tables and markdown carry the warnings themselves
     ds_name = dataset or m.dataset
@@ -192,6 +211,7 @@ def analyze(
     allow_unsupported: bool = UnsupportedOpt,
     classes: Optional[int] = ClassesOpt,
     input_shape: Optional[str] = InputShapeOpt,
+    param: Optional[list[str]] = ParamOpt,
     fmt: Format = FormatOpt,
     output: Optional[str] = OutputOpt,
     force: bool = ForceOpt,
@@ -202,7 +222,7 @@ def analyze(
 
     boards = _mcus(mcu, clock_mhz, cycles_per_macc, setup()["mcus"], sram_kb, flash_kb)
     result = _analysis(model, procedure, boards, allow_unsupported, classes, input_shape, fmt,
-                       dataset=dataset, epochs=epochs, samples=samples)
+                       dataset=dataset, epochs=epochs, samples=samples, params=_params(param))
 
     _emit(fmt, tables=lambda: rep.tables(result, per_layer), json_text=lambda: rep.to_json(result, per_layer),
           csv_text=lambda: rep.csv_text(result, per_layer), output=output, force=force,
@@ -221,6 +241,7 @@ def fit(
     allow_unsupported: bool = UnsupportedOpt,
     classes: Optional[int] = ClassesOpt,
     input_shape: Optional[str] = InputShapeOpt,
+    param: Optional[list[str]] = ParamOpt,
     fmt: Format = FormatOpt,
     output: Optional[str] = OutputOpt,
     force: bool = ForceOpt,
@@ -230,7 +251,8 @@ def fit(
     from .report import fit_report as rep, plots
 
     boards = _mcus(mcu, clock_mhz, cycles_per_macc, list(catalogue()), sram_kb, flash_kb)
-    result = _analysis(model, procedure, boards, allow_unsupported, classes, input_shape, fmt)
+    result = _analysis(model, procedure, boards, allow_unsupported, classes, input_shape, fmt,
+                       params=_params(param))
 
     _emit(fmt, tables=lambda: rep.tables(result), json_text=lambda: rep.to_json(result),
           csv_text=lambda: rep.csv_text(result), output=output, force=force,

@@ -35,6 +35,14 @@ def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 2)
 
 
+def model_label(m) -> str:
+    """``MobileNetV1 (vww, alpha=0.5, resolution=96)``: the name, id and parameter values."""
+    from ..params import describe
+
+    inside = ", ".join(x for x in (m.id, describe(m.parameters) if m.parameters else "") if x)
+    return f"{m.name} ({inside})" if inside else m.name
+
+
 def mcu_note(mcu) -> str:
     cycles = "cycles/MACC unknown (give --cycles-per-macc)" if mcu.cycles_per_macc is None \
         else f"{mcu.cycles_per_macc:.3g} cycles/MACC"
@@ -64,7 +72,7 @@ def tables(a: Analysis, per_layer: bool) -> list[Table]:
                  "'no' says by how much it misses (1 KB = 1024 B)")
     notes.append("RAM = activations + parameters in training, activations only in inference")
     notes += [f"warning: {w}" for w in a.warnings]
-    out = [Table(f"{m.name}{f' ({m.id})' if m.id else ''}: {m.weights:,} weights, {m.biases:,} biases{ds}", cols, rows, notes,
+    out = [Table(f"{model_label(m)}: {m.weights:,} weights, {m.biases:,} biases{ds}", cols, rows, notes,
                  numeric=set(range(2, len(cols))))]
     if per_layer:
         lcols = ["layer", "kind", "output", "act. B", "weights", "biases", *OPERATIONS]

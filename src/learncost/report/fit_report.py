@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from ..analysis import Analysis
-from .analysis_report import mcu_note
+from .analysis_report import mcu_note, model_label
 from .tables import Table, to_csv
 
 COLUMNS = ["model", "procedure", "phase", "mcu", "fits", "ram_bytes", "sram_bytes", "ram_margin_bytes",
@@ -30,7 +30,7 @@ def tables(a: Analysis) -> list[Table]:
     notes = [f"{mcu_id}: trains with {', '.join(p) if p else 'no procedure'}" for mcu_id, p in trains.items()]
     notes += [mcu_note(mcu) for mcu in a.mcus]
     notes.append("yes: RAM within SRAM and parameters within flash; no: what it misses by (1 KB = 1024 B)")
-    return [Table(f"{m.name}{f' ({m.id})' if m.id else ''}: does it fit? (parameters {a.rows[0].params_bytes:,} B)",
+    return [Table(f"{model_label(m)}: does it fit? (parameters {a.rows[0].params_bytes:,} B)",
                   cols, rows, notes, numeric={2})]
 
 
