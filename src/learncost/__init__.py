@@ -14,7 +14,8 @@ Heavy libraries load only where used; importing this package stays light.
 from __future__ import annotations
 
 __version__ = "0.1.0"
-__all__ = ["analyze", "load_model", "load_spec", "from_torch", "verify", "paper", "LearncostError", "__version__"]
+__all__ = ["analyze", "load_model", "load_spec", "from_torch", "verify", "paper", "sweep", "LearncostError",
+           "__version__"]
 
 
 def __getattr__(name: str):
@@ -43,10 +44,10 @@ def __getattr__(name: str):
         from .verify import verify
 
         return verify
-    if name == "paper":
+    if name in ("paper", "sweep"):
         import importlib
 
-        return importlib.import_module("learncost.paper")
+        return importlib.import_module(f"learncost.{name}")
     if name == "LearncostError":
         from .errors import LearncostError
 

@@ -161,7 +161,7 @@ def phase_totals(model: Model, per_layer: list[dict[str, int]], phase, sums: dic
     return by_op
 
 
-def _resolve(items, getter, default):
+def resolve_names(items, getter, default):
     if items is None:
         return list(default)
     return [x if not isinstance(x, str) else getter(x) for x in items]
@@ -184,8 +184,8 @@ def analyze(
         from .zoo import load_model
 
         model = load_model(model)
-    procs = _resolve(procedures, get_procedure, PROCEDURES.values())
-    boards = _resolve(mcus, get_mcu, all_mcus().values())
+    procs = resolve_names(procedures, get_procedure, PROCEDURES.values())
+    boards = resolve_names(mcus, get_mcu, all_mcus().values())
     if isinstance(dataset, str):
         dataset = get_dataset(dataset)
     elif dataset is None and model.dataset:

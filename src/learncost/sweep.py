@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterable, Mapping
 import numpy as np
 
 from . import params as P
-from .analysis import _resolve, phase_totals
+from .analysis import phase_totals, resolve_names
 from .catalog import MCU, Dataset, get_dataset, get_mcu, mcus as all_mcus
 from .costs import layer_maccs
 from .dtypes import dtype_bytes
@@ -210,8 +210,8 @@ def run(spec: Any, values: Mapping[str, Iterable] | None = None, procedures: Ite
     grid = _grid(swept)
     n = len(next(iter(grid.values()))) if grid else 1
 
-    procs = _resolve(procedures, get_procedure, PROCEDURES.values())
-    boards = _resolve(mcus, get_mcu, all_mcus().values())
+    procs = resolve_names(procedures, get_procedure, PROCEDURES.values())
+    boards = resolve_names(mcus, get_mcu, all_mcus().values())
     if isinstance(dataset, str):
         dataset = get_dataset(dataset)
     elif dataset is None and data.get("dataset"):
@@ -247,10 +247,10 @@ def _spec(spec: Any) -> tuple[dict, str, str | None]:
         return spec, "spec", None
     from pathlib import Path
 
-    from .zoo import _canonical, builtin_spec
+    from .zoo import canonical, builtin_spec
 
-    if isinstance(spec, str) and _canonical(spec):
-        model_id = _canonical(spec)
+    if isinstance(spec, str) and canonical(spec):
+        model_id = canonical(spec)
         return builtin_spec(model_id), f"{model_id}.yaml", model_id
     path = Path(spec)
     if path.suffix.lower() not in (".yaml", ".yml", ".toml") or not path.is_file():

@@ -23,7 +23,7 @@ def builtin_ids() -> list[str]:
     return list(BUILTIN)
 
 
-def _canonical(name: str) -> str | None:
+def canonical(name: str) -> str | None:
     key = name.lower()
     for model_id, aliases in BUILTIN.items():
         if key == model_id or key in aliases:
@@ -59,7 +59,7 @@ def load_model(name: str | Path, *, allow_unsupported: bool = False, classes: in
     ``params`` sets a spec's declared parameters (the rest keep their defaults).
     """
     if isinstance(name, str):
-        model_id = _canonical(name)
+        model_id = canonical(name)
         if model_id and params:
             from .spec import model_from_data
 
