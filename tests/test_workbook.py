@@ -24,7 +24,7 @@ from learncost.report import workbook as W  # noqa: E402
 from learncost.spec import model_from_data  # noqa: E402
 from learncost.zoo import builtin_spec  # noqa: E402
 
-from conftest import run_cli  # noqa: E402
+from conftest import MODELS_DIR, needs_models, run_cli  # noqa: E402
 
 BOARDS = ["stm32h735g-dk", "nucleo-g474re", "rp2040-pico"]  # the last has no cycles/MACC: blank latency
 
@@ -177,3 +177,18 @@ def test_workbook_refuses_the_errata_and_leaves_nothing(tmp_path):
     r = run_cli("paper", "--as-published", "-o", str(tmp_path / "p.ods"))
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "drop --as-published" in r.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+@needs_models
+@pytest.mark.parametrize("name", ["kws_ref_model_int8.tflite", "vww_96_int8.tflite", "resnet8.h5",
+                                  "ad01_int8.tflite"])
+def test_workbook_of_an_imported_file_recomputes(tmp_path, name):
+    # imported graphs bring int32 biases, explicit reshapes and their own names
+    from learncost.zoo import load_model
+
+    a = analyze(load_model(str(MODELS_DIR / name)), mcus=BOARDS)
+    book = W.build([a])
+    W.write_xlsx(book, tmp_path / "m.xlsx")
+    cells = _compute(tmp_path / "m.xlsx")
+    _check_totals(cells, book, [a])
+    _check_layers(cells, a, book.sheets[1].name)
