@@ -10,7 +10,6 @@ from typing import Iterable, Mapping
 
 from .catalog import MCU, Dataset, get_dataset, get_mcu, mcus as all_mcus
 from .costs import OPERATIONS, layer_maccs
-from .dtypes import dtype_bytes
 from .fit import Fit, check as check_fit
 from .ir import Model
 from .memory import Peak, apply_rule, buffers
@@ -130,13 +129,20 @@ def layer_dict(lr: LayerReport) -> dict:
     return d
 
 
+def term_times(model: Model, term) -> int:
+    """How many times a term counts its operation: ``passes`` is the number of classes for a
+    supervised classifier (FF inference tries every label), else 1."""
+    if term.times == "passes":
+        return model.classes if model.supervised else 1
+    return int(term.times)
+
+
 def phase_breakdown(model: Model, per_layer: list[dict[str, int]], phase) -> dict[str, dict[str, int]]:
     """Layer -> operation -> MACC under a phase's terms: ``times`` x the layer's figure, skipping
     ``skip_kinds``; ``passes`` is the number of classes for a supervised classifier, else 1."""
-    passes = model.classes if model.supervised else 1
     out: dict[str, dict[str, int]] = {}
     for term in phase.terms:
-        times = passes if term.times == "passes" else int(term.times)
+        times = term_times(model, term)
         for layer, maccs in zip(model.layers, per_layer):
             if layer.kind not in term.skip_kinds and maccs[term.op]:
                 ops = out.setdefault(layer.name, {})
@@ -148,11 +154,10 @@ def phase_totals(model: Model, per_layer: list[dict[str, int]], phase, sums: dic
     """Operation -> MACC of the whole model under a phase: the sum of ``phase_breakdown``, written
     as plain sums so that per-layer figures may be numpy arrays (one element per sweep variant).
     ``sums`` keeps each (operation, skipped kinds) total for the next phase of the same model."""
-    passes = model.classes if model.supervised else 1
     sums = {} if sums is None else sums
     by_op = {op: 0 for op in OPERATIONS}
     for term in phase.terms:
-        times = passes if term.times == "passes" else int(term.times)
+        times = term_times(model, term)
         key = (term.op, term.skip_kinds)
         if key not in sums:
             sums[key] = sum(maccs[term.op] for layer, maccs in zip(model.layers, per_layer)
@@ -197,9 +202,9 @@ def analyze(
     layers = [
         LayerReport(
             name=layer.name, kind=layer.kind, inputs=list(layer.inputs), output_shape=list(layer.output_shape),
-            dtype=layer.dtype, activations_bytes=layer.output_elements * dtype_bytes(layer.dtype),
+            dtype=layer.dtype, activations_bytes=layer.activation_bytes,
             weights=layer.weights, biases=layer.biases,
-            params_bytes=layer.weights * dtype_bytes(layer.weight_dtype) + layer.biases * dtype_bytes(layer.bias_dtype),
+            params_bytes=layer.params_bytes,
             macc=maccs, note=layer.note,
         )
         for layer, maccs in zip(model.layers, per_layer)

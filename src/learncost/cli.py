@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from enum import Enum
 from typing import Optional
@@ -50,12 +51,22 @@ ParamOpt = typer.Option(None, "--param", help="NAME=VALUE: set a parameter the s
                                                "`learncost sweep` takes several values.")
 
 
-def _params(param: Optional[list[str]]) -> dict:
+def _param_lists(param: Optional[list[str]]) -> dict[str, list]:
+    """``--param NAME=VALUES`` options: name -> values, each name given once."""
     from .sweep import parse_values
 
-    values = {}
+    values: dict[str, list] = {}
     for text in param or []:
         name, vals = parse_values(text)
+        if name in values:
+            raise LearncostError(f"--param {name} is given twice", hint="list all its values in one --param")
+        values[name] = vals
+    return values
+
+
+def _params(param: Optional[list[str]]) -> dict:
+    values = {}
+    for name, vals in _param_lists(param).items():
         if len(vals) != 1:
             raise LearncostError(f"--param {name} takes one value here, got {len(vals)}",
                                  hint="use `learncost sweep` to evaluate several")
@@ -279,20 +290,10 @@ def sweep(
     from .paper import setup
     from .procedures import get_procedure
     from .report import plots, sweep_report as rep
-    from .sweep import MAX_VARIANTS, parse_values, run
+    from .sweep import run
 
-    values: dict[str, list] = {}
-    for text in param or []:
-        name, vals = parse_values(text)
-        if name in values:
-            raise LearncostError(f"--param {name} is given twice", hint="list all its values in one --param")
-        values[name] = vals
-    total = 1
-    for vals in values.values():
-        total *= len(dict.fromkeys(vals))
-    if total > MAX_VARIANTS:
-        raise LearncostError(f"the sweep has {total:,} variants, more than {MAX_VARIANTS:,}",
-                             hint="use fewer values or a larger step")
+    values = _param_lists(param)
+    total = math.prod(len(dict.fromkeys(vals)) for vals in values.values())  # run() refuses too large a grid
     if output is not None:
         from .report.output import IMAGES, TEXT, check_path
 

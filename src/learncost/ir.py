@@ -13,6 +13,8 @@ import math
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from .dtypes import dtype_bytes
+
 Shape = tuple[int, ...]
 
 
@@ -66,6 +68,16 @@ class Layer:
     @property
     def input_elements(self) -> int:
         return math.prod(self.input_shapes[0]) if self.input_shapes else 0
+
+    @property
+    def activation_bytes(self) -> int:
+        """The output buffer: elements x the activation's element size."""
+        return self.output_elements * dtype_bytes(self.dtype)
+
+    @property
+    def params_bytes(self) -> int:
+        """Weights and biases, each at its own element size (int8 weights, int32 biases in TFLite)."""
+        return self.weights * dtype_bytes(self.weight_dtype) + self.biases * dtype_bytes(self.bias_dtype)
 
     @property
     def trainable(self) -> bool:

@@ -16,7 +16,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Iterable, Mapping
 
-from .dtypes import dtype_bytes
 from .ir import Model
 from .layers import TRANSIENT_KINDS
 
@@ -46,7 +45,7 @@ def buffers(model: Model, *, transient: frozenset[str] = TRANSIENT_KINDS,
             size_delta: Mapping[str, int] | None = None) -> Buffers:
     size_delta = size_delta or {}
     owner: dict[str, str] = {}
-    every = {layer.name: layer.output_elements * dtype_bytes(layer.dtype) + size_delta.get(layer.name, 0)
+    every = {layer.name: layer.activation_bytes + size_delta.get(layer.name, 0)
              for layer in model.layers}
     for layer in model.layers:
         transient_here = layer.kind in transient and layer.inputs

@@ -207,7 +207,8 @@ def parse_text(text: str, suffix: str, origin: str) -> Any:
         raise SpecError(f"not valid YAML{where}: {getattr(exc, 'problem', exc)}", location=origin) from None
 
 
-def load_spec_file(path: Path, *, model_id: str | None = None, values: dict[str, Any] | None = None) -> Model:
+def read_spec(path: Path) -> dict:
+    """A spec file parsed (YAML or TOML by its suffix), its parameters and expressions unresolved."""
     origin = path.name
     try:
         text = path.read_text(encoding="utf-8")
@@ -216,4 +217,10 @@ def load_spec_file(path: Path, *, model_id: str | None = None, values: dict[str,
     except OSError as exc:
         raise SpecError(f"cannot be read: {exc.strerror}", location=origin) from None
     data = parse_text(text, path.suffix.lower(), origin)
-    return model_from_data(data, origin=origin, model_id=model_id, values=values)
+    if not isinstance(data, dict):
+        raise SpecError(f"a model spec must be a mapping, got {type(data).__name__}", location=origin)
+    return data
+
+
+def load_spec_file(path: Path, *, model_id: str | None = None, values: dict[str, Any] | None = None) -> Model:
+    return model_from_data(read_spec(path), origin=path.name, model_id=model_id, values=values)

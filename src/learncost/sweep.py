@@ -13,6 +13,7 @@ paper's four fixed models).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping
 
@@ -22,11 +23,10 @@ from . import params as P
 from .analysis import phase_totals, resolve_names
 from .catalog import MCU, Dataset, get_dataset, get_mcu, mcus as all_mcus
 from .costs import layer_maccs
-from .dtypes import dtype_bytes
 from .errors import LearncostError, SpecError
 from .memory import apply_rule, buffers
 from .procedures import PHASES, PROCEDURES, Procedure, get_procedure
-from .spec import assemble, model_from_data, validate_spec
+from .spec import assemble, model_from_data, read_spec, validate_spec
 
 Progress = Callable[[int, int], None]
 #: variants evaluated per numpy pass: large enough to amortise the per-pass Python work,
@@ -201,9 +201,7 @@ def run(spec: Any, values: Mapping[str, Iterable] | None = None, procedures: Ite
             raise LearncostError(f"parameter {name!r} has an empty list of values")
         chosen[name] = list(dict.fromkeys(vals))
     swept = {name: chosen.get(name, [p.default]) for name, p in declared.items()}
-    total = 1
-    for vals in swept.values():
-        total *= len(vals)
+    total = math.prod(len(vals) for vals in swept.values())
     if total > MAX_VARIANTS:
         raise LearncostError(f"the sweep has {total:,} variants, more than {MAX_VARIANTS:,}",
                              hint="use fewer values or a larger step")
@@ -247,13 +245,13 @@ def _spec(spec: Any) -> tuple[dict, str, str | None]:
         return spec, "spec", None
     from pathlib import Path
 
-    from .zoo import canonical, builtin_spec
+    from .zoo import SPEC_SUFFIXES, builtin_spec, canonical
 
     if isinstance(spec, str) and canonical(spec):
         model_id = canonical(spec)
         return builtin_spec(model_id), f"{model_id}.yaml", model_id
     path = Path(spec)
-    if path.suffix.lower() not in (".yaml", ".yml", ".toml") or not path.is_file():
+    if path.suffix.lower() not in SPEC_SUFFIXES or not path.is_file():
         if not path.exists() and not path.suffix:
             from .errors import UnknownNameError
             from .zoo import builtin_ids
@@ -261,16 +259,7 @@ def _spec(spec: Any) -> tuple[dict, str, str | None]:
             raise UnknownNameError("model", str(spec), builtin_ids() + ["or a spec file (.yaml/.toml)"])
         raise LearncostError(f"{spec}: a sweep needs a model spec (.yaml/.toml) or a built-in id",
                              hint="parameters are declared in specs; imported files have none")
-    from .spec import parse_text
-
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError(f"cannot be read: {exc}", location=path.name) from None
-    data = parse_text(text, path.suffix.lower(), path.name)
-    if not isinstance(data, dict):
-        raise SpecError(f"a model spec must be a mapping, got {type(data).__name__}", location=path.name)
-    return data, path.name, None
+    return read_spec(path), path.name, None
 
 
 def _evaluate_group(result: Sweep, data: dict, origin: str, members: np.ndarray) -> None:
@@ -313,9 +302,7 @@ def _evaluate(result: Sweep, data: dict, origin: str, members: np.ndarray) -> No
 
     per_layer = layer_maccs(model)
     bufs = buffers(model)
-    params_bytes = sum(
-        layer.weights * dtype_bytes(layer.weight_dtype) + layer.biases * dtype_bytes(layer.bias_dtype)
-        for layer in model.layers)
+    params_bytes = sum(layer.params_bytes for layer in model.layers)
     result.params_bytes[members] = per_variant(params_bytes)
     result.forward_macc[members] = per_variant(sum(m["forward"] for m in per_layer))
     sums: dict = {}

@@ -16,6 +16,7 @@ spreadsheet shows before it recalculates.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from types import SimpleNamespace
@@ -27,7 +28,7 @@ from ..costs.registry import formulas_for, model_formula_for
 from ..dtypes import dtype_bytes
 from ..ir import Dims, Layer
 from ..memory import CANDIDATES, buffers
-from ..procedures import PHASES, get_procedure
+from ..procedures import get_procedure
 
 # layer sheet columns: hyperparameters (inputs), then derived shape, sizes and MACC (formulas)
 INPUT_COLS = ["name", "kind", "inputs", "filters/units", "H_ker", "W_ker", "H_stride", "W_stride", "pad_top",
@@ -111,14 +112,7 @@ def _vector_mapped(layer: Layer) -> bool:
 
 
 def _hwc(shape) -> tuple[int, int, int]:
-    return (shape[0], shape[1], shape[2]) if len(shape) == 3 else (int(_prod(shape)), 1, 1)
-
-
-def _prod(shape) -> int:
-    out = 1
-    for d in shape:
-        out *= d
-    return out
+    return (shape[0], shape[1], shape[2]) if len(shape) == 3 else (math.prod(shape), 1, 1)
 
 
 def _layer_sheet(a: Analysis, sheet: Sheet) -> _LayerRows:
@@ -149,7 +143,7 @@ def _layer_sheet(a: Analysis, sheet: Sheet) -> _LayerRows:
             src = layer.inputs[0]
             vector = _vector_mapped(layer)
             if vector:
-                c_in, h_in, w_in = 1, Formula(c(src, "elements"), _prod(layer.input_shapes[0])), 1
+                c_in, h_in, w_in = 1, Formula(c(src, "elements"), math.prod(layer.input_shapes[0])), 1
             else:
                 c_in = Formula(c(src, "C_out"), layer.input_shapes[0][2])
                 h_in = Formula(c(src, "H_out"), layer.input_shapes[0][0])
