@@ -58,14 +58,20 @@ def buffers(model: Model, *, transient: frozenset[str] = TRANSIENT_KINDS,
         for src in layer.inputs:
             b = owner[src]
             last_use[b] = max(last_use[b], order[layer.name])
+    # one pass: a buffer joins the live set when its layer runs and leaves after its last reader
+    expiring: dict[int, list[str]] = {}
+    for b, last in last_use.items():
+        expiring.setdefault(last, []).append(b)
+    active: dict[str, None] = {}  # in layer order, as buffers join in that order
     steps = []
-    for layer in model.layers[1:]:
-        if owner[layer.name] != layer.name:
-            continue
-        i = order[layer.name]
-        live = tuple(b for b in sizes if order[b] <= i <= last_use[b])
-        touched = tuple(dict.fromkeys([*(owner[s] for s in layer.inputs), layer.name]))
-        steps.append(Step(layer.name, live, touched))
+    for i, layer in enumerate(model.layers):
+        if layer.name in sizes:
+            active[layer.name] = None
+        if i and owner[layer.name] == layer.name:
+            touched = tuple(dict.fromkeys([*(owner[s] for s in layer.inputs), layer.name]))
+            steps.append(Step(layer.name, tuple(active), touched))
+        for b in expiring.get(i, ()):
+            del active[b]
     return Buffers(sizes, tuple(steps), owner[model.input.name], every, owner)
 
 
