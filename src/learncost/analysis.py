@@ -9,11 +9,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Iterable, Mapping
 
 from .catalog import MCU, Dataset, get_dataset, get_mcu, mcus as all_mcus
-from .costs import OPERATIONS, layer_maccs
+from .evaluate import Evaluator
 from .fit import Fit, check as check_fit
 from .ir import Model
-from .memory import Peak, apply_rule, buffers
 from .procedures import PHASES, PROCEDURES, Procedure, get_procedure
+from .setups import Setup
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,11 @@ class Row:
     peak_at: str | None
     peak_buffers: list[str]
     fit: dict[str, Fit] = field(default_factory=dict)  # by MCU id
+    setup: str = "paper"
+    memory_accounting: str = "paper"
+    memory_by_role: dict[str, int] = field(default_factory=dict)
+    samples: int = 1  # samples the MACC and memory cover: the training batch, or 1
+    flash_bytes: int = 0  # what flash must hold (the parameters, and F where the setup stores it there)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -76,6 +81,12 @@ class Analysis:
     mcus: list[MCU]
     dataset: Dataset | None
     warnings: list[str] = field(default_factory=list)
+    evaluator: Evaluator | None = field(default=None, repr=False)
+    procedures: dict[str, Procedure] = field(default_factory=dict, repr=False)
+
+    @property
+    def setup(self) -> Setup:
+        return self.evaluator.setup
 
     @property
     def model_key(self) -> str:
@@ -87,9 +98,10 @@ class Analysis:
                 return r
         raise KeyError((procedure, phase))
 
-    def breakdown(self, procedure: str, phase: str) -> dict[str, dict[str, int]]:
+    def breakdown(self, procedure: str | Procedure, phase: str) -> dict[str, dict[str, int]]:
         """MACC of each layer and operation under one procedure's phase (terms applied, no zeros)."""
-        return phase_breakdown(self.model, [lr.macc for lr in self.layers], get_procedure(procedure).phase(phase))
+        proc = procedure if isinstance(procedure, Procedure) else self.procedures.get(procedure) or get_procedure(procedure)
+        return self.evaluator.breakdown(proc, phase)
 
     def to_dict(self, per_layer: bool = False) -> dict:
         out = {
@@ -98,6 +110,8 @@ class Analysis:
             "mcus": {m.id: {"clock_mhz": m.clock_mhz, "cycles_per_macc": m.cycles_per_macc, "sram_kb": m.sram_kb,
                             "flash_kb": m.flash_kb} for m in self.mcus},
             "dataset": asdict(self.dataset) if self.dataset else None,
+            "setup": setup_dict(self.setup),
+            "memory_accounting": self.evaluator.accounting,
             "rows": [r.to_dict() for r in self.rows],
             "warnings": self.warnings,
         }
@@ -129,47 +143,17 @@ def layer_dict(lr: LayerReport) -> dict:
     return d
 
 
-def term_times(model: Model, term) -> int:
-    """How many times a term counts its operation: ``passes`` is the number of classes for a
-    supervised classifier (FF inference tries every label), else 1."""
-    if term.times == "passes":
-        return model.classes if model.supervised else 1
-    return int(term.times)
-
-
-def phase_breakdown(model: Model, per_layer: list[dict[str, int]], phase) -> dict[str, dict[str, int]]:
-    """Layer -> operation -> MACC under a phase's terms: ``times`` x the layer's figure, skipping
-    ``skip_kinds``; ``passes`` is the number of classes for a supervised classifier, else 1."""
-    out: dict[str, dict[str, int]] = {}
-    for term in phase.terms:
-        times = term_times(model, term)
-        for layer, maccs in zip(model.layers, per_layer):
-            if layer.kind not in term.skip_kinds and maccs[term.op]:
-                ops = out.setdefault(layer.name, {})
-                ops[term.op] = ops.get(term.op, 0) + times * maccs[term.op]
-    return out
-
-
-def phase_totals(model: Model, per_layer: list[dict[str, int]], phase, sums: dict | None = None) -> dict[str, int]:
-    """Operation -> MACC of the whole model under a phase: the sum of ``phase_breakdown``, written
-    as plain sums so that per-layer figures may be numpy arrays (one element per sweep variant).
-    ``sums`` keeps each (operation, skipped kinds) total for the next phase of the same model."""
-    sums = {} if sums is None else sums
-    by_op = {op: 0 for op in OPERATIONS}
-    for term in phase.terms:
-        times = term_times(model, term)
-        key = (term.op, term.skip_kinds)
-        if key not in sums:
-            sums[key] = sum(maccs[term.op] for layer, maccs in zip(model.layers, per_layer)
-                            if layer.kind not in term.skip_kinds)
-        by_op[term.op] = by_op[term.op] + times * sums[key]
-    return by_op
-
-
 def resolve_names(items, getter, default):
     if items is None:
         return list(default)
     return [x if not isinstance(x, str) else getter(x) for x in items]
+
+
+def setup_dict(setup: Setup) -> dict:
+    """The setup as reports state it: its id, and every field (parameters included)."""
+    d = setup.model_dump(mode="json")
+    d["id"] = setup.key
+    return d
 
 
 def analyze(
@@ -179,11 +163,15 @@ def analyze(
     dataset: str | Dataset | None = None,
     *,
     patches: Patches | None = None,
+    setup: Setup | str | None = None,
+    memory: str | None = None,
 ) -> Analysis:
     """Costs of ``model`` under each procedure, for training and inference.
 
     ``procedures`` defaults to all registered ones, ``mcus`` to the paper's two boards and
-    ``dataset`` to the one the model declares (training hours need a dataset).
+    ``dataset`` to the one the model declares (training hours need a dataset). ``setup`` is a
+    preset id, a setup file or a ``Setup`` (default: the paper's); ``memory`` picks the memory
+    accounting (default: the setup's).
     """
     if isinstance(model, str):
         from .zoo import load_model
@@ -195,45 +183,36 @@ def analyze(
         dataset = get_dataset(dataset)
     elif dataset is None and model.dataset:
         dataset = get_dataset(model.dataset)
-    patches = patches or Patches()
-
-    per_layer = layer_maccs(model, patches.costs)
-    bufs = buffers(model, size_delta=patches.buffer_delta)
+    ev = Evaluator(model, setup, memory=memory, patches=patches)
     layers = [
         LayerReport(
             name=layer.name, kind=layer.kind, inputs=list(layer.inputs), output_shape=list(layer.output_shape),
-            dtype=layer.dtype, activations_bytes=layer.activation_bytes,
+            dtype=layer.dtype, activations_bytes=ev.sizes.output(layer),
             weights=layer.weights, biases=layer.biases,
-            params_bytes=layer.params_bytes,
-            macc=maccs, note=layer.note,
+            params_bytes=ev.sizes.params(layer),
+            macc=costs, note=layer.note,
         )
-        for layer, maccs in zip(model.layers, per_layer)
+        for layer, costs in zip(model.layers, ev.costs)
     ]
-    params_bytes = sum(lr.params_bytes for lr in layers)
-
     rows = []
     for proc in procs:
         for phase_name in PHASES:
-            phase = proc.phase(phase_name)
-            by_op = phase_totals(model, per_layer, phase)
-            macc = sum(by_op.values())
-            rule = phase.memory_rule(model.supervised)
-            override = patches.memory.get((proc.id, phase_name))
-            if override is not None:
-                peak = Peak(bufs.total(override), None, tuple(override))
-            else:
-                peak = apply_rule(rule, bufs)
-            ram = peak.bytes + (params_bytes if phase.params_in_ram else 0)
-            latency = {m.id: m.latency_ms(macc) for m in boards}
+            f = ev.figures(proc, phase_name)
+            per_sample = f.macc / f.samples
+            latency = {m.id: m.latency_ms(per_sample) for m in boards}
             hours = None
             if phase_name == "training":  # empty without a workload: the JSON contract keeps the key
                 hours = {mcu_id: dataset.train_hours(ms) for mcu_id, ms in latency.items()} if dataset else {}
+            mem = f.memory
             rows.append(Row(
-                model=model.id or model.name, procedure=proc.id, phase=phase_name, macc=macc,
-                activations_bytes=peak.bytes, params_bytes=params_bytes, ram_bytes=ram,
-                latency_ms=latency, train_hours=hours, macc_by_operation=by_op,
-                memory_rule=rule if override is None else "as published", peak_at=peak.at,
-                peak_buffers=list(peak.buffers), fit={m.id: check_fit(ram, params_bytes, m) for m in boards},
+                model=model.id or model.name, procedure=proc.id, phase=phase_name, macc=f.macc,
+                activations_bytes=mem.working, params_bytes=f.params_bytes, ram_bytes=mem.bytes,
+                latency_ms=latency, train_hours=hours, macc_by_operation=f.macc_by_operation,
+                memory_rule=mem.rule, peak_at=mem.at, peak_buffers=list(mem.items),
+                fit={m.id: check_fit(mem.bytes, f.params_bytes, m, flash_need=f.flash_bytes) for m in boards},
+                setup=ev.setup.key, memory_accounting=mem.accounting, memory_by_role=dict(mem.by_role),
+                samples=f.samples, flash_bytes=f.flash_bytes,
             ))
-    return Analysis(model=model, layers=layers, rows=rows, mcus=boards, dataset=dataset,
-                    warnings=list(model.warnings))
+    warnings = list(model.warnings) + ev.plan.warnings
+    return Analysis(model=model, layers=layers, rows=rows, mcus=boards, dataset=dataset, warnings=warnings,
+                    evaluator=ev, procedures={p.id: p for p in procs})

@@ -34,10 +34,10 @@ class Measurement:
 @lru_cache(maxsize=None)
 def forward_macc(model_id: str) -> int:
     """Forward MACC of a built-in model, the denominator of a derived cycles/MACC."""
-    from .costs import layer_maccs
+    from .evaluate import Evaluator
     from .zoo import load_model
 
-    return sum(m["forward"] for m in layer_maccs(load_model(model_id)))
+    return sum(c["forward"] for c in Evaluator(load_model(model_id), "paper").costs)
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """Does a procedure's RAM fit a board's SRAM, and its parameters the board's flash?
 
-RAM is the row's figure (activations + parameters in training, activations in inference);
-flash must hold the parameters in both phases (the model is stored before it is trained).
+RAM is the row's figure under its setup and memory accounting (the paper's: activations +
+parameters in training, activations in inference); flash must hold the parameters in both phases
+(the model is stored before it is trained), and PEPITA's F where the setup stores it there.
 Capacities are the datasheets' KiB (1 KB = 1024 B). A margin is capacity minus need: negative
 when the board misses by that many bytes. Unknown capacities give ``None`` verdicts.
 """
@@ -21,6 +22,7 @@ class Fit:
     params_bytes: int
     flash_bytes: int | None
     flash_margin_bytes: int | None
+    flash_need_bytes: int = 0
 
     @property
     def ram_fits(self) -> bool | None:
@@ -55,10 +57,13 @@ class Fit:
         return {"ram_bytes": self.ram_bytes, "sram_bytes": self.sram_bytes, "ram_fits": self.ram_fits,
                 "ram_margin_bytes": self.ram_margin_bytes, "params_bytes": self.params_bytes,
                 "flash_bytes": self.flash_bytes, "flash_fits": self.flash_fits,
-                "flash_margin_bytes": self.flash_margin_bytes, "fits": self.fits}
+                "flash_margin_bytes": self.flash_margin_bytes, "flash_need_bytes": self.flash_need_bytes,
+                "fits": self.fits}
 
 
-def check(ram_bytes: int, params_bytes: int, mcu: MCU) -> Fit:
+def check(ram_bytes: int, params_bytes: int, mcu: MCU, *, flash_need: int | None = None) -> Fit:
+    """``flash_need``: what flash must hold, when more than the parameters (F stored in flash)."""
+    need = params_bytes if flash_need is None else flash_need
     sram, flash = mcu.sram_bytes, mcu.flash_bytes
     return Fit(ram_bytes, sram, None if sram is None else sram - ram_bytes,
-               params_bytes, flash, None if flash is None else flash - params_bytes)
+               params_bytes, flash, None if flash is None else flash - need, need)

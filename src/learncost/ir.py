@@ -80,7 +80,8 @@ class Layer:
         return self.weights * dtype_bytes(self.weight_dtype) + self.biases * dtype_bytes(self.bias_dtype)
 
     @property
-    def trainable(self) -> bool:
+    def has_weights(self) -> bool:
+        """Whether the layer has weights a setup may train (not whether it is trained: the setup says)."""
         return any_true(self.weights > 0)
 
     @cached_property
@@ -145,17 +146,3 @@ class Model:
             for src in layer.inputs:
                 out[src].append(layer.name)
         return out
-
-    @cached_property
-    def has_trainable_ancestor(self) -> dict[str, bool]:
-        """Whether any layer feeding this one (transitively) has weights.
-
-        The backward pass (error propagated to a layer's input) is only needed when some
-        earlier layer will consume that error; for the first trainable layer it is skipped.
-        """
-        result: dict[str, bool] = {}
-        for layer in self.layers:
-            result[layer.name] = any(
-                self.by_name[src].trainable or result[src] for src in layer.inputs
-            )
-        return result

@@ -42,10 +42,12 @@ class Buffers:
 
 
 def buffers(model: Model, *, transient: frozenset[str] = TRANSIENT_KINDS,
-            size_delta: Mapping[str, int] | None = None) -> Buffers:
+            size_delta: Mapping[str, int] | None = None, size_of: Callable | None = None) -> Buffers:
+    """The buffers and their liveness; sizes are each layer's ``activation_bytes`` (its dtype) or,
+    with ``size_of(layer)``, a setup's precision."""
     size_delta = size_delta or {}
     owner: dict[str, str] = {}
-    every = {layer.name: layer.activation_bytes + size_delta.get(layer.name, 0)
+    every = {layer.name: (size_of(layer) if size_of else layer.activation_bytes) + size_delta.get(layer.name, 0)
              for layer in model.layers}
     for layer in model.layers:
         transient_here = layer.kind in transient and layer.inputs

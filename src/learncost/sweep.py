@@ -7,6 +7,9 @@ once per group instead of once per variant. A variant that is impossible (a kern
 than its input at a small resolution, a non-integer width) is set aside with the reason its
 own build gives, and the rest of its group is evaluated without it.
 
+A setup's declared parameters (``batch``, a ``last``-k count...) are axes too: variants with
+the same setup values share a group, since a setup decides which operations and tensors exist.
+
 The sweep uses learncost's consistent rules, never the paper's errata (those belong to the
 paper's four fixed models).
 """
@@ -20,11 +23,11 @@ from typing import Any, Callable, Iterable, Mapping
 import numpy as np
 
 from . import params as P
-from .analysis import phase_totals, resolve_names
+from . import setups as S
+from .analysis import resolve_names
 from .catalog import MCU, Dataset, get_dataset, get_mcu, mcus as all_mcus
-from .costs import layer_maccs
 from .errors import LearncostError, SpecError
-from .memory import apply_rule, buffers
+from .evaluate import Evaluator
 from .procedures import PHASES, PROCEDURES, Procedure, get_procedure
 from .spec import assemble, model_from_data, read_spec, validate_spec
 
@@ -52,6 +55,11 @@ class Sweep:
     params_bytes: np.ndarray
     macc: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)  # (procedure, phase) -> per variant
     ram: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)
+    flash: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)  # what flash must hold
+    samples: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)  # samples a row's MACC covers
+    setup: S.Setup | None = None  # at its parameters' defaults (the swept ones are in ``grid``)
+    memory: str = "paper"
+    setup_parameters: tuple[str, ...] = ()  # which of ``grid``'s parameters belong to the setup
 
     @property
     def size(self) -> int:
@@ -66,14 +74,16 @@ class Sweep:
     def latency_ms(self, procedure: str, phase: str, mcu: MCU) -> np.ndarray | None:
         if mcu.cycles_per_macc is None:
             return None
-        return mcu.latency_ms(self.macc[(procedure, phase)])
+        key = (procedure, phase)
+        return mcu.latency_ms(self.macc[key] / self.samples[key])  # per sample
 
     def fits(self, procedure: str, mcu: MCU, phase: str = "training") -> np.ndarray | None:
         """Per variant: the phase's RAM fits the board's SRAM and the parameters its flash
         (None when a capacity is unknown); impossible variants never fit."""
         if mcu.sram_bytes is None or mcu.flash_bytes is None:
             return None
-        return self.valid & (self.ram[(procedure, phase)] <= mcu.sram_bytes) & (self.params_bytes <= mcu.flash_bytes)
+        key = (procedure, phase)
+        return self.valid & (self.ram[key] <= mcu.sram_bytes) & (self.flash[key] <= mcu.flash_bytes)
 
     def fitting(self, mcu: MCU, phase: str = "training") -> dict[str, np.ndarray] | None:
         """Procedure -> the variants that can run ``phase`` on ``mcu``, largest model first."""
@@ -186,21 +196,34 @@ def _grid(values: Mapping[str, list]) -> dict[str, np.ndarray]:
 
 def run(spec: Any, values: Mapping[str, Iterable] | None = None, procedures: Iterable[str | Procedure] | None = None,
         mcus: Iterable[str | MCU] | None = None, dataset: str | Dataset | None = None, *,
-        progress: Progress | None = None) -> Sweep:
+        progress: Progress | None = None, setup: Any = None, memory: str | None = None) -> Sweep:
     """Evaluate every combination of ``values`` (parameter -> values; the others keep their
-    defaults) for a spec: a built-in id, a spec file, or a parsed spec dict."""
+    defaults) for a spec (a built-in id, a spec file, or a parsed spec dict) under a setup (a
+    preset id, a setup file or a ``Setup``; default the paper's), whose declared parameters may
+    be swept too."""
     data, origin, model_id = _spec(spec)
     declared = P.declared(data, origin)
+    if isinstance(setup, S.Setup):
+        setup_data, setup_origin, setup_declared = None, setup.key, {}
+        base_setup = setup
+    else:
+        setup_data, setup_origin = S.source_data(setup or "paper")
+        setup_declared = S.declared_parameters(setup_data, setup_origin)
+        base_setup = S.build(setup_data, setup_origin)
+    clash = sorted(set(declared) & set(setup_declared))
+    if clash:
+        raise SpecError(f"parameter {clash[0]!r} is declared by both the model and the setup", location=origin,
+                        hint="rename it in one of them")
     chosen: dict[str, list] = {}
     for name, vals in (values or {}).items():
         vals = list(vals)
-        if name not in declared:
+        if name not in declared and name not in setup_declared:
             raise SpecError(f"parameter {name!r} is not declared", location=origin,
-                            hint=f"declared: {', '.join(declared) or 'none'}")
+                            hint=f"declared: {', '.join([*declared, *setup_declared]) or 'none'}")
         if not vals:
             raise LearncostError(f"parameter {name!r} has an empty list of values")
         chosen[name] = list(dict.fromkeys(vals))
-    swept = {name: chosen.get(name, [p.default]) for name, p in declared.items()}
+    swept = {name: chosen.get(name, [p.default]) for name, p in {**declared, **setup_declared}.items()}
     total = math.prod(len(vals) for vals in swept.values())
     if total > MAX_VARIANTS:
         raise LearncostError(f"the sweep has {total:,} variants, more than {MAX_VARIANTS:,}",
@@ -216,21 +239,25 @@ def run(spec: Any, values: Mapping[str, Iterable] | None = None, procedures: Ite
         dataset = get_dataset(data["dataset"])
 
     result = Sweep(model=model_id or str(data.get("id") or data.get("name") or origin), origin=origin, values=swept,
-                   descriptions={k: p.description or "" for k, p in declared.items()}, grid=grid,
+                   descriptions={k: p.description or "" for k, p in {**declared, **setup_declared}.items()}, grid=grid,
                    procedures=procs, mcus=boards, dataset=dataset, valid=np.zeros(n, dtype=bool), errors={},
-                   forward_macc=np.zeros(n, dtype=np.int64), params_bytes=np.zeros(n, dtype=np.int64))
+                   forward_macc=np.zeros(n, dtype=np.int64), params_bytes=np.zeros(n, dtype=np.int64),
+                   setup=base_setup, memory=memory or base_setup.memory, setup_parameters=tuple(setup_declared))
     for proc in procs:
         for phase in PHASES:
-            result.macc[(proc.id, phase)] = np.zeros(n, dtype=np.int64)
-            result.ram[(proc.id, phase)] = np.zeros(n, dtype=np.int64)
+            for table in (result.macc, result.ram, result.flash, result.samples):
+                table[(proc.id, phase)] = np.zeros(n, dtype=np.int64)
 
-    keys = [np.broadcast_to(np.asarray(k if k is not None else -1), (n,)) for k in P.structure(data, grid, origin)]
+    model_grid = {k: v for k, v in grid.items() if k in declared}
+    keys = [np.broadcast_to(np.asarray(k if k is not None else -1), (n,)) for k in P.structure(data, model_grid, origin)]
+    keys += [np.asarray(grid[k], dtype=np.float64) for k in setup_declared]
     _, group_of = np.unique(np.stack(keys, axis=1), axis=0, return_inverse=True)
+    context = _Context(data, origin, setup_data, setup_origin, base_setup, tuple(declared), tuple(setup_declared))
     done = 0
     for g in range(int(group_of.max()) + 1):
         members = np.flatnonzero(group_of.ravel() == g)
         for start in range(0, len(members), CHUNK):
-            _evaluate_group(result, data, origin, members[start:start + CHUNK])
+            _evaluate_group(result, context, members[start:start + CHUNK])
             done += len(members[start:start + CHUNK])
             if progress:
                 progress(done, n)
@@ -238,6 +265,26 @@ def run(spec: Any, values: Mapping[str, Iterable] | None = None, procedures: Ite
         first = min(result.errors)
         raise SpecError(f"no variant can be built; at {result.label(first)}: {result.errors[first]}", location=origin)
     return result
+
+
+@dataclass(frozen=True)
+class _Context:
+    data: dict
+    origin: str
+    setup_data: dict | None
+    setup_origin: str
+    setup: S.Setup
+    model_parameters: tuple[str, ...]
+    setup_parameters: tuple[str, ...]
+
+    def setup_at(self, result: Sweep, variant: int) -> S.Setup:
+        if not self.setup_parameters:
+            return self.setup
+        values = {k: result.grid[k][variant].item() for k in self.setup_parameters}
+        return S.build(self.setup_data, self.setup_origin, values)
+
+    def model_values(self, result: Sweep, members) -> dict:
+        return {k: v[members] for k, v in result.grid.items() if k in self.model_parameters}
 
 
 def _spec(spec: Any) -> tuple[dict, str, str | None]:
@@ -262,9 +309,9 @@ def _spec(spec: Any) -> tuple[dict, str, str | None]:
     return read_spec(path), path.name, None
 
 
-def _evaluate_group(result: Sweep, data: dict, origin: str, members: np.ndarray) -> None:
+def _evaluate_group(result: Sweep, ctx: _Context, members: np.ndarray) -> None:
     try:
-        _evaluate(result, data, origin, members)
+        _evaluate(result, ctx, members)
         return
     except SpecError:
         pass
@@ -272,12 +319,14 @@ def _evaluate_group(result: Sweep, data: dict, origin: str, members: np.ndarray)
     ok = []
     for v in members:
         try:
-            model_from_data(data, origin=origin, values=result.assignment(v))
+            model = model_from_data(ctx.data, origin=ctx.origin,
+                                    values={k: result.grid[k][v].item() for k in ctx.model_parameters})
+            Evaluator(model, ctx.setup_at(result, v), memory=result.memory)
             ok.append(v)
         except SpecError as exc:
-            result.errors[int(v)] = exc.line().removeprefix(f"{origin}: ")
+            result.errors[int(v)] = exc.line().removeprefix(f"{ctx.origin}: ")
     if ok:
-        _evaluate(result, data, origin, np.asarray(ok))
+        _evaluate(result, ctx, np.asarray(ok))
 
 
 def _first(obj: Any) -> Any:
@@ -289,32 +338,25 @@ def _first(obj: Any) -> Any:
     return obj.flat[0].item() if isinstance(obj, np.ndarray) else obj
 
 
-def _evaluate(result: Sweep, data: dict, origin: str, members: np.ndarray) -> None:
-    values = {k: v[members] for k, v in result.grid.items()}
-    concrete = P.resolve(data, values, origin)
+def _evaluate(result: Sweep, ctx: _Context, members: np.ndarray) -> None:
+    concrete = P.resolve(ctx.data, ctx.model_values(result, members), ctx.origin)
     # one variant through pydantic checks the structure and field types for the group
-    spec = validate_spec(_first(concrete), origin=origin)
-    model = assemble(spec, concrete["input"]["shape"], concrete["layers"], origin=origin)
+    spec = validate_spec(_first(concrete), origin=ctx.origin)
+    model = assemble(spec, concrete["input"]["shape"], concrete["layers"], origin=ctx.origin)
     n = len(members)
 
     def per_variant(x) -> np.ndarray:
         return np.broadcast_to(np.asarray(x, dtype=np.int64), (n,))
 
-    per_layer = layer_maccs(model)
-    bufs = buffers(model)
-    params_bytes = sum(layer.params_bytes for layer in model.layers)
-    result.params_bytes[members] = per_variant(params_bytes)
-    result.forward_macc[members] = per_variant(sum(m["forward"] for m in per_layer))
-    sums: dict = {}
-    peaks: dict = {}  # several procedures share a memory rule
+    ev = Evaluator(model, ctx.setup_at(result, int(members[0])), memory=result.memory)
+    result.params_bytes[members] = per_variant(ev.sizes.all_params())
+    result.forward_macc[members] = per_variant(sum(c["forward"] for c in ev.costs))
     for proc in result.procedures:
         for phase_name in PHASES:
-            phase = proc.phase(phase_name)
-            macc = sum(phase_totals(model, per_layer, phase, sums).values())
-            result.macc[(proc.id, phase_name)][members] = per_variant(macc)
-            rule = phase.memory_rule(model.supervised)
-            if rule not in peaks:
-                peaks[rule] = apply_rule(rule, bufs).bytes
-            ram = peaks[rule]
-            result.ram[(proc.id, phase_name)][members] = per_variant(ram + (params_bytes if phase.params_in_ram else 0))
+            f = ev.figures(proc, phase_name)
+            key = (proc.id, phase_name)
+            result.macc[key][members] = per_variant(f.macc)
+            result.ram[key][members] = per_variant(f.ram_bytes)
+            result.flash[key][members] = per_variant(f.flash_bytes)
+            result.samples[key][members] = f.samples
     result.valid[members] = True

@@ -1,4 +1,4 @@
-"""An executable PyTorch module equivalent to a learncost model (channels-first, batch 1).
+"""An executable PyTorch module equivalent to a learncost model (channels-first, any batch).
 
 Used to check learncost's counts against a PyTorch counter on the same network (benchmarks)
 and to execute the learning procedures layer by layer (``learncost.verify``). Weights are
@@ -103,9 +103,10 @@ def build_module(model: Model):
             elif k == "concat":
                 pre = torch.cat(ins, dim=1)
             elif k in ("reshape", "flatten"):
-                pre = ins[0].reshape(1, *_chw(layer.output_shape))
+                pre = ins[0].reshape(ins[0].shape[0], *_chw(layer.output_shape))
             elif k == "softmax":
-                pre = torch.softmax(ins[0].reshape(1, -1), dim=1).reshape(1, *_chw(layer.output_shape))
+                n = ins[0].shape[0]
+                pre = torch.softmax(ins[0].reshape(n, -1), dim=1).reshape(n, *_chw(layer.output_shape))
             else:  # converters
                 pre = ins[0]
             fn = acts.get(layer.activation)
@@ -120,10 +121,10 @@ def build_module(model: Model):
     return Net()
 
 
-def example_input(model: Model, seed: int | None = None):
-    """Zeros, or a seeded random sample (the learning procedures need non-zero activations)."""
+def example_input(model: Model, seed: int | None = None, samples: int = 1):
+    """Zeros, or seeded random samples (the learning procedures need non-zero activations)."""
     torch = require_torch()
-    shape = (1, *_chw(model.input.output_shape))
+    shape = (samples, *_chw(model.input.output_shape))
     if seed is None:
         return torch.zeros(shape)
     return torch.rand(shape, generator=torch.Generator().manual_seed(seed))

@@ -1,7 +1,10 @@
 """The MACC formulas, stated in the notation of the paper's sheet (C_in, H_out, H_ker, ...).
 
 Sources: the seed README's method and the formulas of ``analysis.ods`` (cited per formula
-by a representative cell). One MACC is one multiply-accumulate on an INT8 element.
+by a representative cell). One MACC is one multiply-accumulate on an INT8 element. The
+operations the paper does not book (bias gradients, local errors, gradient sums, optimizer
+steps, regenerating F) follow the same counting: one MACC per multiply-accumulate, and one per
+element-wise add, multiply or divide.
 """
 
 from __future__ import annotations
@@ -127,6 +130,30 @@ def softmax_forward(d: Dims, layer: Layer) -> int:
     return SOFTMAX_MACC_PER_ELEMENT * layer.output_elements
 
 
+@formula(TRAINABLE, "bias_gradient")
+def bias_gradient(d: Dims, layer: Layer) -> int:
+    """db = the output error summed over the output positions: one add per output element,
+    H_out * W_out * C_out (not in the sheet, whose weight update counts the weights only)."""
+    return d.H_out * d.W_out * d.C_out
+
+
+@formula(TRAINABLE, "local_error")
+def local_error(d: Dims, layer: Layer) -> int:
+    """The error a local update reads, one per output element, H_out * W_out * C_out: FF's
+    dL/dy = 2 (dL/dG) y, PEPITA's h - h_mod (not in the sheet)."""
+    return d.H_out * d.W_out * d.C_out
+
+
+#: MACC per trained parameter of one optimizer step (the gradient g already computed):
+#: sgd: W <- W - eta g (1); sgd-momentum: v <- mu v + g, W <- W - eta v (2);
+#: adam (Kingma & Ba 2015, section 2's efficient form, the bias corrections folded into scalars):
+#: m <- b1 m + (1 - b1) g (2), v <- b2 v + (1 - b2) g*g (3), d <- sqrt(v) + eps (1, plus a square
+#: root, which is not a MACC), W <- W - eta_t m / d (2): 8.
+OPTIMIZER_MACC = {"sgd": 1, "sgd-momentum": 2, "adam": 8}
+#: square roots per trained parameter and step (Adam's denominator), counted apart from MACC
+OPTIMIZER_SQRT = {"sgd": 0, "sgd-momentum": 0, "adam": 1}
+
+
 @model_formula("error")
 def error_gradient(model: Model) -> int:
     """Error at the output, one MACC per output element (classes for a classifier: U28 = 12;
@@ -138,4 +165,11 @@ def error_gradient(model: Model) -> int:
 def projection(model: Model) -> int:
     """PEPITA's projection of the output error onto the input through the fixed matrix F:
     (output elements) x (input elements)  (B30 = Q11*B11*B12, B76, B122, B170)."""
+    return model.output.output_elements * model.input.output_elements
+
+
+@model_formula("feedback_generation")
+def feedback_generation(model: Model) -> int:
+    """F regenerated from a seed at each use instead of stored: one generator step (x <- a x + c,
+    one multiply-accumulate) per value, (output elements) x (input elements) per projection."""
     return model.output.output_elements * model.input.output_elements

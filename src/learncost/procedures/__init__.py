@@ -1,40 +1,67 @@
-"""Learning procedures as declarations: which operation totals, how many times, which memory rule.
+"""Learning procedures as declarations: which operations a phase does, how many times, on which
+layers, and which of the paper's memory rules it follows.
 
-A procedure is data (see ``builtin.py``); registering a new one touches nothing else.
+A procedure is data (see ``builtin.py``); registering a new one touches nothing else. Its live
+memory schedule, where it has one, is registered apart (``schedules``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 from ..errors import UnknownNameError
+from ..layers import HEAD_KINDS
+
+#: how many times a term counts its operation: a number, or one of these (resolved by ``times``)
+TIMES = {
+    "classes": "the number of classes for a supervised classifier (FF inference tries every label), else 1",
+    "applications": "optimizer applications per step: one per update pass when each gradient is applied as it "
+                    "is computed, one per step when gradients are buffered",
+    "accumulations": "micro-batch gradients added into the buffers per step: update passes x micro-batches - 1, "
+                     "when gradients are buffered",
+}
+
+#: which layers a term counts: all (None) or those a selector picks
+WHERE: dict[str, Callable] = {
+    "body": lambda plan, layer: layer.kind not in HEAD_KINDS,
+    "trained": lambda plan, layer: plan.trained(layer.name),
+    "trained_before_logits": lambda plan, layer: plan.trained(layer.name) and layer is not plan.logits,
+}
 
 
 @dataclass(frozen=True)
 class Term:
-    """``times`` x (the model's total of ``op``), ignoring layers of ``skip_kinds``.
-
-    ``times`` may be ``"passes"``: the number of classes for a supervised classifier
-    (FF inference tries every label), 1 otherwise.
-    """
+    """``times`` x (the total of ``op`` over the layers ``where`` picks)."""
 
     op: str
     times: int | str = 1
-    skip_kinds: frozenset[str] = frozenset()
+    where: str | None = None
+
+    def __post_init__(self):
+        if isinstance(self.times, str) and self.times not in TIMES:
+            raise ValueError(f"unknown times {self.times!r}")
+        if self.where is not None and self.where not in WHERE:
+            raise ValueError(f"unknown layer selector {self.where!r}")
 
 
 @dataclass(frozen=True)
 class Phase:
     terms: tuple[Term, ...]
-    #: memory rule name (``memory.CANDIDATES``), or per supervision: {"supervised": ..., "unsupervised": ...}
+    #: the paper's memory rule (``memory.CANDIDATES``), or per supervision: {"supervised": ..., "unsupervised": ...}
     memory: str | tuple[tuple[str, str], ...]
-    #: training keeps weights and biases in RAM beside the activations; inference counts activations only
+    #: the paper keeps weights and biases in RAM beside the activations in training, not in inference
     params_in_ram: bool
 
     def memory_rule(self, supervised: bool) -> str:
         if isinstance(self.memory, str):
             return self.memory
         return dict(self.memory)["supervised" if supervised else "unsupervised"]
+
+    @property
+    def update_passes(self) -> int:
+        """How many times per sample the phase updates the weights (BP 1, FF 2, inference 0)."""
+        return sum(int(t.times) for t in self.terms if t.op == "weight_update" and isinstance(t.times, int))
 
 
 @dataclass(frozen=True)
@@ -47,7 +74,11 @@ class Procedure:
     notes: tuple[str, ...] = field(default=())
 
     def phase(self, name: str) -> Phase:
-        return self.training if name == "training" else self.inference
+        if name == "training":
+            return self.training
+        if name == "inference":
+            return self.inference
+        raise UnknownNameError("phase", name, list(PHASES))
 
 
 PROCEDURES: dict[str, Procedure] = {}

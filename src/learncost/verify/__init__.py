@@ -1,10 +1,19 @@
-"""Verification by execution: run each procedure in PyTorch, count what it really costs and
-compare with learncost's analytic figures.
+"""Verification by execution: run each procedure under a setup in PyTorch, count what it really
+costs and compare with learncost's analytic figures.
 
-Every difference is either zero or carries its reason: a rule, stated here, that predicts the
-counted figure from the model alone (so the tests can check the prediction, not just the
-difference). Nothing here prints; ``report.verify_report`` formats a ``Verification``.
-Importing this package is light; torch loads when ``verify()`` runs.
+MACC: every operation is counted on every layer. What execution should count is the analytic
+figure under the same setup in the ``executed`` MACC convention; under the ``paper`` convention
+the difference is the sheet's bookings (X-CUBE-AI's head constants, the normalization of an output
+nothing reads) and the work the sheet leaves out, each with its reason. Anything else is
+UNEXPLAINED.
+
+Memory: the tracker samples, after every step, the tensors the reference holds, by role. The
+procedure's schedule (``schedules``), replayed with the same steps, must hold exactly as many
+bytes of each role at every step; the setup's accounting (the paper's rules, MIT's estimate, the
+live peak) is then compared with the tracked peak and its difference itemized. Parameters
+resident in SRAM are the setup's statement, not a measurement: they are left out of both sides.
+Nothing here prints; ``report.verify_report`` formats a ``Verification``. Importing this package
+is light; torch loads when ``verify()`` runs.
 """
 
 from __future__ import annotations
@@ -12,25 +21,26 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 
-from ..costs import OPERATIONS
+from ..costs import OPERATIONS, OPS
 from ..errors import LearncostError
 from ..ir import Model
 from ..layers import HEAD_KINDS
-from ..memory import apply_rule, buffers
 from ..procedures import PHASES, Procedure, get_procedure
 
-#: the paper's operations under the names of what is executed for them
-COUNTED_AS = {"forward": "forward", "backward": "input_gradient", "weight_update": "weight_gradient",
-              "goodness": "goodness", "normalization": "normalization", "error": "error", "projection": "projection"}
+#: learncost's operations under the names of what is executed for them
+COUNTED_AS = {op: op for op in OPERATIONS} | {"backward": "input_gradient", "weight_update": "weight_gradient"}
 
-#: executed work the paper's accounting leaves out, and why it exists
+#: why the paper's convention leaves out an operation that executes
 EXTRAS = {
-    "bias_gradient": "db: the output error summed over positions, one add per output element of each biased "
-                     "layer; the paper's weight update counts the weights only",
+    "bias_gradient": "db: the output error summed over positions, one add per output element of each trained bias; "
+                     "the paper's weight update counts the weights only",
     "local_error": "the error each layer's update reads: dL/dy = 2 (dL/dG) y in FF, h - h_mod in PEPITA and "
                    "MEMPEPITA (e itself for the last layer); one per output element",
     "gradient_sum": "the errors of a tensor read by two layers (a residual fork) add up: one per element",
-    "weight_apply": "W <- W - eta dW: one per parameter; the paper's weight update is the gradient alone",
+    "optimizer": "W <- W - eta dW (and the optimizer's state updates): per trained parameter; the paper's weight "
+                 "update is the gradient alone",
+    "gradient_accumulation": "each micro-batch's gradient added into the gradient buffers",
+    "feedback_generation": "F regenerated from its seed, one value per generator step",
 }
 
 CONVERTER_NOTE = ("X-CUBE-AI's INT8<->float converter, booked at 2 MACC per element by the paper (sheet T18); "
@@ -40,10 +50,24 @@ SOFTMAX_NOTE = ("X-CUBE-AI's float softmax, booked at 15 MACC per element by the
 NORMALIZATION_NOTE = ("FF normalizes an output for the next trainable layer; nothing trainable reads this one, "
                       "so it is not normalized (the paper counts it for every trainable layer)")
 
+#: why a procedure's executed memory may differ from the paper's rule, per phase
+MEMORY_NOTES = {
+    ("bp", "training"): "the forward pass keeps what the backward pass reads (each trained layer's input, each "
+                        "activation's output or mask); the rest is released after its last reader",
+    ("ff", "training"): "the sample (with its label) is kept for the negative pass; each layer holds its input, "
+                        "its output and, apart, the error of its local loss",
+    ("ff", "inference"): "supervised: the sample is kept to embed the next label; unsupervised: one pass",
+    ("pepita", "training"): "the clean pass keeps the outputs the updates read (trained layers but the last) and "
+                            "drops the rest; the modulated pass then runs while they are still held",
+    ("mempepita", "training"): "the first clean pass keeps only the sample (for the recomputation); then each layer "
+                               "holds its clean and modulated inputs and outputs while it is recomputed and updated",
+}
+PLAIN_NOTE = "each buffer is dropped once its last reader has run"
+
 
 @dataclass
 class OpCheck:
-    operation: str  # the paper's name (registry.OPERATIONS) or an extra
+    operation: str  # learncost's operation (costs.OPERATIONS)
     counted_as: str
     analytic: int
     counted: int
@@ -69,22 +93,33 @@ class LayerDifference:
 
 @dataclass
 class MemoryCheck:
+    accounting: str
     rule: str
-    analytic_bytes: int
+    analytic_bytes: int  # the accounting's figure, resident parameters left out
     analytic_at: str | None
     analytic_buffers: list[str]
-    tracked_bytes: int
+    tracked_bytes: int  # the most the reference held at one step (counted roles)
     tracked_at: str
-    tracked_buffers: list[str]  # "buffer" or "buffer (tag)" for a modulated or recomputed copy
-    extra: list[tuple[str, int]]  # held by the execution beyond the rule's buffers
-    missing: list[tuple[str, int]]  # in the rule's figure but not held at the tracked peak
-    with_errors_bytes: int  # peak of activations plus error buffers, which no rule counts
+    tracked_buffers: list[str]
+    extra: list[tuple[str, int]]  # held by the execution beyond the accounting's items
+    missing: list[tuple[str, int]]  # in the accounting's figure but not held at the tracked peak
+    with_errors_bytes: int  # peak with error buffers too (which the paper's setup does not count)
     with_errors_at: str
     note: str
+    tracked_by_role: dict[str, int] = field(default_factory=dict)
+    schedule_bytes: int = 0  # the schedule's live peak, same roles
+    schedule_at: str | None = None
+    schedule_mismatch: list[str] = field(default_factory=list)  # steps where schedule and execution differ
 
     @property
     def difference(self) -> int:
         return self.tracked_bytes - self.analytic_bytes
+
+    @property
+    def status(self) -> str:
+        if self.schedule_mismatch:
+            return "UNEXPLAINED"
+        return "equal" if self.difference == 0 else "explained"
 
 
 @dataclass
@@ -111,6 +146,7 @@ class PhaseCheck:
                if o.status == "UNEXPLAINED"]
         out += [f"{d.layer} {d.operation}: counted {d.counted:,}, expected {d.expected:,}" for d in self.layers
                 if d.counted != d.expected]
+        out += [f"memory at {s}" for s in self.memory.schedule_mismatch]
         return out
 
 
@@ -119,12 +155,17 @@ class Verification:
     model: Model
     checks: list[PhaseCheck]
     seed: int
+    setup: str = "paper"
 
     def check(self, procedure: str, phase: str) -> PhaseCheck:
         for c in self.checks:
             if c.procedure == procedure and c.phase == phase:
                 return c
         raise KeyError((procedure, phase))
+
+    @property
+    def unexplained(self) -> list[str]:
+        return [f"{c.procedure} {c.phase}: {u}" for c in self.checks for u in c.unexplained]
 
     def to_dict(self) -> dict:
         rows = []
@@ -134,87 +175,102 @@ class Verification:
             for op, od in zip(c.operations, d["operations"]):
                 od["status"] = op.status
             d["memory"]["difference"] = c.memory.difference
+            d["memory"]["status"] = c.memory.status
             d["unexplained"] = c.unexplained
             rows.append(d)
-        return {"model": self.model.id or self.model.name, "seed": self.seed, "checks": rows}
+        return {"model": self.model.id or self.model.name, "setup": self.setup, "seed": self.seed, "checks": rows}
 
 
-def _expected(model: Model, step, key: tuple[str, str], analytic: int) -> tuple[int, str | None]:
-    """What execution should count for a paper operation on a layer, and why if not the analytic."""
-    name, op = key
+def _reason(model: Model, plan, paper: bool, name: str, op: str) -> str | None:
+    """Why execution counts something else than the analytic figure on a layer, if it does."""
     layer = model.by_name[name]
+    if not paper:
+        return None
+    if not OPS[op].paper:
+        return EXTRAS[op]
     if op == "forward" and layer.kind in HEAD_KINDS:
-        return 0, SOFTMAX_NOTE if layer.kind == "softmax" else CONVERTER_NOTE
-    if op == "normalization" and not step.feeds_trainable[name]:
-        return 0, NORMALIZATION_NOTE
-    return analytic, None
+        return SOFTMAX_NOTE if layer.kind == "softmax" else CONVERTER_NOTE
+    if op == "normalization" and not plan.feeds_weights[name]:
+        return NORMALIZATION_NOTE
+    return None
 
 
-def _memory(model: Model, proc: Procedure, phase_name: str, tracker, note: str) -> MemoryCheck:
-    bufs = buffers(model)
-    rule = proc.phase(phase_name).memory_rule(model.supervised)
-    peak = apply_rule(rule, bufs)
-    sample = tracker.peak
-    held = [(b, tag) for b, tag in sample.live if tag != "error"]
-    have = Counter(b for b, _ in held)
-    want = Counter(peak.buffers)
-    tags = {b: tag for b, tag in held}
-    extra = [(f"{b} ({tags[b]})" if tags[b] != "clean" else b, bufs.sizes[b] * n) for b, n in (have - want).items()]
-    missing = [(b, bufs.sizes[b] * n) for b, n in (want - have).items()]
-    both = tracker.peak_with_errors
+def _without_params(role: str) -> bool:
+    return role not in ("weight", "bias")
+
+
+def _memory(ev, proc: Procedure, phase_name: str, step) -> MemoryCheck:
+    from .. import accounting as acc
+    from ..schedules import build, live_peak
+
+    setup = ev.setup
+    counted = (lambda r: _without_params(r)) if setup.count_errors else (lambda r: _without_params(r) and r != "error")
+    tracker = step.tracker
+    samples = tracker.samples
+    peak = tracker.peak(counted)
+    both = tracker.peak(_without_params)
+    schedule = build(proc.id, phase_name, ev.model, ev.plan, ev.sizes)
+    planned = live_peak(schedule, counted)
+    mismatch = []
+    if [s.step for s in samples] != schedule.steps:
+        mismatch.append(f"steps: executed {len(samples)}, scheduled {len(schedule.steps)} "
+                        f"(first difference at {_first_difference([s.step for s in samples], schedule.steps)})")
+    else:
+        for s, total in zip(samples, planned.timeline):
+            if s.bytes(counted) != total:
+                mismatch.append(f"{s.step}: executed {s.bytes(counted):,} B, scheduled {total:,} B")
+    mem = ev.memory(proc, phase_name)
+    analytic = mem.bytes - mem.params
+    held = [(name, role, b) for name, role, b in peak.live if counted(role)]
+    if mem.accounting == "paper":
+        have = Counter(name for name, role, _ in held if role in ("activation", "saved"))
+        want = Counter(mem.items)
+        size = {name: b for name, _, b in held}
+        bufs = ev.sizes.bufs
+        extra = [(n, size[n] * k) for n, k in (have - want).items()]
+        missing = [(n, bufs.every[n] * k) for n, k in (want - have).items()]
+        extra += [(name, b) for name, role, b in held if role not in ("activation", "saved")]
+    else:
+        roles = set(peak.by_role) | set(mem.by_role)
+        diffs = {r: peak.by_role.get(r, 0) - (mem.by_role.get(r, 0) if _without_params(r) else 0) for r in roles
+                 if counted(r)}
+        extra = [(r, d) for r, d in diffs.items() if d > 0]
+        missing = [(r, -d) for r, d in diffs.items() if d < 0]
+    same = peak.bytes(counted) == analytic
     return MemoryCheck(
-        rule=rule, analytic_bytes=peak.bytes, analytic_at=peak.at, analytic_buffers=list(peak.buffers),
-        tracked_bytes=sample.activations, tracked_at=sample.step,
-        tracked_buffers=[b if tag == "clean" else f"{b} ({tag})" for b, tag in held],
-        extra=extra if sample.activations != peak.bytes else [],
-        missing=missing if sample.activations != peak.bytes else [],
-        with_errors_bytes=both.activations + both.errors, with_errors_at=both.step, note=note,
+        accounting=mem.accounting, rule=mem.rule, analytic_bytes=analytic, analytic_at=mem.at,
+        analytic_buffers=list(mem.items), tracked_bytes=peak.bytes(counted), tracked_at=peak.step,
+        tracked_buffers=[name for name, _, _ in held], extra=[] if same else extra, missing=[] if same else missing,
+        with_errors_bytes=both.bytes(_without_params), with_errors_at=both.step,
+        note=MEMORY_NOTES.get((proc.id, phase_name), PLAIN_NOTE),
+        tracked_by_role={r: b for r, b in peak.by_role.items() if counted(r)},
+        schedule_bytes=planned.bytes, schedule_at=planned.at, schedule_mismatch=mismatch[:5],
     )
 
 
-def predict_extras(model: Model, phase, feeds_trainable: dict[str, bool]) -> dict[str, int]:
-    """The executed work outside the paper's operations, predicted from the model and the phase:
-
-    - updates U = the phase's weight-update multiplicity (BP, PEPITA, MEMPEPITA 1, FF 2, inference 0);
-    - weight_apply = U x (weights + biases) of the trainable layers;
-    - bias_gradient = U x output elements of each trainable layer with biases;
-    - local_error = U x output elements of the trainable layers whose update reads a local error:
-      all of them in FF (the phase has goodness), all but the last in PEPITA (the last reads e);
-    - gradient_sum (a phase with a backward pass) = for each output carrying an error, its
-      elements x (readers that send one back - 1).
-    """
-    updates = sum(int(t.times) for t in phase.terms if t.op == "weight_update")
-    ops = {t.op for t in phase.terms}
-    trainable = [layer for layer in model.layers if layer.trainable]
-    out = dict.fromkeys(EXTRAS, 0)
-    out["weight_apply"] = updates * sum(layer.weights + layer.biases for layer in trainable)
-    out["bias_gradient"] = updates * sum(layer.output_elements for layer in trainable if layer.biases)
-    if "goodness" in ops:
-        out["local_error"] = updates * sum(layer.output_elements for layer in trainable)
-    elif "projection" in ops:
-        out["local_error"] = updates * sum(layer.output_elements for layer in trainable[:-1])
-    if "backward" in ops:
-        for layer in model.layers:
-            senders = [c for c in model.consumers[layer.name] if model.has_trainable_ancestor[c]]
-            if (layer.trainable or model.has_trainable_ancestor[layer.name]) and len(senders) > 1:
-                out["gradient_sum"] += layer.output_elements * (len(senders) - 1)
-    return out
+def _first_difference(a: list, b: list) -> str:
+    for k, (x, y) in enumerate(zip(a, b)):
+        if x != y:
+            return f"step {k}: {x!r} vs {y!r}"
+    return f"step {min(len(a), len(b))}"
 
 
-def _asides(model: Model, phase) -> list[str]:
-    if not any(t.op == "projection" for t in phase.terms):
+def _asides(model: Model, setup, phase) -> list[str]:
+    if not any(t.op == "projection" for t in phase.terms) or setup.feedback != "uncounted":
         return []
     rows, cols = model.output.output_elements, model.input.output_elements
     return [f"PEPITA's fixed feedback matrix F ({rows} x {cols} = {rows * cols:,} values) is read during training; "
-            "the paper counts it in neither activations nor parameters (a device could regenerate it from a seed)"]
+            "this setup counts it in neither activations nor parameters (a device could regenerate it from a seed)"]
 
 
-def verify(model: Model, procedures: list[str | Procedure] | None = None, *, seed: int = 0) -> Verification:
-    """Execute every phase of every procedure on ``model`` and compare with the analytic figures."""
+def verify(model: Model, procedures: list[str | Procedure] | None = None, *, seed: int = 0, setup=None,
+           memory: str | None = None) -> Verification:
+    """Execute every phase of every procedure on ``model`` under ``setup`` and compare with the analytic figures."""
     from ..torch_build import check_executable, require_torch
 
     check_executable(model)
     require_torch()  # a clear error, not an ImportError, where the torch extra is missing
+    from ..evaluate import Evaluator
     from .reference import REFERENCES, Step
 
     procs = [p if isinstance(p, Procedure) else get_procedure(p) for p in (procedures or list(REFERENCES))]
@@ -222,43 +278,38 @@ def verify(model: Model, procedures: list[str | Procedure] | None = None, *, see
         if proc.id not in REFERENCES:
             raise LearncostError(f"procedure {proc.id!r} has no reference implementation to execute",
                                  hint=f"verify knows {', '.join(REFERENCES)}")
-    from ..analysis import analyze
-
-    analysis = analyze(model, procs, mcus=[])
+    ev = Evaluator(model, setup, memory=memory)
+    paper = ev.setup.convention == "paper"
+    executed = ev if not paper else Evaluator(model, ev.setup.model_copy(update={"convention": "executed"}),
+                                              memory=memory)
     checks = []
     for proc in procs:
         for phase_name in PHASES:
-            step = Step(model, seed)
+            step = Step(ev, seed)
             with step.counter:
                 REFERENCES[proc.id].phase(phase_name)(step)
-            step.tracker.sample("end")
-            analytic = {(name, op): n for name, ops in analysis.breakdown(proc.id, phase_name).items()
-                        for op, n in ops.items()}
+            analytic = {(n, op): v for n, ops in ev.breakdown(proc, phase_name).items() for op, v in ops.items()}
+            expected = {(n, op): v for n, ops in executed.breakdown(proc, phase_name).items() for op, v in ops.items()}
             counts = step.counter.counts
             layers, ops = [], []
             for op in OPERATIONS:
-                counted_as = COUNTED_AS[op]
-                names = [layer.name for layer in model.layers]
                 a_total = c_total = e_total = 0
                 reasons: list[str] = []
-                for name in names:
-                    a = analytic.get((name, op), 0)
-                    c = counts.get((name, counted_as), 0)
-                    e, why = _expected(model, step, (name, op), a)
+                for layer in model.layers:
+                    a = analytic.get((layer.name, op), 0)
+                    c = counts.get((layer.name, COUNTED_AS[op]), 0)
+                    e = expected.get((layer.name, op), 0)
                     a_total, c_total, e_total = a_total + a, c_total + c, e_total + e
                     if c != a or e != a:
-                        layers.append(LayerDifference(name, op, a, c, e, why))
+                        why = _reason(model, ev.plan, paper, layer.name, op) if e != a else None
+                        layers.append(LayerDifference(layer.name, op, a, c, e, why))
                         if why and why not in reasons:
                             reasons.append(why)
-                if a_total or c_total:
-                    ops.append(OpCheck(op, counted_as, a_total, c_total, e_total, reasons))
-            predicted = predict_extras(model, proc.phase(phase_name), step.feeds_trainable)
-            for extra, why in EXTRAS.items():
-                c_total = step.counter.total(extra)
-                if c_total or predicted[extra]:
-                    ops.append(OpCheck(extra, extra, 0, c_total, predicted[extra], [why]))
-            note = REFERENCES[proc.id].memory_notes[phase_name]
-            checks.append(PhaseCheck(proc.id, phase_name, ops, layers,
-                                     _memory(model, proc, phase_name, step.tracker, note),
-                                     dict(step.counter.uncounted.most_common()), _asides(model, proc.phase(phase_name))))
-    return Verification(model, checks, seed)
+                stray = sum(n for (name, o), n in counts.items() if o == COUNTED_AS[op] and name not in model.by_name)
+                c_total += stray
+                if a_total or c_total or e_total:
+                    ops.append(OpCheck(op, COUNTED_AS[op], a_total, c_total, e_total, reasons))
+            checks.append(PhaseCheck(proc.id, phase_name, ops, layers, _memory(ev, proc, phase_name, step),
+                                     dict(step.counter.uncounted.most_common()),
+                                     _asides(model, ev.setup, proc.phase(phase_name))))
+    return Verification(model, checks, seed, ev.setup.key)

@@ -13,8 +13,10 @@ Counting rules (one MAC = one multiply-accumulate; a plain add or multiply count
   counts a grouped convolution's gradient as if it were not grouped (tests show the gap).
 - pooling: every window element read (output x H_ker x W_ker); average-pool backward the
   same; max-pool backward one per output element (the error goes to the maximum).
-- element-wise add, subtract, multiply, divide: one per output element.
+- element-wise add, subtract, multiply, divide: one per output element (a fused multiply-add
+  such as ``add(x, y, alpha=a)`` is one); ``addcmul``/``addcdiv`` (x + a y z, x + a y / z): two.
 - reductions (sum): one per input element.
+- random numbers (F regenerated from a seed): one per value generated.
 Operators outside these rules (activations and their derivatives, exp, padding, copies,
 views) execute no MAC; they are tallied by name so a report can show what was not counted.
 """
@@ -30,10 +32,11 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 aten = torch.ops.aten
 
-#: operations the counter attributes MACs to; the first seven are the paper's (registry.OPERATIONS)
-#: under their executed names, the rest are executed work the paper's accounting leaves out
+#: operations the counter attributes MACs to: learncost's operations (``costs.OPERATIONS``), the
+#: backward pass and the weight update under the names of what is executed for them
 COUNTED = ("forward", "input_gradient", "weight_gradient", "goodness", "normalization", "error", "projection",
-           "bias_gradient", "local_error", "gradient_sum", "weight_apply")
+           "bias_gradient", "local_error", "gradient_sum", "feedback_generation", "optimizer",
+           "gradient_accumulation")
 
 
 def _numel(shape) -> int:
@@ -109,6 +112,14 @@ def _reduce(args, kwargs, out):
     return args[0].numel()
 
 
+def _fused_two(args, kwargs, out):
+    return 2 * (out[0] if isinstance(out, tuple) else out).numel()
+
+
+def _generated(args, kwargs, out):
+    return out.numel()
+
+
 HANDLERS = {
     aten.mm: _mm, aten.addmm: _mm, aten.bmm: _bmm, aten.baddbmm: _bmm, aten.dot: _dot, aten.vdot: _dot,
     aten.mv: _mv, aten.addmm_: _mm,
@@ -117,7 +128,8 @@ HANDLERS = {
     aten.max_pool2d_with_indices: _max_pool, aten.max_pool2d_with_indices_backward: _max_pool_backward,
     aten.add: _elementwise, aten.add_: _elementwise, aten.sub: _elementwise, aten.sub_: _elementwise,
     aten.mul: _elementwise, aten.mul_: _elementwise, aten.div: _elementwise, aten.div_: _elementwise,
-    aten.sum: _reduce,
+    aten.sum: _reduce, aten.addcmul: _fused_two, aten.addcmul_: _fused_two, aten.addcdiv: _fused_two,
+    aten.addcdiv_: _fused_two, aten.rand: _generated, aten.uniform_: _generated,
 }
 
 
@@ -134,6 +146,7 @@ class MacCounter(TorchDispatchMode):
         self.counts: dict[tuple[str, str], int] = defaultdict(int)
         self.uncounted: Counter[str] = Counter()
         self._where: tuple[str, str] = ("", "forward")
+        self._paused = False
 
     @contextmanager
     def at(self, layer: str, op: str):
@@ -145,9 +158,20 @@ class MacCounter(TorchDispatchMode):
         finally:
             self._where = saved
 
+    @contextmanager
+    def paused(self):
+        """Preparing data (a sample, its label, the scalars of a loss) is not the procedure's work."""
+        saved, self._paused = self._paused, True
+        try:
+            yield self
+        finally:
+            self._paused = saved
+
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
+        if self._paused:
+            return out
         handler = HANDLERS.get(func.overloadpacket)
         if handler is None:
             self.uncounted[func.overloadpacket.__name__] += 1

@@ -1,13 +1,18 @@
-"""Reference implementations, in PyTorch, of one training step (batch 1) and one inference of
-each learning procedure, on the module built from any learncost model.
+"""Reference implementations, in PyTorch, of one training step and one inference of each learning
+procedure under a setup, on the module built from any learncost model.
 
 Each implementation runs layer by layer so that every executed MAC can be attributed
 (``Step.forward`` and the ``counter.at`` blocks) and holds exactly the tensors its algorithm
 needs, releasing the rest as soon as their last reader has run, so that the tracker measures
-the procedure's own memory. Gradients come from autograd (BP, FF's local losses) or from
-explicit outer products (PEPITA's updates); weight updates are explicit tensor operations
-(W <- W - eta * dW) so that they are counted too.
+the procedure's own memory. Backpropagation is written out by hand (no autograd): each layer's
+backward reads only what the setup keeps (its input or the trained slice of it for the weight
+gradient, its output or a 1-bit mask for its activation's derivative), which is what proves that
+the kept tensors suffice; tests compare its gradients with autograd's. Weight updates are
+explicit tensor operations, the optimizer's state updates included, so that they are counted too.
 
+A setup changes what runs: frozen layers get no gradient, a layer trained on a fraction of its
+channels gets the gradient of that slice only, errors stop at the earliest trained layer, a
+batch runs as micro-batches whose gradients add up in buffers, momentum and Adam keep state.
 Where the sources leave a choice open, the choice is stated where it is made.
 """
 
@@ -19,19 +24,215 @@ from dataclasses import dataclass
 from typing import Callable
 
 import torch
+from torch.nn import functional as F
 
-from ..ir import Layer, Model
-from ..layers import HEAD_KINDS
-from ..memory import buffers
+from ..ir import Layer
+from ..schedules.common import input_kept, mask_kept, output_kept, sliced, transient
+from ..setups import OPTIMIZER_STATE
 from ..torch_build import build_module, example_input
 from .counter import MacCounter
-from .tracker import ActivationTracker
+from .tracker import Tracker
 
 LEARNING_RATE = 0.01
-#: PEPITA's feedback matrix F is drawn once, uniform in [-0.05, 0.05] (Dellaferrera & Kreiman
-#: use a small uniform scale); its values do not change what is executed.
+MOMENTUM = 0.9
+ADAM_BETAS = (0.9, 0.999)
+ADAM_EPS = 1e-8
+#: PEPITA's feedback matrix F is drawn uniform in [-0.05, 0.05] (Dellaferrera & Kreiman use a small
+#: uniform scale); its values do not change what is executed.
 FEEDBACK_SCALE = 0.05
 
+
+class Step:
+    """One execution of a procedure's phase under a setup: the module, the MAC counter and the tracker."""
+
+    def __init__(self, evaluator, seed: int = 0):
+        torch.manual_seed(seed)
+        self.ev = evaluator
+        self.model = evaluator.model
+        self.plan = evaluator.plan
+        self.setup = evaluator.setup
+        self.sizes = evaluator.sizes
+        self.seed = seed
+        self.net = build_module(self.model)
+        self.counter = MacCounter()
+        self.tracker = Tracker(self.sizes)
+        self.state: dict[str, dict[str, torch.Tensor]] = {}  # optimizer state and gradient buffers, by layer
+        self.contributions: Counter = Counter()  # gradients received this step, by layer
+        self._step = 0
+
+    # -- building blocks -------------------------------------------------------------------------
+
+    @property
+    def input_name(self) -> str:
+        return self.model.input.name
+
+    def owner(self, name: str) -> str:
+        return self.sizes.owner(name)
+
+    def new_input(self, samples: int):
+        with self.counter.paused():
+            return example_input(self.model, seed=self.seed, samples=samples)
+
+    def hold(self, name: str, role: str, tensor, samples: int) -> None:
+        self.tracker.hold(name, role, tensor, samples=samples)
+
+    def sample(self, label: str) -> None:
+        self.tracker.sample(label)
+
+    def forward(self, layer: Layer, ins: list):
+        with self.counter.at(layer.name, "forward"):
+            return self.net.run_layer(layer, ins)
+
+    def target(self, sample):
+        """One-hot labels for a classifier, the input itself for an autoencoder, zeros otherwise."""
+        out = self.model.output
+        n = sample.shape[0]
+        with self.counter.paused():
+            if self.model.task == "classification":
+                y = torch.zeros(n, out.output_elements)
+                for k in range(n):
+                    y[k, (self.seed + k) % out.output_elements] = 1.0
+                return y
+            if self.model.task == "reconstruction":
+                return sample.reshape(n, -1).clone()
+            return torch.zeros(n, out.output_elements)
+
+    def error(self, output, target):
+        """e = output - target at the model's output (softmax cross-entropy or squared error)."""
+        with self.counter.at(self.model.output.name, "error"):
+            e = output.reshape(output.shape[0], -1) - target
+        self.tracker.hold(f"error {self.owner(self.plan.logits.name)}", "error", e)
+        return e
+
+    def feedback(self):
+        """PEPITA's fixed random F, stored as classes x input elements so that F e is e @ F."""
+        g = torch.Generator().manual_seed(self.seed + 1)
+        shape = (self.model.output.output_elements, self.model.input.output_elements)
+        with self.counter.paused():
+            return (torch.rand(shape, generator=g) * 2 - 1) * FEEDBACK_SCALE
+
+    def project(self, e):
+        """F e, with F held, read from flash or regenerated where it is used (then counted)."""
+        if self.setup.feedback == "regenerated":
+            g = torch.Generator().manual_seed(self.seed + 1)
+            shape = (self.model.output.output_elements, self.model.input.output_elements)
+            with self.counter.at(self.input_name, "feedback_generation"):
+                f = torch.rand(shape, generator=g)
+            with self.counter.paused():
+                f = (f * 2 - 1) * FEEDBACK_SCALE  # scaling folds into the generator's constants
+            return f
+        return self._feedback
+
+    # -- parameters, gradients and the optimizer ---------------------------------------------------
+
+    def trained_views(self, layer: Layer):
+        """(weight slice, bias) the setup trains: the first ``channels`` channels (MIT's tiny-training
+        picks them by magnitude; which ones does not change the cost)."""
+        weight, bias = self.net.params(layer)
+        u = self.plan.of(layer.name)
+        w = None
+        if u.weights:
+            n = int(u.channels)
+            w = weight[:n] if layer.kind == "depthwise_conv2d" else weight[:, :n]
+        return w, (bias if u.bias and bias is not None else None)
+
+    def start(self, feedback: bool = False) -> None:
+        """Resident state: optimizer state per trained parameter, gradient buffers, F in RAM."""
+        state = OPTIMIZER_STATE[self.setup.optimizer]
+        for layer in self.plan.weight_layers:
+            w, b = self.trained_views(layer)
+            slots: dict[str, torch.Tensor] = {}
+            for kind, p in (("weight", w), ("bias", b)):
+                if p is None:
+                    continue
+                for k in range(state):
+                    slots[f"{kind} state {k}"] = torch.zeros_like(p)
+                    self.tracker.hold(f"optimizer state {layer.name}", "optimizer_state", slots[f"{kind} state {k}"])
+                if self.setup.gradient_buffers:
+                    slots[f"{kind} gradient"] = torch.zeros_like(p)
+                    self.tracker.hold(f"{kind} gradient {layer.name}", f"{kind}_gradient", slots[f"{kind} gradient"])
+            self.state[layer.name] = slots
+        self._feedback = None
+        if feedback and self.setup.feedback != "regenerated":
+            self._feedback = self.feedback()
+            if self.setup.feedback == "ram":
+                self.tracker.hold("F", "feedback", self._feedback)
+
+    def gradients(self, layer: Layer, delta, h) -> tuple:
+        """dW of the trained channels and db from the pre-activation error ``delta`` and the input
+        ``h`` (as the layer reads it: padded, flattened); each counted under its own label."""
+        u = self.plan.of(layer.name)
+        weight, bias = self.net.params(layer)
+        gw = gb = None
+        if u.weights:
+            n = int(u.channels)
+            with self.counter.at(layer.name, "weight_gradient"):
+                if layer.kind == "dense":
+                    gw = delta.reshape(delta.shape[0], -1).t() @ h.reshape(h.shape[0], -1)[:, :n]
+                elif layer.kind == "depthwise_conv2d":
+                    gw = torch.ops.aten.convolution_backward(
+                        delta[:, :n], h[:, :n], weight[:n], None, list(layer.stride), [0, 0], [1, 1], False,
+                        [0, 0], n, [False, True, False])[1]
+                else:
+                    gw = torch.ops.aten.convolution_backward(
+                        delta, h[:, :n], weight[:, :n], None, list(layer.stride), [0, 0], [1, 1], False, [0, 0], 1,
+                        [False, True, False])[1]
+        if u.bias and bias is not None:
+            with self.counter.at(layer.name, "bias_gradient"):
+                # summed over the batch and the positions: one add per element
+                gb = delta.sum(dim=(0, 2, 3)) if delta.dim() == 4 else delta.reshape(delta.shape[0], -1).sum(dim=0)
+        return gw, gb
+
+    def update(self, layer: Layer, gw, gb, last: bool) -> None:
+        """Apply (SGD on one micro-batch: as computed) or buffer a gradient; ``last``: the step's
+        final contribution to this layer, after which buffered gradients are applied."""
+        slots = self.state[layer.name]
+        if not self.setup.gradient_buffers:
+            self._apply(layer, gw, gb)
+            return
+        first = self.contributions[layer.name] == 0
+        self.contributions[layer.name] += 1
+        for kind, g in (("weight", gw), ("bias", gb)):
+            if g is None:
+                continue
+            buf = slots[f"{kind} gradient"]
+            if first:
+                buf.copy_(g)
+            else:
+                with self.counter.at(layer.name, "gradient_accumulation"):
+                    buf.add_(g)
+        if last:
+            self._apply(layer, slots.get("weight gradient"), slots.get("bias gradient"))
+
+    def _apply(self, layer: Layer, gw, gb) -> None:
+        """One optimizer step on the trained parameters (``costs.formulas.OPTIMIZER_MACC`` states each rule)."""
+        w, b = self.trained_views(layer)
+        slots = self.state[layer.name]
+        opt = self.setup.optimizer
+        self._step += 1
+        with torch.no_grad(), self.counter.at(layer.name, "optimizer"):
+            for kind, p, g in (("weight", w, gw), ("bias", b, gb)):
+                if p is None or g is None:
+                    continue
+                g = g.reshape(p.shape)
+                if opt == "sgd":
+                    p.add_(g, alpha=-LEARNING_RATE)
+                elif opt == "sgd-momentum":
+                    v = slots[f"{kind} state 0"]
+                    torch.add(g, v, alpha=MOMENTUM, out=v)  # v <- mu v + g
+                    p.add_(v, alpha=-LEARNING_RATE)
+                else:  # Adam, the bias corrections folded into the step size and epsilon
+                    m, v = slots[f"{kind} state 0"], slots[f"{kind} state 1"]
+                    b1, b2 = ADAM_BETAS
+                    t = 1
+                    lr_t = LEARNING_RATE * math.sqrt(1 - b2 ** t) / (1 - b1 ** t)
+                    eps_t = ADAM_EPS * math.sqrt(1 - b2 ** t)
+                    m.mul_(b1).add_(g, alpha=1 - b1)
+                    v.mul_(b2).addcmul_(g, g, value=1 - b2)
+                    p.addcdiv_(m, v.sqrt().add_(eps_t), value=-lr_t)
+
+
+# -- walking the layers ----------------------------------------------------------------------------
 
 def readers(layers: list[Layer]) -> Counter:
     """How many of ``layers`` read each value."""
@@ -46,187 +247,259 @@ def release_read(values: dict, remaining: Counter, layer: Layer, keep: frozenset
             values.pop(src, None)
 
 
-class Step:
-    """One execution of a procedure's phase: the module, the MAC counter and the tracker."""
+def walk(s: Step, values: dict, tag: str, layers: list[Layer], samples: int, *, keep: frozenset[str] = frozenset(),
+         name=lambda layer: layer.name, role=lambda layer: "activation", after: Callable | None = None) -> None:
+    """Run ``layers`` in order; drop each value once its last reader in ``layers`` has run."""
+    remaining = readers(layers)
+    for layer in layers:
+        ins = [values[src] for src in layer.inputs]
+        _, out = s.forward(layer, ins)
+        values[layer.name] = out
+        s.hold(name(layer), role(layer), out, samples)
+        s.sample(f"{tag} {layer.name}")
+        if after is not None:
+            after(layer, ins, out, values)
+        del ins, out
+        release_read(values, remaining, layer, keep)
 
-    def __init__(self, model: Model, seed: int = 0):
-        torch.manual_seed(seed)
-        self.model = model
-        self.seed = seed
-        self.net = build_module(model)
-        self.counter = MacCounter()
-        bufs = buffers(model)
-        self.tracker = ActivationTracker(bufs, bufs.owner)
-        layers = model.layers
-        tail = len(layers)
-        while tail > 1 and layers[tail - 1].kind in HEAD_KINDS:
-            tail -= 1
-        #: the layers a procedure trains through; the head (softmax and its converters) only reads out
-        self.body: list[Layer] = layers[1:tail]
-        self.logits: Layer = layers[tail - 1]
-        consumers = model.consumers
-        reaches: dict[str, bool] = {}
-        for layer in reversed(layers):
-            reaches[layer.name] = any(model.by_name[c].trainable or reaches[c] for c in consumers[layer.name])
-        #: whether the layer's output reaches a trainable layer downstream (FF normalizes only those)
-        self.feeds_trainable = reaches
 
-    # -- building blocks -------------------------------------------------------------------------
-
-    @property
-    def input_name(self) -> str:
-        return self.model.input.name
-
-    def new_input(self):
-        return example_input(self.model, seed=self.seed)
-
-    def needs_error(self, name: str) -> bool:
-        """BP propagates an error to a layer's output only if that output feeds weights upstream."""
-        layer = self.model.by_name[name]
-        return layer.trainable or self.model.has_trainable_ancestor[name]
-
-    def forward(self, layer: Layer, ins: list, tag: str):
-        with self.counter.at(layer.name, "forward"):
-            pre, out = self.net.run_layer(layer, ins)
-        self.tracker.hold(layer.name, tag, out)
-        return pre, out
-
-    def walk(self, values: dict, tag: str, layers: list[Layer], *, keep: frozenset[str] = frozenset(),
-             after: Callable | None = None) -> None:
-        """Run ``layers`` in order; drop each value once its last reader in ``layers`` has run."""
-        remaining = readers(layers)
-        for layer in layers:
-            ins = [values[s] for s in layer.inputs]
-            _, out = self.forward(layer, ins, tag)
-            values[layer.name] = out
-            self.tracker.sample(f"{tag} {layer.name}")
-            if after is not None:
-                after(layer, ins, out, values)
-            del ins, out
-            release_read(values, remaining, layer, keep)
-
-    def target(self, sample):
-        """One-hot label for a classifier, the input itself for an autoencoder, zeros otherwise."""
-        out = self.model.output
-        if self.model.task == "classification":
-            y = torch.zeros(1, out.output_elements)
-            y[0, self.seed % out.output_elements] = 1.0
-            return y
-        if self.model.task == "reconstruction":
-            return sample.reshape(1, -1)
-        return torch.zeros(1, out.output_elements)
-
-    def error(self, output, target):
-        """e = output - target at the model's output (softmax cross-entropy or squared error)."""
-        with self.counter.at(self.model.output.name, "error"):
-            e = output.reshape(1, -1) - target
-        self.tracker.hold_error(self.logits.name, e)
-        return e
-
-    def feedback(self):
-        """PEPITA's fixed random F, stored as classes x input elements so that F e is e @ F."""
-        g = torch.Generator().manual_seed(self.seed + 1)
-        shape = (self.model.output.output_elements, self.model.input.output_elements)
-        return (torch.rand(shape, generator=g) * 2 - 1) * FEEDBACK_SCALE
-
-    def autograd_weight_grads(self, layer: Layer, out, grad_out):
-        """dW and db of ``layer`` from autograd, each under its own label."""
-        weight, bias = self.net.params(layer)
-        with self.counter.at(layer.name, "weight_gradient"):
-            (gw,) = torch.autograd.grad(out, [weight], grad_out, retain_graph=bias is not None)
-        gb = None
-        if bias is not None:
-            with self.counter.at(layer.name, "bias_gradient"):
-                (gb,) = torch.autograd.grad(out, [bias], grad_out)
-        return gw, gb
-
-    def outer_weight_grads(self, layer: Layer, ins: list, delta):
-        """PEPITA's dW = delta (x) h_in, generalized to convolutions as the weight gradient of the
-        convolution with output gradient ``delta``; db = delta summed over positions."""
-        weight, bias = self.net.params(layer)
-        h = self.net.layer_input(layer, ins)
-        with self.counter.at(layer.name, "weight_gradient"):
-            if layer.kind == "dense":
-                gw = delta.reshape(-1, 1) @ h.reshape(1, -1)
-            else:
-                groups = h.shape[1] if layer.kind == "depthwise_conv2d" else 1
-                gw = torch.ops.aten.convolution_backward(
-                    delta, h, weight, None, list(layer.stride), [0, 0], [1, 1], False, [0, 0], groups,
-                    [False, True, False])[1]
-        gb = None
-        if bias is not None:
-            with self.counter.at(layer.name, "bias_gradient"):
-                # summed over the batch (of 1) too, as autograd does for BP: one add per element
-                gb = delta.sum(dim=(0, 2, 3)) if delta.dim() == 4 else delta.reshape(1, -1).sum(dim=0)
-        return gw, gb
-
-    def apply(self, layer: Layer, gw, gb) -> None:
-        """W <- W - eta dW (and the bias): one MAC per parameter."""
-        weight, bias = self.net.params(layer)
-        with torch.no_grad(), self.counter.at(layer.name, "weight_apply"):
-            weight.add_(gw, alpha=-LEARNING_RATE)
-            if bias is not None:
-                bias.add_(gb, alpha=-LEARNING_RATE)
+def _buffer_name(s: Step, layer: Layer, suffix: str = "") -> str:
+    return s.owner(layer.name) + suffix
 
 
 # -- inference -----------------------------------------------------------------------------------
 
 def plain_inference(s: Step) -> None:
     """One forward pass; every buffer is dropped once its last reader has run."""
-    values = {s.input_name: s.new_input()}
-    s.tracker.hold(s.input_name, "clean", values[s.input_name])
+    values = {s.input_name: s.new_input(1)}
+    s.hold(s.input_name, "activation", values[s.input_name], 1)
     with torch.no_grad():
-        s.walk(values, "clean", s.model.layers[1:])
+        walk(s, values, "clean", s.model.layers[1:], 1, name=lambda lay: _buffer_name(s, lay))
 
 
 # -- backpropagation ----------------------------------------------------------------------------
 
+def _derivative_mask(layer: Layer, pre):
+    """The 1-bit mask standing for the activation's derivative: pre > 0 (and < 6 for ReLU6)."""
+    return (pre > 0) & (pre < 6) if layer.activation == "relu6" else pre > 0
+
+
+def _through_derivative(layer: Layer, g, mask, out):
+    """The error before the activation, in place: masked by the kept mask, or by the kept output.
+    Selecting or scaling by a derivative is not a multiply-accumulate here (ReLU's is a select;
+    a sigmoid's or tanh's derivative runs as one fused operator, which the counter does not count)."""
+    if mask is not None:
+        return g.masked_fill_(~mask, 0.0)
+    act = layer.activation
+    if act == "relu":
+        return g.masked_fill_(out <= 0, 0.0)
+    if act == "relu6":
+        return g.masked_fill_((out <= 0) | (out >= 6), 0.0)
+    if act == "sigmoid":
+        return g.copy_(torch.ops.aten.sigmoid_backward(g, out))
+    if act == "tanh":
+        return g.copy_(torch.ops.aten.tanh_backward(g, out))
+    raise ValueError(f"no derivative for activation {act!r}")
+
+
+def _chain(s: Step, src: str) -> list[Layer]:
+    """The transient layers (paddings, reshapes, converters) from ``src``'s buffer up to ``src``."""
+    chain = []
+    name = src
+    while s.owner(name) != name:
+        chain.append(s.model.by_name[name])
+        name = chain[-1].inputs[0]
+    return chain[::-1]
+
+
+def _to_owner(s: Step, src: str, g):
+    """An error with respect to ``src`` brought back to the buffer it reads through: a padding's
+    error cropped, a reshape's reshaped (an engine writes the unpadded error directly)."""
+    for layer in reversed(_chain(s, src)):
+        if layer.kind == "pad":
+            g = _crop(g, layer.padding)
+    own = s.model.by_name[s.owner(src)]
+    return g.reshape(values_shape(s, own.name, g.shape[0])).contiguous()
+
+
+def _from_owner(s: Step, src: str, value):
+    """``src``'s value rebuilt from its buffer's: the paddings and reshapes between them run again
+    (no multiply-accumulate)."""
+    for layer in _chain(s, src):
+        value = s.net.run_layer(layer, [value])[1]
+    return value
+
+
+def _crop(g, padding):
+    t, b, l, r = padding
+    return g[:, :, t:g.shape[2] - b, l:g.shape[3] - r]
+
+
+def _read_shape(s: Step, layer: Layer, src: str, samples: int) -> tuple:
+    """The shape of ``src`` as ``layer`` reads it: padded by the layer's own padding."""
+    shape = list(values_shape(s, src, samples))
+    if layer.padding and len(shape) == 4 and layer.kind in ("conv2d", "depthwise_conv2d", "avg_pool2d", "max_pool2d"):
+        t, b, l, r = layer.padding
+        shape[2] += t + b
+        shape[3] += l + r
+    return tuple(shape)
+
+
+def _input_gradient(s: Step, layer: Layer, g, in_shape):
+    """The error with respect to the layer's input (as the layer reads it, before cropping)."""
+    weight, _ = s.net.params(layer) if layer.kind in ("conv2d", "depthwise_conv2d", "dense") else (None, None)
+    with s.counter.at(layer.name, "input_gradient"):
+        if layer.kind == "dense":
+            return g.reshape(g.shape[0], -1) @ weight
+        if layer.kind in ("conv2d", "depthwise_conv2d"):
+            groups = in_shape[1] if layer.kind == "depthwise_conv2d" else 1
+            return torch.ops.aten.convolution_backward(
+                g, torch.empty(()).expand(in_shape), weight, None, list(layer.stride), [0, 0], [1, 1], False, [0, 0],
+                groups, [True, False, False])[0]
+        if layer.kind == "avg_pool2d":
+            return torch.ops.aten.avg_pool2d_backward(g, torch.empty(()).expand(in_shape), list(layer.kernel),
+                                                      list(layer.stride), [0, 0], False, True, None)
+    raise ValueError(f"no input gradient for {layer.kind}")
+
+
+def _weight_input(s: Step, layer: Layer, values: dict, slices: dict):
+    """What the layer's weight gradient reads, as the layer reads it (padded, flattened): its
+    input, or the kept slice of its trained channels; None when only the bias is trained."""
+    if not s.plan.of(layer.name).weights:
+        return None
+    src = layer.inputs[0]
+    if layer.name in slices:
+        base = slices[layer.name]  # the buffer's trained channels (a dense layer's: its features)
+        return base if layer.kind == "dense" else s.net.layer_input(layer, [_from_owner(s, src, base)])
+    value = values[src] if src in values else _from_owner(s, src, values[s.owner(src)])
+    return s.net.layer_input(layer, [value])
+
+
 def bp_training(s: Step) -> None:
-    """Rumelhart et al. 1986: forward keeping every activation (each layer's autograd segment
-    saves what its backward reads), error at the logits (softmax cross-entropy: p - y), then
-    the error back through every layer that feeds weights, dW per layer, SGD update."""
-    values = {s.input_name: s.new_input()}
-    s.tracker.hold(s.input_name, "clean", values[s.input_name])
-    segments = {}
-    with torch.enable_grad():
-        for layer in s.model.layers[1:]:
-            ins = [values[src].detach().requires_grad_(s.needs_error(src)) for src in layer.inputs]
-            _, out = s.forward(layer, ins, "clean")
-            values[layer.name] = out
-            segments[layer.name] = (ins, out)
-            s.tracker.sample(f"forward {layer.name}")
-        del ins, out
-        e = s.error(values[s.model.output.name], s.target(values[s.input_name]))
-        for layer in s.model.layers[len(s.body) + 1:]:  # the head has no further use
-            values.pop(layer.name)
-            segments.pop(layer.name)
-        grads = {s.logits.name: e.reshape(values[s.logits.name].shape)}
-        del e
-        s.tracker.sample("error")
-        for layer in reversed(s.body):
-            g = grads.pop(layer.name, None)
-            ins, out = segments.pop(layer.name)
-            if g is not None:
-                wanted = [i for i, src in enumerate(layer.inputs) if s.needs_error(src)]
-                if wanted:
-                    with s.counter.at(layer.name, "input_gradient"):
-                        got = torch.autograd.grad(out, [ins[i] for i in wanted], g, retain_graph=layer.trainable)
-                    for i, gi in zip(wanted, got):
-                        src = layer.inputs[i]
-                        s.tracker.hold_error(src, gi)
-                        if src in grads:  # a fork: the errors of its readers add up
-                            with s.counter.at(src, "gradient_sum"):
-                                grads[src] = grads[src] + gi
+    """Rumelhart et al. 1986, under the setup: forward keeping what the backward pass reads,
+    error at the logits (softmax cross-entropy: p - y), then the error back through every layer
+    an error reaches, dW and db of the trained parameters, applied or buffered."""
+    plan, setup = s.plan, s.setup
+    m = setup.micro
+    s.start()
+    body_backward = [lay for lay in reversed(plan.body) if not transient(lay) and plan.output_error[lay.name]]
+    for k in range(setup.micro_batches):
+        prefix = f"micro-batch {k + 1}: " if setup.micro_batches > 1 else ""
+        last_micro = k == setup.micro_batches - 1
+        back = Counter()
+        for layer in body_backward:
+            if output_kept(layer, plan):
+                back[layer.name] += 1
+            if input_kept(layer, plan):
+                back[s.owner(layer.inputs[0])] += 1
+        x = s.new_input(m)
+        values = {s.input_name: x}
+        s.hold(s.input_name, "saved" if back[s.input_name] else "activation", x, m)
+        del x
+        masks, slices, layer_inputs = {}, {}, {}
+        remaining = readers(s.model.layers)
+        remaining[s.model.output.name] += 1  # the error reads the output
+        with torch.no_grad():
+            for layer in s.model.layers[1:]:
+                ins = [values[src] for src in layer.inputs]
+                pre, out = s.forward(layer, ins)
+                values[layer.name] = out
+                own = s.owner(layer.name)
+                s.hold(own, "saved" if back[own] else "activation", out, m)
+                if mask_kept(layer, plan):
+                    masks[layer.name] = _derivative_mask(layer, pre)
+                    s.tracker.hold(f"mask {layer.name}", "mask", masks[layer.name])
+                if sliced(layer, plan):
+                    n = int(plan.of(layer.name).channels)
+                    src = _to_owner(s, layer.inputs[0], ins[0])
+                    if layer.kind == "dense":
+                        cut = src.reshape(src.shape[0], -1)[:, :n].clone()
+                    else:
+                        per_input = layer.dims.C_out // layer.dims.C_in if layer.kind == "depthwise_conv2d" else 1
+                        cut = src[:, :-(-n // per_input)].clone()
+                    slices[layer.name] = cut
+                    s.tracker.hold(f"input slice {layer.name}", "saved", cut)
+                del pre, out, ins
+                s.sample(f"{prefix}forward {layer.name}")
+                for src in layer.inputs:
+                    remaining[src] -= 1
+                    if remaining[src] == 0 and not back[src]:
+                        values.pop(src, None)
+            output = values[s.model.output.name]
+            e = s.error(output, s.target(values[s.input_name]))
+            del output
+            s.sample(f"{prefix}error")
+            remaining[s.model.output.name] -= 1
+            for layer in s.model.layers:
+                if remaining[layer.name] <= 0 and not back[layer.name]:
+                    values.pop(layer.name, None)
+            logits = s.owner(plan.logits.name)
+            grads = {logits: e.reshape(values_shape(s, logits, m))}
+            del e
+
+            def holders(t) -> int:
+                return sum(1 for v in grads.values() if v is t)
+
+            for layer in body_backward:
+                name = layer.name
+                g = grads[name]
+                if layer.activation:
+                    if holders(g) > 1:  # another reader needs the error as it is
+                        g = g.clone()
+                        s.tracker.hold(f"error {name} (x derivative)", "error", g)
+                        grads[name] = g
+                    g = _through_derivative(layer, g, masks.get(name), values.get(name))
+                if plan.needs_input_error[name]:
+                    for i, src in enumerate(layer.inputs):
+                        own = s.owner(src)
+                        if not plan.output_error[own]:
+                            continue
+                        if layer.kind == "add":
+                            contribution = g
                         else:
-                            grads[src] = gi
-                    del got, gi
-                if layer.trainable:
-                    gw, gb = s.autograd_weight_grads(layer, out, g)
-                    s.apply(layer, gw, gb)
-                    del gw, gb
-                s.tracker.sample(f"backward {layer.name}")
-            del g, ins, out
-            values.pop(layer.name)
+                            dx = _input_gradient(s, layer, g, _read_shape(s, layer, src, m))
+                            if layer.padding and dx.dim() == 4:
+                                dx = _crop(dx, layer.padding)
+                            contribution = _to_owner(s, src, dx)
+                            del dx
+                            s.tracker.hold(f"error {own}", "error", contribution)
+                        if own in grads:  # a fork: the errors of its readers add up
+                            existing = grads[own]
+                            with s.counter.at(own, "gradient_sum"):
+                                if holders(existing) > 1:
+                                    grads[own] = existing + contribution
+                                    s.tracker.hold(f"error {own}", "error", grads[own])
+                                else:
+                                    existing.add_(contribution)
+                            del existing
+                        else:
+                            grads[own] = contribution
+                        del contribution
+                if plan.trained(name):
+                    h = _weight_input(s, layer, values, slices)
+                    gw, gb = s.gradients(layer, g, h)
+                    s.update(layer, gw, gb, last=last_micro)
+                    del gw, gb, h
+                del g
+                s.sample(f"{prefix}backward {name}")
+                grads.pop(name)
+                masks.pop(name, None)
+                slices.pop(name, None)
+                for own in ([name] if output_kept(layer, plan) else []) + \
+                        ([s.owner(layer.inputs[0])] if input_kept(layer, plan) else []):
+                    back[own] -= 1
+                    if back[own] == 0:
+                        for held in [n for n in values if s.owner(n) == own]:
+                            values.pop(held)
+            grads.clear()
+            values.clear()
+    if setup.gradient_buffers:
+        s.sample("optimizer step")
+
+
+def values_shape(s: Step, name: str, samples: int) -> tuple:
+    shape = s.model.by_name[name].output_shape
+    return (samples, shape[2], shape[0], shape[1]) if len(shape) == 3 else (samples, *shape)
 
 
 # -- Forward-Forward ------------------------------------------------------------------------------
@@ -241,57 +514,74 @@ def _embed(s: Step, x, label: int | None, negative: bool) -> None:
     section 3.3), a wrong label for negative data; unsupervised FF (an autoencoder) makes its
     negative data by shifting the sample, in place."""
     if s.model.supervised:
-        flat = x.view(-1)
-        flat[: s.model.classes] = 0.0
-        flat[label] = 1.0
+        flat = x.view(x.shape[0], -1)
+        flat[:, : s.model.classes] = 0.0
+        flat[:, label] = 1.0
     elif negative:
         x.copy_(x.roll(1, dims=-1))
 
 
-def _ff_layer(s: Step, layer: Layer, out, values: dict, positive: bool | None) -> float:
+def _ff_layer(s: Step, layer: Layer, ins, out, values: dict, positive: bool | None, last: bool,
+              label: str) -> list[float]:
     """Goodness, local update (training: ``positive`` is True/False) and length normalization."""
-    flat = out.detach().reshape(-1)
+    flat = out.detach().reshape(out.shape[0], 1, -1)
     with s.counter.at(layer.name, "goodness"):
-        goodness = torch.dot(flat, flat).item()
-    if positive is not None:
-        z = max(-60.0, min(60.0, goodness - _ff_threshold(layer)))  # keeps exp() finite for random weights
-        p = 1.0 / (1.0 + math.exp(-z))
-        dloss_dgoodness = (p - 1.0) if positive else p  # -log p for positive data, -log(1 - p) for negative
+        goodness = torch.bmm(flat, flat.transpose(1, 2)).reshape(-1)
+    g = goodness.tolist()
+    if positive is not None and s.plan.trained(layer.name):
+        # the loss's scalars, one per sample and layer, in plain Python: not per-element work
+        coef = []
+        for value in g:
+            z = max(-60.0, min(60.0, value - _ff_threshold(layer)))  # keeps exp() finite for random weights
+            p = 1.0 / (1.0 + math.exp(-z))
+            coef.append(2.0 * ((p - 1.0) if positive else p))  # -log p for positive data, -log(1 - p) for negative
+        coef_t = torch.tensor(coef).reshape(-1, *([1] * (out.dim() - 1)))
         with s.counter.at(layer.name, "local_error"):
-            dloss_dout = out.detach() * (2.0 * dloss_dgoodness)
-        s.tracker.hold_error(layer.name, dloss_dout)
-        s.tracker.sample(f"local error {layer.name}")
-        gw, gb = s.autograd_weight_grads(layer, out, dloss_dout)
-        s.apply(layer, gw, gb)
-        del dloss_dout, gw, gb
+            dloss_dout = out.detach() * coef_t
+        s.tracker.hold(f"local error {layer.name}", "error", dloss_dout)
+        s.sample(label)
+        delta = _through_derivative(layer, dloss_dout, None, out.detach()) if layer.activation else dloss_dout
+        gw, gb = s.gradients(layer, delta, s.net.layer_input(layer, ins))
+        s.update(layer, gw, gb, last=last)
+        del dloss_dout, delta, gw, gb
     kept = out.detach()
-    if s.feeds_trainable[layer.name]:
+    if s.plan.feeds_weights[layer.name]:
         # in place: the next layer reads the normalized vector, nothing reads the raw one
+        scale = torch.tensor([1.0 / (math.sqrt(v) + 1e-12) for v in g]).reshape(-1, *([1] * (kept.dim() - 1)))
         with torch.no_grad(), s.counter.at(layer.name, "normalization"):
-            kept.mul_(1.0 / (math.sqrt(goodness) + 1e-12))
+            kept.mul_(scale)
     values[layer.name] = kept
-    return goodness
+    return g
 
 
 def ff_training(s: Step) -> None:
     """Hinton 2022: a positive pass (true label) and a negative pass (wrong label), each layer
     trained on its own goodness (sum of squared activities) and passing on its length-normalized
     output. The sample is kept for the second pass. No backward pass, no softmax head."""
-    x = s.new_input()
-    s.tracker.hold(s.input_name, "clean", x)
+    setup = s.setup
+    m = setup.micro
+    s.start()
     true_label = s.seed % s.model.classes if s.model.supervised else None
     wrong_label = (true_label + 1) % s.model.classes if s.model.supervised else None
-    for positive, label in ((True, true_label), (False, wrong_label)):
-        _embed(s, x, label, negative=not positive)
-        values = {s.input_name: x}
+    for k in range(setup.micro_batches):
+        prefix = f"micro-batch {k + 1}: " if setup.micro_batches > 1 else ""
+        x = s.new_input(m)
+        s.hold(s.input_name, "activation", x, m)
+        for positive, label, sign in ((True, true_label, "positive"), (False, wrong_label, "negative")):
+            _embed(s, x, label, negative=not positive)
+            values = {s.input_name: x}
+            last = k == setup.micro_batches - 1 and not positive
 
-        def after(layer, ins, out, values, positive=positive):
-            if layer.trainable:
-                _ff_layer(s, layer, out, values, positive)
+            def after(layer, ins, out, values, positive=positive, last=last, sign=sign):
+                if layer.has_weights:
+                    _ff_layer(s, layer, ins, out, values, positive, last, f"{prefix}{sign} local error {layer.name}")
 
-        with torch.enable_grad():
-            s.walk(values, "clean", s.body, after=after)
-        del values
+            walk(s, values, f"{prefix}{sign}", s.plan.body, m, name=lambda lay: _buffer_name(s, lay), after=after,
+                 keep=frozenset({s.input_name}))
+            del values
+        del x
+    if setup.gradient_buffers:
+        s.sample("optimizer step")
 
 
 def ff_inference(s: Step) -> list[float]:
@@ -299,22 +589,23 @@ def ff_inference(s: Step) -> list[float]:
     label with the highest total wins (the sample is kept for every pass). Unsupervised: one
     pass, its total goodness scoring the sample."""
     totals = []
-    x = s.new_input()
-    s.tracker.hold(s.input_name, "clean", x)
+    x = s.new_input(1)
+    s.hold(s.input_name, "activation", x, 1)
     labels = range(s.model.classes) if s.model.supervised else [None]
     for label in labels:
         _embed(s, x, label, negative=False)
         values = {s.input_name: x}
         if not s.model.supervised:
             del x  # a single pass: the sample can go once the first layer has read it
-        goodness = []
+        goodness: list[float] = []
 
         def after(layer, ins, out, values, goodness=goodness):
-            if layer.trainable:
-                goodness.append(_ff_layer(s, layer, out, values, None))
+            if layer.has_weights:
+                goodness.extend(_ff_layer(s, layer, ins, out, values, None, False, ""))
 
         with torch.no_grad():
-            s.walk(values, "clean", s.body, after=after)
+            walk(s, values, "clean", s.plan.body, 1, name=lambda lay: _buffer_name(s, lay), after=after,
+                 keep=frozenset({s.input_name}) if s.model.supervised else frozenset())
         del values
         totals.append(sum(goodness))
     return totals
@@ -322,126 +613,134 @@ def ff_inference(s: Step) -> list[float]:
 
 # -- PEPITA and MEMPEPITA ------------------------------------------------------------------------
 
-def _modulate_in_place(s: Step, x, e, feedback) -> None:
-    """x <- x - F e, accumulated into the sample's own buffer (the clean sample has no further use)."""
-    with s.counter.at(s.input_name, "projection"):
-        x.view(1, -1).addmm_(e, feedback, alpha=-1.0)
-
-
 def pepita_training(s: Step) -> None:
-    """Dellaferrera & Kreiman 2022, algorithm 1: a clean pass keeping each trainable layer's output
+    """Dellaferrera & Kreiman 2022, algorithm 1: a clean pass keeping each trained layer's output
     h_l, the error e, the input modulated by the fixed random projection F e, a modulated pass,
     and per-layer updates dW_l = (h_l - h_l^mod) (x) h_{l-1}^mod, with e in place of the
     difference for the last layer. No backward pass."""
-    x = s.new_input()
-    s.tracker.hold(s.input_name, "clean", x)
-    keep = frozenset(layer.name for layer in s.body if layer.trainable and layer is not s.logits)
-    clean = {s.input_name: x}
-    with torch.no_grad():
-        s.walk(clean, "clean", s.model.layers[1:], keep=keep | {s.input_name, s.model.output.name})
-        e = s.error(clean.pop(s.model.output.name), s.target(x))
-        s.tracker.sample("error")
-        _modulate_in_place(s, x, e, s.feedback())
-        s.tracker.forget(s.input_name, "clean")
-        s.tracker.hold(s.input_name, "modulated", x)
-        clean.pop(s.input_name)
-        modulated = {s.input_name: x}
-        del x
-        s.tracker.sample("modulation")
+    plan, setup = s.plan, s.setup
+    m = setup.micro
+    s.start(feedback=True)
+    kept = [lay for lay in plan.body if lay.has_weights and plan.trained(lay.name) and lay is not plan.logits]
+    kept_names = frozenset(lay.name for lay in kept)
+    for k in range(setup.micro_batches):
+        prefix = f"micro-batch {k + 1}: " if setup.micro_batches > 1 else ""
+        last = k == setup.micro_batches - 1
+        x = s.new_input(m)
+        s.hold(s.input_name, "activation", x, m)
+        clean = {s.input_name: x}
+        with torch.no_grad():
+            walk(s, clean, f"{prefix}clean", s.model.layers[1:], m, keep=kept_names | {s.input_name, s.model.output.name},
+                 name=lambda lay: _buffer_name(s, lay),
+                 role=lambda lay: "saved" if lay.name in kept_names else "activation")
+            e = s.error(clean[s.model.output.name], s.target(x))
+            s.sample(f"{prefix}error")
+            clean.pop(s.model.output.name)
+            f = s.project(e)
+            with s.counter.at(s.input_name, "projection"):
+                x.view(m, -1).addmm_(e, f, alpha=-1.0)  # x <- x - F e, in the sample's own buffer
+            del f
+            s.sample(f"{prefix}modulation")
+            clean.pop(s.input_name)
+            modulated = {s.input_name: x}
+            del x
 
-        def update(layer, ins, out, values):
-            if not layer.trainable:
-                return
-            if layer is s.logits:
-                delta = e.reshape(out.shape)
-            else:
-                delta = clean.pop(layer.name)
-                s.tracker.forget(layer.name, "clean")
-                with s.counter.at(layer.name, "local_error"):
-                    delta.sub_(out)  # h - h_mod, written over h: nothing else reads h
-                s.tracker.hold_error(layer.name, delta)
-            s.tracker.sample(f"update {layer.name}")
-            gw, gb = s.outer_weight_grads(layer, ins, delta)
-            s.apply(layer, gw, gb)
+            def update(layer, ins, out, values):
+                if not (layer.has_weights and plan.trained(layer.name)):
+                    return
+                if layer is plan.logits:
+                    delta = e.reshape(out.shape)
+                    s.sample(f"{prefix}update {layer.name}")
+                else:
+                    h = clean.pop(layer.name)
+                    with s.counter.at(layer.name, "local_error"):
+                        delta = h - out
+                    s.tracker.hold(f"h - h_mod {layer.name}", "error", delta)
+                    s.sample(f"{prefix}update {layer.name}")
+                    del h
+                gw, gb = s.gradients(layer, delta, s.net.layer_input(layer, ins))
+                s.update(layer, gw, gb, last=last)
 
-        s.walk(modulated, "modulated", s.body, after=update)
+            walk(s, modulated, f"{prefix}modulated", plan.body, m,
+                 name=lambda lay: _buffer_name(s, lay, "" if s.owner(lay.name) == s.input_name else " (modulated)"),
+                 after=update)
+            del e, modulated, clean
+    if setup.gradient_buffers:
+        s.sample("optimizer step")
 
 
 def mempepita_training(s: Step) -> None:
     """Srinivasan et al. 2023: the clean pass keeps nothing but the sample (it only yields the
     error); the modulated pass then runs layer by layer beside a third, clean pass that
     recomputes h_l just before it is needed, each layer updated as soon as both are ready."""
-    x = s.new_input()
-    s.tracker.hold(s.input_name, "clean", x)
-    values = {s.input_name: x}
-    with torch.no_grad():
-        s.walk(values, "clean", s.model.layers[1:])
-        e = s.error(values.pop(s.model.output.name), s.target(x))
-        del values
-        s.tracker.sample("error")
-        feedback = s.feedback()
-        with s.counter.at(s.input_name, "projection"):
-            flat = torch.addmm(x.reshape(1, -1), e, feedback, alpha=-1.0)
-        xm = flat.view(x.shape)
-        del flat
-        s.tracker.hold(s.input_name, "modulated", xm)
-        s.tracker.sample("modulation")
-        clean, modulated = {s.input_name: x}, {s.input_name: xm}
-        del x, xm
-        left_clean, left_modulated = readers(s.body), readers(s.body)
-        for layer in s.body:
-            _, h = s.forward(layer, [clean[src] for src in layer.inputs], "clean")
-            clean[layer.name] = h
-            s.tracker.sample(f"recompute {layer.name}")
-            release_read(clean, left_clean, layer)
-            ins = [modulated[src] for src in layer.inputs]
-            _, h_mod = s.forward(layer, ins, "modulated")
-            modulated[layer.name] = h_mod
-            s.tracker.sample(f"modulated {layer.name}")
-            if layer.trainable:
-                if layer is s.logits:
-                    delta = e.reshape(h_mod.shape)
-                else:
-                    with s.counter.at(layer.name, "local_error"):
-                        delta = h - h_mod  # both are still read by the next layer
-                    s.tracker.hold_error(layer.name, delta)
-                s.tracker.sample(f"update {layer.name}")
-                gw, gb = s.outer_weight_grads(layer, ins, delta)
-                s.apply(layer, gw, gb)
-                del delta, gw, gb
-            del h, h_mod, ins
-            release_read(modulated, left_modulated, layer)
+    plan, setup = s.plan, s.setup
+    m = setup.micro
+    s.start(feedback=True)
+    for k in range(setup.micro_batches):
+        prefix = f"micro-batch {k + 1}: " if setup.micro_batches > 1 else ""
+        last = k == setup.micro_batches - 1
+        x = s.new_input(m)
+        s.hold(s.input_name, "activation", x, m)
+        values = {s.input_name: x}
+        with torch.no_grad():
+            walk(s, values, f"{prefix}clean", s.model.layers[1:], m, keep=frozenset({s.input_name}),
+                 name=lambda lay: _buffer_name(s, lay))
+            e = s.error(values[s.model.output.name], s.target(x))
+            s.sample(f"{prefix}error")
+            del values
+            f = s.project(e)
+            with s.counter.at(s.input_name, "projection"):
+                flat = torch.addmm(x.reshape(m, -1), e, f, alpha=-1.0)
+            del f
+            xm = flat.view(x.shape)
+            del flat
+            s.hold(f"{s.input_name} (modulated)", "activation", xm, m)
+            s.sample(f"{prefix}modulation")
+            clean, modulated = {s.input_name: x}, {s.input_name: xm}
+            del x, xm
+            left_clean, left_modulated = readers(plan.body), readers(plan.body)
+            for layer in plan.body:
+                _, h = s.forward(layer, [clean[src] for src in layer.inputs])
+                clean[layer.name] = h
+                s.hold(_buffer_name(s, layer), "activation", h, m)
+                s.sample(f"{prefix}recompute {layer.name}")
+                release_read(clean, left_clean, layer)
+                ins = [modulated[src] for src in layer.inputs]
+                _, h_mod = s.forward(layer, ins)
+                modulated[layer.name] = h_mod
+                s.hold(_buffer_name(s, layer, " (modulated)"), "activation", h_mod, m)
+                s.sample(f"{prefix}modulated {layer.name}")
+                if layer.has_weights and plan.trained(layer.name):
+                    if layer is plan.logits:
+                        delta = e.reshape(h_mod.shape)
+                    else:
+                        with s.counter.at(layer.name, "local_error"):
+                            delta = h - h_mod  # both are still read by the next layer
+                        s.tracker.hold(f"h - h_mod {layer.name}", "error", delta)
+                    s.sample(f"{prefix}update {layer.name}")
+                    gw, gb = s.gradients(layer, delta, s.net.layer_input(layer, ins))
+                    s.update(layer, gw, gb, last=last)
+                    del delta, gw, gb
+                del h, h_mod, ins
+                release_read(modulated, left_modulated, layer)
+            del e, clean, modulated
+    if setup.gradient_buffers:
+        s.sample("optimizer step")
 
 
 @dataclass(frozen=True)
 class Reference:
     training: Callable[[Step], object]
     inference: Callable[[Step], object]
-    #: why the executed memory may differ from the paper's rule, per phase
-    memory_notes: dict[str, str]
 
     def phase(self, name: str) -> Callable[[Step], object]:
         return self.training if name == "training" else self.inference
 
 
 REFERENCES: dict[str, Reference] = {
-    "bp": Reference(bp_training, plain_inference, {
-        "training": "autograd keeps every layer's input and output until the backward pass reaches it",
-        "inference": "each buffer is dropped once its last reader has run",
-    }),
-    "ff": Reference(ff_training, ff_inference, {
-        "training": "the sample (with its label) is kept for the negative pass; each layer holds its input, "
-                    "its output and, apart, the gradient of its local loss",
-        "inference": "supervised: the sample is kept to embed the next label; unsupervised: one pass",
-    }),
-    "pepita": Reference(pepita_training, plain_inference, {
-        "training": "the clean pass keeps the outputs the updates read (trainable layers but the last) and drops "
-                    "the rest; the modulated pass then runs while they are still held",
-        "inference": "each buffer is dropped once its last reader has run",
-    }),
-    "mempepita": Reference(mempepita_training, plain_inference, {
-        "training": "the first clean pass keeps only the sample (for the recomputation); then each layer holds "
-                    "its clean and modulated inputs and outputs while it is recomputed and updated",
-        "inference": "each buffer is dropped once its last reader has run",
-    }),
+    "bp": Reference(bp_training, plain_inference),
+    "ff": Reference(ff_training, ff_inference),
+    "pepita": Reference(pepita_training, plain_inference),
+    "mempepita": Reference(mempepita_training, plain_inference),
 }
+

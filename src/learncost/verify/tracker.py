@@ -1,67 +1,93 @@
-"""Which activation buffers a running procedure really holds at the same time.
+"""Which tensors a running procedure really holds at the same time, by role.
 
-The reference procedures register each tensor they produce under the learncost buffer it
-stands for (a layer's output, in the clean, modulated or recomputed pass) and call
-``sample()`` after every step. A buffer is live while any storage registered for it is still
-alive -- held by the procedure's own variables or saved by autograd for a backward pass --
-so the tracker measures what the implementation keeps, not what it was told to keep.
-Sizes are the learncost buffer's bytes (INT8 elements in the paper's setting), not the
-float32 the reference computes in.
+The reference procedures register each tensor they produce under a name (a learncost buffer,
+its modulated copy, an error, a mask, an input slice, a gradient buffer...) and a role, and call
+``sample()`` after every step. A registration is live while any storage registered for it is
+still alive -- held by the procedure's own variables -- so the tracker measures what the
+implementation keeps, not what it was told to keep.
 
-Error buffers (gradients or deltas with an activation's shape) are tracked beside the
-activations but apart: the paper's memory rules count activations only.
+Sizes: an activation buffer counts at the setup's precision for the learncost buffer it stands
+for (a padding or reshape output is its input's buffer, as the memory rules read through them);
+every other tensor counts its own elements (the real tensor's, batch included) at its role's
+bits. One storage registered under two names (an add passing its error to both inputs) counts
+once.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from torch.multiprocessing.reductions import StorageWeakRef
 
-from ..memory import Buffers
-
-Key = tuple[str, str]  # (buffer, pass tag); errors use the tag "error"
+from ..sizes import nbytes
 
 
 @dataclass
 class Sample:
     step: str
-    activations: int
-    errors: int
-    live: tuple[Key, ...]
+    by_role: dict[str, int]
+    live: tuple[tuple[str, str, int], ...]  # (name, role, bytes)
+
+    def bytes(self, counted=lambda role: True) -> int:
+        return sum(b for role, b in self.by_role.items() if counted(role))
 
 
 @dataclass
-class ActivationTracker:
-    buffers: Buffers
-    owner: dict[str, str]  # layer -> buffer it lives in (transient layers read through)
-    _refs: dict[Key, list] = field(default_factory=dict)
-    peak: Sample | None = None
-    peak_with_errors: Sample | None = None
+class _Entry:
+    role: str
+    bytes: int
+    refs: list = field(default_factory=list)
 
-    def hold(self, layer: str, tag: str, tensor) -> None:
-        key = (self.owner[layer], tag)
-        self._refs.setdefault(key, []).append(StorageWeakRef(tensor.untyped_storage()))
 
-    def hold_error(self, layer: str, tensor) -> None:
-        self.hold(layer, "error", tensor)
+@dataclass
+class Tracker:
+    sizes: Any  # learncost.sizes.Sizes of the model under the setup
+    samples: list[Sample] = field(default_factory=list)
+    _entries: dict[str, _Entry] = field(default_factory=dict)
 
-    def forget(self, layer: str, tag: str) -> None:
-        """The buffer's storage now stands for something else (an in-place rewrite)."""
-        self._refs.pop((self.owner[layer], tag), None)
+    def hold(self, name: str, role: str, tensor, *, nbytes_: int | None = None, samples: int = 1) -> None:
+        """Register ``tensor`` under ``name``: an activation buffer (its learncost size) when the
+        role is activation or saved and ``name`` is a buffer, else its own elements at the role's bits."""
+        if nbytes_ is None:
+            if role in ("activation", "saved") and self._is_buffer(name):
+                nbytes_ = self.sizes.activation(self._buffer(name), role, samples)
+            else:
+                nbytes_ = nbytes(tensor.numel(), self.sizes.setup.bits(role))
+        entry = self._entries.setdefault(name, _Entry(role, int(nbytes_)))
+        entry.refs.append(StorageWeakRef(tensor.untyped_storage()))
 
-    def live(self) -> list[Key]:
-        for key in [k for k, refs in self._refs.items() if all(r.expired() for r in refs)]:
-            del self._refs[key]
-        return list(self._refs)
+    def _buffer(self, name: str) -> str:
+        return name.removesuffix(" (modulated)")
+
+    def _is_buffer(self, name: str) -> bool:
+        return self._buffer(name) in self.sizes.bufs.owner
+
+    def forget(self, name: str) -> None:
+        """The storage now stands for something else (an in-place rewrite)."""
+        self._entries.pop(name, None)
+
+    def live(self) -> list[tuple[str, _Entry]]:
+        for name in [n for n, e in self._entries.items() if all(r.expired() for r in e.refs)]:
+            del self._entries[name]
+        return list(self._entries.items())
 
     def sample(self, step: str) -> Sample:
-        live = self.live()
-        acts = sum(self.buffers.sizes[b] for b, tag in live if tag != "error")
-        errs = sum(self.buffers.sizes[b] for b, tag in live if tag == "error")
-        s = Sample(step, acts, errs, tuple(live))
-        if self.peak is None or acts > self.peak.activations:
-            self.peak = s
-        if self.peak_with_errors is None or acts + errs > self.peak_with_errors.activations + self.peak_with_errors.errors:
-            self.peak_with_errors = s
+        seen: set[int] = set()
+        live = []
+        for name, entry in self.live():
+            storages = {r.cdata for r in entry.refs if not r.expired()}
+            if storages and storages <= seen and entry.role not in ("activation", "saved"):
+                continue  # another name already counted this storage
+            seen |= storages
+            live.append((name, entry.role, entry.bytes))
+        by_role: dict[str, int] = {}
+        for _, role, b in live:
+            by_role[role] = by_role.get(role, 0) + b
+        s = Sample(step, by_role, tuple(live))
+        self.samples.append(s)
         return s
+
+    def peak(self, counted=lambda role: True) -> Sample:
+        """The sample holding the most counted bytes (the first of equals)."""
+        return max(self.samples, key=lambda s: s.bytes(counted))

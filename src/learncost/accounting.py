@@ -1,0 +1,107 @@
+"""Memory accountings: how many bytes of RAM a phase of a procedure needs under a setup, and of
+which roles.
+
+- ``paper``: the paper's four rules as stated (all buffers; largest pair; plus the input; plus the
+  larger of the pair), activations at the setup's precision, and in training every parameter in
+  RAM. For reproducing the paper; it counts no error, gradient, mask or optimizer state.
+- ``saved-for-backward``: MIT's estimate (tiny-training ``partial_backward.py``,
+  ``nelem_saved_for_backward``) of what backpropagation's update keeps: per trained layer a 1-bit
+  mask of its output and its bias, and where its weights are trained its input on the trained
+  channels and those channels' weights; the classifier's input (its weights are not counted, as
+  the estimate says "do not consider fc for now"). It leaves out the forward pass's own buffers,
+  errors, frozen parameters and optimizer state; it is defined for backpropagation's training.
+- ``live``: the peak of the bytes live at one step of the procedure's schedule (``schedules``),
+  every role counted (errors only if the setup counts them), parameters as the setup places them:
+  a lower bound for any layout in memory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .memory import Peak, apply_rule, buffers
+from .setups import WORKING_ROLES
+
+
+@dataclass(frozen=True)
+class Memory:
+    accounting: str  # paper, saved-for-backward, live
+    rule: str  # the paper rule applied, or the accounting's name
+    bytes: Any  # RAM needed
+    by_role: dict[str, Any]
+    at: str | None = None  # the step (live) or layer (paper) of the peak
+    items: tuple[str, ...] = ()  # what is counted at the peak
+    timeline: tuple = field(default=(), repr=False)
+
+    @property
+    def working(self) -> Any:
+        """Bytes of the step's working memory: activations, saved activations, masks and errors."""
+        return sum(self.by_role.get(r, 0) for r in WORKING_ROLES)
+
+    @property
+    def params(self) -> Any:
+        return self.by_role.get("weight", 0) + self.by_role.get("bias", 0)
+
+
+def paper(model, procedure, phase_name: str, plan, sizes, patches=None) -> Memory:
+    phase = procedure.phase(phase_name)
+    rule = phase.memory_rule(model.supervised)
+    override = patches.memory.get((procedure.id, phase_name)) if patches else None
+    bufs = sizes.bufs if plan.setup.bits("activation") is None else \
+        buffers(model, size_of=lambda layer: sizes.activation(layer.name))
+    if override is not None:
+        peak = Peak(bufs.total(override), None, tuple(override))
+        rule = "as published"
+    else:
+        peak = apply_rule(rule, bufs)
+    by_role = {"activation": peak.bytes}
+    if phase.params_in_ram:
+        by_role["weight"] = sum(sizes.weights(layer) for layer in model.layers)
+        by_role["bias"] = sum(sizes.biases(layer) for layer in model.layers)
+    return Memory("paper", rule, sum(by_role.values()), by_role, peak.at, tuple(peak.buffers))
+
+
+def saved_for_backward(model, plan, sizes) -> Memory:
+    """MIT's estimate, in the setup's precisions (MIT: 1-bit masks, INT8 activations and weights, INT32 biases)."""
+    m = plan.setup.micro
+    by_role: dict[str, Any] = {"mask": 0, "saved": 0, "weight": 0, "bias": 0}
+    items = []
+    classifier = plan.weight_layers[-1] if plan.weight_layers else None
+    for layer in plan.weight_layers:
+        if not plan.trained(layer.name):
+            continue
+        src = sizes.owner(layer.inputs[0])
+        if layer is classifier and layer.kind == "dense":
+            by_role["saved"] += sizes.of(m * sizes.elements(src), "saved")
+            items.append(f"input of {layer.name}")
+            continue
+        u = plan.of(layer.name)
+        by_role["mask"] += sizes.of(m * layer.output_elements, "mask")
+        items.append(f"mask {layer.name}")
+        if u.bias:
+            by_role["bias"] += sizes.biases(layer)
+            items.append(f"biases {layer.name}")
+        if u.weights:
+            from .schedules.common import input_slice_elements
+
+            by_role["saved"] += sizes.of(m * input_slice_elements(layer, plan, sizes), "saved")
+            by_role["weight"] += sizes.weights(layer, plan.trained_weights(layer))
+            items.append(f"input slice {layer.name}")
+            items.append(f"weights {layer.name} (trained slice)")
+    by_role = {k: v for k, v in by_role.items() if not _zero(v)}
+    return Memory("saved-for-backward", "saved-for-backward", sum(by_role.values()), by_role, None, tuple(items))
+
+
+def live(model, procedure, phase_name: str, plan, sizes) -> Memory:
+    from .schedules import build, live_peak
+
+    schedule = build(procedure.id, phase_name, model, plan, sizes)
+    counted = (lambda role: True) if plan.setup.count_errors else (lambda role: role != "error")
+    peak = live_peak(schedule, counted)
+    return Memory("live", "live", peak.bytes, peak.by_role, peak.at, tuple(name for name, _, _ in peak.tensors),
+                  peak.timeline)
+
+
+def _zero(v) -> bool:
+    return not hasattr(v, "shape") and v == 0

@@ -1,0 +1,103 @@
+"""Each layer's cost of each operation under a training setup: the registered formulas, gated and
+scaled by what the setup trains (``setups.plan.Plan``) and by its MACC convention.
+
+- backward (dX): only where an error must pass on to the layer's input (a trained layer before it);
+- weight_update (dW): the formula on the trained channels only (C_in of a conv, the channels of a
+  depthwise conv, the input features of a dense layer replaced by their trained count);
+- bias_gradient: where the bias is trained; local_error: on every trained layer (the procedure
+  picks which read one); gradient_sum: where several readers send an error back;
+- optimizer: trained parameters x the optimizer's MACC per parameter (one application);
+  gradient_accumulation: trained parameters (one micro-batch added in);
+- feedback_generation: where the setup regenerates PEPITA's F instead of storing it.
+
+The ``paper`` convention books what the sheet books (X-CUBE-AI's 2 and 15 MACC per element for
+the converters and the float softmax, normalization of every trainable output) and nothing the
+sheet leaves out; ``executed`` books what an implementation executes (no MACC in converters and
+softmax, normalization only of outputs a later trainable layer reads, every extra operation).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Mapping
+
+from ..ir import Dims, Layer, Model
+from ..layers import HEAD_KINDS
+from .formulas import OPTIMIZER_MACC
+from .registry import OPERATIONS, OPS, formula_for, model_formula_for
+
+#: per (layer name, operation): either dims to substitute or the operation whose formula to use.
+#: Only the paper's errata use these, to reproduce the sheet exactly.
+Overrides = Mapping[tuple[str, str], Mapping[str, object]]
+
+
+
+def _formula(layer: Layer, op: str, overrides: Overrides, channels=None) -> int:
+    patch = overrides.get((layer.name, op), {})
+    fn = formula_for(layer.kind, str(patch.get("formula", op)))
+    if fn is None:
+        return 0
+    dims = layer.dims
+    if patch.get("dims"):
+        dims = replace(dims, **patch["dims"])  # type: ignore[arg-type]
+    if channels is not None:
+        dims = _trained_dims(layer, dims, channels)
+    return fn(dims, layer)
+
+
+def _trained_dims(layer: Layer, dims: Dims, channels) -> Dims:
+    if layer.kind == "conv2d":
+        return replace(dims, C_in=channels)
+    if layer.kind == "depthwise_conv2d":
+        return replace(dims, C_out=channels)
+    return replace(dims, H_in=channels)
+
+
+def layer_costs(model: Model, plan, *, convention: str | None = None,
+                overrides: Overrides | None = None) -> list[dict[str, int]]:
+    """MACC of every operation for every layer, in execution order: one pass of one sample for
+    per-sample operations, one application for per-step ones (``optimizer``, ``gradient_accumulation``).
+    How many times each counts is the procedure's business (``evaluate``)."""
+    overrides = overrides or {}
+    setup = plan.setup
+    convention = convention or setup.convention
+    paper = convention == "paper"
+    per_param = OPTIMIZER_MACC[setup.optimizer]
+    out = []
+    for layer in model.layers:
+        name = layer.name
+        u = plan.of(name)
+        c = dict.fromkeys(OPERATIONS, 0)
+        c["forward"] = _formula(layer, "forward", overrides)
+        if not paper and layer.kind in HEAD_KINDS:
+            c["forward"] = 0  # a converter or a float softmax executes no multiply-accumulate
+        if plan.needs_input_error[name] and plan.output_error[name]:
+            c["backward"] = _formula(layer, "backward", overrides)
+        if u.weights:
+            c["weight_update"] = _formula(layer, "weight_update", overrides, None if u.ratio == 1 else u.channels)
+        if layer.has_weights:
+            c["goodness"] = _formula(layer, "goodness", overrides)
+            if paper or plan.feeds_weights[name]:
+                c["normalization"] = _formula(layer, "normalization", overrides)
+        if u.bias:
+            c["bias_gradient"] = _formula(layer, "bias_gradient", overrides)
+        if u.weights or u.bias:
+            c["local_error"] = _formula(layer, "local_error", overrides)
+            c["optimizer"] = plan.trained_params(layer) * per_param
+            c["gradient_accumulation"] = plan.trained_params(layer)
+        if plan.output_error[name]:
+            senders = [r for r in model.consumers[name] if plan.output_error[r] and plan.needs_input_error[r]]
+            if len(senders) > 1:
+                c["gradient_sum"] = layer.output_elements * (len(senders) - 1)
+        if layer is model.output:
+            c["error"] = model_formula_for("error")(model)
+        if layer is model.input:
+            c["projection"] = model_formula_for("projection")(model)
+            if setup.feedback == "regenerated":
+                c["feedback_generation"] = model_formula_for("feedback_generation")(model)
+        if paper:
+            for op in OPERATIONS:
+                if not OPS[op].paper:
+                    c[op] = 0
+        out.append(c)
+    return out

@@ -1,0 +1,145 @@
+"""One evaluation: a model, a procedure's phase, a setup and a memory accounting in; MACC by
+operation, memory by role and what flash must hold out. ``analyze``, ``sweep``, the workbook
+and ``verify`` all read their figures from here.
+
+MACC of a phase = for each of the procedure's terms, ``times`` x the term's operation summed
+over the layers it picks; per-sample operations count once per sample of the training batch,
+per-step ones (the optimizer, gradient accumulation) once per step. A training row is one
+optimizer step (``batch`` samples); an inference row one sample. Every figure may be a numpy
+array (a sweep evaluates one layer list for many variants at once).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from . import accounting as acc
+from .costs import OPERATIONS, OPS, layer_costs
+from .ir import Model
+from .procedures import TIMES, WHERE, Phase, Procedure
+from .setups import ACCOUNTINGS, Setup, load as load_setup
+from .setups.plan import Plan
+from .sizes import Sizes
+
+
+@dataclass
+class Figures:
+    procedure: str
+    phase: str
+    macc: Any
+    macc_by_operation: dict[str, Any]
+    memory: acc.Memory
+    params_bytes: Any  # every parameter at the setup's precision
+    flash_bytes: Any  # what flash must hold: the parameters (and F where the setup stores it there)
+    samples: int  # samples the figures cover: the training batch, or 1
+
+    @property
+    def ram_bytes(self) -> Any:
+        return self.memory.bytes
+
+
+class Evaluator:
+    """A model under one setup (and memory accounting): the per-layer costs and sizes are worked
+    out once and serve every procedure and phase."""
+
+    def __init__(self, model: Model, setup: Setup | str | None = None, *, memory: str | None = None,
+                 patches=None, plan: Plan | None = None):
+        self.model = model
+        self.setup = load_setup(setup) if not isinstance(setup, Setup) else setup
+        self.plan = plan or Plan(model, self.setup)
+        self.patches = patches
+        self.sizes = Sizes(model, self.setup, buffer_delta=patches.buffer_delta if patches else None)
+        self.costs = layer_costs(model, self.plan, overrides=patches.costs if patches else None)
+        self.accounting = memory or self.setup.memory
+        if self.accounting not in ACCOUNTINGS:
+            from .errors import UnknownNameError
+
+            raise UnknownNameError("memory accounting", self.accounting, list(ACCOUNTINGS))
+        self._sums: dict = {}
+
+    # -- MACC ------------------------------------------------------------------------------------
+
+    def times(self, phase: Phase, term) -> int:
+        """How many times a term counts its operation (``procedures.TIMES``)."""
+        t = term.times
+        if isinstance(t, int):
+            return t
+        setup = self.setup
+        if t == "classes":
+            return self.model.classes if self.model.supervised else 1
+        passes = phase.update_passes
+        if t == "applications":
+            return 1 if setup.gradient_buffers else passes
+        if t == "accumulations":
+            return passes * setup.micro_batches - 1 if setup.gradient_buffers and passes else 0
+        raise ValueError(f"unknown times {t!r} (known: {', '.join(TIMES)})")
+
+    def _scale(self, phase_name: str, op: str) -> int:
+        """Per-sample operations count once per sample of a training step."""
+        return self.setup.batch if phase_name == "training" and OPS[op].per == "sample" else 1
+
+    def _picked(self, term):
+        if term.where is None:
+            return None
+        pick = WHERE[term.where]
+        return [pick(self.plan, layer) for layer in self.model.layers]
+
+    def breakdown(self, procedure: Procedure, phase_name: str) -> dict[str, dict[str, Any]]:
+        """Layer -> operation -> MACC under the phase's terms (zeros left out)."""
+        phase = procedure.phase(phase_name)
+        out: dict[str, dict[str, Any]] = {}
+        for term in phase.terms:
+            times = self.times(phase, term) * self._scale(phase_name, term.op)
+            picked = self._picked(term)
+            for k, (layer, costs) in enumerate(zip(self.model.layers, self.costs)):
+                value = costs[term.op]
+                if (picked is None or picked[k]) and _nonzero(value) and times:
+                    ops = out.setdefault(layer.name, {})
+                    ops[term.op] = ops.get(term.op, 0) + times * value
+        return out
+
+    def totals(self, procedure: Procedure, phase_name: str) -> dict[str, Any]:
+        """Operation -> MACC of the whole model under the phase: the sums of ``breakdown``, written
+        as plain sums (and shared between phases) so that per-layer figures may be arrays."""
+        phase = procedure.phase(phase_name)
+        by_op: dict[str, Any] = dict.fromkeys(OPERATIONS, 0)
+        for term in phase.terms:
+            key = (term.op, term.where)
+            if key not in self._sums:
+                picked = self._picked(term)
+                self._sums[key] = sum(c[term.op] for k, c in enumerate(self.costs) if picked is None or picked[k])
+            times = self.times(phase, term) * self._scale(phase_name, term.op)
+            by_op[term.op] = by_op[term.op] + times * self._sums[key]
+        return by_op
+
+    # -- memory ----------------------------------------------------------------------------------
+
+    def memory(self, procedure: Procedure, phase_name: str, accounting: str | None = None) -> acc.Memory:
+        accounting = accounting or self.accounting
+        if accounting == "paper":
+            return acc.paper(self.model, procedure, phase_name, self.plan, self.sizes, self.patches)
+        if accounting == "saved-for-backward":
+            if procedure.id == "bp" and phase_name == "training":
+                return acc.saved_for_backward(self.model, self.plan, self.sizes)
+            m = acc.live(self.model, procedure, phase_name, self.plan, self.sizes)
+            return acc.Memory(m.accounting, "live (saved-for-backward is backpropagation's training only)",
+                              m.bytes, m.by_role, m.at, m.items, m.timeline)
+        return acc.live(self.model, procedure, phase_name, self.plan, self.sizes)
+
+    def flash_bytes(self, procedure: Procedure, phase_name: str) -> Any:
+        total = self.sizes.all_params()
+        if self.setup.feedback == "flash" and any(t.op == "projection" for t in procedure.phase(phase_name).terms):
+            total = total + self.sizes.of(self.model.output.output_elements * self.model.input.output_elements,
+                                          "feedback")
+        return total
+
+    def figures(self, procedure: Procedure, phase_name: str) -> Figures:
+        by_op = self.totals(procedure, phase_name)
+        return Figures(procedure.id, phase_name, sum(by_op.values()), by_op, self.memory(procedure, phase_name),
+                       self.sizes.all_params(), self.flash_bytes(procedure, phase_name),
+                       self.setup.batch if phase_name == "training" else 1)
+
+
+def _nonzero(value) -> bool:
+    return bool(value.any()) if hasattr(value, "any") else bool(value)

@@ -1,0 +1,86 @@
+"""What every training schedule shares: the tensors resident for the whole step, and which
+buffers a step reads.
+
+Resident in training (``Setup.residency``): a trained weight tensor whole or its trained slice,
+frozen parameters when the setup copies them to SRAM, trained biases; optimizer state (momentum:
+one value per trained parameter, Adam: two); gradient buffers where gradients accumulate or the
+optimizer reads them; PEPITA's F when the setup holds it in RAM. In inference every parameter is
+read from flash, as inference engines on MCUs do (and as the paper counts inference RAM).
+"""
+
+from __future__ import annotations
+
+from ..layers import TRANSIENT_KINDS
+from ..setups import OPTIMIZER_STATE
+from . import Schedule
+
+#: activations whose derivative a 1-bit mask can stand for (output in (0, 6) for ReLU6, > 0 for ReLU)
+MASKABLE = frozenset({"relu", "relu6"})
+
+
+def transient(layer) -> bool:
+    return layer.kind in TRANSIENT_KINDS and bool(layer.inputs)
+
+
+def resident(s: Schedule, model, plan, sizes, *, feedback: bool = False) -> None:
+    setup = plan.setup
+    frozen_in_sram = setup.residency.frozen == "sram"
+    state = OPTIMIZER_STATE[setup.optimizer]
+    for layer in plan.weight_layers:
+        u = plan.of(layer.name)
+        if u.weights and not frozen_in_sram and setup.residency.updated == "slice":
+            s.keep(f"weights {layer.name} (trained slice)", "weight", sizes.weights(layer, plan.trained_weights(layer)),
+                   layer.name)
+        elif u.weights or frozen_in_sram:
+            s.keep(f"weights {layer.name}", "weight", sizes.weights(layer), layer.name)
+        if layer.biases and (u.bias or frozen_in_sram):
+            s.keep(f"biases {layer.name}", "bias", sizes.biases(layer), layer.name)
+        trained = plan.trained_params(layer)
+        if state and (u.weights or u.bias):
+            s.keep(f"optimizer state {layer.name}", "optimizer_state", sizes.of(state * trained, "optimizer_state"),
+                   layer.name)
+        if setup.gradient_buffers:
+            if u.weights:
+                s.keep(f"weight gradient {layer.name}", "weight_gradient",
+                       sizes.of(plan.trained_weights(layer), "weight_gradient"), layer.name)
+            if u.bias:
+                s.keep(f"bias gradient {layer.name}", "bias_gradient",
+                       sizes.of(plan.trained_biases(layer), "bias_gradient"), layer.name)
+    if feedback and setup.feedback == "ram":
+        s.keep("F", "feedback", sizes.of(model.output.output_elements * model.input.output_elements, "feedback"))
+
+
+def input_slice_elements(layer, plan, sizes):
+    """Elements of a layer's input on its trained channels (one sample): what its weight gradient reads."""
+    u = plan.of(layer.name)
+    src = sizes.owner(layer.inputs[0])
+    total = sizes.elements(src)
+    if layer.kind == "dense":
+        return u.channels
+    d = layer.dims
+    in_channels = u.channels
+    if layer.kind == "depthwise_conv2d":
+        per_input = d.C_out // d.C_in  # depth multiplier
+        in_channels = -(-u.channels // per_input)
+    return total // d.C_in * in_channels
+
+
+def sliced(layer, plan) -> bool:
+    u = plan.of(layer.name)
+    return u.weights and u.ratio < 1
+
+
+def mask_kept(layer, plan) -> bool:
+    """The derivative of the layer's activation comes from a 1-bit mask saved in the forward pass."""
+    return plan.setup.masks and layer.activation in MASKABLE and plan.output_error[layer.name]
+
+
+def output_kept(layer, plan) -> bool:
+    """The backward pass reads the layer's own output for its activation's derivative."""
+    return bool(layer.activation) and plan.output_error[layer.name] and not mask_kept(layer, plan)
+
+
+def input_kept(layer, plan) -> bool:
+    """The backward pass reads the layer's whole input for its weight gradient."""
+    u = plan.of(layer.name)
+    return u.weights and u.ratio == 1
