@@ -1,4 +1,5 @@
-"""Resolving a model name: a built-in id (``kws``, ``vww``, ``ic``, ``ad``) or a file path."""
+"""Resolving a model name: a built-in id (the MLPerf Tiny ``kws``, ``vww``, ``ic``, ``ad``; MIT's
+``mcunet-5fps``, ``mbv2-w0.35``, ``proxyless-w0.3``) or a file path."""
 
 from __future__ import annotations
 
@@ -15,6 +16,10 @@ BUILTIN = {
     "vww": ("mobilenet", "mobilenetv1"),
     "ic": ("resnet", "resnet8", "resnet-8"),
     "ad": ("autoencoder", "fc-autoencoder", "ae"),
+    # MIT's on-device training models (Lin et al., NeurIPS 2022)
+    "mcunet-5fps": ("mcunet", "mcunet-in1"),
+    "mbv2-w0.35": ("mbv2", "mobilenetv2-w0.35"),
+    "proxyless-w0.3": ("proxyless", "proxylessnas-w0.3"),
 }
 SPEC_SUFFIXES = (".yaml", ".yml", ".toml")
 

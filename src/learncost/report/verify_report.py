@@ -9,7 +9,7 @@ from .tables import Table, to_csv
 
 OP_COLUMNS = ["procedure", "phase", "operation", "counted as", "analytic", "counted", "difference", "status", "why"]
 MEM_COLUMNS = ["procedure", "phase", "rule", "analytic B", "tracked B", "difference", "tracked peak at",
-               "with errors B", "why"]
+               "with errors B", "schedule", "why"]
 
 
 class _Notes:
@@ -51,24 +51,28 @@ def _mem_rows(v: Verification, notes: _Notes | None):
     for c in v.checks:
         m = c.memory
         why = _memory_reason(m)
+        schedule = "UNEXPLAINED: " + "; ".join(m.schedule_mismatch) if m.schedule_mismatch else "equal"
         yield [c.procedure, c.phase, m.rule, m.analytic_bytes, m.tracked_bytes, m.difference, m.tracked_at,
-               m.with_errors_bytes, notes.ref(why) if notes else " | ".join(why)]
+               m.with_errors_bytes, schedule, notes.ref(why) if notes else " | ".join(why)]
 
 
 def tables(v: Verification, per_layer: bool = False) -> list[Table]:
     m = v.model
-    title = f"{m.name}{f' ({m.id})' if m.id else ''}"
+    title = f"{m.name}{f' ({m.id})' if m.id else ''}, setup {v.setup}"
     op_notes, mem_notes = _Notes(), _Notes()
     ops = Table(f"{title}: MACC per operation, analytic vs counted while executing in PyTorch", OP_COLUMNS,
                 list(_op_rows(v, op_notes)), numeric={4, 5, 6})
     ops.notes = op_notes.lines() + [
         "equal: counted exactly the analytic figure; explained: the difference is predicted by the note, layer by "
         "layer; extra operations (analytic 0) are executed work the paper does not count"]
-    mem = Table(f"{title}: activation peak, the paper's memory rule vs tracked during execution", MEM_COLUMNS,
+    accounting = v.checks[0].memory.accounting if v.checks else "paper"
+    mem = Table(f"{title}: memory peak, the {accounting} accounting vs tracked during execution", MEM_COLUMNS,
                 list(_mem_rows(v, mem_notes)), numeric={3, 4, 5, 7})
     mem.notes = mem_notes.lines() + [
-        "tracked: bytes of learncost buffers whose tensors are alive (held by the procedure or saved by autograd) "
-        "at the worst step; with errors: adding gradient and delta buffers, which no rule of the paper counts"]
+        "tracked: bytes of the tensors the execution holds at its worst step, each at its role's precision "
+        "(parameters resident in SRAM left out on both sides); with errors: error buffers included, which the "
+        "paper's setup does not count; schedule: learncost's schedule of the procedure holds exactly the tracked "
+        "bytes at every step (equal), or where it does not"]
     asides = sorted({a for c in v.checks for a in c.asides})
     mem.notes += asides
     out = [ops, mem]

@@ -180,7 +180,12 @@ def _data_dir():
 @lru_cache(maxsize=None)
 def preset_ids() -> tuple[str, ...]:
     """The shipped setups, ``paper`` first, then the general ones, then MIT's schemes."""
-    names = sorted(p.name[:-5] for p in _data_dir().iterdir() if p.name.endswith(".yaml"))
+    import re
+
+    def natural(name: str):  # tte-mbv2-49kb before tte-mbv2-123kb
+        return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+
+    names = sorted((p.name[:-5] for p in _data_dir().iterdir() if p.name.endswith(".yaml")), key=natural)
     first = [n for n in ("paper", "int8-fp32grad", "float32") if n in names]
     return tuple(first + [n for n in names if n not in first])
 
