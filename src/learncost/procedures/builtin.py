@@ -34,7 +34,7 @@ register(Procedure(
     training=Phase(
         # a positive and a negative pass, each with its goodness, normalization and local
         # update; no softmax head: sheet B36 = 2*(R18 + R22 + R24 + R26)
-        terms=(Term("forward", 2, "body"), Term("weight_update", 2), Term("goodness", 2, "trained"),
+        terms=(Term("forward", 2, "body"), Term("weight_update", 2), Term("goodness", 2),
                Term("normalization", 2, "body"), Term("bias_gradient", 2), Term("local_error", 2, "trained"),
                *_APPLY),
         memory="largest_pair_plus_input", params_in_ram=True,

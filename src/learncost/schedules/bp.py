@@ -54,6 +54,8 @@ def forward_pass(s: Schedule, model, plan, sizes, prefix: str, samples: int):
     back = backward_readers(model, plan, sizes)
     fwd: Counter = Counter(sizes.owner(src) for layer in model.layers for src in layer.inputs)
     fwd[sizes.owner(model.output.name)] += 1  # the error step reads the output
+    if model.task == "reconstruction":
+        fwd[model.input.name] += 1  # and an autoencoder's input, its target
     held: dict[str, object] = {}
     extra: dict[str, object] = {}
 
@@ -95,10 +97,11 @@ def bp_training(model, plan, sizes) -> Schedule:
         errors = _Errors(s)
         errors.held[logits] = s.new(f"error {logits}", "error", sizes.of(m * sizes.elements(logits), "error"), logits)
         s.sample(f"{prefix}error")
-        out = sizes.owner(model.output.name)
-        fwd[out] -= 1
-        if fwd[out] == 0 and not back[out] and out in held:
-            s.free(held.pop(out))
+        read = [sizes.owner(model.output.name)] + ([model.input.name] if model.task == "reconstruction" else [])
+        for own in read:
+            fwd[own] -= 1
+            if fwd[own] == 0 and not back[own] and own in held:
+                s.free(held.pop(own))
         for layer in reversed(plan.body):
             name = layer.name
             if transient(layer) or not plan.output_error[name]:

@@ -83,19 +83,19 @@ class Step:
         with self.counter.at(layer.name, "forward"):
             return self.net.run_layer(layer, ins)
 
-    def target(self, sample):
-        """One-hot labels for a classifier, the input itself for an autoencoder, zeros otherwise."""
+    def target(self, values: dict, samples: int):
+        """One-hot labels for a classifier, the input itself for an autoencoder (which therefore
+        keeps its input until the error is formed), zeros otherwise."""
         out = self.model.output
-        n = sample.shape[0]
         with self.counter.paused():
             if self.model.task == "classification":
-                y = torch.zeros(n, out.output_elements)
-                for k in range(n):
+                y = torch.zeros(samples, out.output_elements)
+                for k in range(samples):
                     y[k, (self.seed + k) % out.output_elements] = 1.0
                 return y
             if self.model.task == "reconstruction":
-                return sample.reshape(n, -1).clone()
-            return torch.zeros(n, out.output_elements)
+                return values[self.input_name].reshape(samples, -1).clone()
+            return torch.zeros(samples, out.output_elements)
 
     def error(self, output, target):
         """e = output - target at the model's output (softmax cross-entropy or squared error)."""
@@ -147,7 +147,8 @@ class Step:
                     continue
                 for k in range(state):
                     slots[f"{kind} state {k}"] = torch.zeros_like(p)
-                    self.tracker.hold(f"optimizer state {layer.name}", "optimizer_state", slots[f"{kind} state {k}"])
+                    self.tracker.hold(f"optimizer state {layer.name} ({kind} {k})", "optimizer_state",
+                                      slots[f"{kind} state {k}"])
                 if self.setup.gradient_buffers:
                     slots[f"{kind} gradient"] = torch.zeros_like(p)
                     self.tracker.hold(f"{kind} gradient {layer.name}", f"{kind}_gradient", slots[f"{kind} gradient"])
@@ -161,6 +162,10 @@ class Step:
     def gradients(self, layer: Layer, delta, h) -> tuple:
         """dW of the trained channels and db from the pre-activation error ``delta`` and the input
         ``h`` (as the layer reads it: padded, flattened); each counted under its own label."""
+        with torch.no_grad():  # gradients of the parameters, not part of any graph
+            return self._gradients(layer, delta, h)
+
+    def _gradients(self, layer: Layer, delta, h) -> tuple:
         u = self.plan.of(layer.name)
         weight, bias = self.net.params(layer)
         gw = gb = None
@@ -186,6 +191,10 @@ class Step:
     def update(self, layer: Layer, gw, gb, last: bool) -> None:
         """Apply (SGD on one micro-batch: as computed) or buffer a gradient; ``last``: the step's
         final contribution to this layer, after which buffered gradients are applied."""
+        with torch.no_grad():
+            self._update(layer, gw, gb, last)
+
+    def _update(self, layer: Layer, gw, gb, last: bool) -> None:
         slots = self.state[layer.name]
         if not self.setup.gradient_buffers:
             self._apply(layer, gw, gb)
@@ -253,7 +262,7 @@ def walk(s: Step, values: dict, tag: str, layers: list[Layer], samples: int, *, 
     remaining = readers(layers)
     for layer in layers:
         ins = [values[src] for src in layer.inputs]
-        _, out = s.forward(layer, ins)
+        out = s.forward(layer, ins)[1]
         values[layer.name] = out
         s.hold(name(layer), role(layer), out, samples)
         s.sample(f"{tag} {layer.name}")
@@ -399,6 +408,8 @@ def bp_training(s: Step) -> None:
         masks, slices, layer_inputs = {}, {}, {}
         remaining = readers(s.model.layers)
         remaining[s.model.output.name] += 1  # the error reads the output
+        if s.model.task == "reconstruction":
+            remaining[s.input_name] += 1  # and an autoencoder's input, its target
         with torch.no_grad():
             for layer in s.model.layers[1:]:
                 ins = [values[src] for src in layer.inputs]
@@ -419,6 +430,7 @@ def bp_training(s: Step) -> None:
                         cut = src[:, :-(-n // per_input)].clone()
                     slices[layer.name] = cut
                     s.tracker.hold(f"input slice {layer.name}", "saved", cut)
+                    del cut, src
                 del pre, out, ins
                 s.sample(f"{prefix}forward {layer.name}")
                 for src in layer.inputs:
@@ -426,10 +438,12 @@ def bp_training(s: Step) -> None:
                     if remaining[src] == 0 and not back[src]:
                         values.pop(src, None)
             output = values[s.model.output.name]
-            e = s.error(output, s.target(values[s.input_name]))
+            e = s.error(output, s.target(values, m))
             del output
             s.sample(f"{prefix}error")
             remaining[s.model.output.name] -= 1
+            if s.model.task == "reconstruction":
+                remaining[s.input_name] -= 1
             for layer in s.model.layers:
                 if remaining[layer.name] <= 0 and not back[layer.name]:
                     values.pop(layer.name, None)
@@ -633,7 +647,7 @@ def pepita_training(s: Step) -> None:
             walk(s, clean, f"{prefix}clean", s.model.layers[1:], m, keep=kept_names | {s.input_name, s.model.output.name},
                  name=lambda lay: _buffer_name(s, lay),
                  role=lambda lay: "saved" if lay.name in kept_names else "activation")
-            e = s.error(clean[s.model.output.name], s.target(x))
+            e = s.error(clean[s.model.output.name], s.target(clean, m))
             s.sample(f"{prefix}error")
             clean.pop(s.model.output.name)
             f = s.project(e)
@@ -685,7 +699,7 @@ def mempepita_training(s: Step) -> None:
         with torch.no_grad():
             walk(s, values, f"{prefix}clean", s.model.layers[1:], m, keep=frozenset({s.input_name}),
                  name=lambda lay: _buffer_name(s, lay))
-            e = s.error(values[s.model.output.name], s.target(x))
+            e = s.error(values[s.model.output.name], s.target(values, m))
             s.sample(f"{prefix}error")
             del values
             f = s.project(e)
@@ -700,13 +714,13 @@ def mempepita_training(s: Step) -> None:
             del x, xm
             left_clean, left_modulated = readers(plan.body), readers(plan.body)
             for layer in plan.body:
-                _, h = s.forward(layer, [clean[src] for src in layer.inputs])
+                h = s.forward(layer, [clean[src] for src in layer.inputs])[1]
                 clean[layer.name] = h
                 s.hold(_buffer_name(s, layer), "activation", h, m)
                 s.sample(f"{prefix}recompute {layer.name}")
                 release_read(clean, left_clean, layer)
                 ins = [modulated[src] for src in layer.inputs]
-                _, h_mod = s.forward(layer, ins)
+                h_mod = s.forward(layer, ins)[1]
                 modulated[layer.name] = h_mod
                 s.hold(_buffer_name(s, layer, " (modulated)"), "activation", h_mod, m)
                 s.sample(f"{prefix}modulated {layer.name}")
