@@ -103,8 +103,12 @@ def test_listing_commands():
     assert "stm32h735g-dk" in run_cli("mcus").stdout
     assert "speech-commands" in run_cli("datasets", "-f", "csv").stdout
     models = json.loads(run_cli("models", "-f", "json").stdout)
-    assert [m["id"] for m in models] == ["kws", "vww", "ic", "ad"]
+    # the MLPerf Tiny models of the paper, then MIT's on-device training models
+    assert [m["id"] for m in models] == ["kws", "vww", "ic", "ad", "mcunet-5fps", "mbv2-w0.35", "proxyless-w0.3"]
     assert "largest_pair_plus_larger" in run_cli("procedures").stdout
+    setups = json.loads(run_cli("setups", "-f", "json").stdout)
+    assert [s["id"] for s in setups][:4] == ["paper", "int8-fp32grad", "float32", "tte-mbv2-49kb"]
+    assert len(setups) == 3 + 15  # and MIT's fifteen schemes
 
 
 @pytest.mark.parametrize("args,needle", [

@@ -121,7 +121,7 @@ def test_paper_workbook_holds_the_four_models(tmp_path):
     r = run_cli("paper", "-o", str(tmp_path / "paper.xlsx"))
     assert r.returncode == 0, r.stderr
     wb = openpyxl.load_workbook(tmp_path / "paper.xlsx")
-    assert wb.sheetnames == ["settings", "kws_layers", "kws_memory", "vww_layers", "vww_memory", "ic_layers",
+    assert wb.sheetnames == ["settings", "setup", "kws_layers", "kws_memory", "vww_layers", "vww_memory", "ic_layers",
                              "ic_memory", "ad_layers", "ad_memory", "totals"]
     assert str(wb["totals"]["D2"].value).startswith("=SUM(kws_layers!")
 
@@ -140,10 +140,11 @@ def _ods_to_xlsx(ods, xlsx):
 
     def excel(f):
         f = f.removeprefix("of:=")
-        f = re.sub(r"\[\$(\w+)\.([A-Z]+\d+):\.([A-Z]+\d+)\]", r"\1!\2:\3", f)
-        f = re.sub(r"\[\$(\w+)\.([A-Z]+\d+)\]", r"\1!\2", f)
-        f = re.sub(r"\[\.([A-Z]+\d+):\.([A-Z]+\d+)\]", r"\1:\2", f)
-        f = re.sub(r"\[\.([A-Z]+\d+)\]", r"\1", f)
+        ref = r"(\$?[A-Z]+\$?\d+)"  # absolute ($B$2) or relative (B2)
+        f = re.sub(rf"\[\$(\w+)\.{ref}:\.{ref}\]", r"\1!\2:\3", f)
+        f = re.sub(rf"\[\$(\w+)\.{ref}\]", r"\1!\2", f)
+        f = re.sub(rf"\[\.{ref}:\.{ref}\]", r"\1:\2", f)
+        f = re.sub(rf"\[\.{ref}\]", r"\1", f)
         return "=" + f.replace(";", ",")
 
     for table in root.iter(f"{t}table"):
@@ -191,4 +192,4 @@ def test_workbook_of_an_imported_file_recomputes(tmp_path, name):
     W.write_xlsx(book, tmp_path / "m.xlsx")
     cells = _compute(tmp_path / "m.xlsx")
     _check_totals(cells, book, [a])
-    _check_layers(cells, a, book.sheets[1].name)
+    _check_layers(cells, a, book.sheets[2].name)

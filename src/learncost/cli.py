@@ -47,8 +47,14 @@ InputShapeOpt = typer.Option(None, "--input-shape", help="Input shape for ONNX g
 PROGRESS_FROM = 200_000
 
 
-ParamOpt = typer.Option(None, "--param", help="NAME=VALUE: set a parameter the spec declares (repeatable); "
-                                               "`learncost sweep` takes several values.")
+ParamOpt = typer.Option(None, "--param", help="NAME=VALUE: set a parameter the spec or the setup declares "
+                                               "(repeatable); `learncost sweep` takes several values.")
+SetupOpt = typer.Option(None, "--setup", "-s",
+                        help="Training setup: a preset id (see `learncost setups`) or a setup file (.yaml/.toml); "
+                             "default: paper (the paper's assumptions).")
+MemoryOpt = typer.Option(None, "--memory",
+                         help="Memory accounting: paper (the paper's rules), saved-for-backward (MIT's estimate), "
+                              "live (peak of the procedure's schedule); default: the setup's.")
 
 
 def _param_lists(param: Optional[list[str]]) -> dict[str, list]:
@@ -72,6 +78,17 @@ def _params(param: Optional[list[str]]) -> dict:
                                  hint="use `learncost sweep` to evaluate several")
         values[name] = vals[0]
     return values
+
+
+def _setup(name: Optional[str], params: dict):
+    """The setup at the values of the parameters it declares; the other parameters are the model's."""
+    from . import setups
+
+    data, origin = setups.source_data(name or "paper")
+    declared = setups.declared_parameters(data, origin)
+    mine = {k: v for k, v in params.items() if k in declared}
+    rest = {k: v for k, v in params.items() if k not in declared}
+    return setups.build(data, origin, mine), rest
 
 
 def _load(model: str, allow_unsupported: bool, classes: Optional[int], input_shape: Optional[str],
@@ -109,22 +126,29 @@ def _mcus(ids: Optional[list[str]], clock: Optional[float], cycles: Optional[flo
 
 def _analysis(model: str, procedure: Optional[list[str]], boards, allow_unsupported: bool, classes: Optional[int],
               input_shape: Optional[str], fmt: Format, *, dataset: Optional[str] = None,
-              epochs: Optional[int] = None, samples: Optional[int] = None, params: Optional[dict] = None):
-    """Load the model and analyse it under the chosen procedures, boards and workload (analyze, fit)."""
+              epochs: Optional[int] = None, samples: Optional[int] = None, params: Optional[dict] = None,
+              setup: Optional[str] = None, memory: Optional[str] = None):
+    """Load the model and analyse it under the chosen procedures, boards, workload and setup (analyze, fit)."""
     from .analysis import analyze as run
     from .catalog import get_dataset, workload
     from .procedures import get_procedure
 
     procs = [get_procedure(p) for p in procedure] if procedure else None
-    m = _load(model, allow_unsupported, classes, input_shape, params)
+    chosen, model_params = _setup(setup, params or {})
+    m = _load(model, allow_unsupported, classes, input_shape, model_params)
     if fmt in (Format.csv, Format.json):
         _warn(m)  # tables and markdown carry the warnings themselves
     ds_name = dataset or m.dataset
-    return run(m, procs, boards, workload(get_dataset(ds_name) if ds_name else None, epochs, samples))
+    result = run(m, procs, boards, workload(get_dataset(ds_name) if ds_name else None, epochs, samples),
+                 setup=chosen, memory=memory)
+    if fmt in (Format.csv, Format.json):
+        for w in result.warnings[len(m.warnings):]:
+            print(f"learncost: warning: {w}", file=sys.stderr)
+    return result
 
 
 def _emit(fmt: Format, *, tables, json_text, csv_text, output: Optional[str] = None, force: bool = False,
-          figure=None, workbook=None) -> None:
+          figure=None, workbook=None, setup=None, accounting: str = "paper") -> None:
     from .report.tables import to_markdown, to_rich
 
     if output is not None:
@@ -133,7 +157,7 @@ def _emit(fmt: Format, *, tables, json_text, csv_text, output: Optional[str] = N
         from .report.html import page
 
         texts = {"csv": csv_text, "json": lambda: json_text() + "\n", "markdown": lambda: to_markdown(tables()),
-                 "html": lambda: page(tables(), figure() if figure else None)}
+                 "html": lambda: page(tables(), figure() if figure else None, setup=setup, accounting=accounting)}
         path = write(output, force, text=lambda kind: texts[kind](), figure=figure, workbook=workbook)
         print(f"learncost: wrote {path}", file=sys.stderr)
         return
@@ -223,6 +247,8 @@ def analyze(
     classes: Optional[int] = ClassesOpt,
     input_shape: Optional[str] = InputShapeOpt,
     param: Optional[list[str]] = ParamOpt,
+    setup_name: Optional[str] = SetupOpt,
+    memory: Optional[str] = MemoryOpt,
     fmt: Format = FormatOpt,
     output: Optional[str] = OutputOpt,
     force: bool = ForceOpt,
@@ -233,11 +259,13 @@ def analyze(
 
     boards = _mcus(mcu, clock_mhz, cycles_per_macc, setup()["mcus"], sram_kb, flash_kb)
     result = _analysis(model, procedure, boards, allow_unsupported, classes, input_shape, fmt,
-                       dataset=dataset, epochs=epochs, samples=samples, params=_params(param))
+                       dataset=dataset, epochs=epochs, samples=samples, params=_params(param),
+                       setup=setup_name, memory=memory)
 
     _emit(fmt, tables=lambda: rep.tables(result, per_layer), json_text=lambda: rep.to_json(result, per_layer),
           csv_text=lambda: rep.csv_text(result, per_layer), output=output, force=force,
-          figure=lambda: plots.analysis_figure(result), workbook=lambda: _workbook([result]))
+          figure=lambda: plots.analysis_figure(result), workbook=lambda: _workbook([result]),
+          setup=result.setup, accounting=result.evaluator.accounting)
 
 
 @app.command()
@@ -253,6 +281,8 @@ def fit(
     classes: Optional[int] = ClassesOpt,
     input_shape: Optional[str] = InputShapeOpt,
     param: Optional[list[str]] = ParamOpt,
+    setup_name: Optional[str] = SetupOpt,
+    memory: Optional[str] = MemoryOpt,
     fmt: Format = FormatOpt,
     output: Optional[str] = OutputOpt,
     force: bool = ForceOpt,
@@ -263,11 +293,12 @@ def fit(
 
     boards = _mcus(mcu, clock_mhz, cycles_per_macc, list(catalogue()), sram_kb, flash_kb)
     result = _analysis(model, procedure, boards, allow_unsupported, classes, input_shape, fmt,
-                       params=_params(param))
+                       params=_params(param), setup=setup_name, memory=memory)
 
     _emit(fmt, tables=lambda: rep.tables(result), json_text=lambda: rep.to_json(result),
           csv_text=lambda: rep.csv_text(result), output=output, force=force,
-          figure=lambda: plots.analysis_figure(result), workbook=lambda: _workbook([result]))
+          figure=lambda: plots.analysis_figure(result), workbook=lambda: _workbook([result]),
+          setup=result.setup, accounting=result.evaluator.accounting)
 
 
 @app.command()
@@ -282,11 +313,14 @@ def sweep(
     cycles_per_macc: Optional[float] = CyclesOpt,
     sram_kb: Optional[float] = SramOpt,
     flash_kb: Optional[float] = FlashOpt,
+    setup_name: Optional[str] = SetupOpt,
+    memory: Optional[str] = MemoryOpt,
     fmt: Format = FormatOpt,
     output: Optional[str] = OutputOpt,
     force: bool = ForceOpt,
 ) -> None:
-    """Every combination of a spec's parameter values under every procedure: which variants train on which boards."""
+    """Every combination of a spec's (and a setup's) parameter values under every procedure: which variants
+    train on which boards."""
     from .paper import setup
     from .procedures import get_procedure
     from .report import plots, sweep_report as rep
@@ -306,13 +340,13 @@ def sweep(
 
         with Progress(console=Console(stderr=True), transient=True) as bar:
             task = bar.add_task("sweeping", total=total)
-            result = run(model, values, procs, boards, dataset,
+            result = run(model, values, procs, boards, dataset, setup=setup_name, memory=memory,
                          progress=lambda done, n: bar.update(task, completed=done))
     else:
-        result = run(model, values, procs, boards, dataset)
+        result = run(model, values, procs, boards, dataset, setup=setup_name, memory=memory)
     _emit(fmt, tables=lambda: rep.tables(result), json_text=lambda: rep.to_json(result),
           csv_text=lambda: rep.csv_text(result), output=output, force=force,
-          figure=lambda: plots.sweep_figure(result))
+          figure=lambda: plots.sweep_figure(result), setup=result.setup, accounting=result.memory)
 
 
 @app.command()
@@ -346,16 +380,21 @@ def verify(
     allow_unsupported: bool = UnsupportedOpt,
     classes: Optional[int] = ClassesOpt,
     input_shape: Optional[str] = InputShapeOpt,
+    param: Optional[list[str]] = ParamOpt,
+    setup_name: Optional[str] = SetupOpt,
+    memory: Optional[str] = MemoryOpt,
     fmt: Format = FormatOpt,
 ) -> None:
-    """Execute each procedure in PyTorch and compare counted MACC and tracked memory with the analytic figures."""
+    """Execute each procedure in PyTorch under a setup and compare counted MACC and tracked memory with the
+    analytic figures."""
     from .procedures import get_procedure
     from .report import verify_report as rep
     from .verify import verify as run
 
     procs = [get_procedure(p) for p in procedure] if procedure else None
-    m = _load(model, allow_unsupported, classes, input_shape)
-    result = run(m, procs, seed=seed)
+    chosen, model_params = _setup(setup_name, _params(param))
+    m = _load(model, allow_unsupported, classes, input_shape, model_params)
+    result = run(m, procs, seed=seed, setup=chosen, memory=memory)
     _emit(fmt, tables=lambda: rep.tables(result, per_layer), json_text=lambda: rep.to_json(result),
           csv_text=lambda: rep.csv_text(result))
 
@@ -404,6 +443,29 @@ def datasets(fmt: Format = FormatOpt) -> None:
     cols = ["id", "name", "epochs", "samples", "source"]
     rows = [[getattr(d, c) for c in cols] for d in catalog().values()]
     _emit_listing(fmt, "Datasets", cols, rows, numeric={2, 3})
+
+
+@app.command()
+def setups(
+    setup_id: Optional[str] = typer.Argument(None, help="A preset id or setup file: show all its fields."),
+    fmt: Format = FormatOpt,
+) -> None:
+    """The training setups: the paper's, int8-fp32grad, float32 and MIT's fifteen sparse-update schemes."""
+    from . import setups as S
+
+    if setup_id is not None:
+        st = S.load(setup_id)
+        from .report.setup_report import fields
+
+        rows = fields(st)
+        _emit_listing(fmt, f"Setup {st.key}: {st.name}", ["field", "value"], rows,
+                      notes=[f"{role}: {doc}" for role, doc in S.ROLE_DOCS.items()])
+        return
+    cols = ["id", "name", "model", "memory", "description"]
+    rows = [[st.key, st.name, st.model or "", st.memory, st.description]
+            for st in (S.load(i) for i in S.preset_ids())]
+    _emit_listing(fmt, "Training setups", cols, rows,
+                  notes=["`learncost setups ID` shows every field; --setup takes an id or a setup file"])
 
 
 @app.command()

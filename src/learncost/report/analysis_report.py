@@ -50,6 +50,12 @@ def mcu_note(mcu) -> str:
     return f"{mcu.id}: {mcu.clock_mhz:g} MHz, {cycles}{memory}"
 
 
+def setup_note(a: Analysis) -> str:
+    from .setup_report import summary
+
+    return summary(a.setup, a.evaluator.accounting)
+
+
 def tables(a: Analysis, per_layer: bool) -> list[Table]:
     m = a.model
     ds = f"; training on {a.dataset.name}: {a.dataset.epochs} epochs x {a.dataset.samples:,} samples" if a.dataset else ""
@@ -70,9 +76,17 @@ def tables(a: Analysis, per_layer: bool) -> list[Table]:
     notes = [mcu_note(mcu) for mcu in a.mcus]
     notes.append("fits: training RAM (inference: activations) within SRAM and parameters within flash; "
                  "'no' says by how much it misses (1 KB = 1024 B)")
-    notes.append("RAM = activations + parameters in training, activations only in inference")
+    notes.append(setup_note(a))
+    if a.setup.key == "paper" and a.evaluator.accounting == "paper":
+        notes.append("RAM = activations + parameters in training, activations only in inference")
+    else:
+        notes.append("RAM by role at the peak is in the JSON (memory_by_role); activations B = activations, saved "
+                     "activations, masks and errors at the peak; params B = every parameter (what flash holds)")
+    if a.setup.batch > 1:
+        notes.append(f"training MACC and RAM per step of {a.setup.batch} samples; latency per sample")
     notes += [f"warning: {w}" for w in a.warnings]
-    out = [Table(f"{model_label(m)}: {m.weights:,} weights, {m.biases:,} biases{ds}", cols, rows, notes,
+    out = [Table(f"{model_label(m)}, setup {a.setup.key}: {m.weights:,} weights, {m.biases:,} biases{ds}", cols, rows,
+                 notes,
                  numeric=set(range(2, len(cols))))]
     if per_layer:
         lcols = ["layer", "kind", "output", "act. B", "weights", "biases", *OPERATIONS]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from ..analysis import Analysis
-from .analysis_report import mcu_note, model_label
+from .analysis_report import mcu_note, model_label, setup_note
 from .tables import Table, to_csv
 
 COLUMNS = ["model", "procedure", "phase", "mcu", "fits", "ram_bytes", "sram_bytes", "ram_margin_bytes",
@@ -30,12 +30,18 @@ def tables(a: Analysis) -> list[Table]:
     notes = [f"{mcu_id}: trains with {', '.join(p) if p else 'no procedure'}" for mcu_id, p in trains.items()]
     notes += [mcu_note(mcu) for mcu in a.mcus]
     notes.append("yes: RAM within SRAM and parameters within flash; no: what it misses by (1 KB = 1024 B)")
-    return [Table(f"{model_label(m)}: does it fit? (parameters {a.rows[0].params_bytes:,} B)",
+    notes.append("assumes " + setup_note(a))
+    if a.setup.key == "paper":
+        notes.append("the paper's setup counts no error buffer, gradient or optimizer state; for training as MCU "
+                     "engines run it: --setup int8-fp32grad (see `learncost setups`)")
+    return [Table(f"{model_label(m)}, setup {a.setup.key} ({a.evaluator.accounting} memory): does it fit? "
+                  f"(parameters {a.rows[0].params_bytes:,} B)",
                   cols, rows, notes, numeric={2})]
 
 
 def to_json(a: Analysis) -> str:
-    return json.dumps({"model": a.model_key, "fit": [dict(zip(COLUMNS, r)) for r in _records(a)]}, indent=2)
+    return json.dumps({"model": a.model_key, "setup": a.setup.key, "memory_accounting": a.evaluator.accounting,
+                       "fit": [dict(zip(COLUMNS, r)) for r in _records(a)]}, indent=2)
 
 
 def csv_text(a: Analysis) -> str:

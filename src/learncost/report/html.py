@@ -47,13 +47,31 @@ def _png(fig) -> str:
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def _context() -> str:
+def _setup_context(setup, accounting: str) -> str:
+    from ..accounting import __doc__ as accountings
+    from ..setups import ROLE_DOCS
+    from .setup_report import fields, summary
+
+    rows = "".join(f"<tr><td>{escape(k)}</td><td>{escape(v)}</td></tr>" for k, v in fields(setup))
+    roles = "".join(f"<li><code>{escape(k)}</code>: {escape(v)}</li>" for k, v in ROLE_DOCS.items())
+    return (f"<h2>Setup</h2><p>{escape(summary(setup, accounting))}</p>"
+            f"<table><thead><tr><th>field</th><th>value</th></tr></thead><tbody>{rows}</tbody></table>"
+            f"<h2>Tensor roles</h2><ul>{roles}</ul>"
+            f"<h2>Memory accountings</h2><pre>{escape(accountings or '')}</pre>")
+
+
+def _context(setup=None, accounting: str = "paper") -> str:
     from ..memory import RULE_DOCS
-    from ..paper import setup
+    from ..paper import setup as paper_setup
     from ..procedures import PROCEDURES
     from .paper_report import errata_tables
 
-    assumptions = "".join(f"<li>{escape(a)}</li>" for a in setup()["assumptions"])
+    if setup is not None and setup.key != "paper":
+        # a real setup: the paper's assumptions and its sheet's errata would misdescribe these figures
+        procs = "".join(f"<li><b>{escape(p.id)}</b> ({escape(p.name)}; {escape(p.reference)})</li>"
+                        for p in PROCEDURES.values())
+        return _setup_context(setup, accounting) + f"<h2>Procedures</h2><ul>{procs}</ul>"
+    assumptions = "".join(f"<li>{escape(a)}</li>" for a in paper_setup()["assumptions"])
     rules = "".join(f"<li><code>{escape(k)}</code>: {escape(v)}</li>" for k, v in RULE_DOCS.items())
     procs = "".join(
         f"<li><b>{escape(p.id)}</b> ({escape(p.name)}; {escape(p.reference)}): training "
@@ -67,7 +85,8 @@ def _context() -> str:
             "<code>learncost paper --as-published</code>).</p>" + errata)
 
 
-def page(tables: list[Table], figure=None, title: str | None = None) -> str:
+def page(tables: list[Table], figure=None, title: str | None = None, setup=None, accounting: str = "paper") -> str:
+    """The page; ``setup`` (default: the paper's) decides which assumptions it states."""
     from .. import __version__
 
     title = title or (tables[0].title if tables else "learncost")
@@ -78,5 +97,5 @@ def page(tables: list[Table], figure=None, title: str | None = None) -> str:
     return ('<?xml version="1.0" encoding="utf-8"?>\n<!DOCTYPE html>\n'
             '<html xmlns="http://www.w3.org/1999/xhtml" lang="en"><head><meta charset="utf-8"/>'
             f"<title>{escape(title)}</title><style>{STYLE}</style></head><body>"
-            f"<h1>{escape(title)}</h1><p>learncost {escape(__version__)}</p>{img}{body}{_context()}"
+            f"<h1>{escape(title)}</h1><p>learncost {escape(__version__)}</p>{img}{body}{_context(setup, accounting)}"
             "</body></html>\n")

@@ -1,12 +1,17 @@
 """``.xlsx`` / ``.ods``: the analysis as a live workbook, in the spirit of the paper's sheet.
 
 Per-layer hyperparameters (filters or units, kernel, stride, padding, element sizes), the
-input shape, each board's clock, cycles/MACC, SRAM and flash, and the dataset's epochs and
-samples are plain cells. Everything else is a formula over them: each layer's input and
-output shape (read from the layer that feeds it), weights, biases and activation bytes,
-the MACC of every operation, each memory rule's candidate totals, and every total, RAM,
-latency, training-time and fit cell. Edit conv1's filters or a board's cycles/MACC and the
-whole workbook recomputes as learncost would for the edited model.
+input shape, each board's clock, cycles/MACC, SRAM and flash, the dataset's epochs and
+samples, and the setup's choices that arithmetic can follow (the bits of each tensor role,
+the batch and micro-batch, the optimizer's MACC per parameter, whether errors count, each
+layer's trained channel ratio and whether its bias is trained) are plain cells. Everything
+else is a formula over them: each layer's input and output shape (read from the layer that
+feeds it), weights, biases and activation bytes, its trained channels, the MACC of every
+operation, each memory rule's candidate totals or each schedule's tensors and live bytes per
+step, and every total, RAM, latency, training-time and fit cell. Edit conv1's filters, a
+board's cycles/MACC or the error bits and the whole workbook recomputes as learncost would.
+Which layers are on the backward path, and which tensors a schedule holds, follow the setup
+as it was when the workbook was written (they are structure, not arithmetic).
 
 The MACC formulas are not written by hand: each registered cost formula is run once on
 symbolic cells (``Cell``), so the workbook states exactly what the Python formula computes.
@@ -18,23 +23,26 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import SimpleNamespace
 from typing import Any
 
 from ..analysis import Analysis
-from ..costs import OPERATIONS
+from ..costs import OPERATIONS, OPS
 from ..costs.registry import formulas_for, model_formula_for
 from ..dtypes import dtype_bytes
 from ..ir import Dims, Layer
-from ..memory import CANDIDATES, buffers
-from ..procedures import get_procedure
+from ..layers import HEAD_KINDS
+from ..memory import CANDIDATES
+from ..procedures import WHERE
+from ..setups import ROLES, WORKING_ROLES
 
 # layer sheet columns: hyperparameters (inputs), then derived shape, sizes and MACC (formulas)
 INPUT_COLS = ["name", "kind", "inputs", "filters/units", "H_ker", "W_ker", "H_stride", "W_stride", "pad_top",
-              "pad_bottom", "pad_left", "pad_right", "depth_multiplier", "act_bytes", "weight_bytes", "bias_bytes"]
+              "pad_bottom", "pad_left", "pad_right", "depth_multiplier", "act_bytes", "weight_bytes", "bias_bytes",
+              "weight_ratio", "bias_trained"]
 SHAPE_COLS = ["C_in", "H_in", "W_in", "H_out", "W_out", "C_out", "elements", "activation_B", "weights", "biases",
-              "params_B"]
+              "params_B", "trained_channels", "trained_params"]
 LAYER_COLS = INPUT_COLS + SHAPE_COLS + list(OPERATIONS)
 FEATURE_MAP_KINDS = {"conv2d", "depthwise_conv2d", "avg_pool2d", "max_pool2d"}
 
@@ -115,14 +123,53 @@ def _hwc(shape) -> tuple[int, int, int]:
     return (shape[0], shape[1], shape[2]) if len(shape) == 3 else (math.prod(shape), 1, 1)
 
 
-def _layer_sheet(a: Analysis, sheet: Sheet) -> _LayerRows:
+class _Setup:
+    """The setup sheet: the setup's arithmetic choices as cells."""
+
+    FIELDS = ("batch", "micro_batch", "optimizer_macc", "errors_counted")
+
+    def __init__(self, setup):
+        from ..costs.formulas import OPTIMIZER_MACC
+
+        self.setup = setup
+        self.sheet = Sheet("setup")
+        self.sheet.rows.append(["field", "value", "note"])
+        self.row: dict[str, int] = {}
+        values = {"batch": setup.batch, "micro_batch": setup.micro, "optimizer_macc": OPTIMIZER_MACC[setup.optimizer],
+                  "errors_counted": 1 if setup.count_errors else 0}
+        notes = {"batch": "samples per optimizer step", "micro_batch": "samples processed together",
+                 "optimizer_macc": f"MACC per trained parameter of one {setup.optimizer} step",
+                 "errors_counted": "1: error buffers count in RAM"}
+        for name in self.FIELDS:
+            self.row[name] = len(self.sheet.rows)
+            self.sheet.rows.append([name, values[name], notes[name]])
+        for role in ROLES:
+            self.row[role] = len(self.sheet.rows)
+            bits = setup.bits(role)
+            self.sheet.rows.append([f"bits[{role}]", bits, "the model's dtypes" if bits is None else "bits per element"])
+        self.sheet.rows.append(["setup", setup.key, setup.name])
+
+    def ref(self, name: str) -> str:
+        return self.sheet.ref(self.row[name], 1, absolute=True)
+
+    def bytes_per_element(self, role: str) -> str:
+        return f"{self.ref(role)}/8"
+
+
+def _layer_sheet(a: Analysis, sheet: Sheet, st: _Setup) -> _LayerRows:
     m = a.model
     at = _LayerRows(sheet, m)
     sheet.rows.append(list(LAYER_COLS))
+    setup = a.setup
 
     def c(layer_name: str, col: str) -> str:
         return at.cell(layer_name, col)
 
+    def element_bytes(role: str, dtype: str):
+        bits = setup.bits(role)
+        return dtype_bytes(dtype) if bits is None else Formula(st.bytes_per_element(role), bits / 8)
+
+    plan = a.evaluator.plan
     for layer, lr in zip(m.layers, a.layers):
         r = at.row[layer.name]
         kernel = layer.kernel or (1, 1)
@@ -134,8 +181,11 @@ def _layer_sheet(a: Analysis, sheet: Sheet) -> _LayerRows:
         window: list[Any] = [*kernel, *stride]
         if _global_pool(layer):  # the window is the whole input, whatever size it becomes
             window = [Formula(c(layer.name, f), v) for f, v in zip(("H_in", "W_in", "H_in", "W_in"), window)]
+        u = plan.of(layer.name)
         row: list[Any] = [layer.name, layer.kind, ", ".join(layer.inputs), hyper, *window, *pads, depth,
-                          dtype_bytes(layer.dtype), dtype_bytes(layer.weight_dtype), dtype_bytes(layer.bias_dtype)]
+                          element_bytes("activation", layer.dtype), element_bytes("weight", layer.weight_dtype),
+                          element_bytes("bias", layer.bias_dtype),
+                          u.ratio if layer.has_weights else None, (1 if u.bias else 0) if layer.biases else None]
         h_out, w_out, c_out = _hwc(layer.output_shape)
         if layer.kind == "input":
             row += [None, None, None, h_out, w_out, c_out]
@@ -151,16 +201,26 @@ def _layer_sheet(a: Analysis, sheet: Sheet) -> _LayerRows:
             row += [c_in, h_in, w_in, *_output_shape(layer, vector, lambda col: c(layer.name, col), c)]
         own = lambda col: c(layer.name, col)  # noqa: E731
         row.append(Formula(f"{own('H_out')}*{own('W_out')}*{own('C_out')}", layer.output_elements))
-        row.append(Formula(f"{own('elements')}*{own('act_bytes')}", lr.activations_bytes))
+        row.append(Formula(f"ROUNDUP({own('elements')}*{own('act_bytes')},0)", lr.activations_bytes))
         weights = {"conv2d": f"{own('H_ker')}*{own('W_ker')}*{own('C_in')}*{own('C_out')}",
                    "depthwise_conv2d": f"{own('H_ker')}*{own('W_ker')}*{own('C_out')}",
                    "dense": f"{own('H_in')}*{own('H_out')}"}.get(layer.kind)
         row.append(Formula(weights, layer.weights) if weights and layer.weights else layer.weights)
         bias_count = own("H_out") if layer.kind == "dense" else own("C_out")
         row.append(Formula(bias_count, layer.biases) if layer.biases else 0)
-        row.append(Formula(f"{own('weights')}*{own('weight_bytes')}+{own('biases')}*{own('bias_bytes')}",
-                           lr.params_bytes))
-        row += _macc_cells(a, layer, lr.macc, own, c)
+        row.append(Formula(f"ROUNDUP({own('weights')}*{own('weight_bytes')},0)+ROUNDUP({own('biases')}*"
+                           f"{own('bias_bytes')},0)", lr.params_bytes))
+        if layer.has_weights:
+            count = {"conv2d": own("C_in"), "depthwise_conv2d": own("C_out")}.get(layer.kind, own("H_in"))
+            row.append(Formula(f"INT({count}*{own('weight_ratio')})", int(u.channels)))
+            per = {"conv2d": f"{own('C_out')}*{own('trained_channels')}*{own('H_ker')}*{own('W_ker')}",
+                   "depthwise_conv2d": f"{own('trained_channels')}*{own('H_ker')}*{own('W_ker')}",
+                   "dense": f"{own('trained_channels')}*{own('H_out')}"}[layer.kind]
+            bias = f"+{own('bias_trained')}*{own('biases')}" if layer.biases else ""
+            row.append(Formula(f"{per}{bias}", plan.trained_params(layer)))
+        else:
+            row += [0, 0]
+        row += _macc_cells(a, layer, lr.macc, own, c, st)
         assert len(row) == len(LAYER_COLS), (layer.name, len(row))
         sheet.rows.append(row)
         assert len(sheet.rows) == r + 1
@@ -197,25 +257,56 @@ def _output_shape(layer: Layer, vector: bool, own, c) -> list[Any]:
     return [h, w, ch]  # reshape to a stated shape, opaque operators: as the file states
 
 
-def _macc_cells(a: Analysis, layer: Layer, maccs: dict[str, int], own, c) -> list[Any]:
-    dims = Dims(**{f: Cell(own(f)) for f in ("C_in", "C_out", "H_in", "W_in", "H_out", "W_out", "H_ker", "W_ker",
-                                              "H_stride", "W_stride")})
+def _macc_cells(a: Analysis, layer: Layer, maccs: dict[str, int], own, c, st: _Setup) -> list[Any]:
+    """Each operation's MACC on the layer: the registered formula run on symbolic cells, gated and
+    scaled as ``costs.ops`` does (the trained channels replace C_in, C_out or H_in in the weight
+    gradient; the bias, optimizer and accumulation cells read the trained parameters)."""
+    fields = ("C_in", "C_out", "H_in", "W_in", "H_out", "W_out", "H_ker", "W_ker", "H_stride", "W_stride")
+    dims = Dims(**{f: Cell(own(f)) for f in fields})
     proxy = SimpleNamespace(output_elements=Cell(own("elements")), inputs=layer.inputs, kind=layer.kind,
                             name=layer.name)
     registered = formulas_for(layer.kind)
-    cells: list[Any] = []
-    for op in OPERATIONS[:5]:
+    plan = a.evaluator.plan
+    paper = a.setup.convention == "paper"
+    name = layer.name
+
+    def geometric(op: str, d: Dims = dims):
         fn = registered.get(op)
-        if fn is None or (op == "backward" and not a.model.has_trainable_ancestor[layer.name]):
-            cells.append(0)  # no formula for this kind, or no earlier layer consumes this error
-        else:
-            cells.append(Formula(_text(fn(dims, proxy)), maccs[op]))
+        return 0 if fn is None else Formula(_text(fn(d, proxy)), maccs[op])
+
+    cells: dict[str, Any] = dict.fromkeys(OPERATIONS, 0)
+    if paper or layer.kind not in HEAD_KINDS:
+        cells["forward"] = geometric("forward")
+    if plan.needs_input_error[name] and plan.output_error[name]:
+        cells["backward"] = geometric("backward")
+    if layer.has_weights:
+        channel = {"conv2d": "C_in", "depthwise_conv2d": "C_out"}.get(layer.kind, "H_in")
+        cells["weight_update"] = geometric("weight_update", replace(dims, **{channel: Cell(own("trained_channels"))}))
+        cells["goodness"] = geometric("goodness")
+        if paper or plan.feeds_weights[name]:
+            cells["normalization"] = geometric("normalization")
+    if not paper:
+        if layer.has_weights and layer.biases:
+            cells["bias_gradient"] = Formula(f"{own('bias_trained')}*{own('elements')}", maccs["bias_gradient"])
+        if plan.trained(name):
+            cells["local_error"] = Formula(own("elements"), maccs["local_error"])
+        if layer.has_weights:
+            cells["optimizer"] = Formula(f"{own('trained_params')}*{st.ref('optimizer_macc')}", maccs["optimizer"])
+            cells["gradient_accumulation"] = Formula(own("trained_params"), maccs["gradient_accumulation"])
+        if maccs["gradient_sum"]:
+            senders = maccs["gradient_sum"] // layer.output_elements
+            cells["gradient_sum"] = Formula(f"{own('elements')}*{senders}", maccs["gradient_sum"])
     m = a.model
     model = SimpleNamespace(output=SimpleNamespace(output_elements=Cell(c(m.output.name, "elements"))),
                             input=SimpleNamespace(output_elements=Cell(c(m.input.name, "elements"))))
-    for op, at in (("error", m.output), ("projection", m.input)):
-        cells.append(Formula(_text(model_formula_for(op)(model)), maccs[op]) if layer is at else 0)
-    return cells
+    if layer is m.output:
+        cells["error"] = Formula(_text(model_formula_for("error")(model)), maccs["error"])
+    if layer is m.input:
+        cells["projection"] = Formula(_text(model_formula_for("projection")(model)), maccs["projection"])
+        if not paper and a.setup.feedback == "regenerated":
+            cells["feedback_generation"] = Formula(_text(model_formula_for("feedback_generation")(model)),
+                                                   maccs["feedback_generation"])
+    return [cells[op] for op in OPERATIONS]
 
 
 def _text(x) -> str:
@@ -245,7 +336,7 @@ class Book:
 
 
 def build(analyses: list[Analysis]) -> Book:
-    """The workbook of one or more analyses (the same boards in each)."""
+    """The workbook of one or more analyses (the same boards and setup in each)."""
     mcus = analyses[0].mcus
     settings = Sheet("settings")
     settings.rows.append(["mcu", "clock_mhz", "cycles_per_macc", "sram_kb", "flash_kb", "source"])
@@ -255,32 +346,116 @@ def build(analyses: list[Analysis]) -> Book:
         settings.rows.append([m.id, m.clock_mhz, m.cycles_per_macc, m.sram_kb, m.flash_kb, m.source])
     settings.rows.append([])
     settings.rows.append(["model", "dataset", "epochs", "samples", "passes"])
-    sheets = [settings]
+    st = _Setup(analyses[0].setup)
+    sheets = [settings, st.sheet]
     totals = Sheet("totals")
     totals.rows.append(["model", "procedure", "phase", "MACC", "activations_B", "params_B", "RAM_B", "memory_rule",
                         *(f"{kind}[{m.id}]" for m in mcus for kind in ("latency_ms", "train_hours", "fits"))])
     for a in analyses:
         layers = Sheet(_sheet_name(a.model_key, "layers"))
-        at = _layer_sheet(a, layers)
-        memory, rule_cells = _memory_sheet(a, at, Sheet(_sheet_name(a.model_key, "memory")))
-        sheets += [layers, memory]
+        at = _layer_sheet(a, layers, st)
+        sheets.append(layers)
+        if a.evaluator.accounting == "paper":
+            memory, rule_cells = _memory_sheet(a, at, Sheet(_sheet_name(a.model_key, "memory")))
+            sheets.append(memory)
+            mem_cells = {(r.procedure, r.phase): _paper_memory(a, r, rule_cells) for r in a.rows}
+        else:
+            tensors, steps, mem_cells = _schedule_sheets(a, at, st)
+            sheets += [tensors, steps]
         m = a.model
         srow = len(settings.rows)
         ds = a.dataset
         passes = Formula(at.cell(m.output.name, "elements", sheet=True), m.classes) if m.supervised else 1
         settings.rows.append([a.model_key, ds.id if ds else None, ds.epochs if ds else None,
                               ds.samples if ds else None, passes])
-        _totals(a, at, totals, rule_cells, settings, srow, board_row)
+        _totals(a, at, totals, mem_cells, settings, srow, board_row, st)
     sheets.append(totals)
     return Book(sheets)
+
+
+def _paper_memory(a: Analysis, r, rule_cells: dict[str, str]) -> tuple[str, bool]:
+    """(activation cell formula, whether parameters are added) of a row under the paper's rules."""
+    phase = a.procedures[r.procedure].phase(r.phase)
+    return rule_cells[phase.memory_rule(a.model.supervised)], phase.params_in_ram
+
+
+def _element_tensor(t, sizes) -> tuple[str, str] | None:
+    """(layer whose elements, role whose bytes per element) make a tensor's size, if it is that simple."""
+    name = t.name.removesuffix(" (modulated)")
+    if t.role in ("activation", "saved") and name in sizes.bufs.sizes:
+        return name, t.role
+    if t.role in ("error", "mask") and t.layer and t.name.startswith(("error ", "mask ", "local error ", "h - h_mod ")):
+        return t.layer, t.role
+    return None
+
+
+def _schedule_sheets(a: Analysis, at: _LayerRows, st: _Setup):
+    """Every schedule's tensors (bytes a formula of the layer's elements, the micro-batch and the
+    role's bits where the size is that simple) and, per step, the counted bytes live at it."""
+    from ..schedules import build as build_schedule
+
+    ev = a.evaluator
+    tensors = Sheet(_sheet_name(a.model_key, "tensors"))
+    tensors.rows.append(["key", "tensor", "role", "first", "last", "bytes", "counted", "working"])
+    steps = Sheet(_sheet_name(a.model_key, "steps"))
+    steps.rows.append(["key", "step", "label", "live_B", "working_B"])
+    cells: dict[tuple[str, str], tuple[str, str]] = {}
+    pending = []
+    for r in a.rows:
+        proc = a.procedures[r.procedure]
+        key = f"{r.procedure}|{r.phase}"
+        if r.memory_accounting == "saved-for-backward":
+            mem = ev.memory(proc, r.phase)
+            items = [(k, role, b) for k, (role, b) in enumerate(mem.by_role.items())]
+            sched_tensors = [SimpleNamespace(name=f"{role} (saved for backward)", role=role, bytes=b, first=0, last=0,
+                                             layer=None) for _, role, b in items]
+            labels = ["saved for backward"]
+        else:
+            sched = build_schedule(proc.id, r.phase, a.model, ev.plan, ev.sizes)
+            sched_tensors = sched.persistent + sched.tensors
+            labels = sched.steps
+        first_row = len(tensors.rows)
+        samples = st.ref("micro_batch") if r.phase == "training" else "1"
+        for t in sched_tensors:
+            simple = _element_tensor(t, ev.sizes)
+            if simple and (r.phase == "training" or True):
+                layer, role = simple
+                per = at.cell(layer, "act_bytes", sheet=True) if role in ("activation", "saved") and \
+                    a.setup.bits(role) is None else st.bytes_per_element(role)
+                n = samples if r.phase == "training" else "1"
+                size: Any = Formula(f"ROUNDUP({at.cell(layer, 'elements', sheet=True)}*{n}*{per},0)", t.bytes)
+            else:
+                size = t.bytes
+            counted = Formula(st.ref("errors_counted"), 1 if a.setup.count_errors else 0) if t.role == "error" else 1
+            tensors.rows.append([key, t.name, t.role, t.first, t.last, size, counted,
+                                 1 if t.role in WORKING_ROLES else 0])
+        last_row = len(tensors.rows) - 1
+        pending.append((r, key, labels, first_row, last_row))
+    for r, key, labels, first_row, last_row in pending:
+        rng = lambda col: f"{tensors.name}!${col}${first_row + 1}:${col}${last_row + 1}"  # noqa: E731
+        step_first = len(steps.rows)
+        ev_mem = ev.memory(a.procedures[r.procedure], r.phase)
+        timeline = ev_mem.timeline or (ev_mem.bytes,)
+        for k, label in enumerate(labels):
+            krow = len(steps.rows)
+            kref = steps.ref(krow, 1, sheet=False)
+            crit = f'{rng("D")},"<="&{kref},{rng("E")},">="&{kref},{rng("G")},1'
+            steps.rows.append([key, k, label, Formula(f"SUMIFS({rng('F')},{crit})", timeline[k] if k < len(timeline)
+                                                      else r.ram_bytes),
+                               Formula(f'SUMIFS({rng("F")},{crit},{rng("H")},1)', None)])
+        step_last = len(steps.rows) - 1
+        live = f"{steps.name}!$D${step_first + 1}:$D${step_last + 1}"
+        work = f"{steps.name}!$E${step_first + 1}:$E${step_last + 1}"
+        cells[(r.procedure, r.phase)] = (f"MAX({live})", f"INDEX({work},MATCH(MAX({live}),{live},0))")
+    return tensors, steps, cells
 
 
 def _memory_sheet(a: Analysis, at: _LayerRows, sheet: Sheet) -> tuple[Sheet, dict[str, str]]:
     """One column per memory rule the procedures use: a row per candidate moment (its buffers'
     activation bytes summed, plus the largest of the extra ones); the rule is their maximum."""
     m = a.model
-    bufs = buffers(m)
-    rules = list(dict.fromkeys(get_procedure(r.procedure).phase(r.phase).memory_rule(m.supervised) for r in a.rows))
+    bufs = a.evaluator.sizes.bufs
+    rules = list(dict.fromkeys(a.procedures[r.procedure].phase(r.phase).memory_rule(m.supervised) for r in a.rows))
     columns = {rule: CANDIDATES[rule](bufs) for rule in rules}
     depth = max(len(c) for c in columns.values())
     sheet.rows.append(["at", *rules])
@@ -309,42 +484,55 @@ def _memory_sheet(a: Analysis, at: _LayerRows, sheet: Sheet) -> tuple[Sheet, dic
     return sheet, cells
 
 
-def _totals(a: Analysis, at: _LayerRows, totals: Sheet, rule_cells: dict[str, str], settings: Sheet, srow: int,
-            board_row: dict[str, int]) -> None:
+def _totals(a: Analysis, at: _LayerRows, totals: Sheet, mem_cells: dict, settings: Sheet, srow: int,
+            board_row: dict[str, int], st: _Setup) -> None:
     m = a.model
+    ev = a.evaluator
     layer_rows = [at.row[layer.name] for layer in m.layers]
     params_sum = f"SUM({_ranges(at.sheet, layer_rows, LAYER_COLS.index('params_B'))})"
     passes = settings.ref(srow, 4)
     epochs, samples = settings.ref(srow, 2), settings.ref(srow, 3)
     for r in a.rows:
-        phase = get_procedure(r.procedure).phase(r.phase)
+        phase = a.procedures[r.procedure].phase(r.phase)
         parts = []
         for term in phase.terms:
-            rows = [at.row[layer.name] for layer in m.layers if layer.kind not in term.skip_kinds]
-            times = passes if term.times == "passes" else str(int(term.times))
+            pick = WHERE[term.where] if term.where else (lambda plan, layer: True)
+            rows = [at.row[layer.name] for layer in m.layers if pick(ev.plan, layer)]
+            if not rows:
+                continue
+            times = passes if term.times == "classes" else str(ev.times(phase, term))
+            if times == "0" or (a.setup.convention == "paper" and not OPS[term.op].paper):
+                continue
             total = f"SUM({_ranges(at.sheet, rows, LAYER_COLS.index(term.op))})"
+            if r.phase == "training" and OPS[term.op].per == "sample":
+                total += f"*{st.ref('batch')}"
             parts.append(total if times == "1" else f"{times}*{total}")
         k = len(totals.rows)
         col = {name: j for j, name in enumerate(totals.rows[0])}
         ref = lambda name: totals.ref(k, col[name], sheet=False)  # noqa: E731
-        rule = phase.memory_rule(m.supervised)
-        row: list[Any] = [a.model_key, r.procedure, r.phase, Formula("+".join(parts), r.macc),
-                          Formula(rule_cells[rule], r.activations_bytes), Formula(params_sum, r.params_bytes),
-                          Formula(f"{ref('activations_B')}+{ref('params_B')}" if phase.params_in_ram
-                                  else ref("activations_B"), r.ram_bytes), rule]
+        if r.memory_accounting == "paper":
+            act, with_params = mem_cells[(r.procedure, r.phase)]
+            ram = f"{ref('activations_B')}+{ref('params_B')}" if with_params else ref("activations_B")
+        else:
+            ram, act = mem_cells[(r.procedure, r.phase)]
+        row: list[Any] = [a.model_key, r.procedure, r.phase, Formula("+".join(parts) or "0", r.macc),
+                          Formula(act, r.activations_bytes), Formula(params_sum, r.params_bytes),
+                          Formula(ram, r.ram_bytes), r.memory_rule]
+        per_sample = f"{ref('MACC')}/{st.ref('batch')}" if r.phase == "training" else ref("MACC")
+        flash_need = ref("params_B") + ("" if r.flash_bytes == r.params_bytes else f"+{r.flash_bytes - r.params_bytes}")
         for mcu in a.mcus:
             b = board_row[mcu.id]
             clock, cycles = settings.ref(b, 1), settings.ref(b, 2)
             sram, flash = settings.ref(b, 3), settings.ref(b, 4)
             latency = r.latency_ms[mcu.id]
             row.append(None if latency is None else
-                       Formula(f"{ref('MACC')}*{cycles}/({clock}*1000000)*1000", latency))
+                       Formula(f"{per_sample}*{cycles}/({clock}*1000000)*1000", latency))
             hours = (r.train_hours or {}).get(mcu.id)
             row.append(None if hours is None else
                        Formula(f"{ref(f'latency_ms[{mcu.id}]')}/1000*{epochs}*{samples}/3600", hours))
             fits = r.fit[mcu.id].fits
             row.append(None if fits is None else
-                       Formula(f"AND({ref('RAM_B')}<={sram}*1024,{ref('params_B')}<={flash}*1024)", fits))
+                       Formula(f"AND({ref('RAM_B')}<={sram}*1024,{flash_need}<={flash}*1024)", fits))
         totals.rows.append(row)
 
 

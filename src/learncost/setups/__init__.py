@@ -95,13 +95,19 @@ class WeightLayers(_Strict):
     layers: dict[Selector, confloat(ge=0, le=1)]
 
 
+class LastBiases(_Strict):
+    """The biases of the last ``last`` layers with weights."""
+
+    last: conint(ge=0)
+
+
 class BiasLayers(_Strict):
     layers: list[Selector]
 
 
 class Update(_Strict):
     weights: Union[Literal["all", "none"], LastK, WeightLayers] = "all"
-    biases: Union[Literal["all", "none"], LastK, BiasLayers] = "all"
+    biases: Union[Literal["all", "none"], LastBiases, BiasLayers] = "all"
 
 
 class Residency(_Strict):
@@ -202,7 +208,7 @@ def _location(loc: tuple) -> str:
     for item in loc:
         text = str(item)
         # pydantic labels the branches of a union (``LastK``, ``literal['all','none']``); skip them
-        if text in ("LastK", "WeightLayers", "BiasLayers", "int", "str") or text.startswith(("literal[", "constrained")):
+        if text in ("LastK", "LastBiases", "WeightLayers", "BiasLayers", "int", "str") or text.startswith(("literal[", "constrained")):
             continue
         parts.append(text)
     return ".".join(parts) or "setup"

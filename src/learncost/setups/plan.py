@@ -17,7 +17,7 @@ from typing import Any
 from ..errors import SpecError
 from ..ir import Layer, Model, any_true
 from ..layers import HEAD_KINDS
-from . import BiasLayers, LastK, Setup, WeightLayers
+from . import BiasLayers, LastBiases, LastK, Setup, WeightLayers
 
 
 @dataclass(frozen=True)
@@ -129,7 +129,7 @@ class Plan:
             return {layer.name for layer in chosen if any_true(layer.biases > 0)}
         if spec == "none":
             return set()
-        if isinstance(spec, LastK):
+        if isinstance(spec, LastBiases):
             layers = self._last(spec.last, "update.biases")
             return {layer.name for layer in layers if any_true(layer.biases > 0)}
         assert isinstance(spec, BiasLayers)
