@@ -144,6 +144,8 @@ class Setup(_Strict):
     memory: Literal["paper", "saved-for-backward", "live"] = "paper"
     #: the parameter values it was built at (filled in by ``load``)
     parameters: dict[str, Any] = Field(default_factory=dict)
+    #: the file it was read from, for error messages (filled in by ``load``)
+    origin: str | None = Field(default=None, exclude=True)
 
     @property
     def key(self) -> str:
@@ -273,13 +275,13 @@ def build(data: Any, origin: str, values: dict | None = None) -> Setup:
     if not isinstance(data, dict):
         raise SpecError(f"a setup must be a mapping, got {type(data).__name__}", location=origin)
     body, chosen = _resolve_parameters(data, origin, values)
-    if "parameters" in body:
-        raise SpecError("is filled in by learncost; declare parameters under 'parameters:'", location=origin)
+    if "origin" in body:
+        raise SpecError("is not a setup field", location=f"{origin}: origin")
     setup = validate(body, origin)
     if setup.batch % setup.micro:
         raise SpecError(f"batch {setup.batch} is not a multiple of micro_batch {setup.micro}",
                         location=f"{origin}: micro_batch")
-    return setup.model_copy(update={"parameters": chosen}) if chosen else setup
+    return setup.model_copy(update={"parameters": chosen, "origin": origin})
 
 
 SETUP_SUFFIXES = (".yaml", ".yml", ".toml")

@@ -57,7 +57,7 @@ class Plan:
     def __init__(self, model: Model, setup: Setup, origin: str | None = None):
         self.model = model
         self.setup = setup
-        self.origin = origin or f"setup {setup.key}"
+        self.origin = origin or setup.origin or f"setup {setup.key}"
         self.weight_layers: list[Layer] = [layer for layer in model.layers if layer.has_weights]
         ratios = self._weights(setup.update.weights)
         biases = self._biases(setup.update.biases)
