@@ -107,8 +107,9 @@ def test_listing_commands():
     assert [m["id"] for m in models] == ["kws", "vww", "ic", "ad", "mcunet-5fps", "mbv2-w0.35", "proxyless-w0.3"]
     assert "largest_pair_plus_larger" in run_cli("procedures").stdout
     setups = json.loads(run_cli("setups", "-f", "json").stdout)
-    assert [s["id"] for s in setups][:4] == ["paper", "int8-fp32grad", "float32", "tte-mbv2-49kb"]
-    assert len(setups) == 3 + 15  # and MIT's fifteen schemes
+    assert [s["id"] for s in setups][:6] == ["paper", "int8-fp32grad", "float32", "bias-only", "last-k",
+                                             "tte-mbv2-49kb"]
+    assert len(setups) == 5 + 15  # and MIT's fifteen schemes
 
 
 @pytest.mark.parametrize("args,needle", [

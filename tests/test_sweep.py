@@ -229,7 +229,7 @@ def test_cli_csv_json_and_plot(tmp_path):
     assert default["macc"] == analyze("kws", ["bp"]).row("bp", "training").macc
     assert set(data["fits"]["nucleo-g474re"]) == {"bp", "ff", "pepita", "mempepita"}
     table = run_cli(*args)
-    assert "kws: sweep of 12 variants over filters (3) x blocks (4), 0 impossible" in table.stdout
+    assert "kws, setup paper (paper memory): sweep of 12 variants over filters (3) x blocks (4), 0 impossible" in table.stdout
     assert "Pareto front" in table.stdout
 
     png = tmp_path / "sweep.png"

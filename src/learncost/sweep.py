@@ -86,14 +86,17 @@ class Sweep:
         return self.valid & (self.ram[key] <= mcu.sram_bytes) & (self.flash[key] <= mcu.flash_bytes)
 
     def fitting(self, mcu: MCU, phase: str = "training") -> dict[str, np.ndarray] | None:
-        """Procedure -> the variants that can run ``phase`` on ``mcu``, largest model first."""
+        """Procedure -> the variants that can run ``phase`` on ``mcu``, largest model first (then the
+        most training work: with a setup axis, the most of the model trained)."""
         out = {}
         for proc in self.procedures:
             ok = self.fits(proc.id, mcu, phase)
             if ok is None:
                 return None
             idx = np.flatnonzero(ok)
-            out[proc.id] = idx[np.argsort(-self.forward_macc[idx], kind="stable")]
+            # the largest model first; among equals (a setup axis), the one that trains the most of it
+            order = np.lexsort((-self.macc[(proc.id, phase)][idx], -self.forward_macc[idx]))
+            out[proc.id] = idx[order]
         return out
 
     def pareto(self, procedure: str) -> np.ndarray:
@@ -122,7 +125,8 @@ class Sweep:
                     key = (proc.id, phase)
                     row = {"variant": int(v), **assignment, "procedure": proc.id, "phase": phase,
                            "macc": int(self.macc[key][v]), "forward_macc": int(self.forward_macc[v]),
-                           "params_bytes": int(self.params_bytes[v]), "ram_bytes": int(self.ram[key][v])}
+                           "params_bytes": int(self.params_bytes[v]), "ram_bytes": int(self.ram[key][v]),
+                           "samples": int(self.samples[key][v])}
                     for m in self.mcus:
                         ms = lat[(proc.id, phase, m.id)]
                         row[f"latency_ms[{m.id}]"] = None if ms is None else float(ms[v])

@@ -48,6 +48,14 @@ def _builtin_text(model_id: str) -> str:
     return resources.files("learncost").joinpath("data", "models", f"{model_id}.yaml").read_text("utf-8")
 
 
+def _fresh(model: Model) -> Model:
+    """A copy of a cached model, so that a caller changing it changes no later load (its layers are frozen)."""
+    import dataclasses
+
+    return dataclasses.replace(model, layers=list(model.layers), warnings=list(model.warnings),
+                               parameters=dict(model.parameters))
+
+
 def builtin_spec(model_id: str) -> dict:
     """A built-in model's spec as parsed YAML (parameters, expressions and repeats unresolved)."""
     from .spec import parse_text
@@ -71,7 +79,7 @@ def load_model(name: str | Path, *, allow_unsupported: bool = False, classes: in
             model = model_from_data(builtin_spec(model_id), origin=f"{model_id}.yaml", values=params)
             return _checked(model, classes, input_shape)
         if model_id:
-            return _checked(_builtin(model_id), classes, input_shape)
+            return _checked(_fresh(_builtin(model_id)), classes, input_shape)
     path = Path(name)
     if not path.exists():
         if path.suffix:

@@ -68,7 +68,8 @@ def analysis_figure(a: Analysis):
     ax.set_title("training MACC per layer, by operation")
     ax.set_ylabel("million MACC")
     ax.legend(fontsize=6)
-    fig.suptitle(f"{a.model.name}: what on-device learning costs")
+    fig.suptitle(f"{a.model.name}: what on-device learning costs (setup {a.setup.key}, "
+                 f"{a.evaluator.accounting} memory)")
     fig.tight_layout()
     return fig
 
@@ -128,6 +129,7 @@ def sweep_figure(s):
         ax.set_ylabel(f"training ms per sample on {timed.id}")
         ax.set_title("training time against memory")
         ax.legend(fontsize=7)
-    fig.suptitle(f"{s.model}: {int(valid.sum()):,} variants")
+    setup = s.setup.key if s.setup else "paper"
+    fig.suptitle(f"{s.model}: {int(valid.sum()):,} variants (setup {setup}, {s.memory} memory)")
     fig.tight_layout()
     return fig

@@ -18,7 +18,9 @@ SHOWN_FRONT = 8
 def _title(s: Sweep) -> str:
     swept = [k for k, v in s.values.items() if len(v) > 1]
     axes = " x ".join(f"{k} ({len(s.values[k])})" for k in swept) or "defaults only"
-    return f"{s.model}: sweep of {s.size:,} variants over {axes}, {len(s.errors):,} impossible"
+    setup = s.setup.key if s.setup else "paper"
+    return (f"{s.model}, setup {setup} ({s.memory} memory): sweep of {s.size:,} variants over {axes}, "
+            f"{len(s.errors):,} impossible")
 
 
 def _largest(s: Sweep) -> Table:
@@ -77,8 +79,10 @@ def _params(s: Sweep) -> list[str]:
 
 
 def tables(s: Sweep) -> list[Table]:
+    from .setup_report import summary
+
     out = [_largest(s), _front(s)]
-    out[0].notes = _params(s) + out[0].notes
+    out[0].notes = _params(s) + out[0].notes + ([summary(s.setup, s.memory)] if s.setup else [])
     if s.errors:
         shown = sorted(s.errors)[:SHOWN_ERRORS]
         more = [f"and {len(s.errors) - len(shown):,} more (all in --format json)"] if len(s.errors) > len(shown) else []
@@ -87,7 +91,7 @@ def tables(s: Sweep) -> list[Table]:
 
 
 def _columns(s: Sweep) -> list[str]:
-    cols = ["variant", *s.grid, "procedure", "phase", "macc", "forward_macc", "params_bytes", "ram_bytes"]
+    cols = ["variant", *s.grid, "procedure", "phase", "macc", "forward_macc", "params_bytes", "ram_bytes", "samples"]
     for m in s.mcus:
         cols += [f"latency_ms[{m.id}]", f"train_hours[{m.id}]", f"fits[{m.id}]"]
     return cols
@@ -100,6 +104,8 @@ def to_json(s: Sweep) -> str:
 
     return json.dumps({
         "model": s.model,
+        "setup": s.setup.key if s.setup else "paper",
+        "memory_accounting": s.memory,
         "parameters": {k: {"values": v, "description": s.descriptions.get(k) or None} for k, v in s.values.items()},
         "variants": s.size,
         "mcus": [m.id for m in s.mcus],

@@ -194,7 +194,7 @@ def preset_ids() -> tuple[str, ...]:
         return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
 
     names = sorted((p.name[:-5] for p in _data_dir().iterdir() if p.name.endswith(".yaml")), key=natural)
-    first = [n for n in ("paper", "int8-fp32grad", "float32") if n in names]
+    first = [n for n in ("paper", "int8-fp32grad", "float32", "bias-only", "last-k") if n in names]
     return tuple(first + [n for n in names if n not in first])
 
 
