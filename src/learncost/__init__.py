@@ -14,7 +14,7 @@ Heavy libraries load only where used; importing this package stays light.
 from __future__ import annotations
 
 __version__ = "0.1.0"
-__all__ = ["analyze", "load_model", "load_spec", "from_torch", "verify", "paper", "sweep", "LearncostError",
+__all__ = ["analyze", "load_model", "load_spec", "from_torch", "verify", "paper", "sweep", "setups", "LearncostError",
            "__version__"]
 
 
@@ -44,7 +44,7 @@ def __getattr__(name: str):
         from .verify import verify
 
         return verify
-    if name in ("paper", "sweep"):
+    if name in ("paper", "sweep", "setups"):
         import importlib
 
         return importlib.import_module(f"learncost.{name}")

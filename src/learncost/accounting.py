@@ -48,18 +48,26 @@ def paper(model, procedure, phase_name: str, plan, sizes, patches=None) -> Memor
     phase = procedure.phase(phase_name)
     rule = phase.memory_rule(model.supervised)
     override = patches.memory.get((procedure.id, phase_name)) if patches else None
-    bufs = sizes.bufs if plan.setup.bits("activation") is None else \
-        buffers(model, size_of=lambda layer: sizes.activation(layer.name))
+    bufs = sizes.bufs if plan.setup.bits("activation") is None else sizes.precise_bufs
     if override is not None:
         peak = Peak(bufs.total(override), None, tuple(override))
         rule = "as published"
     else:
-        peak = apply_rule(rule, bufs)
+        peak = _rule_peak(sizes, bufs, rule)
     by_role = {"activation": peak.bytes}
     if phase.params_in_ram:
-        by_role["weight"] = sum(sizes.weights(layer) for layer in model.layers)
-        by_role["bias"] = sum(sizes.biases(layer) for layer in model.layers)
+        by_role["weight"] = sizes.all_weights
+        by_role["bias"] = sizes.all_biases
     return Memory("paper", rule, sum(by_role.values()), by_role, peak.at, tuple(peak.buffers))
+
+
+def _rule_peak(sizes, bufs, rule: str) -> Peak:
+    """A rule's peak, worked out once per model and precision (procedures share rules)."""
+    cache = sizes.__dict__.setdefault("_rule_peaks", {})
+    key = (rule, id(bufs))
+    if key not in cache:
+        cache[key] = (bufs, apply_rule(rule, bufs))
+    return cache[key][1]
 
 
 def saved_for_backward(model, plan, sizes) -> Memory:

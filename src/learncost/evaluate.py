@@ -104,7 +104,10 @@ class Evaluator:
         as plain sums (and shared between phases) so that per-layer figures may be arrays."""
         phase = procedure.phase(phase_name)
         by_op: dict[str, Any] = dict.fromkeys(OPERATIONS, 0)
+        paper = self.setup.convention == "paper"
         for term in phase.terms:
+            if paper and not OPS[term.op].paper:
+                continue  # booked as zero on every layer
             key = (term.op, term.where)
             if key not in self._sums:
                 picked = self._picked(term)

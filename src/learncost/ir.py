@@ -79,7 +79,7 @@ class Layer:
         """Weights and biases, each at its own element size (int8 weights, int32 biases in TFLite)."""
         return self.weights * dtype_bytes(self.weight_dtype) + self.biases * dtype_bytes(self.bias_dtype)
 
-    @property
+    @cached_property
     def has_weights(self) -> bool:
         """Whether the layer has weights a setup may train (not whether it is trained: the setup says)."""
         return any_true(self.weights > 0)

@@ -9,11 +9,17 @@ input's buffer, read through.
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Any, Mapping
 
 from .dtypes import dtype_bytes
 from .ir import Layer, Model
 from .memory import Buffers, buffers
+
+
+def _some(count: Any) -> bool:
+    """A count that may be non-zero (an array of counts always may)."""
+    return hasattr(count, "shape") or count != 0
 
 
 def nbytes(elements: Any, bits: int) -> Any:
@@ -27,6 +33,11 @@ class Sizes:
         self.setup = setup
         self.bufs: Buffers = buffers(model, size_delta=buffer_delta)
         self._delta = dict(buffer_delta or {})
+
+    @cached_property
+    def precise_bufs(self) -> Buffers:
+        """The buffers at the setup's activation precision."""
+        return buffers(self.model, size_of=lambda layer: self.activation(layer.name))
 
     def owner(self, layer: str) -> str:
         return self.bufs.owner[layer]
@@ -67,5 +78,13 @@ class Sizes:
     def params(self, layer: Layer) -> Any:
         return self.weights(layer) + self.biases(layer)
 
+    @cached_property
+    def all_weights(self) -> Any:
+        return sum(self.weights(layer) for layer in self.model.layers if _some(layer.weights))
+
+    @cached_property
+    def all_biases(self) -> Any:
+        return sum(self.biases(layer) for layer in self.model.layers if _some(layer.biases))
+
     def all_params(self) -> Any:
-        return sum(self.params(layer) for layer in self.model.layers)
+        return self.all_weights + self.all_biases

@@ -24,7 +24,7 @@ from typing import Mapping
 from ..ir import Dims, Layer, Model
 from ..layers import HEAD_KINDS
 from .formulas import OPTIMIZER_MACC
-from .registry import OPERATIONS, OPS, formula_for, model_formula_for
+from .registry import OPERATIONS, formula_for, model_formula_for
 
 #: per (layer name, operation): either dims to substitute or the operation whose formula to use.
 #: Only the paper's errata use these, to reproduce the sheet exactly.
@@ -79,25 +79,24 @@ def layer_costs(model: Model, plan, *, convention: str | None = None,
             c["goodness"] = _formula(layer, "goodness", overrides)
             if paper or plan.feeds_weights[name]:
                 c["normalization"] = _formula(layer, "normalization", overrides)
-        if u.bias:
-            c["bias_gradient"] = _formula(layer, "bias_gradient", overrides)
-        if u.weights or u.bias:
-            c["local_error"] = _formula(layer, "local_error", overrides)
-            c["optimizer"] = plan.trained_params(layer) * per_param
-            c["gradient_accumulation"] = plan.trained_params(layer)
-        if plan.output_error[name]:
-            senders = [r for r in model.consumers[name] if plan.output_error[r] and plan.needs_input_error[r]]
-            if len(senders) > 1:
-                c["gradient_sum"] = layer.output_elements * (len(senders) - 1)
         if layer is model.output:
             c["error"] = model_formula_for("error")(model)
         if layer is model.input:
             c["projection"] = model_formula_for("projection")(model)
-            if setup.feedback == "regenerated":
-                c["feedback_generation"] = model_formula_for("feedback_generation")(model)
-        if paper:
-            for op in OPERATIONS:
-                if not OPS[op].paper:
-                    c[op] = 0
         out.append(c)
+        if paper:  # the sheet books nothing else
+            continue
+        if u.bias:
+            c["bias_gradient"] = _formula(layer, "bias_gradient", overrides)
+        if u.weights or u.bias:
+            c["local_error"] = _formula(layer, "local_error", overrides)
+            trained = plan.trained_params(layer)
+            c["optimizer"] = trained * per_param
+            c["gradient_accumulation"] = trained
+        if plan.output_error[name]:
+            senders = [r for r in model.consumers[name] if plan.output_error[r] and plan.needs_input_error[r]]
+            if len(senders) > 1:
+                c["gradient_sum"] = layer.output_elements * (len(senders) - 1)
+        if layer is model.input and setup.feedback == "regenerated":
+            c["feedback_generation"] = model_formula_for("feedback_generation")(model)
     return out
