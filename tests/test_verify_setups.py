@@ -63,6 +63,11 @@ def test_synthetic_models_execute_as_counted(spec, setup):
     _assert_exact(verify(_model(spec), setup=SETUPS[setup]()))
 
 
+@pytest.mark.parametrize("setup", ["int8-fp32grad", "batch 4, Adam", "bias-only"])
+def test_tte_model_executes_as_counted(setup):
+    _assert_exact(verify(learncost.load_model("mcunet-5fps"), setup=SETUPS[setup]()))
+
+
 def test_tte_scheme_executes_as_counted():
     v = verify(learncost.load_model("mcunet-5fps"), setup="tte-mcunet-49kb")
     _assert_exact(v)
