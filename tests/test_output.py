@@ -110,3 +110,19 @@ def test_html_page_is_self_contained_and_well_formed(tmp_path, args):
     assert "No buffer reuse" in text
     first = tables[0]
     assert first.find(f"{ns}caption").text  # every table says what it is
+
+
+def test_html_page_under_a_setup_states_that_setup(tmp_path):
+    """Figures under a real setup are not the paper's: the page states the setup's fields, the tensor
+    roles and the accountings, and neither the paper's assumptions nor its sheet's errata."""
+    path = tmp_path / "page.html"
+    r = run_cli("analyze", "mcunet-5fps", "-p", "bp", "--setup", "tte-mcunet-49kb", "--mcu", "disco-f746ng",
+                "-o", str(path))
+    assert r.returncode == 0, r.stderr
+    root = ET.parse(path).getroot()
+    ns = "{http://www.w3.org/1999/xhtml}"
+    headings = [h.text for h in root.iter(f"{ns}h2")]
+    assert headings == ["Setup", "Tensor roles", "Memory accountings", "Procedures"]
+    text = "".join(root.itertext())
+    assert "No buffer reuse" not in text and "Errata" not in text
+    assert "update.weights.layers.24" in text and "setup tte-mcunet-49kb" in text

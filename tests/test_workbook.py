@@ -193,3 +193,39 @@ def test_workbook_of_an_imported_file_recomputes(tmp_path, name):
     cells = _compute(tmp_path / "m.xlsx")
     _check_totals(cells, book, [a])
     _check_layers(cells, a, book.sheets[2].name)
+
+
+def test_workbook_under_a_setup_recomputes_and_follows_its_cells(tmp_path):
+    """int8-fp32grad with the live accounting: every schedule's tensors and per-step sums recompute to
+    learncost's figures; with errors in 16 bits and pw4 trained on half its input channels (cells of
+    the setup and layer sheets), to learncost's figures for that setup (MACC and memory; the
+    schedule's structure stays, and halving pw4's channels changes which tensors exist, so memory is
+    compared only for the error-bits edit)."""
+    from learncost.setups import build, load
+
+    a = analyze("kws", ["bp", "ff"], BOARDS, setup="int8-fp32grad")
+    book = W.build([a])
+    path = tmp_path / "kws.xlsx"
+    W.write_xlsx(book, path)
+    cells = _compute(path)
+    _check_totals(cells, book, [a])
+    _check_layers(cells, a, "kws_layers")
+    assert [sheet.name for sheet in book.sheets] == ["settings", "setup", "kws_layers", "kws_tensors", "kws_steps", "totals"]
+
+    setup_rows = [row[0] for row in book.sheets[1].rows]
+    _edit(path, "setup", f"B{setup_rows.index('bits[error]') + 1}", 16)
+    data = {k: v for k, v in load("int8-fp32grad").model_dump().items() if k != "parameters"}
+    data["precision"] = {**data["precision"], "error": 16}
+    edited = analyze("kws", ["bp", "ff"], BOARDS, setup=build(data, "edited"))
+    assert edited.row("bp", "training").ram_bytes < a.row("bp", "training").ram_bytes  # the edit matters
+    _check_totals(_compute(path), W.build([edited]), [edited])
+
+    _edit(path, "kws_layers", _layer_cell(a, "pw4", "weight_ratio"), 0.5)
+    halved = analyze("kws", ["bp", "ff"], BOARDS, setup=build(
+        {**data, "update": {"weights": {"layers": {**{lay.name: 1 for lay in a.model.layers if lay.has_weights},
+                                                   "pw4": 0.5}}, "biases": "all"}}, "halved"))
+    cells = _compute(path)
+    header = _totals_header(book)
+    col = {name: W.col_letter(j) for j, name in enumerate(header)}
+    for k, r in enumerate(halved.rows, start=2):
+        assert cells[("TOTALS", f"{col['MACC']}{k}")] == r.macc, (r.procedure, r.phase)
