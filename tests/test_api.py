@@ -70,3 +70,11 @@ def test_options_confirm_not_change_a_stated_model(tmp_path):
         learncost.load_model(spec, classes=3)
     with pytest.raises(learncost.LearncostError, match="--input-shape applies to ONNX graphs only"):
         learncost.load_model(spec, input_shape=[1, 4])
+
+
+def test_unknown_phase_is_refused():
+    """A misspelt phase used to fall back to inference silently (design review)."""
+    from learncost.procedures import get_procedure
+
+    with pytest.raises(UnknownNameError, match="unknown phase 'trainig'"):
+        get_procedure("bp").phase("trainig")

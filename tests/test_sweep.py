@@ -11,6 +11,7 @@ import json
 import numpy as np
 import pytest
 
+import learncost
 from learncost import sweep
 from learncost.analysis import analyze
 from learncost.catalog import get_mcu
@@ -249,3 +250,17 @@ def test_analyze_and_fit_take_one_value_per_parameter():
     assert data["rows"][0]["macc"] == expected
     r = run_cli("fit", "kws", "--param", "blocks=2,3")
     assert r.returncode == 2 and "takes one value here, got 2" in r.stderr and r.stderr.count("\n") == 1
+
+
+def test_a_board_missing_one_capacity_gets_analyzes_verdict():
+    """A custom board with 64 KB of SRAM and no flash size: what does not fit its SRAM is a 'no' in
+    both analyze and the sweep's rows (the design review found the two disagreeing)."""
+    from learncost.catalog import custom_mcu
+
+    board = custom_mcu(100, 2, 64, None)
+    s = sweep.run("kws", {"filters": [16, 64]}, ["bp"], [board])
+    for row in s.rows():
+        model = learncost.load_model("kws", params={"filters": row["filters"]})
+        fit = learncost.analyze(model, ["bp"], [board]).row("bp", row["phase"]).fit["custom"]
+        assert row["fits[custom]"] is fit.fits
+    assert [r["fits[custom]"] for r in s.rows()] == [None, None, False, None]  # 95,218 B > 65,536 B

@@ -28,6 +28,7 @@ from .analysis import resolve_names
 from .catalog import MCU, Dataset, get_dataset, get_mcu, mcus as all_mcus
 from .errors import LearncostError, SpecError
 from .evaluate import Evaluator
+from .fit import check as check_fit
 from .procedures import PHASES, PROCEDURES, Procedure, get_procedure
 from .spec import assemble, model_from_data, read_spec, validate_spec
 
@@ -117,7 +118,6 @@ class Sweep:
         out = []
         lat = {(p.id, ph, m.id): self.latency_ms(p.id, ph, m) for p in self.procedures for ph in PHASES
                for m in self.mcus}
-        fit = {(p.id, ph, m.id): self.fits(p.id, m, ph) for p in self.procedures for ph in PHASES for m in self.mcus}
         for v in np.flatnonzero(self.valid):
             assignment = self.assignment(v)
             for proc in self.procedures:
@@ -133,8 +133,9 @@ class Sweep:
                         if phase == "training":
                             row[f"train_hours[{m.id}]"] = (
                                 None if ms is None or self.dataset is None else self.dataset.train_hours(float(ms[v])))
-                        ok = fit[(proc.id, phase, m.id)]
-                        row[f"fits[{m.id}]"] = None if ok is None else bool(ok[v])
+                        # the verdict analyze gives (a board missing one capacity can still say no)
+                        row[f"fits[{m.id}]"] = check_fit(int(self.ram[key][v]), int(self.params_bytes[v]), m,
+                                                         flash_need=int(self.flash[key][v])).fits
                     out.append(row)
         return out
 
