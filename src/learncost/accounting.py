@@ -13,6 +13,10 @@ which roles.
 - ``live``: the peak of the bytes live at one step of the procedure's schedule (``schedules``),
   every role counted (errors only if the setup counts them), parameters as the setup places them:
   a lower bound for any layout in memory.
+- ``arena``: the same schedule laid out in one arena with reuse (``planners.greedy``, the placement
+  TFLite Micro's GreedyMemoryPlanner makes, sizes aligned to its 16 bytes), beside the resident
+  tensors: the arena's size is what a runtime must reserve; what it holds beyond the live peak is
+  ``fragmentation`` in ``by_role``.
 """
 
 from __future__ import annotations
@@ -109,6 +113,23 @@ def live(model, procedure, phase_name: str, plan, sizes) -> Memory:
     peak = live_peak(schedule, counted)
     return Memory("live", "live", peak.bytes, peak.by_role, peak.at, tuple(name for name, _, _ in peak.tensors),
                   peak.timeline)
+
+
+def arena(model, procedure, phase_name: str, plan, sizes) -> Memory:
+    from .planners import TFLM_ALIGNMENT, greedy
+    from .schedules import build
+
+    schedule = build(procedure.id, phase_name, model, plan, sizes)
+    counted = (lambda role: True) if plan.setup.count_errors else (lambda role: role != "error")
+    layout = greedy(schedule, counted, TFLM_ALIGNMENT)
+    at = layout.live_at
+    live = [p.tensor for p in layout.placements if p.tensor.first <= at <= p.tensor.last]
+    by_role: dict[str, Any] = {}
+    for t in [*layout.persistent, *live]:
+        by_role[t.role] = by_role.get(t.role, 0) + int(t.bytes)
+    by_role["fragmentation"] = layout.arena - sum(int(t.bytes) for t in live)
+    return Memory("arena", "arena", layout.arena + layout.persistent_bytes, by_role, schedule.steps[at],
+                  tuple(t.name for t in live))
 
 
 def _zero(v) -> bool:

@@ -350,6 +350,41 @@ def sweep(
 
 
 @app.command()
+def memory(
+    model: str = typer.Argument(..., help="Built-in model id or a model file."),
+    procedure: str = typer.Option("bp", "--procedure", "-p", help="bp, ff, pepita, mempepita."),
+    phase: str = typer.Option("training", "--phase", help="training or inference."),
+    allow_unsupported: bool = UnsupportedOpt,
+    classes: Optional[int] = ClassesOpt,
+    input_shape: Optional[str] = InputShapeOpt,
+    param: Optional[list[str]] = ParamOpt,
+    setup_name: Optional[str] = SetupOpt,
+    fmt: Format = FormatOpt,
+    output: Optional[str] = OutputOpt,
+    force: bool = ForceOpt,
+) -> None:
+    """One phase's schedule laid out in its arena: every tensor's life, offset and bytes (-o mem.png draws it)."""
+    from types import SimpleNamespace
+
+    from .evaluate import Evaluator
+    from .procedures import get_procedure
+    from .report import memory_report as rep, plots
+    from .report.analysis_report import model_label
+
+    proc = get_procedure(procedure)
+    proc.phase(phase)  # refuses an unknown phase
+    chosen, model_params = _setup(setup_name, _params(param))
+    m = _load(model, allow_unsupported, classes, input_shape, model_params)
+    ev = Evaluator(m, chosen)
+    schedule, layout = ev.layout(proc, phase)
+    result = SimpleNamespace(schedule=schedule, layout=layout, procedure=proc.id, phase=phase, setup=ev.setup,
+                             model_key=m.id or m.name, model_label=model_label(m))
+    _emit(fmt, tables=lambda: rep.tables(result), json_text=lambda: rep.to_json(result),
+          csv_text=lambda: rep.csv_text(result), output=output, force=force,
+          figure=lambda: plots.memory_figure(result), setup=ev.setup, accounting="arena")
+
+
+@app.command()
 def compare(
     model_a: str = typer.Argument(..., help="First model: built-in id or file."),
     model_b: str = typer.Argument(..., help="Second model: built-in id or file."),

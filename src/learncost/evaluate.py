@@ -128,7 +128,25 @@ class Evaluator:
             m = acc.live(self.model, procedure, phase_name, self.plan, self.sizes)
             return acc.Memory(m.accounting, "live (saved-for-backward is backpropagation's training only)",
                               m.bytes, m.by_role, m.at, m.items, m.timeline)
+        if accounting == "arena":
+            return acc.arena(self.model, procedure, phase_name, self.plan, self.sizes)
         return acc.live(self.model, procedure, phase_name, self.plan, self.sizes)
+
+    def schedule(self, procedure: Procedure, phase_name: str):
+        from .schedules import build
+
+        return build(procedure.id, phase_name, self.model, self.plan, self.sizes)
+
+    def counted(self, role: str) -> bool:
+        """Whether a role counts in RAM under the setup (errors only if it says so)."""
+        return self.setup.count_errors or role != "error"
+
+    def layout(self, procedure: Procedure, phase_name: str):
+        """The schedule and its arena plan (TFLite Micro's greedy placement and alignment)."""
+        from .planners import TFLM_ALIGNMENT, greedy
+
+        schedule = self.schedule(procedure, phase_name)
+        return schedule, greedy(schedule, self.counted, TFLM_ALIGNMENT)
 
     def flash_bytes(self, procedure: Procedure, phase_name: str) -> Any:
         total = self.sizes.all_params()

@@ -133,3 +133,40 @@ def sweep_figure(s):
     fig.suptitle(f"{s.model}: {int(valid.sum()):,} variants (setup {setup}, {s.memory} memory)")
     fig.tight_layout()
     return fig
+
+
+ROLE_COLOURS = {"activation": "C0", "saved": "C1", "mask": "C2", "error": "C3", "weight_gradient": "C4",
+                "bias_gradient": "C5", "optimizer_state": "C6", "feedback": "C7", "scratch": "C8"}
+
+
+def memory_figure(m):
+    """The arena as blocks over steps: each tensor a rectangle from its first to its last step, at its
+    offset, coloured by role; the live peak's step marked."""
+    plt = _pyplot()
+    from matplotlib.patches import Rectangle
+
+    layout, schedule = m.layout, m.schedule
+    steps = len(schedule.steps)
+    fig, ax = plt.subplots(figsize=(min(16, 6 + steps / 25), 6))
+    seen: set[str] = set()
+    for p in layout.placements:
+        t = p.tensor
+        colour = ROLE_COLOURS.get(t.role, "C9")
+        ax.add_patch(Rectangle((t.first - 0.45, p.offset / 1024), t.last - t.first + 0.9, p.size / 1024,
+                               facecolor=colour, edgecolor="black", linewidth=0.3, alpha=0.85,
+                               label=None if t.role in seen else t.role))
+        seen.add(t.role)
+    ax.axvline(layout.live_at, color="red", linestyle="--", linewidth=1,
+               label=f"live peak {layout.live_peak / 1024:,.1f} KB")
+    ax.axhline(layout.arena / 1024, color="black", linewidth=1, label=f"arena {layout.arena / 1024:,.1f} KB")
+    ax.set_xlim(-1, steps)
+    ax.set_ylim(0, max(layout.arena, 1) / 1024 * 1.05)
+    ax.set_xlabel("step")
+    ax.set_ylabel("offset in the arena, KB (1024 B)")
+    ticks = list(range(0, steps, max(1, steps // 30)))
+    ax.set_xticks(ticks, [schedule.steps[k] for k in ticks], rotation=90, fontsize=6)
+    ax.legend(fontsize=7, loc="upper right")
+    ax.set_title(f"{m.model_label}: {m.procedure} {m.phase}, setup {m.setup.key}; resident beside the arena "
+                 f"{layout.persistent_bytes / 1024:,.1f} KB")
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,110 @@
+"""Arena planners: where each tensor of a schedule sits in one block of RAM, with reuse.
+
+A schedule says which tensors are live at each step; a runtime must also give each one an
+offset in its arena such that no two tensors live at the same step overlap. The arena is then
+the highest end of any tensor; beyond the live peak (a lower bound for any layout) the
+difference is fragmentation.
+
+``greedy`` is the placement TFLite Micro's GreedyMemoryPlanner makes (tensorflow/lite/micro/
+memory_planner/greedy_memory_planner.cc, restated): tensors in order of decreasing size, each at
+the lowest offset where it overlaps, in memory, none of the already placed tensors whose lives
+overlap its own; sizes rounded up to the runtime's alignment first. Tensors resident for the whole
+phase (parameters in SRAM, optimizer state, gradient buffers, F in RAM) are not planned: they are
+fixed allocations beside the arena, as TFLite Micro's persistent tail.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from .schedules import Schedule, Tensor
+
+#: TFLite Micro's buffer alignment (MicroArenaBufferAlignment(), 16 bytes)
+TFLM_ALIGNMENT = 16
+
+
+@dataclass(frozen=True)
+class Placement:
+    tensor: Tensor
+    offset: int
+    size: int  # the tensor's bytes rounded up to the alignment
+
+    @property
+    def end(self) -> int:
+        return self.offset + self.size
+
+
+@dataclass
+class ArenaPlan:
+    placements: list[Placement]
+    arena: int  # the highest end: the arena's size
+    alignment: int
+    live_peak: int  # the most (aligned) bytes live at one step: no layout needs less
+    live_at: int  # the step of that peak
+    persistent: list[Tensor] = field(default_factory=list)
+
+    @property
+    def fragmentation(self) -> int:
+        return self.arena - self.live_peak
+
+    @property
+    def persistent_bytes(self) -> int:
+        return sum(int(t.bytes) for t in self.persistent)
+
+
+def align(n: int, alignment: int) -> int:
+    return -(-int(n) // alignment) * alignment
+
+
+def greedy(schedule: Schedule, counted: Callable[[str], bool] = lambda role: True, alignment: int = 1) -> ArenaPlan:
+    """Largest first, each at the lowest offset clear of every placed tensor whose life overlaps its own."""
+    tensors = [t for t in schedule.tensors if counted(t.role) and int(t.bytes) > 0]
+    # decreasing size; equal sizes in the order the schedule created them (a stable sort)
+    order = sorted(range(len(tensors)), key=lambda k: -align(tensors[k].bytes, alignment))
+    placed: list[Placement] = []
+    for k in order:
+        t = tensors[k]
+        size = align(t.bytes, alignment)
+        clashes = sorted((p for p in placed if p.tensor.first <= t.last and t.first <= p.tensor.last),
+                         key=lambda p: p.offset)
+        offset = 0
+        for p in clashes:
+            if offset + size <= p.offset:
+                break  # the gap before p holds it
+            offset = max(offset, p.end)
+        placed.append(Placement(t, offset, size))
+    arena = max((p.end for p in placed), default=0)
+    peak, at = _live_peak(placed, len(schedule.steps))
+    persistent = [t for t in schedule.persistent if counted(t.role)]
+    return ArenaPlan(sorted(placed, key=lambda p: (p.offset, p.tensor.first)), arena, alignment, peak, at, persistent)
+
+
+def _live_peak(placed: list[Placement], steps: int) -> tuple[int, int]:
+    delta = [0] * (steps + 1)
+    for p in placed:
+        delta[p.tensor.first] += p.size
+        delta[p.tensor.last + 1] -= p.size
+    best, at, running = 0, 0, 0
+    for k in range(steps):
+        running += delta[k]
+        if running > best:
+            best, at = running, k
+    return best, at
+
+
+def check(plan: ArenaPlan) -> list[str]:
+    """Every pair of tensors live at a common step and overlapping in memory (empty for a valid plan)."""
+    bad = []
+    by_step: dict[int, list[Placement]] = {}
+    for p in plan.placements:
+        for k in range(p.tensor.first, p.tensor.last + 1):
+            by_step.setdefault(k, []).append(p)
+    seen = set()
+    for k, ps in by_step.items():
+        ps = sorted(ps, key=lambda p: p.offset)
+        for a, b in zip(ps, ps[1:]):
+            if b.offset < a.end and (a.tensor.name, b.tensor.name) not in seen:
+                seen.add((a.tensor.name, b.tensor.name))
+                bad.append(f"{a.tensor.name} [{a.offset}, {a.end}) and {b.tensor.name} [{b.offset}, {b.end}) at step {k}")
+    return bad
