@@ -45,8 +45,9 @@ def _model(spec):
 
 
 def _setup(**changes):
-    """int8-fp32grad with some fields changed."""
+    """int8-fp32grad with some fields changed, memory by the live accounting unless said otherwise."""
     data = {k: v for k, v in load("int8-fp32grad").model_dump().items() if k not in ("parameters",)}
+    data["memory"] = "live"
     data.update(changes)
     return build(data, "test")
 
@@ -335,8 +336,9 @@ def test_bad_setup_files(tmp_path, text, needle):
 def test_unknown_setup_and_accounting():
     r = run_cli("analyze", "kws", "--setup", "int8")
     assert r.returncode == 2 and "unknown setup 'int8' (did you mean int8-fp32grad?" in r.stderr
-    r = run_cli("fit", "kws", "--memory", "arena")
-    assert r.returncode == 2 and "unknown memory accounting 'arena' (valid: paper, saved-for-backward, live)" in r.stderr
+    r = run_cli("fit", "kws", "--memory", "heap")
+    assert r.returncode == 2 and \
+        "unknown memory accounting 'heap' (valid: paper, saved-for-backward, live, arena)" in r.stderr
     with pytest.raises(LearncostError):
         learncost.analyze("kws", setup="nope")
     with pytest.raises(SpecError):
@@ -349,16 +351,17 @@ def test_fit_verdicts_follow_the_setup():
     real = json.loads(run_cli("fit", "vww", "-m", "disco-f746ng", "-p", "ff", "--setup", "int8-fp32grad",
                               "-f", "json").stdout)
     assert paper["setup"] == "paper" and paper["memory_accounting"] == "paper"
-    assert real["setup"] == "int8-fp32grad" and real["memory_accounting"] == "live"
+    assert real["setup"] == "int8-fp32grad" and real["memory_accounting"] == "arena"
     assert paper["fit"][0]["fits"] is True and real["fit"][0]["fits"] is False
     table = run_cli("fit", "vww", "-m", "disco-f746ng", "-p", "ff", "--setup", "int8-fp32grad", "-f", "markdown").stdout
-    assert "setup int8-fp32grad" in table and "memory accounting: live" in table
+    assert "setup int8-fp32grad" in table and "memory accounting: arena" in table
 
 
 def test_json_rows_carry_the_setup():
     rows = json.loads(run_cli("analyze", "kws", "-p", "bp", "--setup", "int8-fp32grad", "-f", "json").stdout)["rows"]
     bp = rows[0]
-    assert bp["setup"] == "int8-fp32grad" and bp["memory_accounting"] == "live" and bp["samples"] == 1
+    assert bp["setup"] == "int8-fp32grad" and bp["memory_accounting"] == "arena" and bp["samples"] == 1
     assert sum(bp["memory_by_role"].values()) == bp["ram_bytes"]
     assert bp["activations_bytes"] == sum(v for k, v in bp["memory_by_role"].items()
                                           if k in ("activation", "saved", "mask", "error"))
+    assert bp["memory_by_role"]["fragmentation"] >= 0

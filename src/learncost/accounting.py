@@ -121,6 +121,8 @@ def arena(model, procedure, phase_name: str, plan, sizes) -> Memory:
 
     schedule = build(procedure.id, phase_name, model, plan, sizes)
     counted = (lambda role: True) if plan.setup.count_errors else (lambda role: role != "error")
+    if any(hasattr(t.bytes, "shape") for t in schedule.tensors + schedule.persistent):
+        return _arena_per_variant(schedule, counted)
     layout = greedy(schedule, counted, TFLM_ALIGNMENT)
     at = layout.live_at
     live = [p.tensor for p in layout.placements if p.tensor.first <= at <= p.tensor.last]
@@ -130,6 +132,20 @@ def arena(model, procedure, phase_name: str, plan, sizes) -> Memory:
     by_role["fragmentation"] = layout.arena - sum(int(t.bytes) for t in live)
     return Memory("arena", "arena", layout.arena + layout.persistent_bytes, by_role, schedule.steps[at],
                   tuple(t.name for t in live))
+
+
+def _arena_per_variant(schedule, counted) -> Memory:
+    """A sweep's variants: greedy placement depends on each variant's own sizes, so one plan each."""
+    import numpy
+
+    from .planners import TFLM_ALIGNMENT, greedy
+
+    n = max(len(t.bytes) for t in schedule.tensors + schedule.persistent if hasattr(t.bytes, "shape"))
+    totals = numpy.zeros(n, dtype=numpy.int64)
+    for v in range(n):
+        layout = greedy(schedule, counted, TFLM_ALIGNMENT, variant=v)
+        totals[v] = layout.arena + layout.persistent_bytes
+    return Memory("arena", "arena", totals, {})
 
 
 def _zero(v) -> bool:

@@ -57,15 +57,21 @@ def align(n: int, alignment: int) -> int:
     return -(-int(n) // alignment) * alignment
 
 
-def greedy(schedule: Schedule, counted: Callable[[str], bool] = lambda role: True, alignment: int = 1) -> ArenaPlan:
-    """Largest first, each at the lowest offset clear of every placed tensor whose life overlaps its own."""
-    tensors = [t for t in schedule.tensors if counted(t.role) and int(t.bytes) > 0]
+def greedy(schedule: Schedule, counted: Callable[[str], bool] = lambda role: True, alignment: int = 1,
+           variant: int | None = None) -> ArenaPlan:
+    """Largest first, each at the lowest offset clear of every placed tensor whose life overlaps its own.
+    ``variant`` picks one sweep variant's sizes where the schedule's bytes are arrays."""
+    def nbytes(t: Tensor) -> int:
+        return int(t.bytes[variant]) if variant is not None and hasattr(t.bytes, "shape") else int(t.bytes)
+
+    tensors = [t for t in schedule.tensors if counted(t.role) and nbytes(t) > 0]
+    sizes = [align(nbytes(t), alignment) for t in tensors]
     # decreasing size; equal sizes in the order the schedule created them (a stable sort)
-    order = sorted(range(len(tensors)), key=lambda k: -align(tensors[k].bytes, alignment))
+    order = sorted(range(len(tensors)), key=lambda k: -sizes[k])
     placed: list[Placement] = []
     for k in order:
         t = tensors[k]
-        size = align(t.bytes, alignment)
+        size = sizes[k]
         clashes = sorted((p for p in placed if p.tensor.first <= t.last and t.first <= p.tensor.last),
                          key=lambda p: p.offset)
         offset = 0
@@ -77,6 +83,8 @@ def greedy(schedule: Schedule, counted: Callable[[str], bool] = lambda role: Tru
     arena = max((p.end for p in placed), default=0)
     peak, at = _live_peak(placed, len(schedule.steps))
     persistent = [t for t in schedule.persistent if counted(t.role)]
+    if variant is not None:
+        persistent = [Tensor(t.name, t.role, nbytes(t), t.first, t.last, t.layer) for t in persistent]
     return ArenaPlan(sorted(placed, key=lambda p: (p.offset, p.tensor.first)), arena, alignment, peak, at, persistent)
 
 

@@ -394,11 +394,14 @@ def _schedule_sheets(a: Analysis, at: _LayerRows, st: _Setup):
     role's bits where the size is that simple) and, per step, the counted bytes live at it."""
     from ..schedules import build as build_schedule
 
+    from ..planners import TFLM_ALIGNMENT
+
     ev = a.evaluator
     tensors = Sheet(_sheet_name(a.model_key, "tensors"))
-    tensors.rows.append(["key", "tensor", "role", "first", "last", "bytes", "counted", "working"])
+    tensors.rows.append(["key", "tensor", "role", "first", "last", "bytes", "counted", "working", "resident",
+                         "aligned"])
     steps = Sheet(_sheet_name(a.model_key, "steps"))
-    steps.rows.append(["key", "step", "label", "live_B", "working_B"])
+    steps.rows.append(["key", "step", "label", "live_B", "working_B", "planned_B"])
     cells: dict[tuple[str, str], tuple[str, str]] = {}
     pending = []
     for r in a.rows:
@@ -406,47 +409,56 @@ def _schedule_sheets(a: Analysis, at: _LayerRows, st: _Setup):
         key = f"{r.procedure}|{r.phase}"
         if r.memory_accounting == "saved-for-backward":
             mem = ev.memory(proc, r.phase)
-            items = [(k, role, b) for k, (role, b) in enumerate(mem.by_role.items())]
             sched_tensors = [SimpleNamespace(name=f"{role} (saved for backward)", role=role, bytes=b, first=0, last=0,
-                                             layer=None) for _, role, b in items]
+                                             layer=None) for role, b in mem.by_role.items()]
+            resident: set[int] = set()
             labels = ["saved for backward"]
         else:
             sched = build_schedule(proc.id, r.phase, a.model, ev.plan, ev.sizes)
             sched_tensors = sched.persistent + sched.tensors
+            resident = {id(t) for t in sched.persistent}
             labels = sched.steps
         first_row = len(tensors.rows)
         samples = st.ref("micro_batch") if r.phase == "training" else "1"
         for t in sched_tensors:
             simple = _element_tensor(t, ev.sizes)
-            if simple and (r.phase == "training" or True):
+            if simple:
                 layer, role = simple
                 per = at.cell(layer, "act_bytes", sheet=True) if role in ("activation", "saved") and \
                     a.setup.bits(role) is None else st.bytes_per_element(role)
-                n = samples if r.phase == "training" else "1"
-                size: Any = Formula(f"ROUNDUP({at.cell(layer, 'elements', sheet=True)}*{n}*{per},0)", t.bytes)
+                size: Any = Formula(f"ROUNDUP({at.cell(layer, 'elements', sheet=True)}*{samples}*{per},0)", t.bytes)
             else:
                 size = t.bytes
             counted = Formula(st.ref("errors_counted"), 1 if a.setup.count_errors else 0) if t.role == "error" else 1
+            row = len(tensors.rows)
+            kept = 1 if id(t) in resident else 0
+            aligned = Formula(f"IF({tensors.ref(row, 8, sheet=False)}=1,0,CEILING({tensors.ref(row, 5, sheet=False)},"
+                              f"{TFLM_ALIGNMENT}))", 0 if kept else -(-int(t.bytes) // TFLM_ALIGNMENT) * TFLM_ALIGNMENT)
             tensors.rows.append([key, t.name, t.role, t.first, t.last, size, counted,
-                                 1 if t.role in WORKING_ROLES else 0])
+                                 1 if t.role in WORKING_ROLES else 0, kept, aligned])
         last_row = len(tensors.rows) - 1
         pending.append((r, key, labels, first_row, last_row))
     for r, key, labels, first_row, last_row in pending:
         rng = lambda col: f"{tensors.name}!${col}${first_row + 1}:${col}${last_row + 1}"  # noqa: E731
         step_first = len(steps.rows)
-        ev_mem = ev.memory(a.procedures[r.procedure], r.phase)
-        timeline = ev_mem.timeline or (ev_mem.bytes,)
         for k, label in enumerate(labels):
             krow = len(steps.rows)
             kref = steps.ref(krow, 1, sheet=False)
             crit = f'{rng("D")},"<="&{kref},{rng("E")},">="&{kref},{rng("G")},1'
-            steps.rows.append([key, k, label, Formula(f"SUMIFS({rng('F')},{crit})", timeline[k] if k < len(timeline)
-                                                      else r.ram_bytes),
-                               Formula(f'SUMIFS({rng("F")},{crit},{rng("H")},1)', None)])
+            steps.rows.append([key, k, label, Formula(f"SUMIFS({rng('F')},{crit})", None),
+                               Formula(f'SUMIFS({rng("F")},{crit},{rng("H")},1)', None),
+                               Formula(f'SUMIFS({rng("J")},{crit})', None)])
         step_last = len(steps.rows) - 1
-        live = f"{steps.name}!$D${step_first + 1}:$D${step_last + 1}"
-        work = f"{steps.name}!$E${step_first + 1}:$E${step_last + 1}"
-        cells[(r.procedure, r.phase)] = (f"MAX({live})", f"INDEX({work},MATCH(MAX({live}),{live},0))")
+        col = lambda c: f"{steps.name}!${c}${step_first + 1}:${c}${step_last + 1}"  # noqa: E731
+        live, work, planned = col("D"), col("E"), col("F")
+        if r.memory_accounting == "arena":
+            # the arena's placement is no formula: its fragmentation at the written sizes is a value
+            layout = ev.layout(a.procedures[r.procedure], r.phase)[1]
+            kept = f'SUMIFS({rng("F")},{rng("I")},1,{rng("G")},1)'
+            cells[(r.procedure, r.phase)] = (f"MAX({planned})+{layout.fragmentation}+{kept}",
+                                             f"INDEX({work},MATCH(MAX({planned}),{planned},0))")
+        else:
+            cells[(r.procedure, r.phase)] = (f"MAX({live})", f"INDEX({work},MATCH(MAX({live}),{live},0))")
     return tensors, steps, cells
 
 

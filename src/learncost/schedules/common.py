@@ -10,6 +10,7 @@ read from flash, as inference engines on MCUs do (and as the paper counts infere
 
 from __future__ import annotations
 
+from ..ir import any_true
 from ..layers import TRANSIENT_KINDS
 from ..setups import OPTIMIZER_STATE
 from . import Schedule
@@ -33,7 +34,7 @@ def resident(s: Schedule, model, plan, sizes, *, feedback: bool = False) -> None
                    layer.name)
         elif u.weights or frozen_in_sram:
             s.keep(f"weights {layer.name}", "weight", sizes.weights(layer), layer.name)
-        if layer.biases and (u.bias or frozen_in_sram):
+        if any_true(layer.biases > 0) and (u.bias or frozen_in_sram):
             s.keep(f"biases {layer.name}", "bias", sizes.biases(layer), layer.name)
         trained = plan.trained_params(layer)
         if state and (u.weights or u.bias):
