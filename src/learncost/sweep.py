@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 
-from . import params as P
+from . import overflow, params as P
 from .analysis import phase_totals, resolve_names
 from .catalog import MCU, Dataset, get_dataset, get_mcu, mcus as all_mcus
 from .costs import layer_maccs
@@ -295,6 +295,11 @@ def _evaluate(result: Sweep, data: dict, origin: str, members: np.ndarray) -> No
     # one variant through pydantic checks the structure and field types for the group
     spec = validate_spec(_first(concrete), origin=origin)
     model = assemble(spec, concrete["input"]["shape"], concrete["layers"], origin=origin)
+    safe = overflow.set_aside(result, model, members)
+    if safe is not None:  # some variants' figures could pass int64: the rest are evaluated without them
+        if len(safe):
+            _evaluate(result, data, origin, safe)
+        return
     n = len(members)
 
     def per_variant(x) -> np.ndarray:
