@@ -36,7 +36,7 @@ MAX_RANK = 8
 #: layers evaluated by one sweep, summed over its layer lists (each list is one pass of Python work)
 MAX_SWEEP_LAYERS = 50_000
 #: seconds allowed for parsing one model file (it runs in a child process that is killed after)
-DEFAULT_READ_TIMEOUT = 8.0
+DEFAULT_READ_TIMEOUT = 6.0
 
 
 def read_timeout() -> float:

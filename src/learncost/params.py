@@ -250,9 +250,9 @@ MAX_PARAMETER = 2**53
 
 def check_value(name: str, value: Any) -> Any:
     """A parameter's value, if it is a finite number of at most ``MAX_PARAMETER`` in magnitude."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-            or abs(value) > MAX_PARAMETER:
-        shown = f"{value:.3g}" if isinstance(value, float) else str(value)[:40]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or abs(value) > MAX_PARAMETER \
+            or not math.isfinite(value):  # abs first: isfinite() of a 400-digit int overflows
+        shown = f"{value:.3g}" if isinstance(value, float) else printable(str(value))[:40]
         raise SpecError(f"{name}: {shown} is not a finite number of magnitude at most 2**53", code="LC-SPEC-PARAM")
     return value
 
@@ -370,8 +370,17 @@ def _where(origin: str, index: int, entry: Any) -> str:
 def repeat_count(entry: dict, names: Mapping[str, Any], where: str) -> Any:
     count = _value(entry["repeat"], names, f"{where}.repeat")
     if not (_is_array(count) or isinstance(count, int)) or isinstance(count, bool):
-        raise SpecError(f"must be a whole number of blocks, got {count!r}", location=f"{where}.repeat")
-    return count
+        raise SpecError(f"must be a whole number of blocks, got {printable(repr(count))[:60]}",
+                        location=f"{where}.repeat")
+    return _bounded(count, f"{where}.repeat")
+
+
+def _bounded(value: Any, where: str) -> Any:
+    """A literal integer (expressions are bounded in _integral) within the 32-bit range of fields."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > limits.MAX_INT:
+        raise SpecLimitError(f"is beyond {limits.MAX_INT:,}", location=where, code="LC-LIMIT-INT",
+                             hint="layer sizes and counts are 32-bit integers")
+    return value
 
 
 def _check_expansion(count: int, body: list, others: int, where: str) -> None:
@@ -389,7 +398,12 @@ def _check_expansion(count: int, body: list, others: int, where: str) -> None:
 def structure(data: Mapping[str, Any], values: Mapping[str, Any], origin: str) -> list[Any]:
     """The values that change the layer list (repeat counts) and the classes: a sweep groups
     its variants by these, since only variants of one structure can be evaluated together."""
-    keys = [_value(data.get("classes"), values, f"{origin}: classes")]
+    classes = _value(data.get("classes"), values, f"{origin}: classes")
+    if classes is not None and (isinstance(classes, bool) or not (isinstance(classes, int) or _is_array(classes))):
+        raise SpecError(f"must be a whole number of classes, got {printable(repr(classes))[:60]}",
+                        location=f"{origin}: classes")
+    _bounded(classes, f"{origin}: classes")
+    keys = [classes]
     blocks, fixed = [], 0
     for index, entry in enumerate(data.get("layers") or []):
         if isinstance(entry, dict) and "repeat" in entry:
@@ -417,7 +431,7 @@ def _check_sweep_layers(fixed: int, blocks: list[tuple[Any, int]], values: Mappi
     per_variant = fixed + np.clip(counts, 0, None) @ sizes
     if (per_variant > limits.MAX_LAYERS).any():
         bad = int(np.argmax(per_variant > limits.MAX_LAYERS))
-        raise LimitError(f"the variant {describe(values, bad if n > 1 else None)} has {int(per_variant[bad]):,} "
+        raise LimitError(f"the variant {describe(values, bad)} has {int(per_variant[bad]):,} "
                          f"layers, more than the {limits.MAX_LAYERS:,} a model may have", location=origin,
                          code="LC-LIMIT-LAYERS", hint="sweep fewer blocks")
     distinct, first = np.unique(counts, axis=0, return_index=True)
