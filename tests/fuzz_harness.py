@@ -87,7 +87,8 @@ def check(outcome: dict, argv: list[str], cwd: Path, before: set[str], test: str
     OUTCOMES[test][status] += 1
     assert status in allow, f"exit status {status}: {what}\n{err}"
     assert "Traceback" not in err, f"traceback: {what}\n{err}"
-    as_json = "json" in argv[argv.index("-f") + 1:argv.index("-f") + 2] if "-f" in argv else False
+    formats = [argv[k + 1] for k in range(len(argv) - 1) if argv[k] in ("-f", "--format")]
+    as_json = bool(formats) and formats[-1] == "json"  # the last one counts, as for click
     if status == 2:
         lines = err.splitlines()
         assert len(lines) == 1, f"{len(lines)} stderr lines: {what}\n{err}"

@@ -93,7 +93,7 @@ def _dump(spec) -> str:
     return yaml.safe_dump(spec, allow_unicode=True, sort_keys=False)
 
 
-@budget(260)
+@budget(500)
 @given(edits=EDITS, command=COMMANDS)
 def test_hostile_values_in_a_valid_spec(fuzz_worker, case_dir, edits, command):
     cwd = case_dir()
@@ -114,7 +114,7 @@ SPECS = st.fixed_dictionaries(
               "classes": VALUES, "task": st.sampled_from(["classification", "regression", "nope"])})
 
 
-@budget(160)
+@budget(300)
 @given(spec=SPECS, fmt=st.sampled_from(["json", "table", "markdown"]))
 def test_random_specs(fuzz_worker, case_dir, spec, fmt):
     cwd = case_dir()
@@ -127,7 +127,7 @@ SNIPPETS = ["&a ", "*a", "[", "]", "{", "}", "- ", ": ", "!!python/object:os.sys
             "\x00", "\ufeff", "%YAML 1.1\n", "---\n", "? ", "|\n", "9" * 40, "~", ".nan", "=", "\\"]
 
 
-@budget(140)
+@budget(300)
 @given(edits=st.lists(st.tuples(st.integers(0, 2000), st.integers(0, 6), st.sampled_from(SNIPPETS)), min_size=1,
                       max_size=6),
        suffix=st.sampled_from([".yaml", ".toml"]))

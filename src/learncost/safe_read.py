@@ -52,6 +52,10 @@ def stat_input(path: Path) -> os.stat_result | None:
         raise os_error(path, exc) from None
 
 
+def is_regular(st: os.stat_result | None) -> bool:
+    return st is not None and stat.S_ISREG(st.st_mode)
+
+
 def check_regular(path: Path, st: os.stat_result) -> None:
     if stat.S_ISDIR(st.st_mode):
         raise LearncostError(f"{printable(path)} is a directory, not a model file", code="LC-INPUT-FILE")

@@ -250,9 +250,12 @@ def _spec(spec: Any) -> tuple[dict, str, str | None]:
     if isinstance(spec, str) and canonical(spec):
         model_id = canonical(spec)
         return builtin_spec(model_id), f"{model_id}.yaml", model_id
+    from .safe_read import is_regular, stat_input
+
     path = Path(spec)
-    if path.suffix.lower() not in SPEC_SUFFIXES or not path.is_file():
-        if not path.exists() and not path.suffix:
+    st = stat_input(path)  # a path the OS refuses (a name too long, no permission) is one error line
+    if path.suffix.lower() not in SPEC_SUFFIXES or not is_regular(st):
+        if st is None and not path.suffix:
             from .errors import UnknownNameError
             from .zoo import builtin_ids
 
