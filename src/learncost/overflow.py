@@ -33,32 +33,46 @@ def _float(x: Any) -> Any:
     return x.astype("float64") if hasattr(x, "astype") else float(x)
 
 
-def _elements(shape) -> Any:
-    return math.prod(_float(d) for d in shape)
-
-
-def bound(model) -> Any:
+def bound(model, value=_float) -> Any:
     """An upper bound on every figure of ``model`` (the layers' sizes may be numpy arrays, one
-    element per variant), as a float or a float array."""
+    element per variant), as a float or a float array. ``value`` maps each size to a float or a
+    float array (the default), or to its largest value: then the bound holds for the whole group."""
+    counted: dict[int, Any] = {}
+
+    def elements(shape) -> Any:  # a layer's input shape is its source's output shape: the same tuple
+        key = id(shape)
+        if key not in counted:
+            counted[key] = math.prod(value(d) for d in shape)
+        return counted[key]
+
     total: Any = 0.0
     for layer in model.layers:
-        out = _elements(layer.output_shape)
-        inp = sum(_elements(s) for s in layer.input_shapes) if layer.input_shapes else 0.0
-        kernel = _elements(layer.kernel) if layer.kernel else 1.0
+        out = elements(layer.output_shape)
+        inp = sum(elements(s) for s in layer.input_shapes) if layer.input_shapes else 0.0
+        kernel = elements(layer.kernel) if layer.kernel else 1.0
         first = layer.input_shapes[0] if layer.input_shapes else ()
-        channels = _float(first[2]) if len(first) == 3 and len(layer.output_shape) == 3 else inp
+        channels = value(first[2]) if len(first) == 3 and len(layer.output_shape) == 3 else inp
         total = total + kernel * (channels + 1.0) * (out + 1.0) + inp
-    total = total + _elements(model.layers[-1].output_shape) * _elements(model.layers[0].output_shape)
-    classes = model.classes if model.classes is not None else 1
-    passes = _float(classes)
+    total = total + elements(model.layers[-1].output_shape) * elements(model.layers[0].output_shape)
+    passes = value(model.classes if model.classes is not None else 1)
     passes = passes.clip(min=1.0) if hasattr(passes, "clip") else max(passes, 1.0)
     return FACTOR * passes * total
 
 
 def too_large(model) -> Any:
     """Per variant: True where int64 could overflow (None when no variant can)."""
-    b = bound(model)
-    risky = b >= LIMIT
+    largest: dict[int, float] = {}
+
+    def top(x: Any) -> float:  # sizes are non-negative: the group's largest bound every variant
+        if not hasattr(x, "max"):
+            return float(x)
+        if id(x) not in largest:  # one array serves many layers (a width feeds several shapes)
+            largest[id(x)] = float(x.max())
+        return largest[id(x)]
+
+    if bound(model, top) < LIMIT:  # plain floats: the common case costs no numpy work
+        return None
+    risky = bound(model) >= LIMIT
     if hasattr(risky, "any"):
         return risky if risky.any() else None
     return True if risky else None

@@ -139,8 +139,8 @@ def _stacked(console, t: Table, texts: list[list[str]]) -> None:
 def _line(console, text) -> None:
     """A line wrapped at spaces; one holding a word wider than the terminal is left to the terminal
     to wrap, since rich would fold that word (a long number) at the edge."""
-    longest = max((len(w) for w in text.plain.split()), default=0)
-    console.print(text, soft_wrap=longest > console.width, highlight=False)
+    longest = max((len(w) for w in text.plain.split() if _unbreakable(w, False)), default=0)
+    console.print(text, soft_wrap=longest > console.width, highlight=False, overflow="fold")
 
 
 def _md(text: str) -> str:
