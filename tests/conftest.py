@@ -21,3 +21,24 @@ def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     """Run the real console entry point in a fresh interpreter, as a user would."""
     return subprocess.run([sys.executable, "-m", "learncost", *args], capture_output=True, text=True,
                           cwd=cwd or ROOT, timeout=120)
+
+
+@pytest.fixture(scope="session")
+def fuzz_worker():
+    """One worker process for all fuzz cases (see fuzz_harness); the outcome counts are written
+    to $LEARNCOST_FUZZ_REPORT when the session ends."""
+    from fuzz_harness import Worker, report
+
+    worker = Worker()
+    yield worker
+    worker.close()
+    report()
+
+
+@pytest.fixture
+def case_dir(tmp_path_factory):
+    """A fresh, empty directory per fuzz case (hypothesis runs many examples per test function)."""
+    def make():
+        return tmp_path_factory.mktemp("case", numbered=True)
+
+    return make

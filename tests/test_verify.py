@@ -254,7 +254,7 @@ def test_cli_verify_without_torch_installed():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.returncode == 2
     assert r.stderr == "learncost: error: executing a model needs PyTorch, which is not installed " \
-                       "(pip install 'learncost[torch]')\n"
+                       "(pip install 'learncost[torch]') [LC-DEPENDENCY]\n"
 
 
 def test_readme_sample_is_current():

@@ -17,11 +17,11 @@ class TFLiteWriter:
         self.ops: list[tuple[int, list[int], list[int], tuple | None]] = []
         self.codes: list[int] = []
 
-    def tensor(self, name: str, shape: list[int], dtype: int = INT8, data: bytes | None = None) -> int:
+    def tensor(self, name: str | None, shape: list[int], dtype: int = INT8, data: bytes | None = None) -> int:
         self.tensors.append((name, shape, dtype, data))
         return len(self.tensors) - 1
 
-    def const(self, name: str, shape: list[int], dtype: int = INT8) -> int:
+    def const(self, name: str | None, shape: list[int], dtype: int = INT8) -> int:
         size = {INT8: 1, INT32: 4, FLOAT32: 4}[dtype] * int(np.prod(shape))
         return self.tensor(name, shape, dtype, bytes(size))
 
@@ -57,10 +57,11 @@ class TFLiteWriter:
             buffers.append(tflite.BufferEnd(b))
         tensors = []
         for i, (name, shape, dtype, data) in enumerate(self.tensors):
-            n = b.CreateString(name)
+            n = b.CreateString(name) if name is not None else None  # None: no name field (the schema allows it)
             sh = ivec(tflite.TensorStartShapeVector, shape)
             tflite.TensorStart(b)
-            tflite.TensorAddName(b, n)
+            if n is not None:
+                tflite.TensorAddName(b, n)
             tflite.TensorAddShape(b, sh)
             tflite.TensorAddType(b, dtype)
             tflite.TensorAddBuffer(b, i + 1 if data else 0)

@@ -118,7 +118,16 @@ def datasets() -> dict[str, Dataset]:
     return {row["id"]: Dataset(**row) for row in _data("datasets.yaml")}
 
 
+def _id(what: str, name) -> str:
+    """An id as given in a spec or by the API: text (a spec's ``dataset: 1`` is not an id)."""
+    if not isinstance(name, str):
+        raise LearncostError(f"a {what} id is text, got {type(name).__name__} {str(name)[:40]}",
+                             code=f"LC-UNKNOWN-{what.upper()}")
+    return name
+
+
 def get_mcu(name: str) -> MCU:
+    name = _id("MCU", name)
     table = mcus()
     if name.lower() not in table:
         raise UnknownNameError("MCU", name, list(table))
@@ -126,6 +135,7 @@ def get_mcu(name: str) -> MCU:
 
 
 def get_dataset(name: str) -> Dataset:
+    name = _id("dataset", name)
     table = datasets()
     if name.lower() not in table:
         raise UnknownNameError("dataset", name, list(table))

@@ -10,12 +10,24 @@ from typing import Optional
 import typer
 
 from .errors import LearncostError
+from .printable import printable
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
     help="What on-device learning costs: MACCs, peak RAM, latency and training time of BP, "
          "Forward-Forward, PEPITA and MEMPEPITA on microcontrollers.",
 )
+
+
+@app.callback()
+def _everywhere(
+    debug: bool = typer.Option(False, "--debug", help="On a learncost bug (exit status 1), print the traceback. "
+                                                      "Accepted anywhere on the command line."),
+) -> None:
+    """What on-device learning costs: MACCs, peak RAM, latency and training time of BP, Forward-Forward,
+    PEPITA and MEMPEPITA on microcontrollers. Exit status: 0 done, 2 bad input, 3 verify found an
+    UNEXPLAINED difference, 130 interrupted, 1 a bug in learncost."""
+    # main() takes --debug out of the arguments before click parses them; this only documents it
 
 
 class Format(str, Enum):
@@ -25,21 +37,48 @@ class Format(str, Enum):
     markdown = "markdown"
 
 
+def _bounded(flag: str, high: float, low: float = 0.0):
+    """An option callback: the value must be finite and in (low, high]; NaN and inf would reach the
+    figures (and strict JSON has no NaN). A plain LearncostError, so the line carries LC-OPTION."""
+    def check(value):
+        if value is None:
+            return value
+        for v in value if isinstance(value, list) else [value]:
+            problem = ("must be a finite number" if not math.isfinite(v) else "must be positive" if v <= low
+                       else f"must be at most {high:g}" if v > high else None)
+            if problem:
+                raise LearncostError(f"{flag} {problem}, got {v:g}", code="LC-OPTION")
+        return value
+
+    return check
+
+
+#: the largest clock (MHz), cycles/MACC, memory (KB), epochs and samples an option takes: far above any
+#: board or dataset, small enough that every figure computed from them stays a finite float
+MAX_OPTION = 1e9
+
 FormatOpt = typer.Option(Format.table, "--format", "-f", help="Output format.")
 McuOpt = typer.Option(None, "--mcu", "-m", help="MCU id (repeatable); see `learncost mcus`.")
-ClockOpt = typer.Option(None, "--clock-mhz", help="Custom MCU clock (MHz); needs --cycles-per-macc.")
-CyclesOpt = typer.Option(None, "--cycles-per-macc", help="Custom MCU cycles per MACC; needs --clock-mhz.")
-SramOpt = typer.Option(None, "--sram-kb", help="Custom MCU SRAM (KB of 1024 B), for fit checks.")
+ClockOpt = typer.Option(None, "--clock-mhz", help="Custom MCU clock (MHz); needs --cycles-per-macc.",
+                        callback=_bounded("--clock-mhz", MAX_OPTION))
+CyclesOpt = typer.Option(None, "--cycles-per-macc", help="Custom MCU cycles per MACC; needs --clock-mhz.",
+                         callback=_bounded("--cycles-per-macc", MAX_OPTION))
+SramOpt = typer.Option(None, "--sram-kb", help="Custom MCU SRAM (KB of 1024 B), for fit checks.",
+                       callback=_bounded("--sram-kb", MAX_OPTION))
 OutputOpt = typer.Option(None, "--output", "-o",
                          help="Write to FILE instead of printing: .csv, .json, .md, a figure .png/.svg/.pdf, "
                               "a self-contained page .html, or a live workbook .xlsx/.ods (analyze, fit, paper).")
 ForceOpt = typer.Option(False, "--force", help="Overwrite an existing --output file.")
-FlashOpt = typer.Option(None, "--flash-kb", help="Custom MCU flash (KB of 1024 B), for fit checks.")
-EpochsOpt = typer.Option(None, "--epochs", help="Training epochs (overrides the dataset's).")
-SamplesOpt = typer.Option(None, "--samples", help="Training samples per epoch (overrides the dataset's).")
+FlashOpt = typer.Option(None, "--flash-kb", help="Custom MCU flash (KB of 1024 B), for fit checks.",
+                        callback=_bounded("--flash-kb", MAX_OPTION))
+EpochsOpt = typer.Option(None, "--epochs", help="Training epochs (overrides the dataset's).",
+                         callback=_bounded("--epochs", MAX_OPTION, -math.inf))
+SamplesOpt = typer.Option(None, "--samples", help="Training samples per epoch (overrides the dataset's).",
+                          callback=_bounded("--samples", MAX_OPTION, -math.inf))
 UnsupportedOpt = typer.Option(False, "--allow-unsupported",
                               help="Carry operators with no cost formula as zero-cost layers (with a warning).")
-ClassesOpt = typer.Option(None, "--classes", help="Number of classes (overrides what the file implies).")
+ClassesOpt = typer.Option(None, "--classes", help="Number of classes (overrides what the file implies).",
+                          callback=_bounded("--classes", 2**31 - 1, -math.inf))
 InputShapeOpt = typer.Option(None, "--input-shape", help="Input shape for ONNX graphs with symbolic dimensions, e.g. 1,3,96,96.")
 
 
@@ -61,12 +100,15 @@ def _param_lists(param: Optional[list[str]]) -> dict[str, list]:
     """``--param NAME=VALUES`` options: name -> values, each name given once."""
     from .sweep import parse_values
 
+    from .params import check_value
+
     values: dict[str, list] = {}
     for text in param or []:
         name, vals = parse_values(text)
         if name in values:
-            raise LearncostError(f"--param {name} is given twice", hint="list all its values in one --param")
-        values[name] = vals
+            raise LearncostError(f"--param {printable(name)} is given twice", hint="list all its values in one --param",
+                                 code="LC-SPEC-PARAM")
+        values[name] = [check_value(f"--param {printable(name)}", v) for v in vals]
     return values
 
 
@@ -74,8 +116,8 @@ def _params(param: Optional[list[str]]) -> dict:
     values = {}
     for name, vals in _param_lists(param).items():
         if len(vals) != 1:
-            raise LearncostError(f"--param {name} takes one value here, got {len(vals)}",
-                                 hint="use `learncost sweep` to evaluate several")
+            raise LearncostError(f"--param {printable(name)} takes one value here, got {len(vals)}",
+                                 hint="use `learncost sweep` to evaluate several", code="LC-SPEC-PARAM")
         values[name] = vals[0]
     return values
 
@@ -95,23 +137,30 @@ def _load(model: str, allow_unsupported: bool, classes: Optional[int], input_sha
           params: Optional[dict] = None):
     from .zoo import load_model
 
+    from .limits import MAX_INT, MAX_RANK
+
     shape = None
     if input_shape is not None:
+        parts = input_shape.replace("x", ",").split(",")
         try:
-            shape = [int(v) for v in input_shape.replace("x", ",").split(",") if v.strip()]
+            shape = [int(v) for v in parts if v.strip()] if len(parts) <= MAX_RANK + 1 else []
         except ValueError:
             shape = []
-        if not shape or any(v < 1 for v in shape):
-            raise LearncostError(f"--input-shape must be positive integers separated by commas, got {input_shape!r}")
+        if not shape or any(not 1 <= v <= MAX_INT for v in shape):
+            raise LearncostError(f"--input-shape must be up to {MAX_RANK + 1} positive integers (at most {MAX_INT:,}) "
+                                 f"separated by commas, got {printable(input_shape)[:80]!r}", code="LC-OPTION")
     if classes is not None and classes < 1:
-        raise LearncostError(f"--classes must be positive, got {classes}")
+        raise LearncostError(f"--classes must be positive, got {classes}", code="LC-OPTION")
     return load_model(model, allow_unsupported=allow_unsupported, classes=classes, input_shape=shape,
                       params=params or None)
 
 
+#: warning lines, printed once the command succeeds: a failing command prints its one error line only
+_WARNINGS: list[str] = []
+
+
 def _warn(model) -> None:
-    for w in model.warnings:
-        print(f"learncost: warning: {model.name}: {w}", file=sys.stderr)
+    _WARNINGS.extend(f"learncost: warning: {printable(model.name)}: {printable(w)}" for w in model.warnings)
 
 
 def _mcus(ids: Optional[list[str]], clock: Optional[float], cycles: Optional[float], default: list[str],
@@ -134,6 +183,9 @@ def _analysis(model: str, procedure: Optional[list[str]], boards, allow_unsuppor
     from .procedures import get_procedure
 
     procs = [get_procedure(p) for p in procedure] if procedure else None
+    if dataset is not None and not dataset.strip():  # not "the model's own", which `or` below would make it
+        raise LearncostError("--dataset needs a dataset id, got an empty string", code="LC-OPTION",
+                             hint="see `learncost datasets`")
     chosen, model_params = _setup(setup, params or {})
     m = _load(model, allow_unsupported, classes, input_shape, model_params)
     if fmt in (Format.csv, Format.json):
@@ -159,7 +211,7 @@ def _emit(fmt: Format, *, tables, json_text, csv_text, output: Optional[str] = N
         texts = {"csv": csv_text, "json": lambda: json_text() + "\n", "markdown": lambda: to_markdown(tables()),
                  "html": lambda: page(tables(), figure() if figure else None, setup=setup, accounting=accounting)}
         path = write(output, force, text=lambda kind: texts[kind](), figure=figure, workbook=workbook)
-        print(f"learncost: wrote {path}", file=sys.stderr)
+        print(f"learncost: wrote {printable(path)}", file=sys.stderr)
         return
     if fmt is Format.table:
         to_rich(tables())
@@ -411,7 +463,8 @@ def verify(
     model: str = typer.Argument(..., help="Built-in model id (kws, vww, ic, ad) or a model file."),
     procedure: Optional[list[str]] = typer.Option(None, "--procedure", "-p", help="bp, ff, pepita, mempepita (repeatable)."),
     per_layer: bool = typer.Option(False, "--per-layer", help="Also list every layer whose counted MACC differs."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the random weights and sample (counts do not depend on it)."),
+    seed: int = typer.Option(0, "--seed", min=0, max=2**32 - 1,
+                             help="Seed of the random weights and sample (counts do not depend on it)."),
     allow_unsupported: bool = UnsupportedOpt,
     classes: Optional[int] = ClassesOpt,
     input_shape: Optional[str] = InputShapeOpt,
@@ -432,6 +485,17 @@ def verify(
     result = run(m, procs, seed=seed, setup=chosen, memory=memory)
     _emit(fmt, tables=lambda: rep.tables(result, per_layer), json_text=lambda: rep.to_json(result),
           csv_text=lambda: rep.csv_text(result))
+    _fail_if_unexplained(result)
+
+
+def _fail_if_unexplained(result) -> None:
+    """The report is printed either way; a difference no stated rule predicts is exit status 3."""
+    from .errors import VerifyUnexplained
+
+    found = [f"{c.procedure} {c.phase}: {u}" for c in result.checks for u in c.unexplained]
+    if found:
+        raise VerifyUnexplained(f"{len(found)} difference(s) UNEXPLAINED, first {found[0]}",
+                                hint="the analytic figures and the execution disagree beyond the stated rules")
 
 
 @app.command()
@@ -531,30 +595,132 @@ def _usage_errors():
     return exceptions
 
 
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP, raised where the program is so that ``finally`` and cleanup run
+    (a BaseException: no ``except Exception`` swallows it)."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _on_signal(signum, frame):
+    raise Terminated(signum)
+
+
+def _options(argv: list[str]) -> tuple[list[str], bool, bool]:
+    """``--debug`` taken out of the arguments wherever it is, and whether errors go out as JSON
+    (``-f json``), read before click parses anything so that usage errors follow it too."""
+    args, debug, as_json = [], False, False
+    for i, arg in enumerate(argv):
+        if arg == "--":
+            args += argv[i:]
+            break
+        if arg == "--debug":
+            debug = True
+            continue
+        args.append(arg)
+    for i, arg in enumerate(args):
+        if arg == "--":
+            break
+        if arg in ("-f", "--format") and i + 1 < len(args):
+            as_json = args[i + 1] == "json"
+        elif arg.startswith("--format="):
+            as_json = arg == "--format=json"
+        elif arg.startswith("-f") and len(arg) > 2 and not arg.startswith("--"):
+            as_json = arg[2:] in ("json", "=json")
+    return args, debug, as_json
+
+
+def _report(code: str, message: str, status: int, as_json: bool, *, hint: str | None = None,
+            location: str | None = None, line: str | None = None) -> int:
+    """One line on stderr: ``learncost: error: ... [LC-CODE]``, or one JSON object with ``-f json``."""
+    if as_json:
+        import json
+
+        print(json.dumps({"code": code, "message": printable(message), "location": location and printable(location),
+                          "hint": hint and printable(hint), "exit_status": status}), file=sys.stderr)
+    else:
+        print(f"{printable(line or message)} [{code}]", file=sys.stderr)
+    return status
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: user errors become one line on stderr and exit code 2."""
+    """Entry point. Exit status: 0 success; 2 bad input (one line on stderr naming the problem and
+    the way out); 3 ``verify`` found an UNEXPLAINED difference; 130 Ctrl-C, 128 + N signal N;
+    1 a bug in learncost (a short "please report" line; the traceback with ``--debug``)."""
+    import signal
+
     exc_types = _usage_errors()
+    args, debug, as_json = _options(list(sys.argv[1:] if argv is None else argv))
+    _WARNINGS.clear()
+    previous = {}
+    for name in ("SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            try:
+                previous[name] = signal.signal(getattr(signal, name), _on_signal)
+            except ValueError:  # not the main thread (an embedding application): keep its handlers
+                pass
     try:
-        typer.main.get_command(app).main(args=argv, prog_name="learncost", standalone_mode=False)
+        status = typer.main.get_command(app).main(args=args, prog_name="learncost", standalone_mode=False)
+        if status == 130:  # typer turns KeyboardInterrupt into Exit(130) and hands back the code
+            return _report("LC-INTERRUPTED", "learncost: interrupted", 130, as_json)
+        status = status if isinstance(status, int) else 0
     except LearncostError as exc:
-        print(f"learncost: error: {exc.line()}", file=sys.stderr)
-        return 2
+        return _report(exc.code, exc.message, exc.exit_status, as_json, hint=exc.hint, location=exc.location,
+                       line=f"learncost: error: {exc.line()}")
     except exc_types.NoArgsIsHelpError as exc:
         print(exc.ctx.get_help() if exc.ctx else exc.format_message())
         return 0
     except exc_types.UsageError as exc:
         where = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx else ""
-        print(f"learncost: error: {exc.format_message()}{where}", file=sys.stderr)
-        return 2
-    except typer.Abort:
-        print("learncost: aborted", file=sys.stderr)
-        return 130
+        return _report("LC-USAGE", exc.format_message(), 2, as_json,
+                       line=f"learncost: error: {exc.format_message()}{where}")
+    except (typer.Abort, KeyboardInterrupt):
+        return _report("LC-INTERRUPTED", "learncost: interrupted", 130, as_json)
+    except Terminated as exc:
+        return _report("LC-INTERRUPTED", f"learncost: stopped by signal {exc.signum}", 128 + exc.signum, as_json)
     except typer.Exit as exc:
         return exc.exit_code
+    except SystemExit as exc:
+        import errno
+
+        if isinstance(exc.__context__, OSError) and exc.__context__.errno == errno.EPIPE:
+            return 0  # the reader of our output went away (`| head`): nothing is wrong with the input
+        raise
     except BrokenPipeError:
         return 0
-    return 0
+    except MemoryError:
+        return _report("LC-LIMIT-MEMORY", "out of memory", 2, as_json,
+                       hint="the model or sweep is too large for this machine's memory",
+                       line="learncost: error: out of memory (the model or sweep is too large for this machine's "
+                            "memory)")
+    except Exception as exc:
+        if debug:
+            import traceback
+
+            traceback.print_exc()
+            if getattr(exc, "child_traceback", None):
+                print(exc.child_traceback, file=sys.stderr, end="")
+        text = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+        hint = "please report it with the command line" + ("" if debug else "; --debug shows the traceback")
+        return _report("LC-INTERNAL", text, 1, as_json, hint=hint,
+                       line=f"learncost: internal error (a bug in learncost): {text} ({hint})")
+    finally:
+        for name, handler in previous.items():
+            signal.signal(getattr(signal, name), handler)
+    for line in _WARNINGS:
+        print(line, file=sys.stderr)
+    _WARNINGS.clear()
+    return status
 
 
 def run() -> None:
-    sys.exit(main())
+    code = main()
+    try:
+        sys.stdout.flush()
+    except OSError:  # a closed pipe: keep the interpreter from printing "Exception ignored" at exit
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    sys.exit(code)

@@ -8,18 +8,31 @@ field: ``kws.yaml: layers[3] (dw1).kernel: kernel 5x5 is larger than the padded 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, conint
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
+from . import limits
 from .dtypes import dtype_bytes
-from .errors import SpecError
+from .errors import SpecError, SpecLimitError
 from .ir import Layer, Model, any_true
 from .layers import ARITY, DEFAULT_DTYPE, KINDS
+from .printable import printable
 
-PosInt = conint(ge=1)
+
+def _not_bool(value: Any) -> Any:
+    # pydantic reads true as 1: `filters: true` would build a one-filter layer
+    if isinstance(value, bool):
+        raise ValueError("must be an integer, not true or false")
+    return value
+
+
+Int = Annotated[int, BeforeValidator(_not_bool), Field(ge=-limits.MAX_INT, le=limits.MAX_INT)]
+PosInt = Annotated[int, BeforeValidator(_not_bool), Field(ge=1, le=limits.MAX_INT)]
 # kernel, stride and padding are checked by the layer builders, which know the layer's input
-IntOrList = Union[int, list[int]]
+IntOrList = Union[Int, list[Int]]
+Name = Annotated[str, Field(max_length=limits.MAX_NAME_CHARS)]
+Shape = Annotated[list[PosInt], Field(min_length=1, max_length=limits.MAX_RANK)]
 
 
 class _Strict(BaseModel):
@@ -27,23 +40,23 @@ class _Strict(BaseModel):
 
 
 class InputSpec(_Strict):
-    shape: list[PosInt] = Field(min_length=1)
+    shape: Shape
     dtype: str | None = None
 
 
 class LayerSpec(_Strict):
     kind: str
-    name: str | None = None
-    inputs: list[str] | None = None
+    name: Name | None = None
+    inputs: Annotated[list[Name], Field(max_length=limits.MAX_LAYERS)] | None = None
     filters: PosInt | None = None
     units: PosInt | None = None
     kernel: IntOrList | None = None
     stride: IntOrList | None = None
-    padding: Union[str, int, list[int]] | None = None
+    padding: Union[str, Int, list[Int]] | None = None
     depth_multiplier: PosInt | None = None
     use_bias: bool = True
     global_: bool = Field(default=False, alias="global")
-    shape: list[PosInt] | None = None
+    shape: Shape | None = None
     dtype: str | None = None
     weight_dtype: str | None = None
     bias_dtype: str | None = None
@@ -83,13 +96,23 @@ def _location(loc: tuple, data: Any) -> str:
 
 def validate_spec(data: Any, *, origin: str = "spec") -> ModelSpec:
     if not isinstance(data, dict):
-        raise SpecError(f"a model spec must be a mapping, got {type(data).__name__}", location=origin)
+        raise SpecError(f"a model spec must be a mapping, got {type(data).__name__}", location=origin,
+                        code="LC-SPEC-SYNTAX")
+    layers = data.get("layers")
+    if isinstance(layers, list) and len(layers) > limits.MAX_LAYERS:
+        raise SpecLimitError(f"has {len(layers):,} layers, more than the {limits.MAX_LAYERS:,} a model may have",
+                             location=f"{origin}: layers", code="LC-LIMIT-LAYERS")
     try:
         return ModelSpec.model_validate(data)
     except ValidationError as exc:
         err = exc.errors()[0]
         more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
-        raise SpecError(err["msg"] + more, location=f"{origin}: {_location(err['loc'], data)}") from None
+        location = f"{origin}: {printable(_location(err['loc'], data))}"
+        if err["type"] in ("less_than_equal", "greater_than_equal") and \
+                abs(err.get("ctx", {}).get("le", err.get("ctx", {}).get("ge", 0))) == limits.MAX_INT:
+            raise SpecLimitError(f"is beyond {limits.MAX_INT:,}", location=location, code="LC-LIMIT-INT",
+                                 hint="layer sizes and counts are 32-bit integers") from None
+        raise SpecError(printable(err["msg"]) + more, location=location) from None
 
 
 def build_model(spec: ModelSpec, *, origin: str = "spec", model_id: str | None = None,
@@ -179,15 +202,53 @@ def model_from_data(data: Any, *, origin: str, model_id: str | None = None,
     from . import params
 
     if not isinstance(data, dict):
-        raise SpecError(f"a model spec must be a mapping, got {type(data).__name__}", location=origin)
-    if "parameters" not in data and not values:
+        raise SpecError(f"a model spec must be a mapping, got {type(data).__name__}", location=origin,
+                        code="LC-SPEC-SYNTAX")
+    limits.check_tree(data, origin)
+    if "parameters" not in data and not values and not _uses_parameters(data):
         return build_model(validate_spec(data, origin=origin), origin=origin, model_id=model_id)
     chosen = params.values_for(params.declared(data, origin), values, origin)
     concrete = params.resolve(data, chosen, origin)
     return build_model(validate_spec(concrete, origin=origin), origin=origin, model_id=model_id, parameters=chosen)
 
 
+def _uses_parameters(data: dict) -> bool:
+    """A repeat block or an =expression needs params.resolve even with no parameters declared."""
+    layers = data.get("layers")
+    if isinstance(layers, list) and any(isinstance(e, dict) and "repeat" in e for e in layers):
+        return True
+    stack: list[Any] = [v for k, v in data.items() if k != "layers"] + (layers if isinstance(layers, list) else [])
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str) and item.startswith("="):
+            return True
+        if isinstance(item, dict):
+            stack.extend(v for k, v in item.items() if k not in ("name", "inputs", "note"))
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
 def parse_text(text: str, suffix: str, origin: str) -> Any:
+    """YAML or TOML text parsed, refusing what would exhaust the parser (deep nesting, integers of
+    thousands of digits) or what follows from it (alias bombs, cycles: ``limits.check_tree``)."""
+    if len(text) > limits.MAX_SPEC_BYTES:
+        raise SpecLimitError(f"is {len(text):,} characters long, more than {limits.MAX_SPEC_BYTES:,}", location=origin,
+                             code="LC-LIMIT-SIZE")
+    try:
+        data = _parse(text, suffix, origin)
+    except RecursionError:
+        raise SpecLimitError(f"is nested more than {limits.MAX_DEPTH} levels deep", location=origin,
+                             code="LC-LIMIT-DEPTH") from None
+    except ValueError as exc:  # int() beyond Python's 4,300-digit limit, raised inside the parser
+        what = ("an integer of more than 4,300 digits" if "digits" in str(exc)
+                else f"a value the parser refuses ({printable(str(exc)[:80])})")
+        raise SpecLimitError(f"holds {what}", location=origin, code="LC-LIMIT-INT") from None
+    limits.check_tree(data, origin)
+    return data
+
+
+def _parse(text: str, suffix: str, origin: str) -> Any:
     if suffix == ".toml":
         try:
             import tomllib
@@ -196,7 +257,7 @@ def parse_text(text: str, suffix: str, origin: str) -> Any:
         try:
             return tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
-            raise SpecError(f"not valid TOML: {exc}", location=origin) from None
+            raise SpecError(f"not valid TOML: {printable(exc)}", location=origin, code="LC-SPEC-SYNTAX") from None
     import yaml
 
     try:
@@ -204,23 +265,26 @@ def parse_text(text: str, suffix: str, origin: str) -> Any:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
-        raise SpecError(f"not valid YAML{where}: {getattr(exc, 'problem', exc)}", location=origin) from None
+        raise SpecError(f"not valid YAML{where}: {printable(getattr(exc, 'problem', exc))}", location=origin,
+                        code="LC-SPEC-SYNTAX") from None
 
 
 def read_spec(path: Path) -> dict:
     """A spec file parsed (YAML or TOML by its suffix), its parameters and expressions unresolved."""
-    origin = path.name
+    from .safe_read import read_bytes
+
+    origin = printable(path.name)
+    raw = read_bytes(path, limits.MAX_SPEC_BYTES, "spec file")
     try:
-        text = path.read_text(encoding="utf-8")
+        text = raw.decode("utf-8")
     except UnicodeDecodeError:
-        raise SpecError("is not a text model spec (not UTF-8)", location=origin) from None
-    except OSError as exc:
-        raise SpecError(f"cannot be read: {exc.strerror}", location=origin) from None
+        raise SpecError("is not a text model spec (not UTF-8)", location=origin, code="LC-SPEC-SYNTAX") from None
     data = parse_text(text, path.suffix.lower(), origin)
     if not isinstance(data, dict):
-        raise SpecError(f"a model spec must be a mapping, got {type(data).__name__}", location=origin)
+        raise SpecError(f"a model spec must be a mapping, got {type(data).__name__}", location=origin,
+                        code="LC-SPEC-SYNTAX")
     return data
 
 
 def load_spec_file(path: Path, *, model_id: str | None = None, values: dict[str, Any] | None = None) -> Model:
-    return model_from_data(read_spec(path), origin=path.name, model_id=model_id, values=values)
+    return model_from_data(read_spec(path), origin=printable(path.name), model_id=model_id, values=values)

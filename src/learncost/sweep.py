@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 
-from . import params as P
+from . import overflow, params as P
 from . import setups as S
 from .analysis import resolve_names
 from .catalog import MCU, Dataset, get_dataset, get_mcu, mcus as all_mcus
@@ -311,9 +311,12 @@ def _spec(spec: Any) -> tuple[dict, str, str | None]:
     if isinstance(spec, str) and canonical(spec):
         model_id = canonical(spec)
         return builtin_spec(model_id), f"{model_id}.yaml", model_id
+    from .safe_read import is_regular, stat_input
+
     path = Path(spec)
-    if path.suffix.lower() not in SPEC_SUFFIXES or not path.is_file():
-        if not path.exists() and not path.suffix:
+    st = stat_input(path)  # a path the OS refuses (a name too long, no permission) is one error line
+    if path.suffix.lower() not in SPEC_SUFFIXES or not is_regular(st):
+        if st is None and not path.suffix:
             from .errors import UnknownNameError
             from .zoo import builtin_ids
 
@@ -357,12 +360,18 @@ def _evaluate(result: Sweep, ctx: _Context, members: np.ndarray) -> None:
     # one variant through pydantic checks the structure and field types for the group
     spec = validate_spec(_first(concrete), origin=ctx.origin)
     model = assemble(spec, concrete["input"]["shape"], concrete["layers"], origin=ctx.origin)
+    setup = ctx.setup_at(result, int(members[0]))
+    safe = overflow.set_aside(result, model, members, scale=setup.batch)
+    if safe is not None:  # some variants' figures could pass int64: the rest are evaluated without them
+        if len(safe):
+            _evaluate(result, ctx, safe)
+        return
     n = len(members)
 
     def per_variant(x) -> np.ndarray:
         return np.broadcast_to(np.asarray(x, dtype=np.int64), (n,))
 
-    ev = Evaluator(model, ctx.setup_at(result, int(members[0])), memory=result.memory)
+    ev = Evaluator(model, setup, memory=result.memory)
     result.params_bytes[members] = per_variant(ev.sizes.all_params())
     result.forward_macc[members] = per_variant(sum(c["forward"] for c in ev.costs))
     for proc in result.procedures:

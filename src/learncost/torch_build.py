@@ -27,7 +27,7 @@ def require_torch():
         import torch
     except ImportError:
         raise LearncostError("executing a model needs PyTorch, which is not installed",
-                             hint="pip install 'learncost[torch]'") from None
+                             hint="pip install 'learncost[torch]'", code="LC-DEPENDENCY") from None
     return torch
 
 
@@ -37,7 +37,8 @@ def check_executable(model: Model) -> None:
         if layer.kind not in EXECUTABLE:
             raise LearncostError(
                 f"model {model.name!r} has no PyTorch equivalent yet: layer {layer.name!r} is of kind {layer.kind!r}",
-                hint="verification executes every layer; replace the layer or describe it with a supported kind")
+                hint="verification executes every layer; replace the layer or describe it with a supported kind",
+                code="LC-IMPORT-UNSUPPORTED-OP")
 
 
 def module_key(layer: Layer) -> str:

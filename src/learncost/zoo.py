@@ -9,6 +9,7 @@ from pathlib import Path
 
 from .errors import LearncostError, UnknownNameError
 from .ir import Model
+from .printable import printable
 
 #: built-in id -> aliases that also resolve to it
 BUILTIN = {
@@ -80,22 +81,28 @@ def load_model(name: str | Path, *, allow_unsupported: bool = False, classes: in
             return _checked(model, classes, input_shape)
         if model_id:
             return _checked(_fresh(_builtin(model_id)), classes, input_shape)
+    if not str(name).strip():
+        raise LearncostError("the model name is empty", hint="give a built-in id (" + ", ".join(builtin_ids())
+                             + ") or a model file", code="LC-UNKNOWN-MODEL")
     path = Path(name)
-    if not path.exists():
+    from .safe_read import check_regular, stat_input
+
+    st = stat_input(path)
+    if st is None:
         if path.suffix:
-            raise LearncostError(f"no such file: {path}")
+            raise LearncostError(f"no such file: {printable(path)}", code="LC-INPUT-FILE")
         raise UnknownNameError("model", str(name), builtin_ids() + ["or a model file (.yaml/.toml/.tflite/.h5/.keras/.onnx)"])
-    if path.is_dir():
-        raise LearncostError(f"{path} is a directory, not a model file")
+    check_regular(path, st)
     suffix = path.suffix.lower()
     if suffix in SPEC_SUFFIXES:
         from .spec import load_spec_file
 
         return _checked(load_spec_file(path, values=params), classes, input_shape)
     if params:
-        raise LearncostError(f"{path.name}: --param applies to model specs (.yaml/.toml) that declare parameters")
+        raise LearncostError(f"{printable(path.name)}: --param applies to model specs (.yaml/.toml) that declare "
+                             "parameters", code="LC-SPEC-PARAM")
     if input_shape is not None and suffix != ".onnx":
-        raise LearncostError(f"{path.name}: --input-shape applies to ONNX graphs only")
+        raise LearncostError(f"{printable(path.name)}: --input-shape applies to ONNX graphs only", code="LC-OPTION")
     from .importers import import_file
 
     return import_file(path, allow_unsupported=allow_unsupported, classes=classes, input_shape=input_shape)
@@ -105,7 +112,9 @@ def _checked(model: Model, classes: int | None, input_shape: list[int] | None) -
     """A built-in or spec model states its classes and input: an option may confirm them, not change them."""
     name = model.id or model.name
     if input_shape is not None:
-        raise LearncostError(f"--input-shape applies to ONNX graphs only; {name} states its input shape")
+        raise LearncostError(f"--input-shape applies to ONNX graphs only; {printable(name)} states its input shape",
+                             code="LC-OPTION")
     if classes is not None and classes != model.classes:
-        raise LearncostError(f"--classes {classes} does not match {name} ({model.classes} classes)")
+        raise LearncostError(f"--classes {classes} does not match {printable(name)} ({model.classes} classes)",
+                             code="LC-OPTION")
     return model

@@ -15,21 +15,28 @@ from ..errors import LearncostError
 #: suffix -> importer module (imported lazily: each pulls in its format's library)
 IMPORTERS = {".tflite": "tflite_importer", ".h5": "keras_importer", ".hdf5": "keras_importer",
              ".keras": "keras_importer", ".onnx": "onnx_importer"}
+#: importer module -> the libraries it parses with (imported before the reading child is forked)
+LIBRARIES = {"tflite_importer": ("tflite", "numpy"), "keras_importer": ("h5py",),
+             "onnx_importer": ("onnx", "onnx.shape_inference", "onnx.numpy_helper")}
 PICKLED = (".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".bin")
 
 
 def import_file(path: Path, *, allow_unsupported: bool = False, classes: int | None = None,
                 input_shape: list[int] | None = None):
-    import importlib
+    from ..limits import read_timeout
+    from ..printable import printable
+    from ..safe_read import run_isolated
 
     suffix = path.suffix.lower()
     if suffix in PICKLED:
         raise LearncostError(
-            f"{path.name}: refusing to load a pickled PyTorch file: unpickling runs arbitrary code from the file",
-            hint="export it to ONNX (torch.onnx.export) or pass the live module to learncost.from_torch()")
+            f"{printable(path.name)}: refusing to load a pickled PyTorch file: unpickling runs arbitrary code from "
+            "the file", hint="export it to ONNX (torch.onnx.export) or pass the live module to learncost.from_torch()",
+            code="LC-IMPORT-FORMAT")
     if suffix not in IMPORTERS:
-        raise LearncostError(f"{path.name}: unsupported model format {suffix or '(no extension)'!r}",
-                             hint="use .tflite, .h5/.keras, .onnx, or a .yaml/.toml spec")
-    module = importlib.import_module(f"{__name__}.{IMPORTERS[suffix]}")
+        raise LearncostError(f"{printable(path.name)}: unsupported model format {suffix or '(no extension)'!r}",
+                             hint="use .tflite, .h5/.keras, .onnx, or a .yaml/.toml spec", code="LC-IMPORT-FORMAT")
     extra = {"input_shape": input_shape} if input_shape is not None else {}  # only the ONNX importer takes it
-    return module.load(path, allow_unsupported=allow_unsupported, classes=classes, **extra)
+    return run_isolated(f"{__name__}.{IMPORTERS[suffix]}", "load", (path,),
+                        {"allow_unsupported": allow_unsupported, "classes": classes, **extra},
+                        what=printable(path.name), timeout=read_timeout(), preload=LIBRARIES[IMPORTERS[suffix]])

@@ -15,6 +15,8 @@ from ..ir import Model
 class ImportFailure(LearncostError):
     """A model file that cannot be translated (malformed, truncated, unsupported)."""
 
+    default_code = "LC-IMPORT-MALFORMED"
+
 
 @dataclass
 class Unsupported:
@@ -101,7 +103,8 @@ class GraphBuilder:
         if self.unsupported and not allow_unsupported:
             listed = ", ".join(f"{u.op} (operator {u.position})" for u in self.unsupported)
             raise ImportFailure(f"{self.origin}: unsupported operator(s): {listed}",
-                                hint="--allow-unsupported carries them as zero-cost layers")
+                                hint="--allow-unsupported carries them as zero-cost layers",
+                                code="LC-IMPORT-UNSUPPORTED-OP")
         if not self.layers:
             raise ImportFailure(f"{self.origin}: the graph has no operator learncost can cost")
         from ..spec import build_model, validate_spec
@@ -111,7 +114,8 @@ class GraphBuilder:
         try:
             model = build_model(validate_spec(spec, origin=self.origin), origin=self.origin)
         except SpecError as exc:
-            raise ImportFailure(exc.message, location=exc.location, hint=exc.hint) from None
+            code = exc.code if exc.code.startswith("LC-LIMIT") else "LC-IMPORT-MALFORMED"
+            raise ImportFailure(exc.message, location=exc.location, hint=exc.hint, code=code) from None
         # what the procedures need and the file does not say: the task and the number of classes
         out_elems = model.output.output_elements
         if classes is not None and classes != out_elems:
@@ -130,7 +134,7 @@ class GraphBuilder:
                 raise ImportFailure(
                     f"{self.origin}: layer {layer.name!r} ({layer.kind}) should output {list(want)} "
                     f"but its parameters give {list(layer.output_shape)}",
-                    hint="the operator uses a variant learncost does not model")
+                    hint="the operator uses a variant learncost does not model", code="LC-IMPORT-SHAPE")
         model.warnings.extend(
             f"{u.op} (operator {u.position}, {u.name}) is not costed: carried as a zero-cost layer"
             for u in self.unsupported)
@@ -146,15 +150,15 @@ def drop_batch(shape: list[int], origin: str, what: str) -> list[int]:
         dims = dims[1:]
     if not dims or any(d <= 0 for d in dims):
         raise ImportFailure(f"{origin}: {what} has an unknown or empty dimension {list(shape)}",
-                            hint="give the input shape with --input-shape")
+                            hint="give the input shape with --input-shape", code="LC-IMPORT-SHAPE")
     return dims
 
 
 def read_bytes(path: Path) -> bytes:
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ImportFailure(f"{path.name}: cannot be read: {exc.strerror}") from None
+    from ..limits import MAX_MODEL_BYTES
+    from ..safe_read import read_bytes as read_bounded
+
+    data = read_bounded(path, MAX_MODEL_BYTES)
     if not data:
         raise ImportFailure(f"{path.name}: the file is empty")
     return data

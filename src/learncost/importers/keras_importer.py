@@ -4,6 +4,7 @@ counts follow from the layer configuration and the inferred shapes."""
 
 from __future__ import annotations
 
+import io
 import json
 import zipfile
 from pathlib import Path
@@ -15,13 +16,14 @@ FLOATS = {"float32": "float32", "float16": "float16", "mixed_float16": "float16"
 SKIPPED = {"BatchNormalization": "batch normalization", "Dropout": "dropout", "SpatialDropout2D": "dropout",
            "GaussianNoise": "noise", "ActivityRegularization": "regularization", "Rescaling": "rescaling"}
 MAX_CONFIG_BYTES = 64 << 20  # a model configuration is kilobytes; refuse to inflate more
+CONFIG_DEPTH = 64  # Keras 3 nests a layer's inbound tensors about 12 levels deep
 
 
 def _read_config(path: Path) -> dict:
     data = read_bytes(path)
     if path.suffix.lower() == ".keras":
         try:
-            with zipfile.ZipFile(path) as z:
+            with zipfile.ZipFile(io.BytesIO(data)) as z:
                 if z.getinfo("config.json").file_size > MAX_CONFIG_BYTES:
                     raise ImportFailure(f"{path.name}: config.json is larger than {MAX_CONFIG_BYTES >> 20} MiB")
                 text = z.read("config.json")
@@ -36,7 +38,7 @@ def _read_config(path: Path) -> dict:
         try:
             import h5py
 
-            with h5py.File(path, "r") as f:
+            with h5py.File(io.BytesIO(data), "r") as f:
                 text = f.attrs.get("model_config")
         except ImportFailure:
             raise
@@ -49,6 +51,12 @@ def _read_config(path: Path) -> dict:
         config = json.loads(text.decode() if isinstance(text, bytes) else text)
     except (ValueError, UnicodeDecodeError):
         raise ImportFailure(f"{path.name}: the model configuration is not valid JSON") from None
+    except RecursionError:
+        raise ImportFailure(f"{path.name}: the model configuration is nested too deeply",
+                            code="LC-LIMIT-DEPTH") from None
+    from ..limits import check_tree
+
+    check_tree(config, f"{path.name}: the model configuration", max_depth=CONFIG_DEPTH)
     if not isinstance(config, dict) or not isinstance(config.get("config"), dict):
         raise ImportFailure(f"{path.name}: the model configuration has no layers")
     return config
@@ -112,7 +120,8 @@ def _load(path: Path, config: dict, allow_unsupported: bool, classes: int | None
         input_name = "__input__"
         body = layers
     if not shape or any(d is None for d in shape[1:]):
-        raise ImportFailure(f"{origin}: the input shape is unknown ({shape})", hint="give it with --input-shape")
+        raise ImportFailure(f"{origin}: the input shape is unknown ({shape})", hint="give it with --input-shape",
+                            code="LC-IMPORT-SHAPE")
     dims = [int(d) for d in shape[1:]]
     dtype = FLOATS.get(str(cfg.get("dtype", "float32")) if not isinstance(cfg.get("dtype"), dict) else "float32", "float32")
     one_d = len(dims) == 2  # (steps, channels): Conv1D-style models become 1 x steps x channels
@@ -137,7 +146,8 @@ def _load(path: Path, config: dict, allow_unsupported: bool, classes: int | None
         last_softmax = softmax_after
         if cls in ("Conv2D", "Conv1D", "DepthwiseConv2D", "SeparableConv2D"):
             if cfg.get("data_format", "channels_last") != "channels_last":
-                raise ImportFailure(f"{origin}: layer {lname!r}: only channels_last is supported")
+                raise ImportFailure(f"{origin}: layer {lname!r}: only channels_last is supported",
+                                    code="LC-IMPORT-UNSUPPORTED")
             if any(d != 1 for d in _pair(cfg.get("dilation_rate", 1))) or cfg.get("groups", 1) != 1:
                 b.opaque(f"{cls} (dilated or grouped)", pos, lname, srcs, [lname], ())
                 continue

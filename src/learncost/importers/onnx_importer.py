@@ -22,7 +22,7 @@ def load(path: Path, *, allow_unsupported: bool = False, classes: int | None = N
         from onnx import shape_inference
     except ImportError:
         raise ImportFailure(f"{path.name}: reading ONNX needs the onnx package",
-                            hint="pip install 'learncost[onnx]'") from None
+                            hint="pip install 'learncost[onnx]'", code="LC-DEPENDENCY") from None
     try:
         model = onnx.load_model_from_string(data)
     except Exception as exc:
@@ -45,7 +45,8 @@ def _set_input_shape(model, shape: list[int], origin: str) -> None:
     inputs = [i for i in model.graph.input if i.name not in init]
     dims = inputs[0].type.tensor_type.shape.dim
     if len(dims) != len(shape):
-        raise ImportFailure(f"{origin}: --input-shape has {len(shape)} dimensions, the graph input has {len(dims)}")
+        raise ImportFailure(f"{origin}: --input-shape has {len(shape)} dimensions, the graph input has {len(dims)}",
+                            code="LC-IMPORT-SHAPE")
     for d, v in zip(dims, shape):
         d.ClearField("dim_param")
         d.dim_value = v
@@ -65,7 +66,8 @@ def _load(path: Path, model, allow_unsupported: bool, classes: int | None):
                     consts[node.output[0]] = a.t
     inputs = [i for i in g.input if i.name not in init]
     if len(inputs) != 1:
-        raise ImportFailure(f"{origin}: the graph has {len(inputs)} inputs; learncost models one input")
+        raise ImportFailure(f"{origin}: the graph has {len(inputs)} inputs; learncost models one input",
+                            code="LC-IMPORT-UNSUPPORTED")
 
     shapes: dict[str, list] = {}
     types: dict[str, int] = {}
@@ -77,16 +79,19 @@ def _load(path: Path, model, allow_unsupported: bool, classes: int | None):
     def shape_of(name: str, what: str) -> list[int]:
         raw = shapes.get(name)
         if raw is None:
-            raise ImportFailure(f"{origin}: no shape known for {what} {name!r}", hint="give --input-shape")
+            raise ImportFailure(f"{origin}: no shape known for {what} {name!r}", hint="give --input-shape",
+                                code="LC-IMPORT-SHAPE")
         if any(isinstance(d, str) for d in raw[1:]) or any(d <= 0 for d in raw[1:]):
             raise ImportFailure(f"{origin}: {what} {name!r} has symbolic dimensions {raw}",
-                                hint="give the input shape with --input-shape, e.g. --input-shape 1,3,96,96")
+                                hint="give the input shape with --input-shape, e.g. --input-shape 1,3,96,96",
+                                code="LC-IMPORT-SHAPE")
         return to_hwc([int(d) for d in raw[1:]])
 
     def dtype_of(name: str) -> str:
         t = consts[name].data_type if name in consts else types.get(name, 1)
         if t not in ELEM:
-            raise ImportFailure(f"{origin}: tensor {name!r} has ONNX element type {t}, which learncost does not size")
+            raise ImportFailure(f"{origin}: tensor {name!r} has ONNX element type {t}, which learncost does not size",
+                                code="LC-IMPORT-UNSUPPORTED")
         return ELEM[t]
 
     def attrs(node) -> dict:

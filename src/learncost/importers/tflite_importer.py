@@ -54,12 +54,20 @@ def _load(path: Path, data: bytes, allow_unsupported: bool, classes: int | None)
     def dtype(i) -> str:
         t = tensor(i)
         if t.Type() not in dtypes:
-            raise ImportFailure(f"{origin}: tensor {t.Name().decode(errors='replace')!r} has an element type "
-                                f"learncost does not size ({_enum_names(tflite.TensorType).get(t.Type(), t.Type())})")
+            raise ImportFailure(f"{origin}: tensor {name(i)!r} has an element type learncost does not size "
+                                f"({_enum_names(tflite.TensorType).get(t.Type(), t.Type())})",
+                                code="LC-IMPORT-UNSUPPORTED")
         return dtypes[t.Type()]
 
     def name(i) -> str:
-        return tensor(i).Name().decode(errors="replace")
+        """The tensor's name for messages and notes; the schema makes names optional."""
+        raw = tensor(i).Name()
+        return raw.decode(errors="replace") if raw else f"tensor {i}"
+
+    def key(i) -> str:
+        # operators are wired by tensor index: names may be missing or repeated
+        tensor(i)
+        return f"#{i}"
 
     def constant(i):
         buf = model.Buffers(tensor(i).Buffer())
@@ -74,14 +82,20 @@ def _load(path: Path, data: bytes, allow_unsupported: bool, classes: int | None)
         return [int(v) for v in np.frombuffer(raw.tobytes(), dtype=np.int32)]
 
     if g.InputsLength() != 1:
-        raise ImportFailure(f"{origin}: the graph has {g.InputsLength()} inputs; learncost models one input")
+        raise ImportFailure(f"{origin}: the graph has {g.InputsLength()} inputs; learncost models one input",
+                            code="LC-IMPORT-UNSUPPORTED")
     in_idx = int(g.InputsAsNumpy()[0])
     b = GraphBuilder(origin, drop_batch(shape(in_idx), origin, "the input"), dtype(in_idx))
-    b.alias[name(in_idx)] = "input"
+    b.alias[key(in_idx)] = "input"
 
-    def options(cls, op):
+    def options(cls, op, pos, opname, required=True):
+        """The operator's options table; None when absent and the defaults are meaningful (no fused
+        activation), an error when the operator cannot be costed without them (strides, filter size)."""
         table = op.BuiltinOptions()
         if table is None:
+            if required:
+                raise ImportFailure(f"{origin}: operator {pos} ({opname}) has no options (its stride, padding or "
+                                    "size are not stated)", hint="re-export the model with its converter")
             return None
         opt = cls()
         opt.Init(table.Bytes, table.Pos)
@@ -96,90 +110,90 @@ def _load(path: Path, data: bytes, allow_unsupported: bool, classes: int | None)
         outs = [int(i) for i in op.OutputsAsNumpy()] if op.OutputsLength() else []
         if not outs:
             raise ImportFailure(f"{origin}: operator {pos} ({opname}) has no output")
-        out_names = [name(i) for i in outs]
+        out_names = [key(i) for i in outs]
         y = drop_batch(shape(outs[0]), origin, f"the output of operator {pos} ({opname})")
         ydt = dtype(outs[0])
         raw = f"{opname.lower()}_{pos}"
         last_softmax = opname == "SOFTMAX"
         if opname in ("CONV_2D", "DEPTHWISE_CONV_2D"):
             is_conv = opname == "CONV_2D"
-            opt = options(tflite.Conv2DOptions if is_conv else tflite.DepthwiseConv2DOptions, op)
+            opt = options(tflite.Conv2DOptions if is_conv else tflite.DepthwiseConv2DOptions, op, pos, opname)
             if opt.DilationHFactor() not in (0, 1) or opt.DilationWFactor() not in (0, 1):
-                b.opaque(f"{opname} (dilated)", pos, raw, [name(ins[0])], out_names, tuple(y))
+                b.opaque(f"{opname} (dilated)", pos, raw, [key(ins[0])], out_names, tuple(y))
                 continue
             w = shape(ins[1])
             bias = ins[2] if len(ins) > 2 and ins[2] >= 0 else None
             common = dict(kernel=[w[1], w[2]], stride=[opt.StrideH(), opt.StrideW()],
                           padding=PADDING.get(opt.Padding(), "valid"), activation=FUSED.get(opt.FusedActivationFunction()),
                           use_bias=bias is not None, dtype=ydt, weight_dtype=dtype(ins[1]),
-                          bias_dtype=dtype(bias) if bias is not None else None, note=out_names[0])
+                          bias_dtype=dtype(bias) if bias is not None else None, note=name(outs[0]))
             if is_conv:
                 if w[3] != shape(ins[0])[-1]:  # grouped convolution: not one of the paper's kinds
-                    b.opaque(f"{opname} (grouped)", pos, raw, [name(ins[0])], out_names, tuple(y))
+                    b.opaque(f"{opname} (grouped)", pos, raw, [key(ins[0])], out_names, tuple(y))
                     continue
-                b.add(raw, "conv2d", [name(ins[0])], out_names, expect=tuple(y), filters=w[0], **common)
+                b.add(raw, "conv2d", [key(ins[0])], out_names, expect=tuple(y), filters=w[0], **common)
             else:
                 mult = max(1, w[3] // max(1, shape(ins[0])[-1]))
-                b.add(raw, "depthwise_conv2d", [name(ins[0])], out_names, expect=tuple(y), depth_multiplier=mult, **common)
+                b.add(raw, "depthwise_conv2d", [key(ins[0])], out_names, expect=tuple(y), depth_multiplier=mult, **common)
         elif opname == "FULLY_CONNECTED":
-            opt = options(tflite.FullyConnectedOptions, op)
+            opt = options(tflite.FullyConnectedOptions, op, pos, opname, False)
             w = shape(ins[1])
             bias = ins[2] if len(ins) > 2 and ins[2] >= 0 else None
             if math.prod(y) != w[0]:
-                b.opaque(f"{opname} (batched rows)", pos, raw, [name(ins[0])], out_names, tuple(y))
+                b.opaque(f"{opname} (batched rows)", pos, raw, [key(ins[0])], out_names, tuple(y))
                 continue
-            b.add(raw, "dense", [name(ins[0])], out_names, expect=tuple(y), units=w[0], use_bias=bias is not None,
+            b.add(raw, "dense", [key(ins[0])], out_names, expect=tuple(y), units=w[0], use_bias=bias is not None,
                   activation=FUSED.get(opt.FusedActivationFunction()) if opt else None, dtype=ydt,
-                  weight_dtype=dtype(ins[1]), bias_dtype=dtype(bias) if bias is not None else None, note=out_names[0])
+                  weight_dtype=dtype(ins[1]), bias_dtype=dtype(bias) if bias is not None else None, note=name(outs[0]))
         elif opname in ("AVERAGE_POOL_2D", "MAX_POOL_2D"):
-            opt = options(tflite.Pool2DOptions, op)
-            b.add(raw, "avg_pool2d" if opname.startswith("AVERAGE") else "max_pool2d", [name(ins[0])], out_names,
+            opt = options(tflite.Pool2DOptions, op, pos, opname)
+            b.add(raw, "avg_pool2d" if opname.startswith("AVERAGE") else "max_pool2d", [key(ins[0])], out_names,
                   expect=tuple(y), kernel=[opt.FilterHeight(), opt.FilterWidth()], stride=[opt.StrideH(), opt.StrideW()],
                   padding=PADDING.get(opt.Padding(), "valid"), activation=FUSED.get(opt.FusedActivationFunction()),
-                  dtype=ydt, note=out_names[0])
+                  dtype=ydt, note=name(outs[0]))
         elif opname in ("PAD", "PADV2"):
             pads = int_values(ins[1])
             if len(pads) != 8 or pads[0] or pads[1] or pads[6] or pads[7]:
-                b.opaque(f"{opname} (not spatial)", pos, raw, [name(ins[0])], out_names, tuple(y))
+                b.opaque(f"{opname} (not spatial)", pos, raw, [key(ins[0])], out_names, tuple(y))
                 continue
-            b.add(raw, "pad", [name(ins[0])], out_names, expect=tuple(y), padding=[pads[2], pads[3], pads[4], pads[5]],
+            b.add(raw, "pad", [key(ins[0])], out_names, expect=tuple(y), padding=[pads[2], pads[3], pads[4], pads[5]],
                   dtype=ydt)
         elif opname in ("ADD", "CONCATENATION"):
             live = [i for i in ins if constant(i) is None]
             if len(live) < 2:
-                b.opaque(f"{opname} (with a constant)", pos, raw, [name(live[0])] if live else [], out_names, tuple(y))
+                b.opaque(f"{opname} (with a constant)", pos, raw, [key(live[0])] if live else [], out_names, tuple(y))
                 continue
             if opname == "CONCATENATION":
-                opt = options(tflite.ConcatenationOptions, op)
+                opt = options(tflite.ConcatenationOptions, op, pos, opname)
                 if opt.Axis() not in (-1, len(shape(outs[0])) - 1):
-                    b.opaque(f"{opname} (axis {opt.Axis()})", pos, raw, [name(i) for i in live], out_names, tuple(y))
+                    b.opaque(f"{opname} (axis {opt.Axis()})", pos, raw, [key(i) for i in live], out_names, tuple(y))
                     continue
-                b.add(raw, "concat", [name(i) for i in live], out_names, expect=tuple(y), dtype=ydt,
+                b.add(raw, "concat", [key(i) for i in live], out_names, expect=tuple(y), dtype=ydt,
                       activation=FUSED.get(opt.FusedActivationFunction()))
             else:
-                opt = options(tflite.AddOptions, op)
-                b.add(raw, "add", [name(i) for i in live], out_names, expect=tuple(y), dtype=ydt,
+                opt = options(tflite.AddOptions, op, pos, opname, False)
+                b.add(raw, "add", [key(i) for i in live], out_names, expect=tuple(y), dtype=ydt,
                       activation=FUSED.get(opt.FusedActivationFunction()) if opt else None)
         elif opname in ("RESHAPE", "SQUEEZE"):
-            b.add(raw, "reshape", [name(ins[0])], out_names, expect=tuple(y), shape=y, dtype=ydt)
+            b.add(raw, "reshape", [key(ins[0])], out_names, expect=tuple(y), shape=y, dtype=ydt)
         elif opname == "MEAN":
             x = shape(ins[0])
             axes = sorted(a % len(x) for a in int_values(ins[1]))
             if len(x) != 4 or axes != [1, 2]:
-                b.opaque(f"{opname} (axes {axes})", pos, raw, [name(ins[0])], out_names, tuple(y))
+                b.opaque(f"{opname} (axes {axes})", pos, raw, [key(ins[0])], out_names, tuple(y))
                 continue
-            pooled = b.add(raw, "avg_pool2d", [name(ins[0])], out_names, **{"global": True}, dtype=ydt,
-                           note=f"MEAN over H, W: {out_names[0]}")
+            pooled = b.add(raw, "avg_pool2d", [key(ins[0])], out_names, **{"global": True}, dtype=ydt,
+                           note=f"MEAN over H, W: {name(outs[0])}")
             if len(y) != 3:
                 b.add(raw + "_squeeze", "reshape", [out_names[0]], out_names, expect=tuple(y), shape=y, dtype=ydt)
             else:
                 b.expected[pooled] = tuple(y)
         elif opname == "SOFTMAX":
-            b.add(raw, "softmax", [name(ins[0])], out_names, expect=tuple(y), dtype=ydt)
+            b.add(raw, "softmax", [key(ins[0])], out_names, expect=tuple(y), dtype=ydt)
         elif opname in ("QUANTIZE", "DEQUANTIZE"):
-            b.add(raw, opname.lower(), [name(ins[0])], out_names, expect=tuple(y), dtype=ydt)
-        elif opname in ACTIVATION_OPS and b.fuse_activation(name(ins[0]), out_names, ACTIVATION_OPS[opname]):
+            b.add(raw, opname.lower(), [key(ins[0])], out_names, expect=tuple(y), dtype=ydt)
+        elif opname in ACTIVATION_OPS and b.fuse_activation(key(ins[0]), out_names, ACTIVATION_OPS[opname]):
             last_softmax = False
         else:
-            b.opaque(opname, pos, raw, [name(i) for i in ins if i >= 0 and constant(i) is None][:1], out_names, tuple(y))
+            b.opaque(opname, pos, raw, [key(i) for i in ins if i >= 0 and constant(i) is None][:1], out_names, tuple(y))
     return b.build(name=path.stem, allow_unsupported=allow_unsupported, classes=classes, softmax_output=last_softmax)

@@ -20,7 +20,8 @@ def load_module(module, input_shape: list[int] | tuple[int, ...], *, name: str |
         from torch import fx, nn
         from torch.fx.passes.shape_prop import ShapeProp
     except ImportError:
-        raise ImportFailure("tracing a PyTorch module needs torch", hint="pip install 'learncost[torch]'") from None
+        raise ImportFailure("tracing a PyTorch module needs torch", hint="pip install 'learncost[torch]'",
+                            code="LC-DEPENDENCY") from None
     origin = name or type(module).__name__
     if not isinstance(module, nn.Module):
         raise ImportFailure(f"{origin}: expected a torch.nn.Module, got {type(module).__name__}")

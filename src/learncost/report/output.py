@@ -3,47 +3,106 @@ without ``--force``. Nothing is left on disk when rendering or writing fails."""
 
 from __future__ import annotations
 
+import errno
 import os
+import signal
 import tempfile
 from pathlib import Path
 from typing import Callable
 
 from ..errors import LearncostError
+from ..printable import printable
 
 TEXT = {".csv": "csv", ".json": "json", ".md": "markdown", ".html": "html"}
 IMAGES = {".png", ".svg", ".pdf"}
 WORKBOOKS = {".xlsx", ".ods"}
 
 
+def _refuse(path: str, exc: OSError) -> LearncostError:
+    """One line for an OS error while writing ``path``."""
+    reasons = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is exceeded",
+               errno.EACCES: "permission denied", errno.EPERM: "permission denied",
+               errno.EROFS: "the file system is read-only", errno.ENAMETOOLONG: "the name is too long",
+               errno.EISDIR: "it is a directory", errno.EFBIG: "the file would be too large",
+               errno.ENOTDIR: "a part of the path is not a directory"}
+    reason = reasons.get(exc.errno, exc.strerror or type(exc).__name__)
+    return LearncostError(f"cannot write {printable(path)}: {reason}", code="LC-OUTPUT-WRITE",
+                          hint="nothing was written; choose another place or free the space")
+
+
 def check_path(path: str, force: bool, supported: set[str]) -> Path:
-    """The output path, or one clear error: unsupported extension, missing directory, existing file."""
+    """The output path, or one clear error: unsupported extension, missing directory, a directory,
+    an existing file or symlink (dangling ones too) without ``--force``."""
     p = Path(path)
     ext = p.suffix.lower()
     if ext not in supported:
-        raise LearncostError(f"cannot write {p.name!r}: unsupported extension {ext or '(none)'}",
-                             hint="use one of " + ", ".join(sorted(supported)))
+        raise LearncostError(f"cannot write {printable(p.name)!r}: unsupported extension {printable(ext) or '(none)'}",
+                             hint="use one of " + ", ".join(sorted(supported)), code="LC-OUTPUT-PATH")
     parent = p.parent if str(p.parent) else Path(".")
-    if not parent.is_dir():
-        raise LearncostError(f"cannot write {path}: directory {str(parent)!r} does not exist", hint="create it first")
-    if p.exists() and not force:
-        raise LearncostError(f"{path} already exists", hint="use --force to overwrite it")
+    try:
+        if not parent.is_dir():
+            raise LearncostError(f"cannot write {printable(path)}: directory {printable(parent)!r} does not exist",
+                                 hint="create it first", code="LC-OUTPUT-PATH")
+        if p.is_dir():
+            raise LearncostError(f"cannot write {printable(path)}: it is a directory", code="LC-OUTPUT-PATH",
+                                 hint="give a file name")
+        # lexists: a dangling symlink is something the user made; --force says it may go
+        if os.path.lexists(p) and not force:
+            what = "is a symbolic link" if p.is_symlink() else "already exists"
+            raise LearncostError(f"{printable(path)} {what}", hint="use --force to overwrite it", code="LC-OUTPUT-EXISTS")
+    except OSError as exc:
+        raise _refuse(path, exc) from None
+    except ValueError:  # a NUL byte in the path
+        raise LearncostError(f"cannot write {printable(path)}: a path cannot contain a NUL character",
+                             code="LC-OUTPUT-PATH") from None
     return p
 
 
+#: temporary files being written; removed on any exit path, signals included (see write_atomic)
+_PENDING: set[Path] = set()
+
+
 def write_atomic(path: Path, produce: Callable[[Path], None]) -> None:
-    """``produce(tmp)`` writes a temporary file beside ``path``; it replaces ``path`` only once complete."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent or ".")
-    os.close(fd)
-    tmp_path = Path(tmp)
+    """``produce(tmp)`` writes a temporary file beside ``path``; it replaces ``path`` only once complete.
+
+    The temporary file is created and registered with termination signals blocked, so a SIGTERM or
+    Ctrl-C arriving at any point finds it registered and the cleanup below removes it."""
+    blocked = {getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n)}
+    can_block = hasattr(signal, "pthread_sigmask")
+    if can_block:
+        signal.pthread_sigmask(signal.SIG_BLOCK, blocked)
+    try:
+        # a short name of its own: ".<name>.part" would pass the 255-byte limit before the name itself does
+        fd, tmp = tempfile.mkstemp(prefix=".learncost-", suffix=".part", dir=path.parent or ".")
+        tmp_path = Path(tmp)
+        _PENDING.add(tmp_path)
+        os.close(fd)
+    except OSError as exc:
+        raise _refuse(str(path), exc) from None
+    finally:
+        if can_block:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, blocked)
     try:
         produce(tmp_path)
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp_path, 0o666 & ~umask)  # mkstemp makes it private; the result is an ordinary file
         os.replace(tmp_path, path)
+        _PENDING.discard(tmp_path)
+    except OSError as exc:
+        _remove(tmp_path)
+        raise _refuse(str(path), exc) from None
     except BaseException:
-        tmp_path.unlink(missing_ok=True)
+        _remove(tmp_path)
         raise
+
+
+def _remove(tmp: Path) -> None:
+    try:
+        tmp.unlink(missing_ok=True)
+    except OSError:
+        pass
+    _PENDING.discard(tmp)
 
 
 def write(path: str, force: bool, *, text: Callable[[str], str], figure: Callable[[], object] | None,
@@ -62,7 +121,7 @@ def write(path: str, force: bool, *, text: Callable[[str], str], figure: Callabl
             __import__(module)
         except ImportError:
             raise LearncostError(f"{ext} workbooks need {module}, which is not installed",
-                                 hint="pip install 'learncost[reports]'") from None
+                                 hint="pip install 'learncost[reports]'", code="LC-DEPENDENCY") from None
         book = workbook()
         write_atomic(p, lambda tmp: writer(book, tmp))
     elif ext in TEXT:

@@ -6,6 +6,11 @@ from __future__ import annotations
 
 from ..analysis import Analysis
 from ..costs import OPERATIONS
+from ..printable import printable
+
+#: beyond this, the per-layer panel says how many layers there are instead of drawing them (a bar
+#: per layer and operation for 10,000 layers takes minutes to lay out and cannot be read)
+MAX_DRAWN_LAYERS = 300
 
 
 def _pyplot():
@@ -13,12 +18,15 @@ def _pyplot():
         import matplotlib
 
         matplotlib.use("Agg")
+        # names come from the user's files: "$" in a layer name must not start mathtext (whose parse
+        # errors surface only when the figure is saved)
+        matplotlib.rcParams["text.parse_math"] = False
         import matplotlib.pyplot as plt
     except ImportError:
         from ..errors import LearncostError
 
         raise LearncostError("plots need matplotlib, which is not installed",
-                             hint="pip install 'learncost[reports]'") from None
+                             hint="pip install 'learncost[reports]'", code="LC-DEPENDENCY") from None
     return plt
 
 
@@ -51,6 +59,13 @@ def analysis_figure(a: Analysis):
     ax = axes[2]
     splits = {p: a.breakdown(p, "training") for p in procs}
     layers = [layer.name for layer in a.model.layers if any(layer.name in split for split in splits.values())]
+    ax.set_title("training MACC per layer, by operation")
+    if len(layers) > MAX_DRAWN_LAYERS:
+        ax.text(0.5, 0.5, f"{len(layers):,} layers: too many to draw a bar each\n(--per-layer lists them all)",
+                ha="center", va="center", transform=ax.transAxes)
+        fig.suptitle(f"{printable(a.model.name)}: what on-device learning costs")
+        fig.tight_layout()
+        return fig
     width = 0.8 / max(len(procs), 1)
     colours = {op: f"C{n}" for n, op in enumerate(OPERATIONS)}
     labelled: set[str] = set()
@@ -63,12 +78,12 @@ def analysis_figure(a: Analysis):
                        color=colours[op], label=None if op in labelled else op)
                 labelled.add(op)
                 bottom = [b + v for b, v in zip(bottom, values)]
-    ax.set_xticks([j + 0.4 - width / 2 for j in range(len(layers))], layers, rotation=90, fontsize=6)
+    ax.set_xticks([j + 0.4 - width / 2 for j in range(len(layers))], [printable(n) for n in layers], rotation=90,
+                  fontsize=6)
     ax.set_xlabel("bars per layer: " + ", ".join(procs), fontsize=7)
-    ax.set_title("training MACC per layer, by operation")
     ax.set_ylabel("million MACC")
     ax.legend(fontsize=6)
-    fig.suptitle(f"{a.model.name}: what on-device learning costs (setup {a.setup.key}, "
+    fig.suptitle(f"{printable(a.model.name)}: what on-device learning costs (setup {a.setup.key}, "
                  f"{a.evaluator.accounting} memory)")
     fig.tight_layout()
     return fig
@@ -85,9 +100,9 @@ def paper_figure(result):
         t = {p: a.row(p, "training") for p in procs}
         i = {p: a.row(p, "inference") for p in procs}
         _bars(axes[0][col], procs, [t[p].macc / 1e6 for p in procs], [i[p].macc / 1e6 for p in procs],
-              f"{a.model.name}: MACC", "million MACC")
+              f"{printable(a.model.name)}: MACC", "million MACC")
         _bars(axes[1][col], procs, [t[p].ram_bytes / 1e3 for p in procs], [i[p].ram_bytes / 1e3 for p in procs],
-              f"{a.model.name}: RAM", "KB (1000 B, as the paper)")
+              f"{printable(a.model.name)}: RAM", "KB (1000 B, as the paper)")
     axes[0][0].legend()
     fig.tight_layout()
     return fig
