@@ -149,22 +149,24 @@ def test_file_size_limit_on_output_removes_the_temporary_file(tmp_path):
 
 def test_verify_exit_status_3_when_a_difference_is_unexplained(monkeypatch, capsys):
     pytest.importorskip("torch")
-    import learncost.verify as v
     from learncost import cli
+    from learncost.verify import reference as R
 
-    real = v._expected
+    real = R.Step.forward
 
-    def off_by_one(model, step, key, analytic):  # a rule that predicts one MACC too many for conv1
+    def one_too_many(self, layer, ins):  # an execution that counts one MACC more than the rules predict
         # conv1: 10 x 4 kernel, 1 input channel, 25 x 5 x 64 output = 320,000 MACC (kws.yaml)
-        expected, why = real(model, step, key, analytic)
-        return (expected + 1, why) if key == ("conv1", "forward") else (expected, why)
+        out = real(self, layer, ins)
+        if layer.name == "conv1":
+            self.counter.counts[("conv1", "forward")] += 1
+        return out
 
-    monkeypatch.setattr(v, "_expected", off_by_one)
+    monkeypatch.setattr(R.Step, "forward", one_too_many)
     assert cli.main(["verify", "kws", "-p", "bp", "-f", "json"]) == 3
     out = capsys.readouterr()
     report = json.loads(out.out)  # the report is printed in full
-    assert report["checks"][0]["unexplained"] == ["forward: counted 2,664,768, expected 2,664,769",
-                                                  "conv1 forward: counted 320,000, expected 320,001"]
+    assert report["checks"][0]["unexplained"] == ["forward: counted 2,664,769, expected 2,664,768",
+                                                  "conv1 forward: counted 320,001, expected 320,000"]
     assert json.loads(out.err)["code"] == "LC-VERIFY-UNEXPLAINED"
 
 

@@ -22,6 +22,8 @@ CODES = {
     "LC-SPEC-FIELD": "a spec field with a wrong type or value, or an impossible layer",
     "LC-SPEC-EXPR": "an =expression that is malformed, uses something not allowed, or does not give an integer",
     "LC-SPEC-PARAM": "a parameter that is not declared, given twice or given with an unusable value",
+    "LC-UNKNOWN-SETUP": "no setup preset by that id, and no setup file",
+    "LC-SETUP-FIELD": "a setup field with a wrong type or value, or selecting layers the model does not have",
     "LC-IMPORT-FORMAT": "a model file of a format learncost does not read (or refuses: pickles)",
     "LC-IMPORT-MALFORMED": "a model file that is truncated, corrupted or internally inconsistent",
     "LC-IMPORT-UNSUPPORTED-OP": "a model with an operator learncost has no cost formula for",
@@ -80,6 +82,12 @@ class SpecError(LearncostError):
     default_code = "LC-SPEC-FIELD"
 
 
+class SetupError(SpecError):
+    """A training setup (file or preset) that is malformed, or that cannot apply to the model."""
+
+    default_code = "LC-SETUP-FIELD"
+
+
 class LimitError(LearncostError):
     """Input that would take more time or memory than learncost allows (see ``limits``)."""
 
@@ -125,7 +133,8 @@ def rebuild(data: dict) -> LearncostError:
     """An error sent as ``to_dict()`` plus its class name from a child process, as it was raised there."""
     from .importers.common import ImportFailure
 
-    classes = {c.__name__: c for c in (LearncostError, SpecError, LimitError, SpecLimitError, UnknownNameError,
+    classes = {c.__name__: c for c in (LearncostError, SpecError, SetupError, LimitError, SpecLimitError,
+                                       UnknownNameError,
                                        VerifyUnexplained, ImportFailure)}
     cls = classes.get(data.get("class", ""), LearncostError)
     exc = cls.__new__(cls)

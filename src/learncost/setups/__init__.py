@@ -22,7 +22,7 @@ from typing import Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, conint, confloat
 
-from ..errors import SpecError, UnknownNameError
+from ..errors import SetupError, UnknownNameError
 
 #: tensor roles, each with its own precision; bytes = ceil(elements x bits / 8)
 ROLES = ("activation", "saved", "mask", "error", "weight_gradient", "bias_gradient", "optimizer_state",
@@ -218,7 +218,7 @@ def _location(loc: tuple) -> str:
 
 def validate(data: Any, origin: str) -> Setup:
     if not isinstance(data, dict):
-        raise SpecError(f"a setup must be a mapping, got {type(data).__name__}", location=origin)
+        raise SetupError(f"a setup must be a mapping, got {type(data).__name__}", location=origin)
     try:
         return Setup.model_validate(data)
     except ValidationError as exc:
@@ -241,7 +241,7 @@ def _raise(err: dict, count: int, origin: str, data: dict):
                 message = f"is not a tensor role (roles: {', '.join(ROLES)})"
     elif loc == "optimizer" or loc.endswith(".optimizer"):
         message = f"unknown optimizer {err.get('input')!r} (valid: {', '.join(OPTIMIZERS)})"
-    raise SpecError(message, location=f"{origin}: {loc}")
+    raise SetupError(message, location=f"{origin}: {loc}")
 
 
 def _resolve_parameters(data: dict, origin: str, values: dict | None) -> tuple[dict, dict]:
@@ -273,13 +273,13 @@ def declared_parameters(data: dict, origin: str) -> dict:
 def build(data: Any, origin: str, values: dict | None = None) -> Setup:
     """A setup from parsed data, at the given parameter values (the rest at their defaults)."""
     if not isinstance(data, dict):
-        raise SpecError(f"a setup must be a mapping, got {type(data).__name__}", location=origin)
+        raise SetupError(f"a setup must be a mapping, got {type(data).__name__}", location=origin)
     body, chosen = _resolve_parameters(data, origin, values)
     if "origin" in body:
-        raise SpecError("is not a setup field", location=f"{origin}: origin")
+        raise SetupError("is not a setup field", location=f"{origin}: origin")
     setup = validate(body, origin)
     if setup.batch % setup.micro:
-        raise SpecError(f"batch {setup.batch} is not a multiple of micro_batch {setup.micro}",
+        raise SetupError(f"batch {setup.batch} is not a multiple of micro_batch {setup.micro}",
                         location=f"{origin}: micro_batch")
     return setup.model_copy(update={"parameters": chosen, "origin": origin})
 
@@ -294,7 +294,7 @@ def source_data(name: str | Path) -> tuple[dict, str]:
     path = Path(name)
     if path.suffix.lower() not in SETUP_SUFFIXES or not path.is_file():
         if path.suffix.lower() in SETUP_SUFFIXES:
-            raise SpecError(f"no such setup file: {path}", location="--setup")
+            raise SetupError(f"no such setup file: {path}", location="--setup")
         raise UnknownNameError("setup", str(name), list(preset_ids()) + ["or a setup file (.yaml/.toml)"])
     from ..spec import read_spec
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from ..errors import SpecError
+from ..errors import SetupError
 from ..ir import Layer, Model, any_true
 from ..layers import HEAD_KINDS
 from . import BiasLayers, LastBiases, LastK, Setup, WeightLayers
@@ -81,7 +81,7 @@ class Plan:
         if isinstance(sel, str) and sel in names:
             layer = self.model.by_name[sel]
             if not layer.has_weights:
-                raise SpecError(f"layer {sel!r} ({layer.kind}) has no weights to train", location=self._loc(field),
+                raise SetupError(f"layer {sel!r} ({layer.kind}) has no weights to train", location=self._loc(field),
                                 hint="select a conv2d, depthwise_conv2d or dense layer")
             return layer
         index = sel
@@ -92,18 +92,18 @@ class Plan:
                 near = difflib.get_close_matches(sel, [lay.name for lay in self.weight_layers], n=3, cutoff=0.5)
                 hint = ("did you mean " + ", ".join(near) + "?") if near else \
                     "a layer name, or an index among the layers with weights (negative from the end)"
-                raise SpecError(f"no layer named {sel!r} in {self.model.id or self.model.name}",
+                raise SetupError(f"no layer named {sel!r} in {self.model.id or self.model.name}",
                                 location=self._loc(field), hint=hint) from None
         n = len(self.weight_layers)
         if not -n <= index < n:
-            raise SpecError(f"index {index}, but {self.model.id or self.model.name} has {n} layers with weights "
+            raise SetupError(f"index {index}, but {self.model.id or self.model.name} has {n} layers with weights "
                             f"(0..{n - 1}, or -{n}..-1 from the end)", location=self._loc(field))
         return self.weight_layers[index]
 
     def _last(self, k: int, field: str) -> list[Layer]:
         n = len(self.weight_layers)
         if k > n:
-            raise SpecError(f"last {k}, but {self.model.id or self.model.name} has {n} layers with weights",
+            raise SetupError(f"last {k}, but {self.model.id or self.model.name} has {n} layers with weights",
                             location=self._loc(f"{field}.last"))
         return self.weight_layers[n - k:] if k else []
 
@@ -119,7 +119,7 @@ class Plan:
         for sel, ratio in spec.layers.items():
             layer = self._layer(sel, f"update.weights.layers.{sel}")
             if layer.name in out:
-                raise SpecError(f"selects layer {layer.name!r} twice", location=self._loc(f"update.weights.layers.{sel}"))
+                raise SetupError(f"selects layer {layer.name!r} twice", location=self._loc(f"update.weights.layers.{sel}"))
             out[layer.name] = float(ratio)
         return out
 
@@ -137,7 +137,7 @@ class Plan:
         for k, sel in enumerate(spec.layers):
             layer = self._layer(sel, f"update.biases.layers[{k}]")
             if not any_true(layer.biases > 0):
-                raise SpecError(f"layer {layer.name!r} has no bias", location=self._loc(f"update.biases.layers[{k}]"))
+                raise SetupError(f"layer {layer.name!r} has no bias", location=self._loc(f"update.biases.layers[{k}]"))
             out.add(layer.name)
         return out
 
