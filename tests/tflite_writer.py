@@ -176,3 +176,20 @@ def small_cnn(extra_op: int | None = None) -> bytes:
         out = w.tensor("extra", [1, 5])
         w.op(extra_op, [y], [out])
     return w.bytes([x], [out])
+
+
+def fc_options(activation: int = 0):
+    def build(b):
+        tflite.FullyConnectedOptionsStart(b)
+        tflite.FullyConnectedOptionsAddFusedActivationFunction(b, activation)
+        return tflite.FullyConnectedOptionsEnd(b)
+
+    return (tflite.BuiltinOptions.FullyConnectedOptions, build)
+
+
+def add_options():
+    def build(b):
+        tflite.AddOptionsStart(b)
+        return tflite.AddOptionsEnd(b)
+
+    return (tflite.BuiltinOptions.AddOptions, build)

@@ -134,6 +134,27 @@ def arena(model, procedure, phase_name: str, plan, sizes) -> Memory:
                   tuple(t.name for t in live))
 
 
+def tflm(model, procedure, phase_name: str, plan, sizes) -> Memory:
+    """Inference planned as TFLite Micro plans it: its lives, its 16-byte alignment, its greedy
+    placement with ties broken by the file's tensor order. TFLite Micro does not train: training
+    rows are the arena of learncost's schedule, and say so."""
+    from .planners import TFLM_ALIGNMENT, greedy
+    from .schedules import build_tflm as tflm_schedule
+
+    if phase_name != "inference" or any(t.op != "forward" for t in procedure.phase(phase_name).terms):
+        m = arena(model, procedure, phase_name, plan, sizes)
+        return Memory("tflm", "arena (TFLite Micro runs inference only)", m.bytes, m.by_role, m.at, m.items)
+    schedule = tflm_schedule(model, plan, sizes)
+    order = {layer.name: k for k, layer in enumerate(model.layers)}
+    order.update(model.tensor_order)
+    layout = greedy(schedule, alignment=TFLM_ALIGNMENT, order=lambda t: order[t.name])
+    at = layout.live_at
+    live = [p.tensor for p in layout.placements if p.tensor.first <= at <= p.tensor.last]
+    by_role = {"activation": sum(int(t.bytes) for t in live)}
+    by_role["fragmentation"] = layout.arena - by_role["activation"]
+    return Memory("tflm", "tflm", layout.arena, by_role, schedule.steps[at], tuple(t.name for t in live))
+
+
 def _arena_per_variant(schedule, counted) -> Memory:
     """A sweep's variants: greedy placement depends on each variant's own sizes, so one plan each."""
     import numpy

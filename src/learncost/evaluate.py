@@ -130,6 +130,8 @@ class Evaluator:
                               m.bytes, m.by_role, m.at, m.items, m.timeline)
         if accounting == "arena":
             return acc.arena(self.model, procedure, phase_name, self.plan, self.sizes)
+        if accounting == "tflm":
+            return acc.tflm(self.model, procedure, phase_name, self.plan, self.sizes)
         return acc.live(self.model, procedure, phase_name, self.plan, self.sizes)
 
     def schedule(self, procedure: Procedure, phase_name: str):

@@ -113,6 +113,9 @@ class Model:
     source: str | None = None
     warnings: list[str] = field(default_factory=list)
     parameters: dict = field(default_factory=dict)  # the spec's parameter values it was built at
+    #: layer -> the position of its output among the file's tensors, where the file states one (a .tflite):
+    #: TFLite Micro's planner breaks ties by it
+    tensor_order: dict = field(default_factory=dict)
 
     @cached_property
     def by_name(self) -> dict[str, Layer]:

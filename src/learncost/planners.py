@@ -58,18 +58,19 @@ def align(n: int, alignment: int) -> int:
 
 
 def greedy(schedule: Schedule, counted: Callable[[str], bool] = lambda role: True, alignment: int = 1,
-           variant: int | None = None) -> ArenaPlan:
+           variant: int | None = None, order: Callable[[Tensor], int] | None = None) -> ArenaPlan:
     """Largest first, each at the lowest offset clear of every placed tensor whose life overlaps its own.
-    ``variant`` picks one sweep variant's sizes where the schedule's bytes are arrays."""
+    Equal sizes: the later tensor first (TFLite Micro reverses its list, then sorts stably), ``order``
+    saying which is later (default: the schedule's order of creation). ``variant`` picks one sweep
+    variant's sizes where the schedule's bytes are arrays."""
     def nbytes(t: Tensor) -> int:
         return int(t.bytes[variant]) if variant is not None and hasattr(t.bytes, "shape") else int(t.bytes)
 
     tensors = [t for t in schedule.tensors if counted(t.role) and nbytes(t) > 0]
     sizes = [align(nbytes(t), alignment) for t in tensors]
-    # decreasing size; equal sizes in the order the schedule created them (a stable sort)
-    order = sorted(range(len(tensors)), key=lambda k: -sizes[k])
+    rank = [order(t) for t in tensors] if order else list(range(len(tensors)))
     placed: list[Placement] = []
-    for k in order:
+    for k in sorted(range(len(tensors)), key=lambda k: (-sizes[k], -rank[k])):
         t = tensors[k]
         size = sizes[k]
         clashes = sorted((p for p in placed if p.tensor.first <= t.last and t.first <= p.tensor.last),

@@ -196,4 +196,8 @@ def _load(path: Path, data: bytes, allow_unsupported: bool, classes: int | None)
             last_softmax = False
         else:
             b.opaque(opname, pos, raw, [key(i) for i in ins if i >= 0 and constant(i) is None][:1], out_names, tuple(y))
-    return b.build(name=path.stem, allow_unsupported=allow_unsupported, classes=classes, softmax_output=last_softmax)
+    model = b.build(name=path.stem, allow_unsupported=allow_unsupported, classes=classes, softmax_output=last_softmax)
+    # TFLite Micro breaks ties between equal-size tensors by their order in the file
+    for k, layer in b.alias.items():
+        model.tensor_order[layer] = max(model.tensor_order.get(layer, -1), int(k[1:]))
+    return model

@@ -145,5 +145,12 @@ def _load() -> None:
     from . import bp, ff, inference, pepita  # noqa: F401  (register the builders)
 
 
+def build_tflm(model, plan, sizes) -> Schedule:
+    """Inference as TFLite Micro plans it (any procedure's inference is one forward pass)."""
+    from .tflm import tflm_inference
+
+    return tflm_inference(model, plan, sizes).close()
+
+
 def names(tensors: Iterable[Tensor]) -> list[str]:
     return [t.name for t in tensors]

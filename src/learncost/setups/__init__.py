@@ -54,7 +54,7 @@ ModelBits = Union[Bits, Literal["model"]]
 OPTIMIZERS = ("sgd", "sgd-momentum", "adam")
 #: values of optimizer state per updated parameter
 OPTIMIZER_STATE = {"sgd": 0, "sgd-momentum": 1, "adam": 2}
-ACCOUNTINGS = ("paper", "saved-for-backward", "live", "arena")
+ACCOUNTINGS = ("paper", "saved-for-backward", "live", "arena", "tflm")
 
 
 class _Strict(BaseModel):
@@ -141,7 +141,7 @@ class Setup(_Strict):
     #: application); executed: every multiply-accumulate an implementation executes
     convention: Literal["paper", "executed"] = "paper"
     #: the memory accounting reports use unless ``--memory`` says otherwise
-    memory: Literal["paper", "saved-for-backward", "live", "arena"] = "paper"
+    memory: Literal["paper", "saved-for-backward", "live", "arena", "tflm"] = "paper"
     #: the parameter values it was built at (filled in by ``load``)
     parameters: dict[str, Any] = Field(default_factory=dict)
     #: the file it was read from, for error messages (filled in by ``load``)

@@ -1,0 +1,119 @@
+"""TFLite Micro as the oracle of the ``tflm`` accounting: for every model its own Python interpreter
+can run, learncost's inference arena equals the arena head the interpreter records, byte for byte
+(RecordingMicroAllocator, ``print_allocations``). The interpreter is the ``tflite-micro`` package
+(reference kernels); the models are the MLPerf Tiny files in ``../shared`` and small graphs written
+here with odd sizes (alignment), residual adds, reshapes and unread outputs."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import pytest
+
+pytest.importorskip("tflite_micro")
+
+import learncost  # noqa: E402
+
+from conftest import MODELS_DIR, needs_models  # noqa: E402
+from tflite_writer import FLOAT32, TFLiteWriter, add_options, conv_options, fc_options  # noqa: E402
+
+import tflite  # noqa: E402
+
+PROBE = """
+import os, sys
+from tflite_micro.python.tflite_micro import runtime
+it = runtime.Interpreter.from_file(sys.argv[1])
+it.print_allocations()
+"""
+
+
+def tflm_head(path) -> int:
+    """The arena head TFLite Micro's interpreter records for a model (its C++ prints to stderr)."""
+    r = subprocess.run([sys.executable, "-c", PROBE, str(path)], capture_output=True, text=True, timeout=120)
+    found = re.search(r"Arena allocation head (\d+) bytes", r.stdout + r.stderr)
+    if r.returncode or not found:
+        raise RuntimeError((r.stdout + r.stderr).strip())
+    return int(found.group(1))
+
+
+def learncost_arena(path) -> int:
+    model = learncost.load_model(str(path))
+    return learncost.analyze(model, ["bp"], [], memory="tflm").row("bp", "inference").ram_bytes
+
+
+@needs_models
+@pytest.mark.parametrize("name", sorted(p.name for p in MODELS_DIR.glob("*.tflite")))
+def test_mlperf_tiny_files(name):
+    path = MODELS_DIR / name
+    if name == "kws_ref_model_float32.tflite":
+        # a hybrid model (float activations, INT8 weights in five convolutions): TFLite Micro refuses it
+        with pytest.raises(RuntimeError, match="Hybrid models are not supported"):
+            tflm_head(path)
+        pytest.skip("TFLite Micro does not run hybrid models")
+    assert learncost_arena(path) == tflm_head(path)
+
+
+def test_vww_is_four_thirds_of_its_live_peak():
+    """The README's example: MobileNet's INT8 head is 73,728 B (18,432 B over the 55,296 B live peak)."""
+    if not (MODELS_DIR / "vww_96_int8.tflite").exists():
+        pytest.skip("../shared absent")
+    model = learncost.load_model(str(MODELS_DIR / "vww_96_int8.tflite"))
+    row = learncost.analyze(model, ["bp"], [], memory="tflm").row("bp", "inference")
+    assert row.ram_bytes == 73_728 and row.memory_by_role == {"activation": 55_296, "fragmentation": 18_432}
+
+
+def _const(w, shape):
+    import numpy as np
+
+    return w.tensor(None, shape, FLOAT32, np.zeros(int(np.prod(shape)), np.float32).tobytes())
+
+
+def _fc(w, x, n_in, n_out):
+    y = w.tensor(None, [1, n_out], FLOAT32)
+    w.op(tflite.BuiltinOperator.FULLY_CONNECTED, [x, _const(w, [n_out, n_in]), _const(w, [n_out])], [y], fc_options())
+    return y
+
+
+def _graphs():
+    B = tflite.BuiltinOperator
+    # a chain of odd widths: 37, 13, 101, 5, 64 floats (148, 52, 404, 20, 256 B: aligned 160, 64, 416, 32, 256)
+    w = TFLiteWriter()
+    x = w.tensor("x", [1, 37], FLOAT32)
+    h = x
+    for a, b in [(37, 13), (13, 101), (101, 5), (5, 64)]:
+        h = _fc(w, h, a, b)
+    yield "odd chain", w, x, h
+    # residual adds: a value read twice, kept while a branch runs
+    w = TFLiteWriter()
+    x = w.tensor("x", [1, 30], FLOAT32)
+    a = _fc(w, x, 30, 50)
+    b = _fc(w, a, 50, 50)
+    c = _fc(w, b, 50, 50)
+    s = w.tensor(None, [1, 50], FLOAT32)
+    w.op(B.ADD, [c, a], [s], add_options())
+    y = _fc(w, s, 50, 7)
+    yield "residual", w, x, y
+    # convolutions and a depthwise at odd sizes, a reshape with its own buffer, equal sizes to break ties on
+    w = TFLiteWriter()
+    x = w.tensor("x", [1, 9, 7, 3], FLOAT32)
+    c1 = w.tensor(None, [1, 9, 7, 5], FLOAT32)
+    w.op(B.CONV_2D, [x, _const(w, [5, 3, 3, 3]), _const(w, [5])], [c1], conv_options(activation=0))
+    d = w.tensor(None, [1, 5, 4, 5], FLOAT32)
+    w.op(B.DEPTHWISE_CONV_2D, [c1, _const(w, [1, 3, 3, 5]), _const(w, [5])], [d],
+         conv_options(stride=2, activation=0, depth_multiplier=1))
+    c2 = w.tensor(None, [1, 5, 4, 5], FLOAT32)
+    w.op(B.CONV_2D, [d, _const(w, [5, 1, 1, 5]), _const(w, [5])], [c2], conv_options(activation=0))
+    r = w.tensor(None, [1, 100], FLOAT32)
+    w.op(B.RESHAPE, [c2, w.int32("shape", [1, 100])], [r])
+    y = _fc(w, r, 100, 3)
+    yield "convolutions", w, x, y
+
+
+@pytest.mark.parametrize("case", [g[0] for g in _graphs()])
+def test_written_graphs(tmp_path, case):
+    _, w, x, y = next(g for g in _graphs() if g[0] == case)
+    path = tmp_path / "m.tflite"
+    path.write_bytes(w.bytes([x], [y]))
+    assert learncost_arena(path) == tflm_head(path)
