@@ -70,16 +70,19 @@ def greedy(schedule: Schedule, counted: Callable[[str], bool] = lambda role: Tru
     sizes = [align(nbytes(t), alignment) for t in tensors]
     rank = [order(t) for t in tensors] if order else list(range(len(tensors)))
     placed: list[Placement] = []
+    index = _LifeIndex()
     for k in sorted(range(len(tensors)), key=lambda k: (-sizes[k], -rank[k])):
         t = tensors[k]
         size = sizes[k]
-        clashes = sorted((p for p in placed if p.tensor.first <= t.last and t.first <= p.tensor.last),
-                         key=lambda p: p.offset)
+        # the placed tensors whose lives overlap this one, by offset (equal offsets: the earlier placed first)
+        clashes = sorted(index.overlapping(t.first, t.last), key=lambda i: (placed[i].offset, i))
         offset = 0
-        for p in clashes:
+        for i in clashes:
+            p = placed[i]
             if offset + size <= p.offset:
                 break  # the gap before p holds it
             offset = max(offset, p.end)
+        index.add(len(placed), t.first, t.last)
         placed.append(Placement(t, offset, size))
     arena = max((p.end for p in placed), default=0)
     peak, at = _live_peak(placed, len(schedule.steps))
@@ -87,6 +90,34 @@ def greedy(schedule: Schedule, counted: Callable[[str], bool] = lambda role: Tru
     if variant is not None:
         persistent = [Tensor(t.name, t.role, nbytes(t), t.first, t.last, t.layer) for t in persistent]
     return ArenaPlan(sorted(placed, key=lambda p: (p.offset, p.tensor.first)), arena, alignment, peak, at, persistent)
+
+
+class _LifeIndex:
+    """Placed tensors by the steps they live at, so that a new tensor is compared with those its life
+    overlaps and not with every placed one: short lives go in buckets of BLOCK steps, long ones
+    (every saved activation of a backward pass) in a list every query reads."""
+
+    BLOCK = 16
+    LONG = 64
+
+    def __init__(self):
+        self.buckets: dict[int, list[int]] = {}
+        self.long: list[int] = []
+        self.lives: list[tuple[int, int]] = []
+
+    def add(self, i: int, first: int, last: int) -> None:
+        self.lives.append((first, last))
+        if last - first > self.LONG:
+            self.long.append(i)
+            return
+        for b in range(first // self.BLOCK, last // self.BLOCK + 1):
+            self.buckets.setdefault(b, []).append(i)
+
+    def overlapping(self, first: int, last: int) -> set[int]:
+        found = set(self.long)
+        for b in range(first // self.BLOCK, last // self.BLOCK + 1):
+            found.update(self.buckets.get(b, ()))
+        return {i for i in found if self.lives[i][0] <= last and first <= self.lives[i][1]}
 
 
 def _live_peak(placed: list[Placement], steps: int) -> tuple[int, int]:

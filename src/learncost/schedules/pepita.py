@@ -36,8 +36,8 @@ def pepita_training(model, plan, sizes) -> Schedule:
     resident(s, model, plan, sizes, feedback=True)
     m = setup.micro
     first = model.input.name
-    kept = [layer.name for layer in plan.body if layer.has_weights and plan.trained(layer.name)
-            and layer is not plan.logits]
+    kept = {layer.name for layer in plan.body if layer.has_weights and plan.trained(layer.name)
+            and layer is not plan.logits}
     for k in range(setup.micro_batches):
         prefix = f"micro-batch {k + 1}: " if setup.micro_batches > 1 else ""
         x = s.new(first, "activation", sizes.activation(first, samples=m), first)
