@@ -1,11 +1,11 @@
 """Setups benchmark: MIT's fifteen sparse-update schemes, each on its model, under the four
-procedures (training and inference, every memory accounting), evaluated in-process, beside the
+procedures (training and inference, four memory accountings), evaluated in-process, beside the
 obvious peer measured in the same run: one `learncost analyze MODEL --setup SCHEME` per scheme,
 as a user scripting the comparison would run it.
 
     python benchmarks/bench_setups.py [--repeat N]
 
-Prints the in-process time for all 15 x 4 x 2 rows (under each of the three accountings), the
+Prints the in-process time for all 15 x 4 x 2 rows (under each of four accountings), the
 peer's total, and the ratio; then the per-scheme table the README shows.
 """
 
@@ -27,7 +27,7 @@ def in_process(schemes):
     for sid in schemes:
         st = load(sid)
         model = load_model(st.model)
-        for memory in ("live", "saved-for-backward", "paper"):
+        for memory in ("arena", "live", "saved-for-backward", "paper"):
             out[(sid, memory)] = analyze(model, None, [], setup=st, memory=memory)
     return out
 
@@ -58,20 +58,22 @@ def main() -> int:
                             "--mcu", "disco-f746ng", "-f", "json"], check=True, stdout=subprocess.DEVNULL)
         peer.append(time.perf_counter() - start)
     theirs = statistics.median(peer)
-    print(f"in-process: {len(schemes)} schemes x 4 procedures x 2 phases x 3 accountings = {rows} rows "
+    print(f"in-process: {len(schemes)} schemes x 4 procedures x 2 phases x 4 accountings = {rows} rows "
           f"in {ours * 1e3:.0f} ms ({ours / len(schemes) * 1e3:.1f} ms per scheme, all accountings)")
     print(f"peer: one `learncost analyze MODEL --setup SCHEME` per scheme: {theirs * 1e3:.0f} ms "
           f"({theirs / len(schemes) * 1e3:.0f} ms each)")
     print(f"ratio: {theirs / ours:.1f}x faster in-process than one CLI run per scheme (median of {args.repeat})")
 
-    print("\n| model | scheme | fwd MACC | dX MACC | dW MACC | total BP MACC | saved-for-backward B | live B |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    print("\n| model | scheme | fwd MACC | dX MACC | dW MACC | total BP MACC | saved-for-backward B | live B | arena B |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     for sid in schemes:
         live = results[(sid, "live")].row("bp", "training")
         sfb = results[(sid, "saved-for-backward")].row("bp", "training")
+        arena = results[(sid, "arena")].row("bp", "training")
         ops = live.macc_by_operation
         print(f"| {results[(sid, 'live')].model.id} | {sid} | {ops['forward']:,} | {ops['backward']:,} | "
-              f"{ops['weight_update']:,} | {live.macc:,} | {sfb.ram_bytes:,} | {live.ram_bytes:,} |")
+              f"{ops['weight_update']:,} | {live.macc:,} | {sfb.ram_bytes:,} | {live.ram_bytes:,} | "
+              f"{arena.ram_bytes:,} |")
     return 0
 
 

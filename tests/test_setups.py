@@ -338,7 +338,7 @@ def test_unknown_setup_and_accounting():
     assert r.returncode == 2 and "unknown setup 'int8' (did you mean int8-fp32grad?" in r.stderr
     r = run_cli("fit", "kws", "--memory", "heap")
     assert r.returncode == 2 and \
-        "unknown memory accounting 'heap' (valid: paper, saved-for-backward, live, arena)" in r.stderr
+        "unknown memory accounting 'heap' (valid: paper, saved-for-backward, live, arena, tflm)" in r.stderr
     with pytest.raises(LearncostError):
         learncost.analyze("kws", setup="nope")
     with pytest.raises(SpecError):

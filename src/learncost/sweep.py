@@ -247,7 +247,7 @@ def run(spec: Any, values: Mapping[str, Iterable] | None = None, procedures: Ite
                    descriptions={k: p.description or "" for k, p in {**declared, **setup_declared}.items()}, grid=grid,
                    procedures=procs, mcus=boards, dataset=dataset, valid=np.zeros(n, dtype=bool), errors={},
                    forward_macc=np.zeros(n, dtype=np.int64), params_bytes=np.zeros(n, dtype=np.int64),
-                   setup=base_setup, memory=memory or _sweep_accounting(base_setup.memory),
+                   setup=base_setup, memory=memory or base_setup.memory,
                    setup_parameters=tuple(setup_declared))
     for proc in procs:
         for phase in PHASES:
@@ -271,14 +271,6 @@ def run(spec: Any, values: Mapping[str, Iterable] | None = None, procedures: Ite
         first = min(result.errors)
         raise SpecError(f"no variant can be built; at {result.label(first)}: {result.errors[first]}", location=origin)
     return result
-
-
-def _sweep_accounting(default: str) -> str:
-    """A sweep's accounting when none is asked for: the setup's, except that an arena is planned per
-    variant (placement follows each variant's own sizes, some 50 variants/s) where the live peak, its
-    lower bound, is one numpy pass for a whole group: sweeps rank by the live peak unless
-    ``--memory arena`` asks for the plans."""
-    return "live" if default == "arena" else default
 
 
 @dataclass(frozen=True)
