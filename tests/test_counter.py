@@ -42,6 +42,8 @@ def test_depthwise_backward_counts_each_gradient_once():
     assert c.total() == 216_000
 
 
+@pytest.mark.skipif(not torch.__version__.startswith("2.13"),
+                    reason="a finding about torch 2.13's flop counter; other versions may count otherwise")
 def test_torch_flop_counter_overcounts_grouped_backward_in_torch_2_13():
     # the peer's figure for the same backward: 4,680,000 MACs (= 72,000 x 64 + 72,000, one
     # gradient costed as an ungrouped convolution); its forward is right. This is why

@@ -57,6 +57,10 @@ def test_kws_executes_as_counted(setup):
     _assert_exact(verify(learncost.load_model("kws"), setup=SETUPS[setup]()))
 
 
+def test_resnet8_executes_as_counted():
+    _assert_exact(verify(learncost.load_model("ic"), setup="int8-fp32grad"))
+
+
 @pytest.mark.parametrize("spec", [CNN, RESIDUAL], ids=["cnn", "residual"])
 @pytest.mark.parametrize("setup", ["int8-fp32grad", "batch 4, Adam", "bias-only"])
 def test_synthetic_models_execute_as_counted(spec, setup):
