@@ -58,7 +58,15 @@ def _fresh(model: Model) -> Model:
 
 
 def builtin_spec(model_id: str) -> dict:
-    """A built-in model's spec as parsed YAML (parameters, expressions and repeats unresolved)."""
+    """A built-in model's spec as parsed YAML (parameters, expressions and repeats unresolved): a copy
+    of the parse, which is done once (a sweep or a --param build reads it every time)."""
+    import copy
+
+    return copy.deepcopy(_parsed_builtin(model_id))
+
+
+@lru_cache(maxsize=None)
+def _parsed_builtin(model_id: str) -> dict:
     from .spec import parse_text
 
     return parse_text(_builtin_text(model_id), ".yaml", f"{model_id}.yaml")

@@ -64,8 +64,9 @@ class Plan:
         self.update: dict[str, LayerUpdate] = {}
         for layer in self.weight_layers:
             r = ratios.get(layer.name, 0.0)
-            self.update[layer.name] = LayerUpdate(r, _times_ratio(channel_count(layer), r) if r else 0,
-                                                  layer.name in biases)
+            # all channels need no count here (the formulas take the layer's own); a fraction does
+            channels = channel_count(layer) if r == 1 else _times_ratio(channel_count(layer), r) if r else 0
+            self.update[layer.name] = LayerUpdate(r, channels, layer.name in biases)
         self.warnings: list[str] = []
         if setup.model and model.id and setup.model != model.id:
             self.warnings.append(f"setup {setup.key} was written for model {setup.model}, not {model.id}: "
@@ -201,6 +202,8 @@ class Plan:
         u = self.of(layer.name)
         if not u.weights:
             return 0
+        if u.ratio == 1:
+            return layer.weights
         d = layer.dims
         if layer.kind == "conv2d":
             return d.C_out * u.channels * d.H_ker * d.W_ker
