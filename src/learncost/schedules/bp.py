@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections import Counter
 
 from . import Schedule, builder
-from .common import input_kept, input_slice_elements, mask_kept, output_kept, resident, sliced, transient
+from .common import input_kept, input_slice_elements, mask_kept, output_kept, sliced, training_step, transient
 
 
 class _Errors:
@@ -86,12 +86,9 @@ def forward_pass(s: Schedule, model, plan, sizes, prefix: str, samples: int):
 
 @builder("bp", "training")
 def bp_training(model, plan, sizes) -> Schedule:
-    s = Schedule()
-    setup = plan.setup
-    resident(s, model, plan, sizes)
-    m = setup.micro
-    for k in range(setup.micro_batches):
-        prefix = f"micro-batch {k + 1}: " if setup.micro_batches > 1 else ""
+    m = plan.setup.micro
+
+    def micro_batch(s: Schedule, prefix: str) -> None:
         held, extra, back, fwd = forward_pass(s, model, plan, sizes, prefix, m)
         logits = sizes.owner(plan.logits.name)
         errors = _Errors(s)
@@ -149,6 +146,5 @@ def bp_training(model, plan, sizes) -> Schedule:
             errors.drop(key)
         for t in list(held.values()) + list(extra.values()):
             s.free(t)
-    if setup.gradient_buffers:
-        s.sample("optimizer step")
-    return s
+
+    return training_step(model, plan, sizes, micro_batch)

@@ -51,6 +51,20 @@ def resident(s: Schedule, model, plan, sizes, *, feedback: bool = False) -> None
         s.keep("F", "feedback", sizes.of(model.output.output_elements * model.input.output_elements, "feedback"))
 
 
+def training_step(model, plan, sizes, micro_batch, *, feedback: bool = False) -> Schedule:
+    """A training step: the resident tensors, ``micro_batch(s, prefix)`` once per micro-batch of
+    ``setup.micro`` samples (steps prefixed ``micro-batch k:`` when there are several), then the
+    optimizer's step where gradients were buffered."""
+    s = Schedule()
+    setup = plan.setup
+    resident(s, model, plan, sizes, feedback=feedback)
+    for k in range(setup.micro_batches):
+        micro_batch(s, f"micro-batch {k + 1}: " if setup.micro_batches > 1 else "")
+    if setup.gradient_buffers:
+        s.sample("optimizer step")
+    return s
+
+
 def input_slice_elements(layer, plan, sizes):
     """Elements of a layer's input on its trained channels (one sample): what its weight gradient reads."""
     u = plan.of(layer.name)

@@ -7,19 +7,16 @@ from which its gradients are computed and applied (or buffered). No backward pas
 from __future__ import annotations
 
 from . import Schedule, builder
-from .common import resident
+from .common import training_step
 from .inference import walk
 
 
 @builder("ff", "training")
 def ff_training(model, plan, sizes) -> Schedule:
-    s = Schedule()
-    setup = plan.setup
-    resident(s, model, plan, sizes)
-    m = setup.micro
+    m = plan.setup.micro
     first = model.input.name
-    for k in range(setup.micro_batches):
-        prefix = f"micro-batch {k + 1}: " if setup.micro_batches > 1 else ""
+
+    def micro_batch(s: Schedule, prefix: str) -> None:
         x = s.new(first, "activation", sizes.activation(first, samples=m), first)
         for sign in ("positive", "negative"):
             def local(layer):
@@ -35,6 +32,5 @@ def ff_training(model, plan, sizes) -> Schedule:
                 if own != first:
                     s.free(t)
         s.free(x)
-    if setup.gradient_buffers:
-        s.sample("optimizer step")
-    return s
+
+    return training_step(model, plan, sizes, micro_batch)

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections import Counter
 
 from . import Schedule, builder
-from .common import resident, transient
+from .common import training_step, transient
 from .inference import walk
 
 
@@ -31,15 +31,12 @@ def _error(s: Schedule, model, plan, sizes, m: int, held: dict, prefix: str):
 
 @builder("pepita", "training")
 def pepita_training(model, plan, sizes) -> Schedule:
-    s = Schedule()
-    setup = plan.setup
-    resident(s, model, plan, sizes, feedback=True)
-    m = setup.micro
+    m = plan.setup.micro
     first = model.input.name
     kept = {layer.name for layer in plan.body if layer.has_weights and plan.trained(layer.name)
             and layer is not plan.logits}
-    for k in range(setup.micro_batches):
-        prefix = f"micro-batch {k + 1}: " if setup.micro_batches > 1 else ""
+
+    def micro_batch(s: Schedule, prefix: str) -> None:
         x = s.new(first, "activation", sizes.activation(first, samples=m), first)
         keep = frozenset([first, sizes.owner(model.output.name), *(sizes.owner(n) for n in kept)])
         role = lambda own: "saved" if own in kept else "activation"  # noqa: E731
@@ -64,20 +61,16 @@ def pepita_training(model, plan, sizes) -> Schedule:
         s.free(e)
         for t in list(held.values()) + list(clean.values()):
             s.free(t)
-    if setup.gradient_buffers:
-        s.sample("optimizer step")
-    return s
+
+    return training_step(model, plan, sizes, micro_batch, feedback=True)
 
 
 @builder("mempepita", "training")
 def mempepita_training(model, plan, sizes) -> Schedule:
-    s = Schedule()
-    setup = plan.setup
-    resident(s, model, plan, sizes, feedback=True)
-    m = setup.micro
+    m = plan.setup.micro
     first = model.input.name
-    for k in range(setup.micro_batches):
-        prefix = f"micro-batch {k + 1}: " if setup.micro_batches > 1 else ""
+
+    def micro_batch(s: Schedule, prefix: str) -> None:
         x = s.new(first, "activation", sizes.activation(first, samples=m), first)
         held = walk(s, model, sizes, model.layers[1:], f"{prefix}clean", {first: x},
                     keep=frozenset({first, sizes.owner(model.output.name)}), samples=m)
@@ -118,6 +111,5 @@ def mempepita_training(model, plan, sizes) -> Schedule:
         s.free(e)
         for t in list(clean.values()) + list(modulated.values()):
             s.free(t)
-    if setup.gradient_buffers:
-        s.sample("optimizer step")
-    return s
+
+    return training_step(model, plan, sizes, micro_batch, feedback=True)

@@ -188,6 +188,17 @@ class Step:
                 gb = delta.sum(dim=(0, 2, 3)) if delta.dim() == 4 else delta.reshape(delta.shape[0], -1).sum(dim=0)
         return gw, gb
 
+    def training(self, micro_batch, feedback: bool = False) -> None:
+        """A training step: the resident state, ``micro_batch(prefix, last)`` once per micro-batch
+        (``last``: the step's final one, after which buffered gradients are applied), then the
+        optimizer's step where gradients were buffered."""
+        setup = self.setup
+        self.start(feedback=feedback)
+        for k in range(setup.micro_batches):
+            micro_batch(f"micro-batch {k + 1}: " if setup.micro_batches > 1 else "", k == setup.micro_batches - 1)
+        if setup.gradient_buffers:
+            self.sample("optimizer step")
+
     def update(self, layer: Layer, gw, gb, last: bool) -> None:
         """Apply (SGD on one micro-batch: as computed) or buffer a gradient; ``last``: the step's
         final contribution to this layer, after which buffered gradients are applied."""
@@ -390,11 +401,9 @@ def bp_training(s: Step) -> None:
     an error reaches, dW and db of the trained parameters, applied or buffered."""
     plan, setup = s.plan, s.setup
     m = setup.micro
-    s.start()
     body_backward = [lay for lay in reversed(plan.body) if not transient(lay) and plan.output_error[lay.name]]
-    for k in range(setup.micro_batches):
-        prefix = f"micro-batch {k + 1}: " if setup.micro_batches > 1 else ""
-        last_micro = k == setup.micro_batches - 1
+
+    def micro_batch(prefix: str, last_micro: bool) -> None:
         back = Counter()
         for layer in body_backward:
             if output_kept(layer, plan):
@@ -507,8 +516,8 @@ def bp_training(s: Step) -> None:
                             values.pop(held)
             grads.clear()
             values.clear()
-    if setup.gradient_buffers:
-        s.sample("optimizer step")
+
+    s.training(micro_batch)
 
 
 def values_shape(s: Step, name: str, samples: int) -> tuple:
@@ -574,17 +583,16 @@ def ff_training(s: Step) -> None:
     output. The sample is kept for the second pass. No backward pass, no softmax head."""
     setup = s.setup
     m = setup.micro
-    s.start()
     true_label = s.seed % s.model.classes if s.model.supervised else None
     wrong_label = (true_label + 1) % s.model.classes if s.model.supervised else None
-    for k in range(setup.micro_batches):
-        prefix = f"micro-batch {k + 1}: " if setup.micro_batches > 1 else ""
+
+    def micro_batch(prefix: str, last_micro: bool) -> None:
         x = s.new_input(m)
         s.hold(s.input_name, "activation", x, m)
         for positive, label, sign in ((True, true_label, "positive"), (False, wrong_label, "negative")):
             _embed(s, x, label, negative=not positive)
             values = {s.input_name: x}
-            last = k == setup.micro_batches - 1 and not positive
+            last = last_micro and not positive
 
             def after(layer, ins, out, values, positive=positive, last=last, sign=sign):
                 if layer.has_weights:
@@ -594,8 +602,8 @@ def ff_training(s: Step) -> None:
                  keep=frozenset({s.input_name}))
             del values
         del x
-    if setup.gradient_buffers:
-        s.sample("optimizer step")
+
+    s.training(micro_batch)
 
 
 def ff_inference(s: Step) -> list[float]:
@@ -634,12 +642,10 @@ def pepita_training(s: Step) -> None:
     difference for the last layer. No backward pass."""
     plan, setup = s.plan, s.setup
     m = setup.micro
-    s.start(feedback=True)
     kept = [lay for lay in plan.body if lay.has_weights and plan.trained(lay.name) and lay is not plan.logits]
     kept_names = frozenset(lay.name for lay in kept)
-    for k in range(setup.micro_batches):
-        prefix = f"micro-batch {k + 1}: " if setup.micro_batches > 1 else ""
-        last = k == setup.micro_batches - 1
+
+    def micro_batch(prefix: str, last: bool) -> None:
         x = s.new_input(m)
         s.hold(s.input_name, "activation", x, m)
         clean = {s.input_name: x}
@@ -679,8 +685,8 @@ def pepita_training(s: Step) -> None:
                  name=lambda lay: _buffer_name(s, lay, "" if s.owner(lay.name) == s.input_name else " (modulated)"),
                  after=update)
             del e, modulated, clean
-    if setup.gradient_buffers:
-        s.sample("optimizer step")
+
+    s.training(micro_batch, feedback=True)
 
 
 def mempepita_training(s: Step) -> None:
@@ -689,10 +695,8 @@ def mempepita_training(s: Step) -> None:
     recomputes h_l just before it is needed, each layer updated as soon as both are ready."""
     plan, setup = s.plan, s.setup
     m = setup.micro
-    s.start(feedback=True)
-    for k in range(setup.micro_batches):
-        prefix = f"micro-batch {k + 1}: " if setup.micro_batches > 1 else ""
-        last = k == setup.micro_batches - 1
+
+    def micro_batch(prefix: str, last: bool) -> None:
         x = s.new_input(m)
         s.hold(s.input_name, "activation", x, m)
         values = {s.input_name: x}
@@ -738,8 +742,8 @@ def mempepita_training(s: Step) -> None:
                 del h, h_mod, ins
                 release_read(modulated, left_modulated, layer)
             del e, clean, modulated
-    if setup.gradient_buffers:
-        s.sample("optimizer step")
+
+    s.training(micro_batch, feedback=True)
 
 
 @dataclass(frozen=True)
