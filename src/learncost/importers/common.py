@@ -172,3 +172,18 @@ def to_hwc(shape: list[int]) -> list[int]:
     if len(shape) == 2:
         return [1, shape[1], shape[0]]
     return shape
+
+
+class Table(dict):
+    """Operator name -> the small function translating one operator (fvcore's handler tables):
+    ``@table("CONV_2D", "DEPTHWISE_CONV_2D")`` registers a handler under each name."""
+
+    def __call__(self, *names: str):
+        def register(fn):
+            for name in names:
+                if name in self:
+                    raise ValueError(f"operator {name!r} has two handlers")
+                self[name] = fn
+            return fn
+
+        return register

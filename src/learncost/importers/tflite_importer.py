@@ -1,16 +1,27 @@
-"""TFLite flatbuffers (int8 and float32), read with the ``tflite`` package: no TensorFlow needed."""
+"""TFLite flatbuffers (int8 and float32), read with the ``tflite`` package: no TensorFlow needed.
+
+Each builtin operator is one entry of ``HANDLERS``: a small function translating it into spec
+layers. An operator without an entry is carried as an opaque layer (refused unless
+``--allow-unsupported``).
+"""
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
-from .common import GraphBuilder, ImportFailure, drop_batch, read_bytes
+from .common import GraphBuilder, ImportFailure, Table, drop_batch, read_bytes
 
 FUSED = {0: None, 1: "relu", 2: "relu_n1_to_1", 3: "relu6", 4: "tanh", 5: "sign_bit"}
 PADDING = {0: "same", 1: "valid"}
 ACTIVATION_OPS = {"RELU": "relu", "RELU6": "relu6", "RELU_N1_TO_1": "relu_n1_to_1", "TANH": "tanh",
                   "LOGISTIC": "sigmoid", "HARD_SWISH": "hard_swish"}
+#: operators that decode a constant (float16 or int8 weights) into the tensor an operator reads:
+#: applied to a constant, their output is that constant, stored at the source's element type
+DECODERS = ("DEQUANTIZE", "DENSIFY")
+
+HANDLERS = Table()
 
 
 def _enum_names(enum) -> dict[int, str]:
@@ -29,175 +40,261 @@ def load(path: Path, *, allow_unsupported: bool = False, classes: int | None = N
         raise ImportFailure(f"{path.name}: malformed or truncated TFLite file ({type(exc).__name__})") from None
 
 
-def _load(path: Path, data: bytes, allow_unsupported: bool, classes: int | None):
-    import tflite
+class _Graph:
+    """The file's first subgraph: its tensors, their constants, and the layers collected so far."""
 
-    ops_by_code = _enum_names(tflite.BuiltinOperator)
-    dtypes = {tflite.TensorType.FLOAT32: "float32", tflite.TensorType.FLOAT16: "float16",
-              tflite.TensorType.INT32: "int32", tflite.TensorType.UINT8: "uint8",
-              tflite.TensorType.INT16: "int16", tflite.TensorType.INT8: "int8"}
-    model = tflite.Model.GetRootAsModel(data, 0)
-    if model.SubgraphsLength() < 1:
-        raise ImportFailure(f"{path.name}: the TFLite model has no subgraph")
-    g = model.Subgraphs(0)
-    origin = path.name
+    def __init__(self, origin: str, model, tflite):
+        self.origin = origin
+        self.model = model
+        self.tflite = tflite
+        self.g = model.Subgraphs(0)
+        self.dtypes = {tflite.TensorType.FLOAT32: "float32", tflite.TensorType.FLOAT16: "float16",
+                       tflite.TensorType.INT32: "int32", tflite.TensorType.UINT8: "uint8",
+                       tflite.TensorType.INT16: "int16", tflite.TensorType.INT8: "int8"}
+        #: tensor -> the stored constant it was decoded from (DEQUANTIZE/DENSIFY of weights)
+        self.decoded: dict[int, int] = {}
+        self.b: GraphBuilder | None = None
 
-    def tensor(i):
-        if i < 0 or i >= g.TensorsLength():
-            raise ImportFailure(f"{origin}: operator refers to tensor {i}, the graph has {g.TensorsLength()}")
-        return g.Tensors(i)
+    def tensor(self, i):
+        if i < 0 or i >= self.g.TensorsLength():
+            raise ImportFailure(f"{self.origin}: operator refers to tensor {i}, the graph has {self.g.TensorsLength()}")
+        return self.g.Tensors(i)
 
-    def shape(i) -> list[int]:
-        t = tensor(i)
+    def shape(self, i) -> list[int]:
+        t = self.tensor(i)
         return [int(d) for d in t.ShapeAsNumpy()] if t.ShapeLength() else []
 
-    def dtype(i) -> str:
-        t = tensor(i)
-        if t.Type() not in dtypes:
-            raise ImportFailure(f"{origin}: tensor {name(i)!r} has an element type learncost does not size "
-                                f"({_enum_names(tflite.TensorType).get(t.Type(), t.Type())})",
+    def dtype(self, i) -> str:
+        t = self.tensor(self.decoded.get(i, i))
+        if t.Type() not in self.dtypes:
+            raise ImportFailure(f"{self.origin}: tensor {self.name(i)!r} has an element type learncost does not size "
+                                f"({_enum_names(self.tflite.TensorType).get(t.Type(), t.Type())})",
                                 code="LC-IMPORT-UNSUPPORTED")
-        return dtypes[t.Type()]
+        return self.dtypes[t.Type()]
 
-    def name(i) -> str:
+    def name(self, i) -> str:
         """The tensor's name for messages and notes; the schema makes names optional."""
-        raw = tensor(i).Name()
+        raw = self.tensor(i).Name()
         return raw.decode(errors="replace") if raw else f"tensor {i}"
 
-    def key(i) -> str:
+    def key(self, i) -> str:
         # operators are wired by tensor index: names may be missing or repeated
-        tensor(i)
+        self.tensor(i)
         return f"#{i}"
 
-    def constant(i):
-        buf = model.Buffers(tensor(i).Buffer())
+    def stored(self, i):
+        buf = self.model.Buffers(self.tensor(i).Buffer())
         return buf.DataAsNumpy() if buf is not None and buf.DataLength() else None
 
-    def int_values(i) -> list[int]:
+    def constant(self, i) -> bool:
+        """Whether the tensor holds values stored in the file (directly, or decoded from them)."""
+        return i in self.decoded or self.stored(i) is not None
+
+    def int_values(self, i) -> list[int]:
         import numpy as np
 
-        raw = constant(i)
+        raw = self.stored(i)
         if raw is None:
-            raise ImportFailure(f"{origin}: expected constant values in tensor {name(i)!r}")
+            raise ImportFailure(f"{self.origin}: expected constant values in tensor {self.name(i)!r}")
         return [int(v) for v in np.frombuffer(raw.tobytes(), dtype=np.int32)]
 
-    if g.InputsLength() != 1:
-        raise ImportFailure(f"{origin}: the graph has {g.InputsLength()} inputs; learncost models one input",
-                            code="LC-IMPORT-UNSUPPORTED")
-    in_idx = int(g.InputsAsNumpy()[0])
-    b = GraphBuilder(origin, drop_batch(shape(in_idx), origin, "the input"), dtype(in_idx))
-    b.alias[key(in_idx)] = "input"
+    def live(self, indices) -> list[int]:
+        return [i for i in indices if i >= 0 and not self.constant(i)]
 
-    def options(cls, op, pos, opname, required=True):
+
+@dataclass
+class _Op:
+    """One operator of the graph, as its handler sees it."""
+
+    pos: int
+    opname: str
+    op: object
+    ins: list[int]
+    outs: list[int]
+    out_names: list[str]
+    y: list[int]
+    ydt: str
+
+    @property
+    def raw(self) -> str:
+        return f"{self.opname.lower()}_{self.pos}"
+
+    def options(self, g: _Graph, cls, required: bool = True):
         """The operator's options table; None when absent and the defaults are meaningful (no fused
         activation), an error when the operator cannot be costed without them (strides, filter size)."""
-        table = op.BuiltinOptions()
+        table = self.op.BuiltinOptions()
         if table is None:
             if required:
-                raise ImportFailure(f"{origin}: operator {pos} ({opname}) has no options (its stride, padding or "
-                                    "size are not stated)", hint="re-export the model with its converter")
+                raise ImportFailure(f"{g.origin}: operator {self.pos} ({self.opname}) has no options (its stride, "
+                                    "padding or size are not stated)", hint="re-export the model with its converter")
             return None
         opt = cls()
         opt.Init(table.Bytes, table.Pos)
         return opt
 
+    def add(self, g: _Graph, kind: str, inputs: list[int], **params) -> str:
+        return g.b.add(self.raw, kind, [g.key(i) for i in inputs], self.out_names, expect=tuple(self.y), **params)
+
+    def opaque(self, g: _Graph, what: str | None = None, inputs: list[int] | None = None) -> None:
+        """Carried at zero cost; by default reading the operator's first live input (if any)."""
+        chosen = g.live(self.ins)[:1] if inputs is None else inputs
+        g.b.opaque(what or self.opname, self.pos, self.raw, [g.key(i) for i in chosen], self.out_names, tuple(self.y))
+
+
+def _load(path: Path, data: bytes, allow_unsupported: bool, classes: int | None):
+    import tflite
+
+    ops_by_code = _enum_names(tflite.BuiltinOperator)
+    model = tflite.Model.GetRootAsModel(data, 0)
+    if model.SubgraphsLength() < 1:
+        raise ImportFailure(f"{path.name}: the TFLite model has no subgraph")
+    g = _Graph(path.name, model, tflite)
+    origin = g.origin
+    if g.g.InputsLength() != 1:
+        raise ImportFailure(f"{origin}: the graph has {g.g.InputsLength()} inputs; learncost models one input",
+                            code="LC-IMPORT-UNSUPPORTED")
+    in_idx = int(g.g.InputsAsNumpy()[0])
+    g.b = GraphBuilder(origin, drop_batch(g.shape(in_idx), origin, "the input"), g.dtype(in_idx))
+    g.b.alias[g.key(in_idx)] = "input"
+
     last_softmax = False
-    for pos in range(g.OperatorsLength()):
-        op = g.Operators(pos)
+    for pos in range(g.g.OperatorsLength()):
+        op = g.g.Operators(pos)
         code = model.OperatorCodes(op.OpcodeIndex())
         opname = ops_by_code.get(max(code.BuiltinCode(), code.DeprecatedBuiltinCode()), f"CUSTOM_{code.BuiltinCode()}")
         ins = [int(i) for i in op.InputsAsNumpy()] if op.InputsLength() else []
         outs = [int(i) for i in op.OutputsAsNumpy()] if op.OutputsLength() else []
         if not outs:
             raise ImportFailure(f"{origin}: operator {pos} ({opname}) has no output")
-        out_names = [key(i) for i in outs]
-        y = drop_batch(shape(outs[0]), origin, f"the output of operator {pos} ({opname})")
-        ydt = dtype(outs[0])
-        raw = f"{opname.lower()}_{pos}"
+        if opname in DECODERS and ins and all(g.constant(i) for i in ins if i >= 0):
+            g.decoded[outs[0]] = g.decoded.get(ins[0], ins[0])  # weights decoded once: still the stored constant
+            continue
+        y = drop_batch(g.shape(outs[0]), origin, f"the output of operator {pos} ({opname})")
+        current = _Op(pos, opname, op, ins, outs, [g.key(i) for i in outs], y, g.dtype(outs[0]))
         last_softmax = opname == "SOFTMAX"
-        if opname in ("CONV_2D", "DEPTHWISE_CONV_2D"):
-            is_conv = opname == "CONV_2D"
-            opt = options(tflite.Conv2DOptions if is_conv else tflite.DepthwiseConv2DOptions, op, pos, opname)
-            if opt.DilationHFactor() not in (0, 1) or opt.DilationWFactor() not in (0, 1):
-                b.opaque(f"{opname} (dilated)", pos, raw, [key(ins[0])], out_names, tuple(y))
-                continue
-            w = shape(ins[1])
-            bias = ins[2] if len(ins) > 2 and ins[2] >= 0 else None
-            common = dict(kernel=[w[1], w[2]], stride=[opt.StrideH(), opt.StrideW()],
-                          padding=PADDING.get(opt.Padding(), "valid"), activation=FUSED.get(opt.FusedActivationFunction()),
-                          use_bias=bias is not None, dtype=ydt, weight_dtype=dtype(ins[1]),
-                          bias_dtype=dtype(bias) if bias is not None else None, note=name(outs[0]))
-            if is_conv:
-                if w[3] != shape(ins[0])[-1]:  # grouped convolution: not one of the paper's kinds
-                    b.opaque(f"{opname} (grouped)", pos, raw, [key(ins[0])], out_names, tuple(y))
-                    continue
-                b.add(raw, "conv2d", [key(ins[0])], out_names, expect=tuple(y), filters=w[0], **common)
-            else:
-                mult = max(1, w[3] // max(1, shape(ins[0])[-1]))
-                b.add(raw, "depthwise_conv2d", [key(ins[0])], out_names, expect=tuple(y), depth_multiplier=mult, **common)
-        elif opname == "FULLY_CONNECTED":
-            opt = options(tflite.FullyConnectedOptions, op, pos, opname, False)
-            w = shape(ins[1])
-            bias = ins[2] if len(ins) > 2 and ins[2] >= 0 else None
-            if math.prod(y) != w[0]:
-                b.opaque(f"{opname} (batched rows)", pos, raw, [key(ins[0])], out_names, tuple(y))
-                continue
-            b.add(raw, "dense", [key(ins[0])], out_names, expect=tuple(y), units=w[0], use_bias=bias is not None,
-                  activation=FUSED.get(opt.FusedActivationFunction()) if opt else None, dtype=ydt,
-                  weight_dtype=dtype(ins[1]), bias_dtype=dtype(bias) if bias is not None else None, note=name(outs[0]))
-        elif opname in ("AVERAGE_POOL_2D", "MAX_POOL_2D"):
-            opt = options(tflite.Pool2DOptions, op, pos, opname)
-            b.add(raw, "avg_pool2d" if opname.startswith("AVERAGE") else "max_pool2d", [key(ins[0])], out_names,
-                  expect=tuple(y), kernel=[opt.FilterHeight(), opt.FilterWidth()], stride=[opt.StrideH(), opt.StrideW()],
-                  padding=PADDING.get(opt.Padding(), "valid"), activation=FUSED.get(opt.FusedActivationFunction()),
-                  dtype=ydt, note=name(outs[0]))
-        elif opname in ("PAD", "PADV2"):
-            pads = int_values(ins[1])
-            if len(pads) != 8 or pads[0] or pads[1] or pads[6] or pads[7]:
-                b.opaque(f"{opname} (not spatial)", pos, raw, [key(ins[0])], out_names, tuple(y))
-                continue
-            b.add(raw, "pad", [key(ins[0])], out_names, expect=tuple(y), padding=[pads[2], pads[3], pads[4], pads[5]],
-                  dtype=ydt)
-        elif opname in ("ADD", "CONCATENATION"):
-            live = [i for i in ins if constant(i) is None]
-            if len(live) < 2:
-                b.opaque(f"{opname} (with a constant)", pos, raw, [key(live[0])] if live else [], out_names, tuple(y))
-                continue
-            if opname == "CONCATENATION":
-                opt = options(tflite.ConcatenationOptions, op, pos, opname)
-                if opt.Axis() not in (-1, len(shape(outs[0])) - 1):
-                    b.opaque(f"{opname} (axis {opt.Axis()})", pos, raw, [key(i) for i in live], out_names, tuple(y))
-                    continue
-                b.add(raw, "concat", [key(i) for i in live], out_names, expect=tuple(y), dtype=ydt,
-                      activation=FUSED.get(opt.FusedActivationFunction()))
-            else:
-                opt = options(tflite.AddOptions, op, pos, opname, False)
-                b.add(raw, "add", [key(i) for i in live], out_names, expect=tuple(y), dtype=ydt,
-                      activation=FUSED.get(opt.FusedActivationFunction()) if opt else None)
-        elif opname in ("RESHAPE", "SQUEEZE"):
-            b.add(raw, "reshape", [key(ins[0])], out_names, expect=tuple(y), shape=y, dtype=ydt)
-        elif opname == "MEAN":
-            x = shape(ins[0])
-            axes = sorted(a % len(x) for a in int_values(ins[1]))
-            if len(x) != 4 or axes != [1, 2]:
-                b.opaque(f"{opname} (axes {axes})", pos, raw, [key(ins[0])], out_names, tuple(y))
-                continue
-            pooled = b.add(raw, "avg_pool2d", [key(ins[0])], out_names, **{"global": True}, dtype=ydt,
-                           note=f"MEAN over H, W: {name(outs[0])}")
-            if len(y) != 3:
-                b.add(raw + "_squeeze", "reshape", [out_names[0]], out_names, expect=tuple(y), shape=y, dtype=ydt)
-            else:
-                b.expected[pooled] = tuple(y)
-        elif opname == "SOFTMAX":
-            b.add(raw, "softmax", [key(ins[0])], out_names, expect=tuple(y), dtype=ydt)
-        elif opname in ("QUANTIZE", "DEQUANTIZE"):
-            b.add(raw, opname.lower(), [key(ins[0])], out_names, expect=tuple(y), dtype=ydt)
-        elif opname in ACTIVATION_OPS and b.fuse_activation(key(ins[0]), out_names, ACTIVATION_OPS[opname]):
-            last_softmax = False
-        else:
-            b.opaque(opname, pos, raw, [key(i) for i in ins if i >= 0 and constant(i) is None][:1], out_names, tuple(y))
-    model = b.build(name=path.stem, allow_unsupported=allow_unsupported, classes=classes, softmax_output=last_softmax)
+        HANDLERS.get(opname, _unsupported)(g, current)
+    model_ir = g.b.build(name=path.stem, allow_unsupported=allow_unsupported, classes=classes,
+                         softmax_output=last_softmax)
     # TFLite Micro breaks ties between equal-size tensors by their order in the file
-    for k, layer in b.alias.items():
-        model.tensor_order[layer] = max(model.tensor_order.get(layer, -1), int(k[1:]))
-    return model
+    for k, layer in g.b.alias.items():
+        model_ir.tensor_order[layer] = max(model_ir.tensor_order.get(layer, -1), int(k[1:]))
+    return model_ir
+
+
+def _unsupported(g: _Graph, op: _Op) -> None:
+    op.opaque(g)
+
+
+def _bias(op: _Op) -> int | None:
+    return op.ins[2] if len(op.ins) > 2 and op.ins[2] >= 0 else None
+
+
+@HANDLERS("CONV_2D", "DEPTHWISE_CONV_2D")
+def _conv(g: _Graph, op: _Op) -> None:
+    tfl = g.tflite
+    is_conv = op.opname == "CONV_2D"
+    opt = op.options(g, tfl.Conv2DOptions if is_conv else tfl.DepthwiseConv2DOptions)
+    if opt.DilationHFactor() not in (0, 1) or opt.DilationWFactor() not in (0, 1):
+        op.opaque(g, f"{op.opname} (dilated)", [op.ins[0]])
+        return
+    w = g.shape(op.ins[1])
+    bias = _bias(op)
+    common = dict(kernel=[w[1], w[2]], stride=[opt.StrideH(), opt.StrideW()],
+                  padding=PADDING.get(opt.Padding(), "valid"), activation=FUSED.get(opt.FusedActivationFunction()),
+                  use_bias=bias is not None, dtype=op.ydt, weight_dtype=g.dtype(op.ins[1]),
+                  bias_dtype=g.dtype(bias) if bias is not None else None, note=g.name(op.outs[0]))
+    if is_conv:
+        if w[3] != g.shape(op.ins[0])[-1]:  # grouped convolution: not one of the paper's kinds
+            op.opaque(g, f"{op.opname} (grouped)", [op.ins[0]])
+            return
+        op.add(g, "conv2d", [op.ins[0]], filters=w[0], **common)
+    else:
+        mult = max(1, w[3] // max(1, g.shape(op.ins[0])[-1]))
+        op.add(g, "depthwise_conv2d", [op.ins[0]], depth_multiplier=mult, **common)
+
+
+@HANDLERS("FULLY_CONNECTED")
+def _fully_connected(g: _Graph, op: _Op) -> None:
+    opt = op.options(g, g.tflite.FullyConnectedOptions, False)
+    w = g.shape(op.ins[1])
+    bias = _bias(op)
+    if math.prod(op.y) != w[0]:
+        op.opaque(g, f"{op.opname} (batched rows)", [op.ins[0]])
+        return
+    op.add(g, "dense", [op.ins[0]], units=w[0], use_bias=bias is not None,
+           activation=FUSED.get(opt.FusedActivationFunction()) if opt else None, dtype=op.ydt,
+           weight_dtype=g.dtype(op.ins[1]), bias_dtype=g.dtype(bias) if bias is not None else None,
+           note=g.name(op.outs[0]))
+
+
+@HANDLERS("AVERAGE_POOL_2D", "MAX_POOL_2D")
+def _pool(g: _Graph, op: _Op) -> None:
+    opt = op.options(g, g.tflite.Pool2DOptions)
+    op.add(g, "avg_pool2d" if op.opname.startswith("AVERAGE") else "max_pool2d", [op.ins[0]],
+           kernel=[opt.FilterHeight(), opt.FilterWidth()], stride=[opt.StrideH(), opt.StrideW()],
+           padding=PADDING.get(opt.Padding(), "valid"), activation=FUSED.get(opt.FusedActivationFunction()),
+           dtype=op.ydt, note=g.name(op.outs[0]))
+
+
+@HANDLERS("PAD", "PADV2")
+def _pad(g: _Graph, op: _Op) -> None:
+    pads = g.int_values(op.ins[1])
+    if len(pads) != 8 or pads[0] or pads[1] or pads[6] or pads[7]:
+        op.opaque(g, f"{op.opname} (not spatial)", [op.ins[0]])
+        return
+    op.add(g, "pad", [op.ins[0]], padding=[pads[2], pads[3], pads[4], pads[5]], dtype=op.ydt)
+
+
+@HANDLERS("ADD", "CONCATENATION")
+def _join(g: _Graph, op: _Op) -> None:
+    live = g.live(op.ins)
+    if len(live) < 2:
+        op.opaque(g, f"{op.opname} (with a constant)", live[:1])
+        return
+    if op.opname == "CONCATENATION":
+        opt = op.options(g, g.tflite.ConcatenationOptions)
+        if opt.Axis() not in (-1, len(g.shape(op.outs[0])) - 1):
+            op.opaque(g, f"{op.opname} (axis {opt.Axis()})", live)
+            return
+        op.add(g, "concat", live, dtype=op.ydt, activation=FUSED.get(opt.FusedActivationFunction()))
+    else:
+        opt = op.options(g, g.tflite.AddOptions, False)
+        op.add(g, "add", live, dtype=op.ydt, activation=FUSED.get(opt.FusedActivationFunction()) if opt else None)
+
+
+@HANDLERS("RESHAPE", "SQUEEZE")
+def _reshape(g: _Graph, op: _Op) -> None:
+    op.add(g, "reshape", [op.ins[0]], shape=op.y, dtype=op.ydt)
+
+
+@HANDLERS("MEAN")
+def _mean(g: _Graph, op: _Op) -> None:
+    x = g.shape(op.ins[0])
+    axes = sorted(a % len(x) for a in g.int_values(op.ins[1]))
+    if len(x) != 4 or axes != [1, 2]:
+        op.opaque(g, f"{op.opname} (axes {axes})", [op.ins[0]])
+        return
+    b = g.b
+    pooled = b.add(op.raw, "avg_pool2d", [g.key(op.ins[0])], op.out_names, **{"global": True}, dtype=op.ydt,
+                   note=f"MEAN over H, W: {g.name(op.outs[0])}")
+    if len(op.y) != 3:
+        b.add(op.raw + "_squeeze", "reshape", [op.out_names[0]], op.out_names, expect=tuple(op.y), shape=op.y,
+              dtype=op.ydt)
+    else:
+        b.expected[pooled] = tuple(op.y)
+
+
+@HANDLERS("SOFTMAX")
+def _softmax(g: _Graph, op: _Op) -> None:
+    op.add(g, "softmax", [op.ins[0]], dtype=op.ydt)
+
+
+@HANDLERS("QUANTIZE", "DEQUANTIZE")
+def _converter(g: _Graph, op: _Op) -> None:
+    op.add(g, op.opname.lower(), [op.ins[0]], dtype=op.ydt)
+
+
+@HANDLERS(*ACTIVATION_OPS)
+def _activation(g: _Graph, op: _Op) -> None:
+    if not g.b.fuse_activation(g.key(op.ins[0]), op.out_names, ACTIVATION_OPS[op.opname]):
+        op.opaque(g)
