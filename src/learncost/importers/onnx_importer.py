@@ -1,17 +1,28 @@
 """ONNX graphs, read with the ``onnx`` package and its shape inference. NCHW tensors become the
-IR's (H, W, C); a symbolic input dimension needs ``--input-shape``."""
+IR's (H, W, C); a symbolic input dimension needs ``--input-shape``.
+
+Each operator type is one entry of ``HANDLERS``. Constants in any form are weights, never layers:
+initializers, ``Constant`` and ``ConstantOfShape`` nodes, and every node whose inputs are all
+constants (an ``Identity``, ``Transpose`` or ``Cast`` of a weight); their values are computed, with
+onnx's reference evaluator, only where a handler reads them (pads, axes).
+"""
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
-from .common import GraphBuilder, ImportFailure, read_bytes, to_hwc
+from .common import GraphBuilder, ImportFailure, Table, read_bytes, to_hwc
 
 ELEM = {1: "float32", 2: "uint8", 3: "int8", 5: "int16", 6: "int32", 10: "float16"}
 ACTIVATIONS = {"Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "LeakyRelu": "leaky_relu",
                "HardSwish": "hard_swish", "HardSigmoid": "hard_sigmoid", "Elu": "elu"}
 SKIPPED = {"BatchNormalization": "batch normalization", "Dropout": "dropout", "Identity": "identity"}
+#: a constant whose values a handler needs is computed only up to this many elements
+MAX_EVALUATED = 1 << 16
+
+HANDLERS = Table()
 
 
 def load(path: Path, *, allow_unsupported: bool = False, classes: int | None = None,
@@ -52,162 +63,339 @@ def _set_input_shape(model, shape: list[int], origin: str) -> None:
         d.dim_value = v
 
 
-def _load(path: Path, model, allow_unsupported: bool, classes: int | None):
-    from onnx import numpy_helper
+@dataclass
+class _Const:
+    """A constant tensor: its dimensions and element type (None where shape inference gives none),
+    the TensorProto where the file stores it, or the node computing it from other constants."""
 
-    origin = path.name
-    g = model.graph
-    init = {t.name: t for t in g.initializer}
-    consts = dict(init)
-    for node in g.node:
-        if node.op_type == "Constant":
-            for a in node.attribute:
-                if a.name == "value":
-                    consts[node.output[0]] = a.t
-    inputs = [i for i in g.input if i.name not in init]
-    if len(inputs) != 1:
-        raise ImportFailure(f"{origin}: the graph has {len(inputs)} inputs; learncost models one input",
-                            code="LC-IMPORT-UNSUPPORTED")
+    dims: list[int] | None
+    data_type: int
+    proto: object = None
+    node: object = None
 
-    shapes: dict[str, list] = {}
-    types: dict[str, int] = {}
-    for vi in [*g.input, *g.value_info, *g.output]:
-        tt = vi.type.tensor_type
-        shapes[vi.name] = [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?") for d in tt.shape.dim]
-        types[vi.name] = tt.elem_type
 
-    def shape_of(name: str, what: str) -> list[int]:
-        raw = shapes.get(name)
+class _Graph:
+    def __init__(self, origin: str, model):
+        self.origin = origin
+        self.model = model
+        g = model.graph
+        self.shapes: dict[str, list] = {}
+        self.types: dict[str, int] = {}
+        for vi in [*g.input, *g.value_info, *g.output]:
+            tt = vi.type.tensor_type
+            self.shapes[vi.name] = [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?")
+                                    for d in tt.shape.dim]
+            self.types[vi.name] = tt.elem_type
+        self.consts: dict[str, _Const] = {t.name: _Const(list(t.dims), t.data_type, proto=t) for t in g.initializer}
+        self._values: dict[str, object] = {}
+        self.b: GraphBuilder | None = None
+
+    def fold(self, node) -> bool:
+        """A node computing only from constants (or from nothing) produces constants: weights. So
+        does ``Shape`` of a tensor whose shape is static (exporters compute reshapes from it)."""
+        if node.op_type == "Shape" and len(node.input) == 1 and node.input[0] not in self.consts:
+            raw = self.shapes.get(node.input[0])
+            if raw is None or not all(isinstance(d, int) and d > 0 for d in raw) or node.attribute:
+                return False
+            import numpy as np
+
+            self.consts[node.output[0]] = _Const([len(raw)], 7)
+            self._values[node.output[0]] = np.array(raw, dtype=np.int64)
+            return True
+        if not all(not i or i in self.consts for i in node.input):
+            return False
+        for k, out in enumerate(node.output):
+            if not out:
+                continue
+            proto = None
+            if node.op_type == "Constant" and k == 0:
+                proto = next((a.t for a in node.attribute if a.name == "value"), None)
+            if proto is not None:
+                self.consts[out] = _Const(list(proto.dims), proto.data_type, proto=proto)
+            else:
+                raw = self.shapes.get(out)
+                dims = [int(d) for d in raw] if raw is not None and all(isinstance(d, int) and d >= 0 for d in raw) \
+                    else None
+                self.consts[out] = _Const(dims, self.types.get(out, 1), node=node)
+        return True
+
+    def value(self, name: str):
+        """A constant's values as a numpy array (None when unknown or too large to compute)."""
+        if name in self._values:
+            return self._values[name]
+        c = self.consts.get(name)
+        result = None
+        if c is not None and c.proto is not None:
+            from onnx import numpy_helper
+
+            result = numpy_helper.to_array(c.proto)
+        elif c is not None and c.node is not None and (c.dims is None or math.prod(c.dims) <= MAX_EVALUATED):
+            result = self._evaluate(c.node, name)
+        self._values[name] = result
+        return result
+
+    def _evaluate(self, node, name: str):
+        from onnx import helper
+        from onnx.reference import ReferenceEvaluator
+
+        feeds = {}
+        for i in node.input:
+            if i:
+                v = self.value(i)
+                if v is None:
+                    return None
+                feeds[i] = v
+        inputs = [helper.make_tensor_value_info(i, self.consts[i].data_type, None) for i in feeds]
+        outputs = [helper.make_tensor_value_info(o, 0, None) for o in node.output if o]
+        graph = helper.make_graph([node], "constant", inputs, outputs)
+        opsets = list(self.model.opset_import)
+        try:
+            results = ReferenceEvaluator(helper.make_model(graph, opset_imports=opsets)).run(None, feeds)
+        except Exception:  # an operator the evaluator lacks: the value stays unknown, the handler decides
+            return None
+        for o, r in zip([o for o in node.output if o], results):
+            if o != name:
+                self._values.setdefault(o, r)
+        return dict(zip([o for o in node.output if o], results)).get(name)
+
+    def ints(self, name: str) -> list[int] | None:
+        v = self.value(name) if name in self.consts else None
+        return None if v is None else [int(x) for x in v.reshape(-1)]
+
+    def shape_of(self, name: str, what: str) -> list[int]:
+        raw = self.shapes.get(name)
         if raw is None:
-            raise ImportFailure(f"{origin}: no shape known for {what} {name!r}", hint="give --input-shape",
+            raise ImportFailure(f"{self.origin}: no shape known for {what} {name!r}", hint="give --input-shape",
                                 code="LC-IMPORT-SHAPE")
         if any(isinstance(d, str) for d in raw[1:]) or any(d <= 0 for d in raw[1:]):
-            raise ImportFailure(f"{origin}: {what} {name!r} has symbolic dimensions {raw}",
+            raise ImportFailure(f"{self.origin}: {what} {name!r} has symbolic dimensions {raw}",
                                 hint="give the input shape with --input-shape, e.g. --input-shape 1,3,96,96",
                                 code="LC-IMPORT-SHAPE")
         return to_hwc([int(d) for d in raw[1:]])
 
-    def dtype_of(name: str) -> str:
-        t = consts[name].data_type if name in consts else types.get(name, 1)
+    def dtype_of(self, name: str) -> str:
+        t = self.consts[name].data_type if name in self.consts else self.types.get(name, 1)
         if t not in ELEM:
-            raise ImportFailure(f"{origin}: tensor {name!r} has ONNX element type {t}, which learncost does not size",
-                                code="LC-IMPORT-UNSUPPORTED")
+            raise ImportFailure(f"{self.origin}: tensor {name!r} has ONNX element type {t}, which learncost does "
+                                "not size", code="LC-IMPORT-UNSUPPORTED")
         return ELEM[t]
 
-    def attrs(node) -> dict:
-        import onnx
+    def weight_dims(self, name: str) -> list[int] | None:
+        c = self.consts.get(name)
+        return None if c is None else c.dims
 
-        return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
 
+@dataclass
+class _Node:
+    pos: int
+    op: str
+    node: object
+    a: dict
+    live: list[str]
+    raw: str
+    g: _Graph
+
+    @property
+    def outs(self) -> list[str]:
+        return list(self.node.output[:1])
+
+    @property
+    def y(self) -> list[int]:
+        return self.g.shape_of(self.outs[0], f"output of {self.op}")
+
+    @property
+    def ydt(self) -> str:
+        return self.g.dtype_of(self.outs[0])
+
+    def add(self, kind: str, inputs: list[str], **params) -> str:
+        return self.g.b.add(self.raw, kind, inputs, self.outs, expect=tuple(self.y), dtype=self.ydt, **params)
+
+    def opaque(self, what: str | None = None, inputs: list[str] | None = None) -> None:
+        """Carried at zero cost with the shape the graph states (its input's where it states none);
+        every output of the node is the opaque layer's."""
+        try:
+            shape = tuple(self.y)
+        except ImportFailure:
+            shape = ()
+        self.g.b.opaque(what or self.op, self.pos, self.raw, self.live[:1] if inputs is None else inputs,
+                        [o for o in self.node.output if o], shape)
+
+
+def _attrs(node) -> dict:
+    import onnx
+
+    return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+
+
+def _load(path: Path, model, allow_unsupported: bool, classes: int | None):
+    origin = path.name
+    g = _Graph(origin, model)
+    init = {t.name for t in model.graph.initializer}
+    inputs = [i for i in model.graph.input if i.name not in init]
+    if len(inputs) != 1:
+        raise ImportFailure(f"{origin}: the graph has {len(inputs)} inputs; learncost models one input",
+                            code="LC-IMPORT-UNSUPPORTED")
     x = inputs[0].name
-    b = GraphBuilder(origin, shape_of(x, "input"), dtype_of(x))
-    b.alias[x] = "input"
+    g.b = GraphBuilder(origin, g.shape_of(x, "input"), g.dtype_of(x))
+    g.b.alias[x] = "input"
     last_softmax = False
-    for pos, node in enumerate(g.node):
-        op, a = node.op_type, attrs(node)
-        if op == "Constant":
+    for pos, node in enumerate(model.graph.node):
+        if g.fold(node):
             continue
-        live = [i for i in node.input if i and i not in consts]
-        outs = list(node.output[:1])
-        raw = node.name or f"{op.lower()}_{pos}"
+        op = node.op_type
+        live = [i for i in node.input if i and i not in g.consts]
+        n = _Node(pos, op, node, _attrs(node), live, node.name or f"{op.lower()}_{pos}", g)
         last_softmax = op == "Softmax"
-        if op in SKIPPED:
-            b.skip(live[0], list(node.output), SKIPPED[op])
-            continue
-        y = shape_of(outs[0], f"output of {op}")
-        ydt = dtype_of(outs[0])
-        if op == "Conv":
-            w = list(consts[node.input[1]].dims) if node.input[1] in consts else None
-            if w is None or any(d != 1 for d in a.get("dilations", [1])):
-                b.opaque(f"Conv ({'dilated' if w else 'non-constant weights'})", pos, raw, live, outs, tuple(y))
-                continue
-            c_in = shape_of(live[0], "input of Conv")[-1]
-            group = a.get("group", 1)
-            k = w[2:] if len(w) == 4 else [1, w[2]]
-            s = a.get("strides", [1, 1])
-            s = s if len(s) == 2 else [1, s[0]]
-            pads = a.get("pads", [0] * (2 * len(w[2:])))
-            pad = [pads[0], pads[2], pads[1], pads[3]] if len(pads) == 4 else [0, 0, pads[0], pads[1]]
-            if a.get("auto_pad", b"NOTSET") in (b"SAME_UPPER", "SAME_UPPER"):
-                pad = "same"
-            bias = len(node.input) > 2 and bool(node.input[2])
-            common = dict(kernel=k, stride=s, padding=pad, use_bias=bias, dtype=ydt,
-                          weight_dtype=dtype_of(node.input[1]), bias_dtype=dtype_of(node.input[2]) if bias else None)
-            if group == 1:
-                b.add(raw, "conv2d", live[:1], outs, expect=tuple(y), filters=w[0], **common)
-            elif group == c_in and w[1] == 1:
-                b.add(raw, "depthwise_conv2d", live[:1], outs, expect=tuple(y), depth_multiplier=w[0] // c_in, **common)
-            else:
-                b.opaque(f"Conv (group {group})", pos, raw, live, outs, tuple(y))
-        elif op in ("Gemm", "MatMul"):
-            if len(node.input) < 2 or node.input[1] not in consts or a.get("transA", 0):
-                b.opaque(f"{op} (non-constant weights)", pos, raw, live, outs, tuple(y))
-                continue
-            w = list(consts[node.input[1]].dims)
-            units = w[0] if a.get("transB", 0) else w[-1]
-            bias = op == "Gemm" and len(node.input) > 2 and bool(node.input[2])
-            b.add(raw, "dense", live[:1], outs, expect=tuple(y), units=units, use_bias=bias, dtype=ydt,
-                  weight_dtype=dtype_of(node.input[1]), bias_dtype=dtype_of(node.input[2]) if bias else None)
-        elif op in ("AveragePool", "MaxPool"):
-            k = a["kernel_shape"]
-            pads = a.get("pads", [0] * 2 * len(k))
-            b.add(raw, "avg_pool2d" if op == "AveragePool" else "max_pool2d", live[:1], outs, expect=tuple(y),
-                  kernel=k if len(k) == 2 else [1, k[0]], stride=a.get("strides", k),
-                  padding=[pads[0], pads[2], pads[1], pads[3]] if len(pads) == 4 else 0, dtype=ydt)
-        elif op in ("GlobalAveragePool", "GlobalMaxPool"):
-            b.add(raw, "avg_pool2d" if "Average" in op else "max_pool2d", live[:1], outs, expect=tuple(y),
-                  **{"global": True}, dtype=ydt)
-        elif op == "ReduceMean":
-            axes = a.get("axes") or ([int(v) for v in numpy_helper.to_array(consts[node.input[1]])]
-                                     if len(node.input) > 1 and node.input[1] in consts else None)
-            if axes is None or sorted(v % 4 for v in axes) != [2, 3]:
-                b.opaque(f"ReduceMean (axes {axes})", pos, raw, live, outs, tuple(y))
-                continue
-            b.add(raw, "avg_pool2d", live[:1], outs, **{"global": True}, dtype=ydt)
-            if len(y) != 3:
-                b.add(raw + "_squeeze", "reshape", outs, outs, expect=tuple(y), shape=y, dtype=ydt)
-        elif op == "Pad":
-            p = a.get("pads") or ([int(v) for v in numpy_helper.to_array(consts[node.input[1]])]
-                                  if len(node.input) > 1 and node.input[1] in consts else None)
-            if p is None or len(p) != 8 or any(p[i] for i in (0, 1, 4, 5)) or a.get("mode", b"constant") not in (b"constant", "constant"):
-                b.opaque("Pad (not a spatial zero padding)", pos, raw, live, outs, tuple(y))
-                continue
-            b.add(raw, "pad", live[:1], outs, expect=tuple(y), padding=[p[2], p[6], p[3], p[7]], dtype=ydt)
-        elif op in ("Add", "Sum"):
-            if len(live) >= 2:
-                b.add(raw, "add", live, outs, expect=tuple(y), dtype=ydt)
-            elif not _fold_bias(b, live[0], outs, node.input, consts):
-                b.opaque("Add (with a constant)", pos, raw, live, outs, tuple(y))
-        elif op == "Concat":
-            if a.get("axis") not in (1, -3 if len(y) == 3 else 1):
-                b.opaque(f"Concat (axis {a.get('axis')})", pos, raw, live, outs, tuple(y))
-                continue
-            b.add(raw, "concat", live, outs, expect=tuple(y), dtype=ydt)
-        elif op in ("Flatten", "Reshape", "Squeeze", "Unsqueeze"):
-            b.add(raw, "reshape", live[:1], outs, expect=tuple(y), shape=y, dtype=ydt)
-        elif op == "Softmax":
-            b.add(raw, "softmax", live[:1], outs, expect=tuple(y), dtype=ydt)
-        elif op in ("QuantizeLinear", "DequantizeLinear"):
-            b.add(raw, "quantize" if op.startswith("Q") else "dequantize", live[:1], outs, expect=tuple(y), dtype=ydt)
-        elif op == "Clip" and b.fuse_activation(live[0], outs, "relu6"):
-            last_softmax = False
-        elif op in ACTIVATIONS and b.fuse_activation(live[0], outs, ACTIVATIONS[op]):
-            last_softmax = False
-        else:
-            b.opaque(op, pos, raw, live[:1], outs, tuple(y))
-    return b.build(name=path.stem, allow_unsupported=allow_unsupported, classes=classes, softmax_output=last_softmax)
+        HANDLERS.get(op, _unsupported)(n)
+    return g.b.build(name=path.stem, allow_unsupported=allow_unsupported, classes=classes,
+                     softmax_output=last_softmax)
 
 
-def _fold_bias(b: GraphBuilder, tensor: str, outs: list[str], names, consts) -> bool:
+def _unsupported(n: _Node) -> None:
+    n.opaque()
+
+
+@HANDLERS(*SKIPPED)
+def _skipped(n: _Node) -> None:
+    n.g.b.skip(n.live[0], list(n.node.output), SKIPPED[n.op])
+
+
+def _is_same_upper(a: dict) -> bool:
+    return a.get("auto_pad", b"NOTSET") in (b"SAME_UPPER", "SAME_UPPER")
+
+
+@HANDLERS("Conv")
+def _conv(n: _Node) -> None:
+    g, a, node = n.g, n.a, n.node
+    w = g.weight_dims(node.input[1])
+    if w is None or any(d != 1 for d in a.get("dilations", [1])):
+        n.opaque(f"Conv ({'dilated' if w else 'non-constant weights'})", n.live)
+        return
+    c_in = g.shape_of(n.live[0], "input of Conv")[-1]
+    group = a.get("group", 1)
+    k = w[2:] if len(w) == 4 else [1, w[2]]
+    s = a.get("strides", [1, 1])
+    s = s if len(s) == 2 else [1, s[0]]
+    pads = a.get("pads", [0] * (2 * len(w[2:])))
+    pad = [pads[0], pads[2], pads[1], pads[3]] if len(pads) == 4 else [0, 0, pads[0], pads[1]]
+    if _is_same_upper(a):
+        pad = "same"
+    bias = len(node.input) > 2 and bool(node.input[2])
+    common = dict(kernel=k, stride=s, padding=pad, use_bias=bias, weight_dtype=g.dtype_of(node.input[1]),
+                  bias_dtype=g.dtype_of(node.input[2]) if bias else None)
+    if group == 1:
+        n.add("conv2d", n.live[:1], filters=w[0], **common)
+    elif group == c_in and w[1] == 1:
+        n.add("depthwise_conv2d", n.live[:1], depth_multiplier=w[0] // c_in, **common)
+    else:
+        n.opaque(f"Conv (group {group})", n.live)
+
+
+@HANDLERS("Gemm", "MatMul")
+def _gemm(n: _Node) -> None:
+    g, a, node = n.g, n.a, n.node
+    w = g.weight_dims(node.input[1]) if len(node.input) >= 2 else None
+    if w is None or a.get("transA", 0):
+        n.opaque(f"{n.op} (non-constant weights)", n.live)
+        return
+    units = w[0] if a.get("transB", 0) else w[-1]
+    bias = n.op == "Gemm" and len(node.input) > 2 and bool(node.input[2])
+    n.add("dense", n.live[:1], units=units, use_bias=bias, weight_dtype=g.dtype_of(node.input[1]),
+          bias_dtype=g.dtype_of(node.input[2]) if bias else None)
+
+
+@HANDLERS("AveragePool", "MaxPool")
+def _pool(n: _Node) -> None:
+    a = n.a
+    k = a["kernel_shape"]
+    pads = a.get("pads", [0] * 2 * len(k))
+    n.add("avg_pool2d" if n.op == "AveragePool" else "max_pool2d", n.live[:1],
+          kernel=k if len(k) == 2 else [1, k[0]], stride=a.get("strides", k),
+          padding=[pads[0], pads[2], pads[1], pads[3]] if len(pads) == 4 else 0)
+
+
+@HANDLERS("GlobalAveragePool", "GlobalMaxPool")
+def _global_pool(n: _Node) -> None:
+    n.add("avg_pool2d" if "Average" in n.op else "max_pool2d", n.live[:1], **{"global": True})
+
+
+@HANDLERS("ReduceMean")
+def _reduce_mean(n: _Node) -> None:
+    node = n.node
+    axes = n.a.get("axes") or (n.g.ints(node.input[1]) if len(node.input) > 1 and node.input[1] in n.g.consts
+                               else None)
+    if axes is None or sorted(v % 4 for v in axes) != [2, 3]:
+        n.opaque(f"ReduceMean (axes {axes})", n.live)
+        return
+    y = n.y
+    n.g.b.add(n.raw, "avg_pool2d", n.live[:1], n.outs, **{"global": True}, dtype=n.ydt)
+    if len(y) != 3:
+        n.g.b.add(n.raw + "_squeeze", "reshape", n.outs, n.outs, expect=tuple(y), shape=y, dtype=n.ydt)
+
+
+@HANDLERS("Pad")
+def _pad(n: _Node) -> None:
+    node = n.node
+    p = n.a.get("pads") or (n.g.ints(node.input[1]) if len(node.input) > 1 and node.input[1] in n.g.consts
+                            else None)
+    if p is None or len(p) != 8 or any(p[i] for i in (0, 1, 4, 5)) or \
+            n.a.get("mode", b"constant") not in (b"constant", "constant"):
+        n.opaque("Pad (not a spatial zero padding)", n.live)
+        return
+    n.add("pad", n.live[:1], padding=[p[2], p[6], p[3], p[7]])
+
+
+@HANDLERS("Add", "Sum")
+def _add(n: _Node) -> None:
+    if len(n.live) >= 2:
+        n.add("add", n.live)
+    elif not _fold_bias(n.g, n.live[0], n.outs, n.node.input):
+        n.opaque("Add (with a constant)", n.live)
+
+
+@HANDLERS("Concat")
+def _concat(n: _Node) -> None:
+    y = n.y
+    if n.a.get("axis") not in (1, -3 if len(y) == 3 else 1):
+        n.opaque(f"Concat (axis {n.a.get('axis')})", n.live)
+        return
+    n.add("concat", n.live)
+
+
+@HANDLERS("Flatten", "Reshape", "Squeeze", "Unsqueeze")
+def _reshape(n: _Node) -> None:
+    n.add("reshape", n.live[:1], shape=n.y)
+
+
+@HANDLERS("Softmax")
+def _softmax(n: _Node) -> None:
+    n.add("softmax", n.live[:1])
+
+
+@HANDLERS("QuantizeLinear", "DequantizeLinear")
+def _converter(n: _Node) -> None:
+    n.add("quantize" if n.op.startswith("Q") else "dequantize", n.live[:1])
+
+
+@HANDLERS("Clip", *ACTIVATIONS)
+def _activation(n: _Node) -> None:
+    fn = "relu6" if n.op == "Clip" else ACTIVATIONS[n.op]
+    if not n.g.b.fuse_activation(n.live[0], n.outs, fn):
+        n.opaque()
+
+
+def _fold_bias(g: _Graph, tensor: str, outs: list[str], names) -> bool:
     """MatMul + Add(constant) is a dense layer with a bias (PyTorch's Linear exported without Gemm)."""
+    b = g.b
     layer = b.producer(tensor)
-    const = next((n for n in names if n in consts), None)
+    const = next((name for name in names if name in g.consts), None)
     if layer is None or layer["kind"] != "dense" or layer.get("use_bias") or const is None:
         return False
-    if math.prod(consts[const].dims) != layer["units"]:
+    dims = g.consts[const].dims
+    if dims is None or math.prod(dims) != layer["units"]:
         return False
     layer["use_bias"] = True
-    layer["bias_dtype"] = ELEM.get(consts[const].data_type, "float32")
+    layer["bias_dtype"] = ELEM.get(g.consts[const].data_type, "float32")
     for t in outs:
         b.alias[t] = layer["name"]
     return True
