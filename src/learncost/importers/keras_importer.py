@@ -1,6 +1,12 @@
 """Keras models: the architecture from an ``.h5`` file's ``model_config`` (read with ``h5py``) or a
 ``.keras`` archive's ``config.json`` (zip + json). No TensorFlow; weights are not read, their
-counts follow from the layer configuration and the inferred shapes."""
+counts follow from the layer configuration and the inferred shapes.
+
+Each layer class is one entry of ``HANDLERS``. Nested models (a Sequential or functional model used
+as a layer) are walked in place, their layers named ``outer/inner``. A layer class Keras does not
+define (a custom layer) has no configuration learncost can cost: it is refused by name, with the
+way out (describe the model as a spec).
+"""
 
 from __future__ import annotations
 
@@ -10,13 +16,32 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from .common import GraphBuilder, ImportFailure, read_bytes
+from .common import GraphBuilder, ImportFailure, Table, read_bytes
 
 FLOATS = {"float32": "float32", "float16": "float16", "mixed_float16": "float16", "int8": "int8"}
 SKIPPED = {"BatchNormalization": "batch normalization", "Dropout": "dropout", "SpatialDropout2D": "dropout",
            "GaussianNoise": "noise", "ActivityRegularization": "regularization", "Rescaling": "rescaling"}
 MAX_CONFIG_BYTES = 64 << 20  # a model configuration is kilobytes; refuse to inflate more
 CONFIG_DEPTH = 64  # Keras 3 nests a layer's inbound tensors about 12 levels deep
+NESTED = ("Sequential", "Functional", "Model")
+#: Keras's own layer classes without a handler here: carried as unsupported operators, not refused as
+#: custom layers (names from keras.layers, Keras 2.x and 3.x)
+KERAS_LAYERS = frozenset("""
+Activation ActivityRegularization Add AdditiveAttention AlphaDropout Attention Average AveragePooling1D
+AveragePooling2D AveragePooling3D BatchNormalization Bidirectional CategoryEncoding CenterCrop Concatenate Conv1D
+Conv1DTranspose Conv2D Conv2DTranspose Conv3D Conv3DTranspose ConvLSTM1D ConvLSTM2D ConvLSTM3D Cropping1D Cropping2D
+Cropping3D Dense DepthwiseConv1D DepthwiseConv2D Discretization Dot Dropout ELU EinsumDense Embedding Flatten
+GRU GRUCell GaussianDropout GaussianNoise GlobalAveragePooling1D GlobalAveragePooling2D GlobalAveragePooling3D
+GlobalMaxPooling1D GlobalMaxPooling2D GlobalMaxPooling3D GroupNormalization HashedCrossing Hashing Identity
+InputLayer InputSpec IntegerLookup LSTM LSTMCell Lambda LayerNormalization LeakyReLU Masking MaxPooling1D
+MaxPooling2D MaxPooling3D Maximum Minimum MultiHeadAttention Multiply Normalization PReLU Permute RNN RandomBrightness
+RandomContrast RandomCrop RandomFlip RandomHeight RandomRotation RandomTranslation RandomWidth RandomZoom ReLU
+RepeatVector Rescaling Reshape Resizing SeparableConv1D SeparableConv2D SimpleRNN SimpleRNNCell Softmax
+SpatialDropout1D SpatialDropout2D SpatialDropout3D StringLookup Subtract TextVectorization TimeDistributed
+UnitNormalization UpSampling1D UpSampling2D UpSampling3D Wrapper ZeroPadding1D ZeroPadding2D ZeroPadding3D
+""".split())
+
+HANDLERS = Table()
 
 
 def _read_config(path: Path) -> dict:
@@ -104,6 +129,23 @@ def load(path: Path, *, allow_unsupported: bool = False, classes: int | None = N
         raise ImportFailure(f"{path.name}: unexpected Keras configuration ({type(exc).__name__}: {exc})") from None
 
 
+class _Walk:
+    """The builder and what the walk through the layers carries from one layer to the next."""
+
+    def __init__(self, origin: str, b: GraphBuilder, dtype: str):
+        self.origin = origin
+        self.b = b
+        self.dtype = dtype
+        self.last_softmax = False
+        self.custom: list[str] = []
+
+
+class _Layer:
+    def __init__(self, pos: int, cls: str, cfg: dict, lname: str, srcs: list[str], act: str | None, dtype: str):
+        self.pos, self.cls, self.cfg, self.lname, self.srcs, self.act = pos, cls, cfg, lname, srcs, act
+        self.common: dict[str, Any] = {"dtype": dtype, "weight_dtype": dtype, "bias_dtype": dtype}
+
+
 def _load(path: Path, config: dict, allow_unsupported: bool, classes: int | None):
     origin = path.name
     layers = config["config"]["layers"]
@@ -125,104 +167,202 @@ def _load(path: Path, config: dict, allow_unsupported: bool, classes: int | None
     dims = [int(d) for d in shape[1:]]
     dtype = FLOATS.get(str(cfg.get("dtype", "float32")) if not isinstance(cfg.get("dtype"), dict) else "float32", "float32")
     one_d = len(dims) == 2  # (steps, channels): Conv1D-style models become 1 x steps x channels
-    b = GraphBuilder(origin, [1, *dims] if one_d else dims, dtype)
-    b.alias[input_name] = "input"
-    previous = input_name
-    last_softmax = False
+    w = _Walk(origin, GraphBuilder(origin, [1, *dims] if one_d else dims, dtype), dtype)
+    w.b.alias[input_name] = "input"
+    _walk(w, body, sequential, input_name, "")
+    if w.custom and not allow_unsupported:
+        listed = ", ".join(w.custom)
+        raise ImportFailure(f"{origin}: custom Keras layer(s) {listed}: the file holds their configuration, not "
+                            "their computation", hint="describe the model as a YAML/TOML spec (README: Model specs), "
+                            "or --allow-unsupported carries them as zero-cost layers of their input's shape",
+                            code="LC-IMPORT-UNSUPPORTED-OP")
+    if one_d:
+        w.b.input_shape = [1, *dims]
+    return w.b.build(name=path.stem, allow_unsupported=allow_unsupported, classes=classes,
+                     softmax_output=w.last_softmax)
+
+
+def _walk(w: _Walk, body: list[dict], sequential: bool, previous: str, prefix: str) -> str:
+    """Translate ``body`` (a model's layers after its input); returns the name of the last one.
+    ``prefix`` names a nested model's layers apart from the outer ones (``outer/inner``)."""
     for pos, layer in enumerate(body, start=1):
         cls = layer["class_name"]
         cfg = layer["config"]
-        lname = cfg.get("name") or layer.get("name")
-        srcs = [previous] if sequential else _inbound(layer)
+        lname = prefix + (cfg.get("name") or layer.get("name"))
+        srcs = [previous] if sequential else [prefix + s for s in _inbound(layer)]
         if not srcs:
-            raise ImportFailure(f"{origin}: layer {lname!r} has no input")
+            raise ImportFailure(f"{w.origin}: layer {lname!r} has no input")
         previous = lname
+        if cls in NESTED:
+            _nested(w, layer, lname, srcs)
+            continue
         act = cfg.get("activation")
         act = None if act in (None, "linear") else act if isinstance(act, str) else "custom"
-        common: dict[str, Any] = {"dtype": dtype, "weight_dtype": dtype, "bias_dtype": dtype}
         softmax_after = act == "softmax"
         if softmax_after:
             act = None
-        last_softmax = softmax_after
-        if cls in ("Conv2D", "Conv1D", "DepthwiseConv2D", "SeparableConv2D"):
-            if cfg.get("data_format", "channels_last") != "channels_last":
-                raise ImportFailure(f"{origin}: layer {lname!r}: only channels_last is supported",
-                                    code="LC-IMPORT-UNSUPPORTED")
-            if any(d != 1 for d in _pair(cfg.get("dilation_rate", 1))) or cfg.get("groups", 1) != 1:
-                b.opaque(f"{cls} (dilated or grouped)", pos, lname, srcs, [lname], ())
-                continue
-            k = _pair(cfg["kernel_size"])
-            s = _pair(cfg["strides"])
-            if cls == "Conv1D":
-                k, s = [1, k[0]], [1, s[0]]
-            conv = dict(kernel=k, stride=s, padding=cfg.get("padding", "valid"), use_bias=cfg.get("use_bias", True),
-                        **common)
-            if cls == "Conv2D" or cls == "Conv1D":
-                b.add(lname, "conv2d", srcs, [lname], filters=cfg["filters"], activation=act, **conv)
-            elif cls == "DepthwiseConv2D":
-                b.add(lname, "depthwise_conv2d", srcs, [lname], depth_multiplier=cfg.get("depth_multiplier", 1),
-                      activation=act, **conv)
-            else:  # separable = depthwise (no bias) + pointwise
-                b.add(lname + "_depthwise", "depthwise_conv2d", srcs, [lname + "/dw"],
-                      depth_multiplier=cfg.get("depth_multiplier", 1), **{**conv, "use_bias": False})
-                b.add(lname, "conv2d", [lname + "/dw"], [lname], filters=cfg["filters"], kernel=[1, 1],
-                      use_bias=cfg.get("use_bias", True), activation=act, **common)
-        elif cls == "Dense":
-            b.add(lname, "dense", srcs, [lname], units=cfg["units"], use_bias=cfg.get("use_bias", True),
-                  activation=act, **common)
-        elif cls in ("AveragePooling2D", "MaxPooling2D", "AveragePooling1D", "MaxPooling1D"):
-            k = _pair(cfg["pool_size"])
-            s = _pair(cfg.get("strides") or cfg["pool_size"])
-            if cls.endswith("1D"):
-                k, s = [1, k[0]], [1, s[0]]
-            b.add(lname, "avg_pool2d" if cls.startswith("Average") else "max_pool2d", srcs, [lname], kernel=k, stride=s,
-                  padding=cfg.get("padding", "valid"), dtype=dtype)
-        elif cls in ("GlobalAveragePooling2D", "GlobalMaxPooling2D", "GlobalAveragePooling1D", "GlobalMaxPooling1D"):
-            kind = "avg_pool2d" if "Average" in cls else "max_pool2d"
-            b.add(lname, kind, srcs, [lname], **{"global": True}, dtype=dtype)
-            if not cfg.get("keepdims", False):
-                b.add(lname + "_flat", "flatten", [lname], [lname], dtype=dtype)
-        elif cls in ("ZeroPadding2D", "ZeroPadding1D"):
-            pad = cfg["padding"]
-            if cls == "ZeroPadding1D":
-                p = _pair(pad)
-                pads = [0, 0, p[0], p[1]]
-            elif isinstance(pad, int):
-                pads = [pad] * 4
-            elif isinstance(pad[0], int):
-                pads = [pad[0], pad[0], pad[1], pad[1]]
-            else:
-                pads = [pad[0][0], pad[0][1], pad[1][0], pad[1][1]]
-            b.add(lname, "pad", srcs, [lname], padding=pads, dtype=dtype)
-        elif cls == "Add":
-            b.add(lname, "add", srcs, [lname], dtype=dtype)
-        elif cls == "Concatenate":
-            if cfg.get("axis", -1) not in (-1, len(b.input_shape)):
-                b.opaque(f"Concatenate (axis {cfg.get('axis')})", pos, lname, srcs, [lname], ())
-                continue
-            b.add(lname, "concat", srcs, [lname], dtype=dtype)
-        elif cls in ("Flatten", "Reshape"):
-            target = cfg.get("target_shape")
-            b.add(lname, "reshape", srcs, [lname], shape=[int(d) for d in target] if target else None, dtype=dtype)
-        elif cls == "Softmax" or (cls == "Activation" and cfg.get("activation") == "softmax"):
-            b.add(lname, "softmax", srcs, [lname], dtype=dtype)
-            last_softmax = True
+        w.last_softmax = softmax_after
+        here = _Layer(pos, cls, cfg, lname, srcs, act, w.dtype)
+        handler = HANDLERS.get(cls)
+        if handler is None:
+            if _custom(layer):
+                w.custom.append(f"{cls} ({lname})")
+            w.b.opaque(cls, pos, lname, srcs, [lname], ())
             continue
-        elif cls in ("Activation", "ReLU", "LeakyReLU", "PReLU", "ELU"):
-            fn = cfg.get("activation", cls.lower()) if cls == "Activation" else cls.lower()
-            if fn in ("linear", None):
-                b.skip(srcs[0], [lname], "linear activation")
-            elif not b.fuse_activation(srcs[0], [lname], fn):
-                b.opaque(f"{cls}({fn})", pos, lname, srcs, [lname], ())
-            continue
-        elif cls in SKIPPED:
-            b.skip(srcs[0], [lname], SKIPPED[cls])
-            continue
-        else:
-            b.opaque(cls, pos, lname, srcs, [lname], ())
-            continue
-        if softmax_after:
-            b.add(lname + "_softmax", "softmax", [lname], [lname], dtype=dtype)
-    if one_d:
-        b.input_shape = [1, *dims]
-    return b.build(name=path.stem, allow_unsupported=allow_unsupported, classes=classes, softmax_output=last_softmax)
+        if handler(w, here) and softmax_after:
+            w.b.add(lname + "_softmax", "softmax", [lname], [lname], dtype=w.dtype)
+    return previous
+
+
+def _custom(layer: dict) -> bool:
+    """A layer class Keras does not define: Keras 3 names the module it comes from."""
+    module = layer.get("module")
+    if isinstance(module, str):
+        return not module.startswith(("keras", "tf_keras", "tensorflow"))
+    registered = layer.get("registered_name")
+    if isinstance(registered, str) and ">" in registered:
+        return True
+    return layer["class_name"] not in KERAS_LAYERS
+
+
+def _nested(w: _Walk, layer: dict, lname: str, srcs: list[str]) -> None:
+    """A model used as a layer: its layers walked in place, its inputs read from ``srcs``."""
+    inner = layer["config"]
+    layers = inner["layers"]
+    prefix = lname + "/"
+    if layer["class_name"] == "Sequential":
+        body = layers[1:] if layers and layers[0]["class_name"] == "InputLayer" else layers
+        w.b.alias[lname] = w.b.source(srcs[0])  # an empty Sequential is the identity
+        last = _walk(w, body, True, srcs[0], prefix)
+        w.b.alias[lname] = w.b.source(last)
+        return
+    names = [entry[0] if isinstance(entry, list) else entry for entry in inner.get("input_layers", [])]
+    if len(names) != len(srcs):
+        raise ImportFailure(f"{w.origin}: nested model {lname!r} takes {len(names)} inputs, it is given {len(srcs)}")
+    for name, src in zip(names, srcs):
+        w.b.alias[prefix + name] = w.b.source(src)
+    body = [entry for entry in layers if entry["class_name"] != "InputLayer"]
+    _walk(w, body, False, srcs[0], prefix)
+    outputs = [entry[0] if isinstance(entry, list) else entry for entry in inner.get("output_layers", [])]
+    if len(outputs) != 1:
+        raise ImportFailure(f"{w.origin}: nested model {lname!r} has {len(outputs)} outputs; learncost follows one",
+                            code="LC-IMPORT-UNSUPPORTED")
+    w.b.alias[lname] = w.b.source(prefix + outputs[0])
+
+
+@HANDLERS("Conv2D", "Conv1D", "DepthwiseConv2D", "SeparableConv2D")
+def _conv(w: _Walk, x: _Layer) -> bool:
+    cfg, b = x.cfg, w.b
+    if cfg.get("data_format", "channels_last") != "channels_last":
+        raise ImportFailure(f"{w.origin}: layer {x.lname!r}: only channels_last is supported",
+                            code="LC-IMPORT-UNSUPPORTED")
+    if any(d != 1 for d in _pair(cfg.get("dilation_rate", 1))) or cfg.get("groups", 1) != 1:
+        b.opaque(f"{x.cls} (dilated or grouped)", x.pos, x.lname, x.srcs, [x.lname], ())
+        return False
+    k = _pair(cfg["kernel_size"])
+    s = _pair(cfg["strides"])
+    if x.cls == "Conv1D":
+        k, s = [1, k[0]], [1, s[0]]
+    conv = dict(kernel=k, stride=s, padding=cfg.get("padding", "valid"), use_bias=cfg.get("use_bias", True),
+                **x.common)
+    if x.cls in ("Conv2D", "Conv1D"):
+        b.add(x.lname, "conv2d", x.srcs, [x.lname], filters=cfg["filters"], activation=x.act, **conv)
+    elif x.cls == "DepthwiseConv2D":
+        b.add(x.lname, "depthwise_conv2d", x.srcs, [x.lname], depth_multiplier=cfg.get("depth_multiplier", 1),
+              activation=x.act, **conv)
+    else:  # separable = depthwise (no bias) + pointwise
+        b.add(x.lname + "_depthwise", "depthwise_conv2d", x.srcs, [x.lname + "/dw"],
+              depth_multiplier=cfg.get("depth_multiplier", 1), **{**conv, "use_bias": False})
+        b.add(x.lname, "conv2d", [x.lname + "/dw"], [x.lname], filters=cfg["filters"], kernel=[1, 1],
+              use_bias=cfg.get("use_bias", True), activation=x.act, **x.common)
+    return True
+
+
+@HANDLERS("Dense")
+def _dense(w: _Walk, x: _Layer) -> bool:
+    w.b.add(x.lname, "dense", x.srcs, [x.lname], units=x.cfg["units"], use_bias=x.cfg.get("use_bias", True),
+            activation=x.act, **x.common)
+    return True
+
+
+@HANDLERS("AveragePooling2D", "MaxPooling2D", "AveragePooling1D", "MaxPooling1D")
+def _pool(w: _Walk, x: _Layer) -> bool:
+    k = _pair(x.cfg["pool_size"])
+    s = _pair(x.cfg.get("strides") or x.cfg["pool_size"])
+    if x.cls.endswith("1D"):
+        k, s = [1, k[0]], [1, s[0]]
+    w.b.add(x.lname, "avg_pool2d" if x.cls.startswith("Average") else "max_pool2d", x.srcs, [x.lname], kernel=k,
+            stride=s, padding=x.cfg.get("padding", "valid"), dtype=w.dtype)
+    return True
+
+
+@HANDLERS("GlobalAveragePooling2D", "GlobalMaxPooling2D", "GlobalAveragePooling1D", "GlobalMaxPooling1D")
+def _global_pool(w: _Walk, x: _Layer) -> bool:
+    kind = "avg_pool2d" if "Average" in x.cls else "max_pool2d"
+    w.b.add(x.lname, kind, x.srcs, [x.lname], **{"global": True}, dtype=w.dtype)
+    if not x.cfg.get("keepdims", False):
+        w.b.add(x.lname + "_flat", "flatten", [x.lname], [x.lname], dtype=w.dtype)
+    return True
+
+
+@HANDLERS("ZeroPadding2D", "ZeroPadding1D")
+def _zero_padding(w: _Walk, x: _Layer) -> bool:
+    pad = x.cfg["padding"]
+    if x.cls == "ZeroPadding1D":
+        p = _pair(pad)
+        pads = [0, 0, p[0], p[1]]
+    elif isinstance(pad, int):
+        pads = [pad] * 4
+    elif isinstance(pad[0], int):
+        pads = [pad[0], pad[0], pad[1], pad[1]]
+    else:
+        pads = [pad[0][0], pad[0][1], pad[1][0], pad[1][1]]
+    w.b.add(x.lname, "pad", x.srcs, [x.lname], padding=pads, dtype=w.dtype)
+    return True
+
+
+@HANDLERS("Add")
+def _add(w: _Walk, x: _Layer) -> bool:
+    w.b.add(x.lname, "add", x.srcs, [x.lname], dtype=w.dtype)
+    return True
+
+
+@HANDLERS("Concatenate")
+def _concatenate(w: _Walk, x: _Layer) -> bool:
+    if x.cfg.get("axis", -1) not in (-1, len(w.b.input_shape)):
+        w.b.opaque(f"Concatenate (axis {x.cfg.get('axis')})", x.pos, x.lname, x.srcs, [x.lname], ())
+        return False
+    w.b.add(x.lname, "concat", x.srcs, [x.lname], dtype=w.dtype)
+    return True
+
+
+@HANDLERS("Flatten", "Reshape")
+def _reshape(w: _Walk, x: _Layer) -> bool:
+    target = x.cfg.get("target_shape")
+    w.b.add(x.lname, "reshape", x.srcs, [x.lname], shape=[int(d) for d in target] if target else None, dtype=w.dtype)
+    return True
+
+
+@HANDLERS("Softmax")
+def _softmax(w: _Walk, x: _Layer) -> bool:
+    w.b.add(x.lname, "softmax", x.srcs, [x.lname], dtype=w.dtype)
+    w.last_softmax = True
+    return False
+
+
+@HANDLERS("Activation", "ReLU", "LeakyReLU", "PReLU", "ELU")
+def _activation(w: _Walk, x: _Layer) -> bool:
+    if x.cls == "Activation" and x.cfg.get("activation") == "softmax":
+        return _softmax(w, x)
+    fn = x.cfg.get("activation", x.cls.lower()) if x.cls == "Activation" else x.cls.lower()
+    if fn in ("linear", None):
+        w.b.skip(x.srcs[0], [x.lname], "linear activation")
+    elif not w.b.fuse_activation(x.srcs[0], [x.lname], fn):
+        w.b.opaque(f"{x.cls}({fn})", x.pos, x.lname, x.srcs, [x.lname], ())
+    return False
+
+
+@HANDLERS(*SKIPPED)
+def _skipped(w: _Walk, x: _Layer) -> bool:
+    w.b.skip(x.srcs[0], [x.lname], SKIPPED[x.cls])
+    return False

@@ -2,15 +2,49 @@
 
 Only for the Python API (``learncost.from_torch``): loading a pickled checkpoint from the
 command line would run code from the file, so the CLI refuses it. Needs ``learncost[torch]``.
+
+Modules are translated by class (``MODULES``: the nearest class of the module's ancestry with an
+entry, so a subclass of ``nn.Conv2d`` is a convolution), functions and methods by name
+(``FUNCTIONS``: ``torch.add``, ``operator.add`` and ``x.add`` are all ``add``).
 """
 
 from __future__ import annotations
 
-import operator
+from dataclasses import dataclass
 
-from .common import GraphBuilder, ImportFailure, to_hwc
+from .common import GraphBuilder, ImportFailure, Table, to_hwc
 
 DTYPES = {"torch.float32": "float32", "torch.float16": "float16", "torch.int8": "int8", "torch.qint8": "int8"}
+
+MODULES = Table()
+FUNCTIONS = Table()
+
+
+@dataclass
+class _Node:
+    pos: int
+    node: object
+    target: object  # the module (call_module) or the function / method name
+    kind: str  # the module's class name, or the function's name
+    srcs: list[str]
+    y: tuple[int, ...]
+    dtype: str
+    b: GraphBuilder
+
+    @property
+    def common(self) -> dict:
+        return {"dtype": self.dtype, "weight_dtype": self.dtype, "bias_dtype": self.dtype}
+
+    def is_a(self, cls: str) -> bool:
+        """The module is of class ``cls`` or of a subclass of it."""
+        return any(c.__name__ == cls for c in type(self.target).__mro__)
+
+    def add(self, kind: str, srcs: list[str], **params) -> str:
+        return self.b.add(self.node.name, kind, srcs, [self.node.name], expect=self.y, **params)
+
+    def opaque(self, what: str | None = None, srcs: list[str] | None = None) -> None:
+        self.b.opaque(what or self.kind, self.pos, self.node.name, self.srcs[:1] if srcs is None else srcs,
+                      [self.node.name], self.y)
 
 
 def load_module(module, input_shape: list[int] | tuple[int, ...], *, name: str | None = None,
@@ -39,9 +73,6 @@ def load_module(module, input_shape: list[int] | tuple[int, ...], *, name: str |
         tm = node.meta.get("tensor_meta")
         return tm if hasattr(tm, "shape") else None
 
-    def out_shape(node) -> list[int]:
-        return to_hwc([int(d) for d in meta(node).shape[1:]])
-
     b: GraphBuilder | None = None
     last_softmax = False
     params_dtype = "float32"
@@ -58,60 +89,109 @@ def load_module(module, input_shape: list[int] | tuple[int, ...], *, name: str |
         if node.op == "output" or meta(node) is None:
             continue
         srcs = [a.name for a in node.all_input_nodes if meta(a) is not None]
-        y = tuple(out_shape(node))
-        target = modules.get(node.target) if node.op == "call_module" else node.target
-        kind = type(target).__name__ if node.op == "call_module" else getattr(target, "__name__", str(target))
-        last_softmax = False
-        common = {"dtype": params_dtype, "weight_dtype": params_dtype, "bias_dtype": params_dtype}
-        if isinstance(target, (nn.Conv2d, nn.Conv1d)):
-            if any(d != 1 for d in target.dilation) or target.padding_mode != "zeros" or isinstance(target.padding, str) and target.padding != "valid":
-                b.opaque(f"{kind} (dilated, non-zero or string padding)", pos, node.name, srcs, [node.name], y)
-                continue
-            k, s, p = list(target.kernel_size), list(target.stride), list(target.padding)
-            if isinstance(target, nn.Conv1d):
-                k, s, p = [1, k[0]], [1, s[0]], [0, p[0]]
-            conv = dict(kernel=k, stride=s, padding=[p[0], p[0], p[1], p[1]], use_bias=target.bias is not None, **common)
-            if target.groups == 1:
-                b.add(node.name, "conv2d", srcs, [node.name], expect=y, filters=target.out_channels, **conv)
-            elif target.groups == target.in_channels:
-                b.add(node.name, "depthwise_conv2d", srcs, [node.name], expect=y,
-                      depth_multiplier=target.out_channels // target.in_channels, **conv)
-            else:
-                b.opaque(f"{kind} (groups={target.groups})", pos, node.name, srcs, [node.name], y)
-        elif isinstance(target, nn.Linear):
-            b.add(node.name, "dense", srcs, [node.name], expect=y, units=target.out_features,
-                  use_bias=target.bias is not None, **common)
-        elif isinstance(target, (nn.AvgPool2d, nn.MaxPool2d)):
-            pair = lambda v: [v, v] if isinstance(v, int) else list(v)  # noqa: E731
-            pad = pair(target.padding)
-            b.add(node.name, "avg_pool2d" if isinstance(target, nn.AvgPool2d) else "max_pool2d", srcs, [node.name],
-                  expect=y, kernel=pair(target.kernel_size), stride=pair(target.stride or target.kernel_size),
-                  padding=[pad[0], pad[0], pad[1], pad[1]], dtype=params_dtype)
-        elif isinstance(target, (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)) and tuple(y[:2]) == (1, 1):
-            b.add(node.name, "avg_pool2d" if "Avg" in kind else "max_pool2d", srcs, [node.name], expect=y,
-                  **{"global": True}, dtype=params_dtype)
-        elif isinstance(target, nn.ZeroPad2d):
-            left, right, top, bottom = target.padding
-            b.add(node.name, "pad", srcs, [node.name], expect=y, padding=[top, bottom, left, right], dtype=params_dtype)
-        elif isinstance(target, (nn.BatchNorm1d, nn.BatchNorm2d, nn.Dropout, nn.Identity)):
-            b.skip(srcs[0], [node.name], "batch normalization" if "BatchNorm" in kind else kind.lower())
-        elif isinstance(target, (nn.ReLU, nn.ReLU6, nn.Sigmoid, nn.Tanh, nn.Hardswish)) or kind in ("relu", "relu6"):
-            if not b.fuse_activation(srcs[0], [node.name], kind.lower()):
-                b.opaque(kind, pos, node.name, srcs, [node.name], y)
-        elif isinstance(target, (nn.Flatten, nn.Unflatten)) or kind in ("flatten", "view", "reshape", "squeeze"):
-            b.add(node.name, "reshape", srcs[:1], [node.name], expect=y, shape=list(y), dtype=params_dtype)
-        elif isinstance(target, nn.Softmax) or kind == "softmax":
-            b.add(node.name, "softmax", srcs[:1], [node.name], expect=y, dtype=params_dtype)
-            last_softmax = True
-        elif target in (operator.add, torch.add) or kind in ("add", "iadd"):
-            if len(srcs) < 2:
-                b.opaque(f"{kind} (with a constant)", pos, node.name, srcs, [node.name], y)
-            else:
-                b.add(node.name, "add", srcs, [node.name], expect=y, dtype=params_dtype)
-        elif target is torch.cat and node.kwargs.get("dim", node.args[1] if len(node.args) > 1 else 0) in (1, -3):
-            b.add(node.name, "concat", srcs, [node.name], expect=y, dtype=params_dtype)
+        y = tuple(to_hwc([int(d) for d in meta(node).shape[1:]]))
+        if node.op == "call_module":
+            target = modules.get(node.target)
+            kind = type(target).__name__
+            handler = next((MODULES[c.__name__] for c in type(target).__mro__ if c.__name__ in MODULES), None)
         else:
-            b.opaque(kind, pos, node.name, srcs[:1], [node.name], y)
+            target = node.target
+            kind = getattr(target, "__name__", str(target))
+            handler = FUNCTIONS.get(kind)
+        current = _Node(pos, node, target, kind, srcs, y, params_dtype, b)
+        if handler is None:
+            current.opaque()
+        last_softmax = handler is not None and bool(handler(current))
     if b is None:
         raise ImportFailure(f"{origin}: the module has no input")
     return b.build(name=origin, allow_unsupported=allow_unsupported, classes=classes, softmax_output=last_softmax)
+
+
+# Each handler translates one node; it returns True only where the node is the model's softmax.
+
+@MODULES("Conv2d", "Conv1d")
+def _conv(n: _Node):
+    t = n.target
+    if any(d != 1 for d in t.dilation) or t.padding_mode != "zeros" or isinstance(t.padding, str) and t.padding != "valid":
+        return n.opaque(f"{n.kind} (dilated, non-zero or string padding)")
+    k, s, p = list(t.kernel_size), list(t.stride), list(t.padding)
+    if n.is_a("Conv1d"):
+        k, s, p = [1, k[0]], [1, s[0]], [0, p[0]]
+    conv = dict(kernel=k, stride=s, padding=[p[0], p[0], p[1], p[1]], use_bias=t.bias is not None, **n.common)
+    if t.groups == 1:
+        n.add("conv2d", n.srcs, filters=t.out_channels, **conv)
+    elif t.groups == t.in_channels:
+        n.add("depthwise_conv2d", n.srcs, depth_multiplier=t.out_channels // t.in_channels, **conv)
+    else:
+        n.opaque(f"{n.kind} (groups={t.groups})")
+
+
+@MODULES("Linear")
+def _linear(n: _Node):
+    n.add("dense", n.srcs, units=n.target.out_features, use_bias=n.target.bias is not None, **n.common)
+
+
+def _pair(v) -> list[int]:
+    return [v, v] if isinstance(v, int) else list(v)
+
+
+@MODULES("AvgPool2d", "MaxPool2d")
+def _pool(n: _Node):
+    t = n.target
+    pad = _pair(t.padding)
+    n.add("avg_pool2d" if n.is_a("AvgPool2d") else "max_pool2d", n.srcs, kernel=_pair(t.kernel_size),
+          stride=_pair(t.stride or t.kernel_size), padding=[pad[0], pad[0], pad[1], pad[1]], dtype=n.dtype)
+
+
+@MODULES("AdaptiveAvgPool2d", "AdaptiveMaxPool2d")
+def _adaptive_pool(n: _Node):
+    if tuple(n.y[:2]) != (1, 1):
+        return n.opaque()
+    n.add("avg_pool2d" if n.is_a("AdaptiveAvgPool2d") else "max_pool2d", n.srcs, **{"global": True},
+          dtype=n.dtype)
+
+
+@MODULES("ZeroPad2d")
+def _zero_pad(n: _Node):
+    left, right, top, bottom = n.target.padding
+    n.add("pad", n.srcs, padding=[top, bottom, left, right], dtype=n.dtype)
+
+
+@MODULES("BatchNorm1d", "BatchNorm2d", "Dropout", "Identity")
+def _skipped(n: _Node):
+    n.b.skip(n.srcs[0], [n.node.name], "batch normalization" if "BatchNorm" in n.kind else n.kind.lower())
+
+
+@MODULES("ReLU", "ReLU6", "Sigmoid", "Tanh", "Hardswish")
+@FUNCTIONS("relu", "relu6")
+def _activation(n: _Node):
+    if not n.b.fuse_activation(n.srcs[0], [n.node.name], n.kind.lower()):
+        n.opaque(srcs=n.srcs)
+
+
+@MODULES("Flatten", "Unflatten")
+@FUNCTIONS("flatten", "view", "reshape", "squeeze")
+def _reshape(n: _Node):
+    n.add("reshape", n.srcs[:1], shape=list(n.y), dtype=n.dtype)
+
+
+@MODULES("Softmax")
+@FUNCTIONS("softmax")
+def _softmax(n: _Node):
+    n.add("softmax", n.srcs[:1], dtype=n.dtype)
+    return True
+
+
+@FUNCTIONS("add", "iadd")
+def _add(n: _Node):
+    if len(n.srcs) < 2:
+        return n.opaque(f"{n.kind} (with a constant)", n.srcs)
+    n.add("add", n.srcs, dtype=n.dtype)
+
+
+@FUNCTIONS("cat")
+def _cat(n: _Node):
+    node = n.node
+    if not callable(n.target) or node.kwargs.get("dim", node.args[1] if len(node.args) > 1 else 0) not in (1, -3):
+        return n.opaque()
+    n.add("concat", n.srcs, dtype=n.dtype)
