@@ -17,6 +17,10 @@ from .dtypes import dtype_bytes
 
 Shape = tuple[int, ...]
 
+#: kinds whose weights a setup may train; other kinds' parameters (PReLU's slopes, a constant
+#: operand) are frozen: counted in the parameters, never trained
+WEIGHT_KINDS = frozenset({"conv2d", "depthwise_conv2d", "dense"})
+
 
 def any_true(condition) -> bool:
     """A condition on one layer, or on any variant of a sweep (numpy arrays, one element per variant)."""
@@ -28,7 +32,9 @@ class Dims:
     """A layer's characteristics in the paper's notation (sheet rows 7-16).
 
     For fully-connected layers the sheet writes the number of input and output activations
-    as H_in and H_out; the other fields are then 1.
+    as H_in and H_out; the other fields are then 1. For a grouped convolution (G groups) C_in is
+    the channels each filter reads, the input's channels / G: the sheet's formulas then hold as
+    written (the paper's convolutions are the case G = 1).
     """
 
     C_in: int = 1
@@ -60,6 +66,13 @@ class Layer:
     padding: tuple[int, int, int, int] | None = None  # top, bottom, left, right
     activation: str | None = None  # fused non-linearity (relu, relu6...), no MACC of its own
     note: str | None = None  # e.g. "zero-cost: unsupported operator X" from an importer
+    groups: int = 1  # a grouped convolution's groups
+    dilation: tuple[int, int] | None = None  # a dilated convolution's (H, W) dilation
+    #: what a kind needs beyond the fields above, as (name, value) pairs: ``attr(name)`` reads them
+    attrs: tuple[tuple[str, object], ...] = ()
+
+    def attr(self, name: str, default=None):
+        return next((v for k, v in self.attrs if k == name), default)
 
     @property
     def output_elements(self) -> int:
@@ -82,7 +95,7 @@ class Layer:
     @cached_property
     def has_weights(self) -> bool:
         """Whether the layer has weights a setup may train (not whether it is trained: the setup says)."""
-        return any_true(self.weights > 0)
+        return self.kind in WEIGHT_KINDS and any_true(self.weights > 0)
 
     @cached_property
     def dims(self) -> Dims:
@@ -93,7 +106,7 @@ class Layer:
             kh, kw = self.kernel or (1, 1)
             sh, sw = self.stride or (1, 1)
             return Dims(
-                C_in=src[2], C_out=out[2], H_in=src[0], W_in=src[1], H_out=out[0], W_out=out[1],
+                C_in=src[2] // self.groups if self.groups != 1 else src[2], C_out=out[2], H_in=src[0], W_in=src[1], H_out=out[0], W_out=out[1],
                 H_ker=kh, W_ker=kw, H_stride=sh, W_stride=sw,
             )
         return Dims(H_in=math.prod(src), H_out=math.prod(out))

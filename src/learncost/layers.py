@@ -32,6 +32,9 @@ class Built:
     kernel: tuple[int, int] | None = None
     stride: tuple[int, int] | None = None
     padding: tuple[int, int, int, int] | None = None
+    groups: int = 1
+    dilation: tuple[int, int] | None = None
+    attrs: tuple[tuple[str, Any], ...] = ()
 
 
 Builder = Callable[[dict[str, Any], list[Shape], str], Built]
@@ -134,11 +137,14 @@ def _input(p: dict, ins: list[Shape], loc: str) -> Built:
 
 
 def _sliding(p: dict, src: Shape, loc: str):
-    """Kernel, stride, explicit padding and output size of a window sliding over ``src``."""
+    """Kernel, stride, explicit padding and output size of a window sliding over ``src``; a dilated
+    kernel spans dilation x (kernel - 1) + 1 input positions."""
     k = _pair(p.get("kernel"), "kernel", loc)
     s = _pair(p.get("stride"), "stride", loc, (1, 1))
-    pads = _explicit_padding(p.get("padding"), src[:2], k, s, loc)
-    return k, s, pads, _window(src, k, s, pads, loc)
+    d = _pair(p.get("dilation"), "dilation", loc, (1, 1))
+    span = (d[0] * (k[0] - 1) + 1, d[1] * (k[1] - 1) + 1)
+    pads = _explicit_padding(p.get("padding"), src[:2], span, s, loc)
+    return k, s, pads, _window(src, span, s, pads, loc), (None if d == (1, 1) else d)
 
 
 def _positive(p: dict, field: str, loc: str, default: int | None = None) -> int:
@@ -150,20 +156,27 @@ def _positive(p: dict, field: str, loc: str, default: int | None = None) -> int:
 
 @kind("conv2d")
 def _conv2d(p: dict, ins: list[Shape], loc: str) -> Built:
+    """``groups`` G splits input and output channels into G independent convolutions (ShuffleNet,
+    RegNet): each filter reads C_in / G channels."""
     src = _feature_map(ins[0], loc)
     filters = _positive(p, "filters", loc)
-    k, s, pads, (ho, wo) = _sliding(p, src, loc)
-    return Built((ho, wo, filters), weights=k[0] * k[1] * src[2] * filters,
-                 biases=filters if p.get("use_bias", True) else 0, kernel=k, stride=s, padding=pads)
+    groups = _positive(p, "groups", loc, 1)
+    if any_true(src[2] % groups != 0) or any_true(filters % groups != 0):
+        raise SpecError(f"{groups} groups must divide the input's {src[2]} channels and the {filters} filters",
+                        location=f"{loc}.groups")
+    k, s, pads, (ho, wo), d = _sliding(p, src, loc)
+    return Built((ho, wo, filters), weights=k[0] * k[1] * (src[2] // groups) * filters,
+                 biases=filters if p.get("use_bias", True) else 0, kernel=k, stride=s, padding=pads,
+                 groups=groups, dilation=d)
 
 
 @kind("depthwise_conv2d")
 def _depthwise(p: dict, ins: list[Shape], loc: str) -> Built:
     src = _feature_map(ins[0], loc)
     c_out = src[2] * _positive(p, "depth_multiplier", loc, 1)
-    k, s, pads, (ho, wo) = _sliding(p, src, loc)
+    k, s, pads, (ho, wo), d = _sliding(p, src, loc)
     return Built((ho, wo, c_out), weights=k[0] * k[1] * c_out,
-                 biases=c_out if p.get("use_bias", True) else 0, kernel=k, stride=s, padding=pads)
+                 biases=c_out if p.get("use_bias", True) else 0, kernel=k, stride=s, padding=pads, dilation=d)
 
 
 @kind("dense")
@@ -181,8 +194,23 @@ def _pool(p: dict, ins: list[Shape], loc: str) -> Built:
         k = _pair(p.get("kernel"), "kernel", loc)
     s = _pair(p.get("stride"), "stride", loc, k)
     pads = _explicit_padding(p.get("padding"), src[:2], k, s, loc)
+    if p.get("ceil_mode"):
+        pads = _ceil_padding(src, k, s, pads)
     ho, wo = _window(src, k, s, pads, loc)
     return Built((ho, wo, src[2]), kernel=k, stride=s, padding=pads)
+
+
+def _ceil_padding(src: Shape, k: tuple[int, int], s: tuple[int, int],
+                  pads: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+    """``ceil_mode`` (PyTorch, ONNX) rounds the output size up, the last window reaching past the
+    input; as PyTorch, a window must start inside the input or its leading padding. The overhang
+    becomes trailing padding, so that the window count and every formula follow from the padding."""
+    out = []
+    for size, kk, ss, lead, trail in ((src[0], k[0], s[0], pads[0], pads[1]), (src[1], k[1], s[1], pads[2], pads[3])):
+        n = -(-(size + lead + trail - kk) // ss) + 1
+        n = n - ((n - 1) * ss >= size + lead)  # a bool, or a bool array in a sweep
+        out.append(_clip0((n - 1) * ss + kk - (size + lead + trail)))
+    return (pads[0], pads[1] + out[0], pads[2], pads[3] + out[1])
 
 
 kind("avg_pool2d")(_pool)
@@ -191,6 +219,10 @@ kind("max_pool2d")(_pool)
 
 @kind("pad")
 def _pad(p: dict, ins: list[Shape], loc: str) -> Built:
+    """Zeros around the input: ``padding`` on H and W of a feature map, or ``pads`` ([before, after]
+    for every axis of the input, channels too)."""
+    if p.get("pads") is not None:
+        return _pad_axes(p, ins[0], loc)
     src = _feature_map(ins[0], loc)
     if p.get("padding") is None or isinstance(p["padding"], str):
         raise SpecError("needs explicit amounts: an integer or [top, bottom, left, right]",
@@ -199,16 +231,40 @@ def _pad(p: dict, ins: list[Shape], loc: str) -> Built:
     return Built((src[0] + pads[0] + pads[1], src[1] + pads[2] + pads[3], src[2]), padding=pads)
 
 
+def broadcast_shape(ins: list[Shape], loc: str) -> Shape:
+    """NumPy's broadcasting on the IR's shapes: trailing axes aligned, each pair equal or one of
+    them 1 (a squeeze-excitation scale (1, 1, C) or (C,) against a feature map (H, W, C))."""
+    rank = max(len(shape) for shape in ins)
+    out = [1] * rank
+    for i, shape in enumerate(ins):
+        padded = [1] * (rank - len(shape)) + list(shape)
+        for axis, (a, b) in enumerate(zip(out, padded)):
+            if any_true(a != b) and any_true(a != 1) and any_true(b != 1):
+                raise SpecError(f"input {i} has shape {list(shape)} but input 0 has {list(ins[0])} "
+                                "(channel or size mismatch: shapes broadcast only where one of them is 1)",
+                                location=f"{loc}.inputs")
+            out[axis] = b if any_true(a == 1) else a
+    return tuple(out)
+
+
 @kind("add", arity=(2, None))
-def _add(p: dict, ins: list[Shape], loc: str) -> Built:
-    first = ins[0]
-    for i, shape in enumerate(ins[1:], start=1):
-        if len(shape) != len(first) or any(any_true(a != b) for a, b in zip(shape, first)):
-            raise SpecError(
-                f"input {i} has shape {list(shape)} but input 0 has {list(first)} (channel or size mismatch)",
-                location=f"{loc}.inputs",
-            )
-    return Built(first)
+@kind("mul", arity=(2, None))
+@kind("sub", arity=(2, 2))
+def _elementwise(p: dict, ins: list[Shape], loc: str) -> Built:
+    """Element-wise sum, product or difference of its inputs, broadcast to one shape."""
+    return Built(broadcast_shape(ins, loc))
+
+
+def _pad_axes(p: dict, src: Shape, loc: str) -> Built:
+    pads = p["pads"]
+    if len(pads) != len(src) or any(len(pair) != 2 or any(not _is_int(v) or any_true(v < 0) for v in pair)
+                                    for pair in pads):
+        raise SpecError(f"needs [before, after] >= 0 for each of the input's {len(src)} axes, got {pads!r}",
+                        location=f"{loc}.pads")
+    out = tuple(d + a + b for d, (a, b) in zip(src, pads))
+    if len(src) == 3 and not any(pads[2]):  # the spatial case is the paper's padding
+        return Built(out, padding=(pads[0][0], pads[0][1], pads[1][0], pads[1][1]))
+    return Built(out, attrs=(("pads", tuple(tuple(pair) for pair in pads)),))
 
 
 @kind("flatten")
@@ -223,15 +279,100 @@ def _reshape(p: dict, ins: list[Shape], loc: str) -> Built:
     return Built(target)
 
 
+def _axis(value: Any, rank: int, field: str, loc: str) -> int:
+    if not _is_int(value) or not -rank <= value < rank:
+        raise SpecError(f"must be an axis of the {rank}-dimensional input (-{rank}..{rank - 1}), got {value!r}",
+                        location=f"{loc}.{field}")
+    return value % rank
+
+
 @kind("concat", arity=(2, None))
 def _concat(p: dict, ins: list[Shape], loc: str) -> Built:
-    """Joined along the last (channel) axis; the other dimensions must agree."""
+    """Joined along ``axis`` (default the last, channels); the other dimensions must agree."""
     first = ins[0]
+    axis = _axis(p.get("axis", -1), len(first), "axis", loc)
     for i, shape in enumerate(ins[1:], start=1):
-        if len(shape) != len(first) or any(any_true(a != b) for a, b in zip(shape[:-1], first[:-1])):
-            raise SpecError(f"input {i} has shape {list(shape)}, input 0 has {list(first)}: only the last axis may differ",
+        if len(shape) != len(first) or any(any_true(a != b) for j, (a, b) in enumerate(zip(shape, first)) if j != axis):
+            where = "the last axis" if axis == len(first) - 1 else f"axis {axis}"
+            raise SpecError(f"input {i} has shape {list(shape)}, input 0 has {list(first)}: only {where} may differ",
                             location=f"{loc}.inputs")
-    return Built((*first[:-1], sum(s[-1] for s in ins)))
+    out = list(first)
+    out[axis] = sum(s[axis] for s in ins)
+    return Built(tuple(out), attrs=(("axis", axis),) if axis != len(first) - 1 else ())
+
+
+#: activation functions a standalone ``activation`` layer applies (no MACC: a comparison, a select,
+#: a lookup or a polynomial a runtime evaluates without multiply-accumulates in the paper's sense)
+ACTIVATIONS = frozenset({"relu", "relu6", "relu_n1_to_1", "sigmoid", "tanh", "leaky_relu", "elu", "hard_sigmoid",
+                         "hard_swish", "silu", "gelu", "prelu"})
+#: functions whose derivative needs the function's input (it cannot be read off the output): a
+#: backward pass keeps the input for them
+INPUT_DERIVATIVE = frozenset({"hard_sigmoid", "hard_swish", "silu", "gelu", "prelu"})
+
+
+@kind("activation")
+def _activation(p: dict, ins: list[Shape], loc: str) -> Built:
+    """A non-linearity on its own (one no layer before it can carry); PReLU's ``slopes`` (1, or
+    one per channel) are its parameters."""
+    fn = p.get("function")
+    if fn not in ACTIVATIONS:
+        raise SpecError(f"unknown activation function {fn!r}", location=f"{loc}.function",
+                        hint="valid: " + ", ".join(sorted(ACTIVATIONS)))
+    slopes = 0
+    if fn == "prelu":
+        slopes = _positive(p, "slopes", loc, 1)
+        if any_true(slopes != 1) and any_true(slopes != ins[0][-1]):
+            raise SpecError(f"must be 1 or the input's {ins[0][-1]} channels, got {slopes}", location=f"{loc}.slopes")
+    elif p.get("slopes") is not None:
+        raise SpecError("only a prelu has slopes", location=f"{loc}.slopes")
+    return Built(ins[0], weights=slopes)
+
+
+@kind("mean")
+def _mean(p: dict, ins: list[Shape], loc: str) -> Built:
+    """The mean over ``axes`` (IR axes of the input); ``keepdims`` keeps them as 1."""
+    src = ins[0]
+    raw = p.get("axes")
+    if not raw:
+        raise SpecError("needs the axes to reduce", location=f"{loc}.axes")
+    axes = sorted({_axis(a, len(src), "axes", loc) for a in raw})
+    if p.get("keepdims"):
+        out = tuple(1 if i in axes else d for i, d in enumerate(src))
+    else:
+        out = tuple(d for i, d in enumerate(src) if i not in axes) or (1,)
+    return Built(out, attrs=(("axes", tuple(axes)), ("keepdims", bool(p.get("keepdims")))))
+
+
+@kind("transpose")
+def _transpose(p: dict, ins: list[Shape], loc: str) -> Built:
+    """The input's axes reordered: output axis i is input axis perm[i] (a copy, not a view)."""
+    src = ins[0]
+    perm = p.get("perm")
+    if perm is None or sorted(perm) != list(range(len(src))):
+        raise SpecError(f"must be a permutation of 0..{len(src) - 1}, got {perm!r}", location=f"{loc}.perm")
+    return Built(tuple(src[a] for a in perm), attrs=(("perm", tuple(perm)),))
+
+
+@kind("slice")
+def _slice(p: dict, ins: list[Shape], loc: str) -> Built:
+    """Elements begin[i], begin[i] + step[i], ... before end[i] along every axis (a strided slice;
+    a split is one slice per part). Ends past the input are clipped, as every runtime does."""
+    src = ins[0]
+    rank = len(src)
+    begin = list(p.get("begin") or [0] * rank)
+    end = list(p.get("end") or list(src))
+    step = list(p.get("step") or [1] * rank)
+    if not len(begin) == len(end) == len(step) == rank:
+        raise SpecError(f"begin, end and step need one value per axis of the input ({rank})", location=f"{loc}.begin")
+    out = []
+    for i, (b, e, st, d) in enumerate(zip(begin, end, step, src)):
+        e = min(e, d)
+        if st < 1 or not 0 <= b < e:
+            raise SpecError(f"axis {i}: begin {b}, end {e} and step {st} select nothing of {d} (0 <= begin < end, "
+                            "step >= 1)", location=f"{loc}.begin")
+        begin[i], end[i] = b, e
+        out.append(-(-(e - b) // st))
+    return Built(tuple(out), attrs=(("begin", tuple(begin)), ("end", tuple(end)), ("step", tuple(step))))
 
 
 @kind("opaque", arity=(0, None))

@@ -62,6 +62,20 @@ class LayerSpec(_Strict):
     bias_dtype: str | None = None
     activation: str | None = None
     note: str | None = None
+    groups: PosInt | None = None
+    dilation: IntOrList | None = None
+    ceil_mode: bool = False
+    function: str | None = None
+    slopes: PosInt | None = None
+    axis: Int | None = None
+    axes: Annotated[list[Int], Field(max_length=limits.MAX_RANK)] | None = None
+    keepdims: bool = False
+    perm: Annotated[list[Int], Field(max_length=limits.MAX_RANK)] | None = None
+    begin: Annotated[list[Int], Field(max_length=limits.MAX_RANK)] | None = None
+    end: Annotated[list[Int], Field(max_length=limits.MAX_RANK)] | None = None
+    step: Annotated[list[PosInt], Field(max_length=limits.MAX_RANK)] | None = None
+    pads: Annotated[list[Annotated[list[Int], Field(min_length=2, max_length=2)]],
+                    Field(max_length=limits.MAX_RANK)] | None = None
 
 
 class ModelSpec(_Strict):
@@ -170,7 +184,8 @@ def assemble(spec: ModelSpec, input_shape: Any, entries: list[dict[str, Any]], *
             weights=built.weights, biases=built.biases,
             weight_dtype=params.get("weight_dtype") or spec.dtype, bias_dtype=params.get("bias_dtype") or spec.dtype,
             kernel=built.kernel, stride=built.stride, padding=built.padding,
-            activation=params.get("activation"), note=params.get("note"),
+            activation=params.get("activation") or (params.get("function") if kind == "activation" else None),
+            note=params.get("note"), groups=built.groups, dilation=built.dilation, attrs=built.attrs,
         )
         layers.append(layer)
         by_name[name] = layer

@@ -13,12 +13,41 @@ from .ir import Layer, Model
 
 #: kinds the module can execute; a model with any other kind has no torch equivalent yet
 EXECUTABLE = frozenset({"input", "conv2d", "depthwise_conv2d", "dense", "avg_pool2d", "max_pool2d", "pad", "add",
-                        "concat", "reshape", "flatten", "softmax", "quantize", "dequantize"})
+                        "concat", "reshape", "flatten", "softmax", "quantize", "dequantize", "mul", "sub",
+                        "activation", "mean", "transpose", "slice"})
 PARAMETRIC = frozenset({"conv2d", "depthwise_conv2d", "dense"})
+#: activations a layer of another kind can carry fused and the reference can differentiate (from the
+#: layer's output, or a mask); the others need their input and run as ``activation`` layers
+FUSABLE = frozenset({"relu", "relu6", "relu_n1_to_1", "sigmoid", "tanh", "leaky_relu", "elu"})
+LEAKY_SLOPE = 0.01  # PyTorch's and ONNX's default; the slope changes no count
+ELU_ALPHA = 1.0
 
 
 def _chw(shape: tuple[int, ...]) -> tuple[int, ...]:
     return (shape[2], shape[0], shape[1]) if len(shape) == 3 else shape
+
+
+# Tensors are channels-first for feature maps, (N, C, H, W), and in the IR's own order otherwise
+# (N, *shape). Kinds that name axes (mean, transpose, slice, concat on an axis, pad on any axis,
+# broadcasting) work in the IR's order: these two move a value between the layouts.
+
+def to_ir(t, shape: tuple[int, ...]):
+    """A value of IR shape ``shape`` in the IR's axis order (N, H, W, C)."""
+    return t.permute(0, 2, 3, 1) if len(shape) == 3 else t
+
+
+def from_ir(t, shape: tuple[int, ...]):
+    """An IR-ordered value back in the module's layout (N, C, H, W), materialized."""
+    return (t.permute(0, 3, 1, 2) if len(shape) == 3 else t).contiguous()
+
+
+def broadcast_operand(t, shape: tuple[int, ...], out: tuple[int, ...]):
+    """``t`` (IR shape ``shape``) in the layout of a value of shape ``out`` with its broadcast axes
+    as 1: NumPy's rule on the IR's axes, leading axes added."""
+    if len(shape) == len(out):
+        return t
+    full = (1,) * (len(out) - len(shape)) + tuple(shape)
+    return from_ir(to_ir(t, shape).reshape(t.shape[0], *full), full)
 
 
 def require_torch():
@@ -39,6 +68,12 @@ def check_executable(model: Model) -> None:
                 f"model {model.name!r} has no PyTorch equivalent yet: layer {layer.name!r} is of kind {layer.kind!r}",
                 hint="verification executes every layer; replace the layer or describe it with a supported kind",
                 code="LC-IMPORT-UNSUPPORTED-OP")
+        if layer.activation and layer.kind != "activation" and layer.activation not in FUSABLE:
+            raise LearncostError(
+                f"model {model.name!r}: layer {layer.name!r} carries activation {layer.activation!r} fused, whose "
+                "derivative needs the activation's input, which the layer does not keep",
+                hint=f"write it as a layer of its own: {{kind: activation, function: {layer.activation}}}",
+                code="LC-IMPORT-UNSUPPORTED-OP")
 
 
 def module_key(layer: Layer) -> str:
@@ -52,7 +87,21 @@ def build_module(model: Model):
     from torch.nn import functional as F
 
     check_executable(model)
-    acts = {None: None, "relu": F.relu, "relu6": F.relu6, "sigmoid": torch.sigmoid, "tanh": torch.tanh}
+    acts = {None: None, "relu": F.relu, "relu6": F.relu6, "sigmoid": torch.sigmoid, "tanh": torch.tanh,
+            "relu_n1_to_1": lambda x: torch.clamp(x, -1.0, 1.0), "leaky_relu": lambda x: F.leaky_relu(x, LEAKY_SLOPE),
+            "elu": lambda x: F.elu(x, ELU_ALPHA), "hard_sigmoid": F.hardsigmoid, "hard_swish": F.hardswish,
+            "silu": F.silu, "gelu": F.gelu}
+
+    class _Slopes(nn.Module):
+        """PReLU's slopes, frozen (``ir.WEIGHT_KINDS``): a buffer, so that no autograd graph keeps
+        the activation's input alive where the procedures run with gradients enabled."""
+
+        def __init__(self, n: int):
+            super().__init__()
+            self.register_buffer("weight", torch.full((n,), 0.25))
+
+        def forward(self, x):
+            return F.prelu(x, self.weight)
 
     class Net(nn.Module):
         def __init__(self):
@@ -67,12 +116,17 @@ def build_module(model: Model):
         @staticmethod
         def _module(layer: Layer):
             d = layer.dims
+            dilation = layer.dilation or 1
             if layer.kind == "conv2d":
-                return nn.Conv2d(d.C_in, d.C_out, layer.kernel, layer.stride, bias=layer.biases > 0)
+                return nn.Conv2d(layer.input_shapes[0][2], d.C_out, layer.kernel, layer.stride, groups=layer.groups,
+                                 dilation=dilation, bias=layer.biases > 0)
             if layer.kind == "depthwise_conv2d":
-                return nn.Conv2d(d.C_in, d.C_out, layer.kernel, layer.stride, groups=d.C_in, bias=layer.biases > 0)
+                return nn.Conv2d(d.C_in, d.C_out, layer.kernel, layer.stride, groups=d.C_in, dilation=dilation,
+                                 bias=layer.biases > 0)
             if layer.kind == "dense":
                 return nn.Linear(layer.input_elements, layer.output_elements, bias=layer.biases > 0)
+            if layer.kind == "activation" and layer.activation == "prelu":
+                return _Slopes(layer.weights)
             return None
 
         def params(self, layer: Layer):
@@ -86,6 +140,10 @@ def build_module(model: Model):
             pad = layer.padding
             if layer.kind in ("conv2d", "depthwise_conv2d", "avg_pool2d", "max_pool2d", "pad") and pad and any(pad):
                 h = F.pad(h, (pad[2], pad[3], pad[0], pad[1]))
+            elif layer.kind == "pad" and layer.attr("pads"):
+                src = layer.input_shapes[0]
+                flat = [v for pair in reversed(layer.attr("pads")) for v in pair]  # F.pad: last axis first
+                h = from_ir(F.pad(to_ir(h, src), flat), layer.output_shape)
             if layer.kind == "dense":
                 h = h.reshape(h.shape[0], -1)
             return h
@@ -99,10 +157,34 @@ def build_module(model: Model):
                 h = self.layer_input(layer, ins)
                 pool = F.avg_pool2d if k == "avg_pool2d" else F.max_pool2d
                 pre = h if k == "pad" else pool(h, layer.kernel, layer.stride)
-            elif k == "add":
-                pre = sum(ins[1:], ins[0])
+            elif k in ("add", "mul", "sub"):
+                out = layer.output_shape
+                ops = [broadcast_operand(x, shape, out) for x, shape in zip(ins, layer.input_shapes)]
+                pre = ops[0]
+                for x in ops[1:]:
+                    pre = pre + x if k == "add" else pre * x if k == "mul" else pre - x
+            elif k == "concat" and layer.attr("axis") is not None:
+                axis = layer.attr("axis") + 1
+                pre = from_ir(torch.cat([to_ir(x, s) for x, s in zip(ins, layer.input_shapes)], dim=axis),
+                              layer.output_shape)
             elif k == "concat":
                 pre = torch.cat(ins, dim=1)
+            elif k == "activation":
+                pre = ins[0]
+                if layer.activation == "prelu":
+                    return pre, self.ops[module_key(layer)](pre)
+            elif k == "mean":
+                src = layer.input_shapes[0]
+                pre = to_ir(ins[0], src).mean(dim=[a + 1 for a in layer.attr("axes")], keepdim=layer.attr("keepdims"))
+                pre = from_ir(pre.reshape(pre.shape[0], *layer.output_shape), layer.output_shape)
+            elif k == "transpose":
+                src = layer.input_shapes[0]
+                pre = from_ir(to_ir(ins[0], src).permute(0, *(a + 1 for a in layer.attr("perm"))), layer.output_shape)
+            elif k == "slice":
+                src = layer.input_shapes[0]
+                index = (slice(None), *(slice(b, e, st) for b, e, st in
+                                        zip(layer.attr("begin"), layer.attr("end"), layer.attr("step"))))
+                pre = from_ir(to_ir(ins[0], src)[index], layer.output_shape).clone()
             elif k in ("reshape", "flatten"):
                 pre = ins[0].reshape(ins[0].shape[0], *_chw(layer.output_shape))
             elif k == "softmax":

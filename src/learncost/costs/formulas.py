@@ -27,7 +27,9 @@ SOFTMAX_MACC_PER_ELEMENT = 15
 
 @formula(CONV, "forward")
 def conv_forward(d: Dims, layer: Layer) -> int:
-    """H_ker * W_ker * C_in * H_out * W_out * C_out  (sheet C18)."""
+    """H_ker * W_ker * C_in * H_out * W_out * C_out  (sheet C18). A grouped convolution's C_in is the
+    channels each filter reads (input channels / G, ``ir.Dims``); a dilated one's H_ker, W_ker are
+    its taps, not the span they cover."""
     return d.H_ker * d.W_ker * d.C_in * d.H_out * d.W_out * d.C_out
 
 
@@ -173,3 +175,59 @@ def feedback_generation(model: Model) -> int:
     """F regenerated from a seed at each use instead of stored: one generator step (x <- a x + c,
     one multiply-accumulate) per value, (output elements) x (input elements) per projection."""
     return model.output.output_elements * model.input.output_elements
+
+
+# -- kinds beyond the paper's: element-wise operations, reductions ---------------------------------
+
+ELEMENTWISE = ("add", "mul", "sub")
+
+
+@formula(("mul", "sub"), "forward")
+def elementwise_forward(d: Dims, layer: Layer) -> int:
+    """One multiply (or subtract) per output element and input after the first, broadcast inputs
+    included: H_out * W_out * C_out * (inputs - 1), as the add (sheet H110)."""
+    return layer.output_elements * (len(layer.inputs) - 1)
+
+
+def _broadcast(layer: Layer, i: int) -> bool:
+    return tuple(layer.input_shapes[i]) != tuple(layer.output_shape)
+
+
+def elementwise_input_error(layer: Layer, i: int) -> int:
+    """The error sent to input ``i`` of an element-wise layer (dL/dy = g over H_out W_out C_out):
+    - add, and sub's first input: g itself (0), summed over the broadcast axes where input ``i`` was
+      broadcast: one add per output element;
+    - sub's second input: -g, a negation (0; summed as above when broadcast);
+    - mul: g times the other inputs' product, one multiply-accumulate per output element, the
+      broadcast input's sum over its broadcast axes folded into the same multiply-accumulates."""
+    if layer.kind == "mul":
+        return layer.output_elements * (len(layer.inputs) - 1)
+    return layer.output_elements if _broadcast(layer, i) else 0
+
+
+@formula("mean", "forward")
+def mean_forward(d: Dims, layer: Layer) -> int:
+    """One accumulate per input element (the division folded in, as the average pool's H_in W_in C_in
+    for a global pool, sheet P18): H_in * W_in * C_in."""
+    return layer.input_elements
+
+
+@formula("mean", "backward")
+def mean_backward(d: Dims, layer: Layer) -> int:
+    """Each input element receives its output's error over the count reduced: one multiply per input
+    element, H_in * W_in * C_in (as the average pool's backward, P20)."""
+    return layer.input_elements
+
+
+#: the backward pass's MACC per input, for kinds whose inputs get different errors: (layer, input
+#: index) -> MACC; ``input_errors`` sums it over the inputs an error must reach
+INPUT_ERRORS = {kind: elementwise_input_error for kind in ELEMENTWISE}
+
+
+def input_errors(layer: Layer, needs) -> int:
+    """MACC of the errors a multi-input layer sends back: its per-input formula over the inputs
+    ``needs(name)`` says an error must reach (0 for kinds with one backward formula)."""
+    fn = INPUT_ERRORS.get(layer.kind)
+    if fn is None:
+        return 0
+    return sum(fn(layer, i) for i, src in enumerate(layer.inputs) if needs(src))

@@ -23,7 +23,7 @@ from typing import Mapping
 
 from ..ir import Dims, Layer, Model
 from ..layers import HEAD_KINDS
-from .formulas import OPTIMIZER_MACC
+from .formulas import OPTIMIZER_MACC, input_errors
 from .registry import OPERATIONS, formula_for, model_formula_for
 
 #: per (layer name, operation): either dims to substitute or the operation whose formula to use.
@@ -72,7 +72,7 @@ def layer_costs(model: Model, plan, *, convention: str | None = None,
         if not paper and layer.kind in HEAD_KINDS:
             c["forward"] = 0  # a converter or a float softmax executes no multiply-accumulate
         if plan.needs_input_error[name] and plan.output_error[name]:
-            c["backward"] = _formula(layer, "backward", overrides)
+            c["backward"] = _formula(layer, "backward", overrides) + input_errors(layer, plan.output_error.__getitem__)
         if u.weights:
             c["weight_update"] = _formula(layer, "weight_update", overrides, None if u.ratio == 1 else u.channels)
         if layer.has_weights:

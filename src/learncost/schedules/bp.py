@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections import Counter
 
 from . import Schedule, builder
-from .common import input_kept, input_slice_elements, mask_kept, output_kept, sliced, training_step, transient
+from .common import input_slice_elements, kept_buffers, mask_kept, passes_error, sliced, training_step, transient
 
 
 class _Errors:
@@ -41,10 +41,8 @@ def backward_readers(model, plan, sizes) -> Counter:
     for layer in plan.body:
         if transient(layer) or not plan.output_error[layer.name]:
             continue
-        if output_kept(layer, plan):
-            readers[sizes.owner(layer.name)] += 1
-        if input_kept(layer, plan):
-            readers[sizes.owner(layer.inputs[0])] += 1
+        for own in kept_buffers(layer, plan, sizes):
+            readers[own] += 1
     return readers
 
 
@@ -110,11 +108,11 @@ def bp_training(model, plan, sizes) -> Schedule:
                 errors.drop(name)
                 errors.held[name] = g
             if plan.needs_input_error[name]:
-                for src in layer.inputs:
+                for i, src in enumerate(layer.inputs):
                     own = sizes.owner(src)
                     if not plan.output_error[own]:
                         continue
-                    if layer.kind == "add":
+                    if passes_error(layer, i):
                         contribution = g
                     else:
                         contribution = s.new(f"error {own}", "error", sizes.of(m * sizes.elements(own), "error"), own)
@@ -133,12 +131,7 @@ def bp_training(model, plan, sizes) -> Schedule:
             for key in (f"mask {name}", f"input slice {name}"):
                 if key in extra:
                     s.free(extra.pop(key))
-            reads = []
-            if output_kept(layer, plan):
-                reads.append(name)
-            if input_kept(layer, plan):
-                reads.append(sizes.owner(layer.inputs[0]))
-            for own in reads:
+            for own in kept_buffers(layer, plan, sizes):
                 back[own] -= 1
                 if back[own] == 0 and fwd[own] <= 0 and own in held:
                     s.free(held.pop(own))

@@ -11,7 +11,7 @@ read from flash, as inference engines on MCUs do (and as the paper counts infere
 from __future__ import annotations
 
 from ..ir import any_true
-from ..layers import TRANSIENT_KINDS
+from ..layers import INPUT_DERIVATIVE, TRANSIENT_KINDS
 from ..setups import OPTIMIZER_STATE
 from . import Schedule
 
@@ -92,10 +92,41 @@ def mask_kept(layer, plan) -> bool:
 
 def output_kept(layer, plan) -> bool:
     """The backward pass reads the layer's own output for its activation's derivative."""
-    return bool(layer.activation) and plan.output_error[layer.name] and not mask_kept(layer, plan)
+    return bool(layer.activation) and layer.activation not in INPUT_DERIVATIVE and plan.output_error[layer.name] \
+        and not mask_kept(layer, plan)
 
 
 def input_kept(layer, plan) -> bool:
     """The backward pass reads the layer's whole input for its weight gradient."""
     u = plan.of(layer.name)
     return u.weights and u.ratio == 1
+
+
+def kept_inputs(layer, plan) -> list[int]:
+    """Which of the layer's inputs its backward pass reads (their buffers are kept for it):
+    - a trained layer's input for its weight gradient (``input_kept``);
+    - a product's other factors, for the error of each input an error must reach;
+    - an activation's input where its derivative needs it (``layers.INPUT_DERIVATIVE``)."""
+    out = [0] if input_kept(layer, plan) else []
+    if not plan.output_error[layer.name]:
+        return out
+    if layer.kind == "activation" and layer.activation in INPUT_DERIVATIVE:
+        out.append(0)
+    if layer.kind == "mul" and plan.needs_input_error[layer.name]:
+        for i, src in enumerate(layer.inputs):
+            if plan.output_error[src]:
+                out += [j for j in range(len(layer.inputs)) if j != i]
+    return sorted(set(out))
+
+
+def kept_buffers(layer, plan, sizes) -> list[str]:
+    """The buffers the layer's backward step reads: its output and the kept inputs' buffers."""
+    own = [layer.name] if output_kept(layer, plan) else []
+    return own + list(dict.fromkeys(sizes.owner(layer.inputs[i]) for i in kept_inputs(layer, plan)))
+
+
+def passes_error(layer, i: int) -> bool:
+    """The error of input ``i`` is the output's error itself: no new tensor, no work (an add, a
+    subtraction's first input, a standalone activation after its derivative, none broadcast)."""
+    return layer.kind in ("add", "sub", "activation") and (layer.kind != "sub" or i == 0) \
+        and tuple(layer.input_shapes[i]) == tuple(layer.output_shape)

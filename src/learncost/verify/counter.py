@@ -15,7 +15,7 @@ Counting rules (one MAC = one multiply-accumulate; a plain add or multiply count
   same; max-pool backward one per output element (the error goes to the maximum).
 - element-wise add, subtract, multiply, divide: one per output element (a fused multiply-add
   such as ``add(x, y, alpha=a)`` is one); ``addcmul``/``addcdiv`` (x + a y z, x + a y / z): two.
-- reductions (sum): one per input element.
+- reductions (sum, mean): one per input element (a mean's division folded in, as an average pool's).
 - random numbers (F regenerated from a seed): one per value generated.
 Operators outside these rules (activations and their derivatives, exp, padding, copies,
 views) execute no MAC; they are tallied by name so a report can show what was not counted.
@@ -128,7 +128,7 @@ HANDLERS = {
     aten.max_pool2d_with_indices: _max_pool, aten.max_pool2d_with_indices_backward: _max_pool_backward,
     aten.add: _elementwise, aten.add_: _elementwise, aten.sub: _elementwise, aten.sub_: _elementwise,
     aten.mul: _elementwise, aten.mul_: _elementwise, aten.div: _elementwise, aten.div_: _elementwise,
-    aten.sum: _reduce, aten.addcmul: _fused_two, aten.addcmul_: _fused_two, aten.addcdiv: _fused_two,
+    aten.sum: _reduce, aten.mean: _reduce, aten.addcmul: _fused_two, aten.addcmul_: _fused_two, aten.addcdiv: _fused_two,
     aten.addcdiv_: _fused_two, aten.rand: _generated, aten.uniform_: _generated,
 }
 

@@ -27,9 +27,9 @@ import torch
 from torch.nn import functional as F
 
 from ..ir import Layer
-from ..schedules.common import input_kept, mask_kept, output_kept, sliced, transient
+from ..schedules.common import kept_buffers, mask_kept, passes_error, sliced, transient
 from ..setups import OPTIMIZER_STATE
-from ..torch_build import build_module, example_input
+from ..torch_build import ELU_ALPHA, LEAKY_SLOPE, build_module, example_input, from_ir, module_key, to_ir
 from .counter import MacCounter
 from .tracker import Tracker
 
@@ -176,12 +176,12 @@ class Step:
                     gw = delta.reshape(delta.shape[0], -1).t() @ h.reshape(h.shape[0], -1)[:, :n]
                 elif layer.kind == "depthwise_conv2d":
                     gw = torch.ops.aten.convolution_backward(
-                        delta[:, :n], h[:, :n], weight[:n], None, list(layer.stride), [0, 0], [1, 1], False,
+                        delta[:, :n], h[:, :n], weight[:n], None, list(layer.stride), [0, 0], _dilation(layer), False,
                         [0, 0], n, [False, True, False])[1]
                 else:
                     gw = torch.ops.aten.convolution_backward(
-                        delta, h[:, :n], weight[:, :n], None, list(layer.stride), [0, 0], [1, 1], False, [0, 0], 1,
-                        [False, True, False])[1]
+                        delta, _group_slice(layer, h, n), weight[:, :n], None, list(layer.stride), [0, 0],
+                        _dilation(layer), False, [0, 0], layer.groups, [False, True, False])[1]
         if u.bias and bias is not None:
             with self.counter.at(layer.name, "bias_gradient"):
                 # summed over the batch and the positions: one add per element
@@ -299,15 +299,41 @@ def plain_inference(s: Step) -> None:
 
 # -- backpropagation ----------------------------------------------------------------------------
 
+def _dilation(layer: Layer) -> list[int]:
+    return list(layer.dilation or (1, 1))
+
+
+def _group_slice(layer: Layer, h, n: int):
+    """The input channels a grouped convolution's first ``n`` weight channels read: the first ``n``
+    of every group (all of them for an ungrouped convolution's ``h[:, :n]``)."""
+    if layer.groups == 1:
+        return h[:, :n]
+    g = layer.groups
+    return h.reshape(h.shape[0], g, h.shape[1] // g, *h.shape[2:])[:, :, :n].reshape(h.shape[0], g * n, *h.shape[2:])
+
+
+def input_slice(layer: Layer, src, n: int):
+    """What a layer trained on ``n`` channels keeps of its input buffer ``src`` (a copy): a dense
+    layer's first ``n`` features, a depthwise convolution's channels feeding its first ``n`` outputs,
+    a convolution's first ``n`` channels of each group."""
+    if layer.kind == "dense":
+        return src.reshape(src.shape[0], -1)[:, :n].clone()
+    if layer.kind == "depthwise_conv2d":
+        per_input = layer.dims.C_out // layer.dims.C_in
+        return src[:, :-(-n // per_input)].clone()
+    return _group_slice(layer, src, n).clone()
+
+
 def _derivative_mask(layer: Layer, pre):
     """The 1-bit mask standing for the activation's derivative: pre > 0 (and < 6 for ReLU6)."""
     return (pre > 0) & (pre < 6) if layer.activation == "relu6" else pre > 0
 
 
-def _through_derivative(layer: Layer, g, mask, out):
-    """The error before the activation, in place: masked by the kept mask, or by the kept output.
-    Selecting or scaling by a derivative is not a multiply-accumulate here (ReLU's is a select;
-    a sigmoid's or tanh's derivative runs as one fused operator, which the counter does not count)."""
+def _through_derivative(layer: Layer, g, mask, out, pre_activation=None, slopes=None):
+    """The error before the activation, in place: masked by the kept mask, or by the kept output,
+    or (``layers.INPUT_DERIVATIVE``) by the kept input, ``pre_activation()``. Selecting or scaling by a
+    derivative is not a multiply-accumulate here (ReLU's is a select; every other derivative runs as
+    one fused operator, which the counter does not count, as the activation itself)."""
     if mask is not None:
         return g.masked_fill_(~mask, 0.0)
     act = layer.activation
@@ -319,6 +345,21 @@ def _through_derivative(layer: Layer, g, mask, out):
         return g.copy_(torch.ops.aten.sigmoid_backward(g, out))
     if act == "tanh":
         return g.copy_(torch.ops.aten.tanh_backward(g, out))
+    if act == "relu_n1_to_1":
+        return g.masked_fill_((out <= -1) | (out >= 1), 0.0)
+    if act == "leaky_relu":
+        return g.copy_(torch.ops.aten.leaky_relu_backward(g, out, LEAKY_SLOPE, True))
+    if act == "elu":
+        return g.copy_(torch.ops.aten.elu_backward(g, ELU_ALPHA, 1.0, 1.0, True, out))
+    x = pre_activation() if pre_activation is not None else None
+    if x is None:
+        raise ValueError(f"no derivative for activation {act!r} without its input")
+    backward = {"hard_sigmoid": torch.ops.aten.hardsigmoid_backward, "hard_swish": torch.ops.aten.hardswish_backward,
+                "silu": torch.ops.aten.silu_backward, "gelu": torch.ops.aten.gelu_backward}
+    if act in backward:
+        return g.copy_(backward[act](g, x))
+    if act == "prelu":
+        return g.copy_(torch.ops.aten._prelu_kernel_backward(g, x, slopes)[0])
     raise ValueError(f"no derivative for activation {act!r}")
 
 
@@ -337,7 +378,7 @@ def _to_owner(s: Step, src: str, g):
     error cropped, a reshape's reshaped (an engine writes the unpadded error directly)."""
     for layer in reversed(_chain(s, src)):
         if layer.kind == "pad":
-            g = _crop(g, layer.padding)
+            g = _unpad(layer, g)
     own = s.model.by_name[s.owner(src)]
     return g.reshape(values_shape(s, own.name, g.shape[0])).contiguous()
 
@@ -355,6 +396,15 @@ def _crop(g, padding):
     return g[:, :, t:g.shape[2] - b, l:g.shape[3] - r]
 
 
+def _unpad(layer: Layer, g):
+    """A padding layer's error cropped back to its input (any axis, for ``pads``)."""
+    if layer.padding:
+        return _crop(g, layer.padding)
+    out = layer.output_shape
+    index = (slice(None), *(slice(a, d - b) for (a, b), d in zip(layer.attr("pads"), out)))
+    return from_ir(to_ir(g, out)[index], layer.input_shapes[0])
+
+
 def _read_shape(s: Step, layer: Layer, src: str, samples: int) -> tuple:
     """The shape of ``src`` as ``layer`` reads it: padded by the layer's own padding."""
     shape = list(values_shape(s, src, samples))
@@ -365,21 +415,90 @@ def _read_shape(s: Step, layer: Layer, src: str, samples: int) -> tuple:
     return tuple(shape)
 
 
-def _input_gradient(s: Step, layer: Layer, g, in_shape):
-    """The error with respect to the layer's input (as the layer reads it, before cropping)."""
+def _input_gradient(s: Step, layer: Layer, g, in_shape, index: int = 0, value=None):
+    """The error with respect to the layer's input ``index`` (as the layer reads it, before cropping);
+    ``value(k)`` gives input ``k``'s kept value where the error needs it (a product's other factors)."""
     weight, _ = s.net.params(layer) if layer.kind in ("conv2d", "depthwise_conv2d", "dense") else (None, None)
     with s.counter.at(layer.name, "input_gradient"):
         if layer.kind == "dense":
             return g.reshape(g.shape[0], -1) @ weight
         if layer.kind in ("conv2d", "depthwise_conv2d"):
-            groups = in_shape[1] if layer.kind == "depthwise_conv2d" else 1
+            groups = in_shape[1] if layer.kind == "depthwise_conv2d" else layer.groups
             return torch.ops.aten.convolution_backward(
-                g, torch.empty(()).expand(in_shape), weight, None, list(layer.stride), [0, 0], [1, 1], False, [0, 0],
-                groups, [True, False, False])[0]
+                g, torch.empty(()).expand(in_shape), weight, None, list(layer.stride), [0, 0], _dilation(layer), False,
+                [0, 0], groups, [True, False, False])[0]
         if layer.kind == "avg_pool2d":
             return torch.ops.aten.avg_pool2d_backward(g, torch.empty(()).expand(in_shape), list(layer.kernel),
                                                       list(layer.stride), [0, 0], False, True, None)
+        if layer.kind in ("add", "sub", "mul"):
+            return _elementwise_gradient(layer, g, index, value)
+        if layer.kind == "mean":
+            src = layer.input_shapes[0]
+            kept = tuple(1 if a in layer.attr("axes") else d for a, d in enumerate(src))
+            spread = to_ir(g, layer.output_shape).reshape(g.shape[0], *kept).expand(g.shape[0], *src)
+            return from_ir(spread * (math.prod(kept) / math.prod(src)), src)
+        if layer.kind == "transpose":
+            inverse = [0] * len(layer.attr("perm"))
+            for i, a in enumerate(layer.attr("perm")):
+                inverse[a] = i
+            return from_ir(to_ir(g, layer.output_shape).permute(0, *(a + 1 for a in inverse)), layer.input_shapes[0])
+        if layer.kind == "slice":
+            src = layer.input_shapes[0]
+            dx = g.new_zeros(in_shape)
+            index_ = (slice(None), *(slice(b, e, st) for b, e, st in
+                                     zip(layer.attr("begin"), layer.attr("end"), layer.attr("step"))))
+            to_ir(dx, src)[index_] = to_ir(g, layer.output_shape)
+            return dx
+        if layer.kind == "concat":
+            axis = layer.attr("axis")
+            shapes = layer.input_shapes
+            if axis is None:  # channels: the module's dimension 1
+                start = sum(_chw_of(sh)[0] for sh in shapes[:index])
+                return g[:, start:start + _chw_of(shapes[index])[0]].clone()
+            start = sum(sh[axis] for sh in shapes[:index])
+            part = to_ir(g, layer.output_shape).narrow(axis + 1, start, shapes[index][axis])
+            return from_ir(part, shapes[index]).clone()
     raise ValueError(f"no input gradient for {layer.kind}")
+
+
+def _chw_of(shape) -> tuple:
+    return (shape[2], shape[0], shape[1]) if len(shape) == 3 else tuple(shape)
+
+
+def _elementwise_gradient(layer: Layer, g, index: int, value):
+    """An element-wise layer's error for input ``index``: g (negated for a subtraction's second
+    input), times the other factors for a product; summed over the axes that input was broadcast
+    along. A product's broadcast sum runs as one batched matrix product over the kept positions, so
+    that each output element costs one multiply-accumulate (as ``costs.formulas`` counts it)."""
+    out, src = layer.output_shape, layer.input_shapes[index]
+    n = g.shape[0]
+    full = (1,) * (len(out) - len(src)) + tuple(src)
+    reduced = [a for a, (d, o) in enumerate(zip(full, out)) if d != o]
+    if layer.kind == "mul":
+        from ..torch_build import broadcast_operand
+
+        others = [broadcast_operand(value(k), sh, out) for k, sh in enumerate(layer.input_shapes) if k != index]
+        factor = others[0]
+        for other in others[1:]:
+            factor = factor * other
+        if not reduced:
+            return g * factor
+        # (n, kept..., reduced...) x (n, kept..., reduced...) -> (n, kept...): one MAC per output element
+        kept = [a for a in range(len(out)) if a not in reduced]
+        order = [0, *(a + 1 for a in kept), *(a + 1 for a in reduced)]
+        rows = math.prod(out[a] for a in kept)
+        cols = math.prod(out[a] for a in reduced)
+        gi = to_ir(g, out).expand(n, *out).permute(order).reshape(n * rows, 1, cols)
+        fi = to_ir(factor.expand_as(g) if factor.shape != g.shape else factor, out).permute(order)
+        total = torch.bmm(gi, fi.reshape(n * rows, cols, 1)).reshape(n, *(out[a] for a in kept))
+        return from_ir(total.reshape(n, *full).reshape(n, *src), src)
+    sign = -1.0 if layer.kind == "sub" and index == 1 else 1.0
+    if reduced:
+        total = to_ir(g, out).sum(dim=[a + 1 for a in reduced], keepdim=True).reshape(n, *src)
+        total = from_ir(total, src)
+    else:
+        total = g.clone()
+    return torch.neg(total) if sign < 0 else total
 
 
 def _weight_input(s: Step, layer: Layer, values: dict, slices: dict):
@@ -406,10 +525,8 @@ def bp_training(s: Step) -> None:
     def micro_batch(prefix: str, last_micro: bool) -> None:
         back = Counter()
         for layer in body_backward:
-            if output_kept(layer, plan):
-                back[layer.name] += 1
-            if input_kept(layer, plan):
-                back[s.owner(layer.inputs[0])] += 1
+            for own in kept_buffers(layer, plan, s.sizes):
+                back[own] += 1
         x = s.new_input(m)
         values = {s.input_name: x}
         s.hold(s.input_name, "saved" if back[s.input_name] else "activation", x, m)
@@ -432,11 +549,7 @@ def bp_training(s: Step) -> None:
                 if sliced(layer, plan):
                     n = int(plan.of(layer.name).channels)
                     src = _to_owner(s, layer.inputs[0], ins[0])
-                    if layer.kind == "dense":
-                        cut = src.reshape(src.shape[0], -1)[:, :n].clone()
-                    else:
-                        per_input = layer.dims.C_out // layer.dims.C_in if layer.kind == "depthwise_conv2d" else 1
-                        cut = src[:, :-(-n // per_input)].clone()
+                    cut = input_slice(layer, src, n)
                     slices[layer.name] = cut
                     s.tracker.hold(f"input slice {layer.name}", "saved", cut)
                     del cut, src
@@ -471,16 +584,18 @@ def bp_training(s: Step) -> None:
                         g = g.clone()
                         s.tracker.hold(f"error {name} (x derivative)", "error", g)
                         grads[name] = g
-                    g = _through_derivative(layer, g, masks.get(name), values.get(name))
+                    g = _through_derivative(layer, g, masks.get(name), values.get(name),
+                                            lambda: _kept_value(s, layer.inputs[0], values), _slopes(s, layer))
                 if plan.needs_input_error[name]:
                     for i, src in enumerate(layer.inputs):
                         own = s.owner(src)
                         if not plan.output_error[own]:
                             continue
-                        if layer.kind == "add":
+                        if passes_error(layer, i):
                             contribution = g
                         else:
-                            dx = _input_gradient(s, layer, g, _read_shape(s, layer, src, m))
+                            dx = _input_gradient(s, layer, g, _read_shape(s, layer, src, m), i,
+                                                 lambda k: _kept_value(s, layer.inputs[k], values))
                             if layer.padding and dx.dim() == 4:
                                 dx = _crop(dx, layer.padding)
                             contribution = _to_owner(s, src, dx)
@@ -508,8 +623,7 @@ def bp_training(s: Step) -> None:
                 grads.pop(name)
                 masks.pop(name, None)
                 slices.pop(name, None)
-                for own in ([name] if output_kept(layer, plan) else []) + \
-                        ([s.owner(layer.inputs[0])] if input_kept(layer, plan) else []):
+                for own in kept_buffers(layer, plan, s.sizes):
                     back[own] -= 1
                     if back[own] == 0:
                         for held in [n for n in values if s.owner(n) == own]:
@@ -518,6 +632,15 @@ def bp_training(s: Step) -> None:
             values.clear()
 
     s.training(micro_batch)
+
+
+def _kept_value(s: Step, src: str, values: dict):
+    """``src``'s value from what the forward pass kept: its own, or rebuilt from its buffer's."""
+    return values[src] if src in values else _from_owner(s, src, values[s.owner(src)])
+
+
+def _slopes(s: Step, layer: Layer):
+    return s.net.ops[module_key(layer)].weight if layer.activation == "prelu" else None
 
 
 def values_shape(s: Step, name: str, samples: int) -> tuple:
