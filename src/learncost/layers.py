@@ -391,3 +391,23 @@ for _name in ("softmax", "quantize", "dequantize"):
 
 #: kinds whose default output dtype is fixed rather than inherited from the input
 DEFAULT_DTYPE = {"dequantize": "float32", "quantize": "int8"}
+
+
+#: kinds a live workbook writes as formulas of their hyperparameters (``report.workbook``)
+SPREADSHEET_KINDS = frozenset({"input", "conv2d", "depthwise_conv2d", "dense", "avg_pool2d", "max_pool2d", "pad",
+                               "add", "concat", "reshape", "flatten", "softmax", "quantize", "dequantize", "opaque"})
+
+
+def spreadsheet_gap(layer) -> str | None:
+    """Why a workbook's formulas cannot state this layer as learncost computes it (None: they can)."""
+    if layer.kind not in SPREADSHEET_KINDS:
+        return f"kind {layer.kind}"
+    if layer.groups != 1:
+        return "a grouped convolution"
+    if layer.dilation:
+        return "a dilated convolution"
+    if layer.attrs:
+        return f"{layer.kind} on an axis other than the last" if layer.kind == "concat" else "padding beyond H and W"
+    if layer.kind == "add" and any(tuple(s) != tuple(layer.output_shape) for s in layer.input_shapes):
+        return "a broadcasting add"
+    return None

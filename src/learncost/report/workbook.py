@@ -337,6 +337,14 @@ class Book:
 
 def build(analyses: list[Analysis]) -> Book:
     """The workbook of one or more analyses (the same boards and setup in each)."""
+    from ..errors import LearncostError
+    from ..layers import spreadsheet_gap
+
+    for a in analyses:  # kinds beyond the sheet's need columns the workbook does not have yet
+        for layer in a.model.layers:
+            if spreadsheet_gap(layer):
+                raise LearncostError(f"layer {layer.name!r} is {spreadsheet_gap(layer)}, which the workbook's formulas "
+                                     "do not express yet", hint="use .csv/.json/.md/.html for this model")
     mcus = analyses[0].mcus
     settings = Sheet("settings")
     settings.rows.append(["mcu", "clock_mhz", "cycles_per_macc", "sram_kb", "flash_kb", "source"])
