@@ -13,11 +13,12 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..layers import INPUT_DERIVATIVE
 from .common import GraphBuilder, ImportFailure, Table, read_bytes, to_hwc
 
 ELEM = {1: "float32", 2: "uint8", 3: "int8", 5: "int16", 6: "int32", 10: "float16"}
 ACTIVATIONS = {"Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "LeakyRelu": "leaky_relu",
-               "HardSwish": "hard_swish", "HardSigmoid": "hard_sigmoid", "Elu": "elu"}
+               "HardSwish": "hard_swish", "HardSigmoid": "hard_sigmoid", "Elu": "elu", "Gelu": "gelu", "PRelu": "prelu"}
 SKIPPED = {"BatchNormalization": "batch normalization", "Dropout": "dropout", "Identity": "identity"}
 #: a constant whose values a handler needs is computed only up to this many elements
 MAX_EVALUATED = 1 << 16
@@ -268,10 +269,12 @@ def _is_same_upper(a: dict) -> bool:
 def _conv(n: _Node) -> None:
     g, a, node = n.g, n.a, n.node
     w = g.weight_dims(node.input[1])
-    if w is None or any(d != 1 for d in a.get("dilations", [1])):
-        n.opaque(f"Conv ({'dilated' if w else 'non-constant weights'})", n.live)
+    if w is None or len(w) not in (3, 4):
+        n.opaque(f"Conv ({'3-D' if w else 'non-constant weights'})", n.live)
         return
     c_in = g.shape_of(n.live[0], "input of Conv")[-1]
+    dil = a.get("dilations", [1] * len(w[2:]))
+    dil = dil if len(dil) == 2 else [1, dil[0]]
     group = a.get("group", 1)
     k = w[2:] if len(w) == 4 else [1, w[2]]
     s = a.get("strides", [1, 1])
@@ -282,13 +285,11 @@ def _conv(n: _Node) -> None:
         pad = "same"
     bias = len(node.input) > 2 and bool(node.input[2])
     common = dict(kernel=k, stride=s, padding=pad, use_bias=bias, weight_dtype=g.dtype_of(node.input[1]),
-                  bias_dtype=g.dtype_of(node.input[2]) if bias else None)
-    if group == 1:
-        n.add("conv2d", n.live[:1], filters=w[0], **common)
-    elif group == c_in and w[1] == 1:
+                  bias_dtype=g.dtype_of(node.input[2]) if bias else None, dilation=None if dil == [1, 1] else dil)
+    if group == c_in and group > 1 and w[1] == 1:
         n.add("depthwise_conv2d", n.live[:1], depth_multiplier=w[0] // c_in, **common)
     else:
-        n.opaque(f"Conv (group {group})", n.live)
+        n.add("conv2d", n.live[:1], filters=w[0], groups=group if group > 1 else None, **common)
 
 
 @HANDLERS("Gemm", "MatMul")
@@ -309,9 +310,14 @@ def _pool(n: _Node) -> None:
     a = n.a
     k = a["kernel_shape"]
     pads = a.get("pads", [0] * 2 * len(k))
-    n.add("avg_pool2d" if n.op == "AveragePool" else "max_pool2d", n.live[:1],
-          kernel=k if len(k) == 2 else [1, k[0]], stride=a.get("strides", k),
-          padding=[pads[0], pads[2], pads[1], pads[3]] if len(pads) == 4 else 0)
+    stride = a.get("strides", k)
+    if len(k) == 1:
+        k, stride, pads = [1, k[0]], [1, stride[0]], [0, pads[0], 0, pads[1]]
+    if len(k) != 2 or any(d != 1 for d in a.get("dilations", [1])):
+        n.opaque(f"{n.op} ({len(k)}-D or dilated)", n.live)
+        return
+    n.add("avg_pool2d" if n.op == "AveragePool" else "max_pool2d", n.live[:1], kernel=k, stride=stride,
+          padding=[pads[0], pads[2], pads[1], pads[3]], ceil_mode=bool(a.get("ceil_mode", 0)))
 
 
 @HANDLERS("GlobalAveragePool", "GlobalMaxPool")
@@ -324,6 +330,10 @@ def _reduce_mean(n: _Node) -> None:
     node = n.node
     axes = n.a.get("axes") or (n.g.ints(node.input[1]) if len(node.input) > 1 and node.input[1] in n.g.consts
                                else None)
+    rank = len(n.g.shapes.get(n.live[0], []))
+    if axes is not None and sorted(v % 4 for v in axes) != [2, 3] and rank in (2, 4) and 0 not in [v % rank for v in axes]:
+        n.add("mean", n.live[:1], axes=[ir_axis(v, rank) for v in axes], keepdims=bool(n.a.get("keepdims", 1)))
+        return
     if axes is None or sorted(v % 4 for v in axes) != [2, 3]:
         n.opaque(f"ReduceMean (axes {axes})", n.live)
         return
@@ -338,9 +348,11 @@ def _pad(n: _Node) -> None:
     node = n.node
     p = n.a.get("pads") or (n.g.ints(node.input[1]) if len(node.input) > 1 and node.input[1] in n.g.consts
                             else None)
-    if p is None or len(p) != 8 or any(p[i] for i in (0, 1, 4, 5)) or \
-            n.a.get("mode", b"constant") not in (b"constant", "constant"):
-        n.opaque("Pad (not a spatial zero padding)", n.live)
+    if p is None or len(p) != 8 or p[0] or p[4] or n.a.get("mode", b"constant") not in (b"constant", "constant"):
+        n.opaque("Pad (not a zero padding of a feature map)", n.live)
+        return
+    if p[1] or p[5]:  # channels: pads [[before, after] per IR axis (H, W, C)]
+        n.add("pad", n.live[:1], pads=[[p[2], p[6]], [p[3], p[7]], [p[1], p[5]]])
         return
     n.add("pad", n.live[:1], padding=[p[2], p[6], p[3], p[7]])
 
@@ -349,17 +361,134 @@ def _pad(n: _Node) -> None:
 def _add(n: _Node) -> None:
     if len(n.live) >= 2:
         n.add("add", n.live)
-    elif not _fold_bias(n.g, n.live[0], n.outs, n.node.input):
+    elif not _fold_bias(n.g, n.live[0], n.outs, n.node.input) and not _fold_affine(n):
         n.opaque("Add (with a constant)", n.live)
+
+
+@HANDLERS("Mul", "Sub")
+def _elementwise(n: _Node) -> None:
+    """Products and differences of activations (squeeze-excitation's scale, x * sigmoid(x)); with a
+    constant, a scale or shift folded as batch normalization is."""
+    if len(n.live) >= 2:
+        n.add(n.op.lower(), n.live)
+    elif not _fold_affine(n):
+        n.opaque(f"{n.op} (with a constant)", n.live)
+
+
+@HANDLERS("Div")
+def _div(n: _Node) -> None:
+    if not (len(n.live) == 1 and n.node.input[0] == n.live[0] and _fold_affine(n)):
+        n.opaque()
+
+
+def _fold_affine(n: _Node) -> bool:
+    """x * c, x + c, x - c, x / c with a scalar or per-channel constant c right after a convolution or a
+    dense layer: batch normalization decomposed by an exporter, folded into that layer's weights and
+    bias as the paper folds batch normalization (reported, not counted)."""
+    g = n.g
+    layer = g.b.producer(n.live[0])
+    const = next((name for name in n.node.input if name in g.consts), None)
+    if layer is None or layer["kind"] not in ("conv2d", "depthwise_conv2d", "dense") or const is None:
+        return False
+    if layer.get("activation") not in (None, "linear"):
+        return False
+    dims = g.consts[const].dims
+    y = n.y
+    if dims is None or math.prod(dims) not in (1, y[-1]):
+        return False
+    g.b.skip(n.live[0], list(n.node.output), "constant scale or shift after a linear layer (batch normalization)")
+    return True
 
 
 @HANDLERS("Concat")
 def _concat(n: _Node) -> None:
     y = n.y
-    if n.a.get("axis") not in (1, -3 if len(y) == 3 else 1):
-        n.opaque(f"Concat (axis {n.a.get('axis')})", n.live)
+    if n.a.get("axis") in (1, -3 if len(y) == 3 else 1):
+        n.add("concat", n.live)
         return
-    n.add("concat", n.live)
+    rank = len(n.g.shapes.get(n.live[0], []))
+    axis = n.a.get("axis", 0) % max(rank, 1)
+    if rank in (2, 4) and axis:
+        n.add("concat", n.live, axis=ir_axis(axis, rank))
+        return
+    n.opaque(f"Concat (axis {n.a.get('axis')})", n.live)
+
+
+@HANDLERS("Transpose")
+def _transpose(n: _Node) -> None:
+    rank = len(n.g.shapes.get(n.live[0], []))
+    perm = n.a.get("perm") or list(reversed(range(rank)))
+    if rank != 4 or perm[0] != 0:
+        n.opaque(f"Transpose (perm {list(perm)})", n.live)
+        return
+    # output axis j (NCHW) is input axis perm[j]; in the IR, output IR axis ir(j) is input IR axis ir(perm[j])
+    ir_perm = [0, 0, 0]
+    for j in range(1, 4):
+        ir_perm[ir_axis(j, 4)] = ir_axis(perm[j], 4)
+    n.add("transpose", n.live[:1], perm=ir_perm)
+
+
+@HANDLERS("Slice")
+def _slice(n: _Node) -> None:
+    g, node = n.g, n.node
+    shape = g.shapes.get(n.live[0], [])
+    rank = len(shape)
+    args = [g.ints(node.input[k]) if len(node.input) > k and node.input[k] else None for k in range(1, 5)]
+    starts, ends, axes, steps = args
+    if starts is None or ends is None or rank not in (2, 4) or not all(isinstance(d, int) for d in shape):
+        n.opaque("Slice (non-constant bounds)", n.live)
+        return
+    axes = axes or list(range(len(starts)))
+    steps = steps or [1] * len(starts)
+    begin, end, step = [0] * (rank - 1), [int(d) for d in shape[1:]], [1] * (rank - 1)
+    for st, en, ax, sp in zip(starts, ends, axes, steps):
+        ax %= rank
+        d = shape[ax]
+        st = max(0, st + d if st < 0 else st)
+        en = min(d, en + d if en < 0 else en)
+        if ax == 0 or sp < 1:
+            n.opaque(f"Slice (axis {ax}, step {sp})", n.live)
+            return
+        k = ax - 1
+        begin[k], end[k], step[k] = st, en, sp
+    order = [ir_axis(j, rank) for j in range(1, rank)]  # NCHW position -> IR axis
+    ib, ie, istep = [0] * (rank - 1), [0] * (rank - 1), [0] * (rank - 1)
+    for k, a in enumerate(order):
+        ib[a], ie[a], istep[a] = begin[k], end[k], step[k]
+    n.add("slice", n.live[:1], begin=ib, end=ie, step=istep)
+
+
+@HANDLERS("Split")
+def _split(n: _Node) -> None:
+    """A split is one slice per part, each its own layer reading the whole input."""
+    g, node = n.g, n.node
+    shape = g.shapes.get(n.live[0], [])
+    rank = len(shape)
+    axis = n.a.get("axis", 0) % max(rank, 1)
+    outs = [o for o in node.output if o]
+    sizes = n.a.get("split") or (g.ints(node.input[1]) if len(node.input) > 1 and node.input[1] else None)
+    if rank not in (2, 4) or axis == 0 or not isinstance(shape[axis], int):
+        n.opaque(f"Split (axis {axis})", n.live)
+        return
+    if sizes is None:
+        each = -(-shape[axis] // len(outs))
+        sizes = [min(each, shape[axis] - k * each) for k in range(len(outs))]
+    ia = ir_axis(axis, rank)
+    src = g.shape_of(n.live[0], "input of Split")
+    start = 0
+    for out, size in zip(outs, sizes):
+        begin, end = [0] * len(src), list(src)
+        begin[ia], end[ia] = start, start + size
+        g.b.add(f"{n.raw}_{out}", "slice", n.live[:1], [out], expect=tuple(g.shape_of(out, "output of Split")),
+                dtype=n.ydt, begin=begin, end=end)
+        start += size
+
+
+def ir_axis(axis: int, rank: int) -> int:
+    """An ONNX axis (batch included) of a rank-``rank`` tensor as the IR's axis: NCHW's C, H, W are
+    the IR's 2, 0, 1; a vector's features are axis 0."""
+    axis %= rank
+    return {4: {1: 2, 2: 0, 3: 1}, 2: {1: 0}}[rank][axis]
 
 
 @HANDLERS("Flatten", "Reshape", "Squeeze", "Unsqueeze")
@@ -379,9 +508,21 @@ def _converter(n: _Node) -> None:
 
 @HANDLERS("Clip", *ACTIVATIONS)
 def _activation(n: _Node) -> None:
+    """Fused into the layer before where it can carry it (its derivative follows from the output);
+    otherwise an activation layer of its own (PReLU with its slopes)."""
     fn = "relu6" if n.op == "Clip" else ACTIVATIONS[n.op]
-    if not n.g.b.fuse_activation(n.live[0], n.outs, fn):
-        n.opaque()
+    if fn not in INPUT_DERIVATIVE and n.g.b.fuse_activation(n.live[0], n.outs, fn):
+        return
+    slopes = None
+    if fn == "prelu":
+        dims = n.g.weight_dims(n.node.input[1])
+        slopes = math.prod(dims) if dims is not None else None
+        channels = n.g.shape_of(n.live[0], "input of PRelu")[-1]
+        if slopes is None or slopes not in (1, channels):
+            n.opaque("PRelu (slopes neither shared nor one per channel)")
+            return
+    n.add("activation", n.live[:1], function=fn, slopes=slopes, weight_dtype=n.g.dtype_of(n.node.input[1])
+          if fn == "prelu" else None)
 
 
 def _fold_bias(g: _Graph, tensor: str, outs: list[str], names) -> bool:

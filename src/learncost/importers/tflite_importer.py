@@ -11,12 +11,14 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..layers import INPUT_DERIVATIVE
 from .common import GraphBuilder, ImportFailure, Table, drop_batch, read_bytes
 
 FUSED = {0: None, 1: "relu", 2: "relu_n1_to_1", 3: "relu6", 4: "tanh", 5: "sign_bit"}
 PADDING = {0: "same", 1: "valid"}
 ACTIVATION_OPS = {"RELU": "relu", "RELU6": "relu6", "RELU_N1_TO_1": "relu_n1_to_1", "TANH": "tanh",
-                  "LOGISTIC": "sigmoid", "HARD_SWISH": "hard_swish"}
+                  "LOGISTIC": "sigmoid", "HARD_SWISH": "hard_swish", "LEAKY_RELU": "leaky_relu", "ELU": "elu",
+                  "GELU": "gelu", "PRELU": "prelu"}
 #: operators that decode a constant (float16 or int8 weights) into the tensor an operator reads:
 #: applied to a constant, their output is that constant, stored at the source's element type
 DECODERS = ("DEQUANTIZE", "DENSIFY")
@@ -177,7 +179,8 @@ def _load(path: Path, data: bytes, allow_unsupported: bool, classes: int | None)
                          softmax_output=last_softmax)
     # TFLite Micro breaks ties between equal-size tensors by their order in the file
     for k, layer in g.b.alias.items():
-        model_ir.tensor_order[layer] = max(model_ir.tensor_order.get(layer, -1), int(k[1:]))
+        if k[1:].isdigit():  # the file's tensors (an intermediate of two layers has no position)
+            model_ir.tensor_order[layer] = max(model_ir.tensor_order.get(layer, -1), int(k[1:]))
     return model_ir
 
 
@@ -194,20 +197,21 @@ def _conv(g: _Graph, op: _Op) -> None:
     tfl = g.tflite
     is_conv = op.opname == "CONV_2D"
     opt = op.options(g, tfl.Conv2DOptions if is_conv else tfl.DepthwiseConv2DOptions)
-    if opt.DilationHFactor() not in (0, 1) or opt.DilationWFactor() not in (0, 1):
-        op.opaque(g, f"{op.opname} (dilated)", [op.ins[0]])
-        return
+    dilation = [max(1, opt.DilationHFactor()), max(1, opt.DilationWFactor())]
     w = g.shape(op.ins[1])
     bias = _bias(op)
     common = dict(kernel=[w[1], w[2]], stride=[opt.StrideH(), opt.StrideW()],
                   padding=PADDING.get(opt.Padding(), "valid"), activation=FUSED.get(opt.FusedActivationFunction()),
                   use_bias=bias is not None, dtype=op.ydt, weight_dtype=g.dtype(op.ins[1]),
-                  bias_dtype=g.dtype(bias) if bias is not None else None, note=g.name(op.outs[0]))
+                  bias_dtype=g.dtype(bias) if bias is not None else None, note=g.name(op.outs[0]),
+                  dilation=None if dilation == [1, 1] else dilation)
     if is_conv:
-        if w[3] != g.shape(op.ins[0])[-1]:  # grouped convolution: not one of the paper's kinds
-            op.opaque(g, f"{op.opname} (grouped)", [op.ins[0]])
+        c_in = g.shape(op.ins[0])[-1]
+        if w[3] != c_in and (w[3] < 1 or c_in % w[3]):
+            op.opaque(g, f"{op.opname} (filters read {w[3]} of {c_in} channels)", [op.ins[0]])
             return
-        op.add(g, "conv2d", [op.ins[0]], filters=w[0], **common)
+        groups = c_in // w[3]  # TFLite states a grouped convolution by its filters' depth
+        op.add(g, "conv2d", [op.ins[0]], filters=w[0], groups=groups if groups > 1 else None, **common)
     else:
         mult = max(1, w[3] // max(1, g.shape(op.ins[0])[-1]))
         op.add(g, "depthwise_conv2d", [op.ins[0]], depth_multiplier=mult, **common)
@@ -239,27 +243,53 @@ def _pool(g: _Graph, op: _Op) -> None:
 @HANDLERS("PAD", "PADV2")
 def _pad(g: _Graph, op: _Op) -> None:
     pads = g.int_values(op.ins[1])
-    if len(pads) != 8 or pads[0] or pads[1] or pads[6] or pads[7]:
-        op.opaque(g, f"{op.opname} (not spatial)", [op.ins[0]])
+    if len(pads) < 4 or pads[0] or pads[1]:
+        op.opaque(g, f"{op.opname} (on the batch)", [op.ins[0]])
         return
-    op.add(g, "pad", [op.ins[0]], padding=[pads[2], pads[3], pads[4], pads[5]], dtype=op.ydt)
+    if len(pads) == 8 and not pads[6] and not pads[7]:
+        op.add(g, "pad", [op.ins[0]], padding=[pads[2], pads[3], pads[4], pads[5]], dtype=op.ydt)
+        return
+    op.add(g, "pad", [op.ins[0]], pads=[pads[k:k + 2] for k in range(2, len(pads), 2)], dtype=op.ydt)
 
 
-@HANDLERS("ADD", "CONCATENATION")
+@HANDLERS("ADD", "CONCATENATION", "MUL", "SUB")
 def _join(g: _Graph, op: _Op) -> None:
     live = g.live(op.ins)
     if len(live) < 2:
+        if op.opname in ("ADD", "MUL", "SUB") and _fold_affine(g, op, live):
+            return
         op.opaque(g, f"{op.opname} (with a constant)", live[:1])
         return
     if op.opname == "CONCATENATION":
         opt = op.options(g, g.tflite.ConcatenationOptions)
-        if opt.Axis() not in (-1, len(g.shape(op.outs[0])) - 1):
+        rank = len(g.shape(op.outs[0]))
+        axis = opt.Axis() % rank if rank else opt.Axis()
+        extra = {} if axis == rank - 1 else {"axis": axis - 1}
+        if axis == 0:
             op.opaque(g, f"{op.opname} (axis {opt.Axis()})", live)
             return
-        op.add(g, "concat", live, dtype=op.ydt, activation=FUSED.get(opt.FusedActivationFunction()))
+        op.add(g, "concat", live, dtype=op.ydt, activation=FUSED.get(opt.FusedActivationFunction()), **extra)
     else:
-        opt = op.options(g, g.tflite.AddOptions, False)
-        op.add(g, "add", live, dtype=op.ydt, activation=FUSED.get(opt.FusedActivationFunction()) if opt else None)
+        cls = {"ADD": g.tflite.AddOptions, "MUL": g.tflite.MulOptions, "SUB": g.tflite.SubOptions}[op.opname]
+        opt = op.options(g, cls, False)
+        op.add(g, op.opname.lower(), live, dtype=op.ydt,
+               activation=FUSED.get(opt.FusedActivationFunction()) if opt else None)
+
+
+def _fold_affine(g: _Graph, op: _Op, live: list[int]) -> bool:
+    """x * c, x + c or x - c with a scalar or per-channel constant right after a convolution or a
+    dense layer without activation: batch normalization left unfolded by the converter, folded here
+    as the paper folds batch normalization (reported, not counted)."""
+    if len(live) != 1:
+        return False
+    layer = g.b.producer(g.key(live[0]))
+    const = next((i for i in op.ins if i >= 0 and g.constant(i)), None)
+    if layer is None or layer["kind"] not in ("conv2d", "depthwise_conv2d", "dense") or const is None:
+        return False
+    if layer.get("activation") not in (None, "linear") or math.prod(g.shape(const) or [1]) not in (1, op.y[-1]):
+        return False
+    g.b.skip(g.key(live[0]), op.out_names, "constant scale or shift after a linear layer (batch normalization)")
+    return True
 
 
 @HANDLERS("RESHAPE", "SQUEEZE")
@@ -271,6 +301,11 @@ def _reshape(g: _Graph, op: _Op) -> None:
 def _mean(g: _Graph, op: _Op) -> None:
     x = g.shape(op.ins[0])
     axes = sorted(a % len(x) for a in g.int_values(op.ins[1]))
+    if (len(x) != 4 or axes != [1, 2]) and axes and 0 not in axes:
+        opt = op.options(g, g.tflite.ReducerOptions, False)
+        op.add(g, "mean", [op.ins[0]], axes=[a - 1 for a in axes], keepdims=bool(opt and opt.KeepDims()),
+               dtype=op.ydt)
+        return
     if len(x) != 4 or axes != [1, 2]:
         op.opaque(g, f"{op.opname} (axes {axes})", [op.ins[0]])
         return
@@ -296,5 +331,92 @@ def _converter(g: _Graph, op: _Op) -> None:
 
 @HANDLERS(*ACTIVATION_OPS)
 def _activation(g: _Graph, op: _Op) -> None:
-    if not g.b.fuse_activation(g.key(op.ins[0]), op.out_names, ACTIVATION_OPS[op.opname]):
-        op.opaque(g)
+    """Fused into the layer before where it can carry it (a derivative read off the output);
+    otherwise an activation layer of its own, as TFLite runs it (its own output tensor)."""
+    fn = ACTIVATION_OPS[op.opname]
+    if fn not in INPUT_DERIVATIVE and g.b.fuse_activation(g.key(op.ins[0]), op.out_names, fn):
+        return
+    slopes = None
+    if fn == "prelu":
+        slopes = math.prod(g.shape(op.ins[1]) or [1])
+        if slopes not in (1, op.y[-1]):
+            op.opaque(g, f"{op.opname} (slopes neither shared nor one per channel)")
+            return
+    op.add(g, "activation", [op.ins[0]], function=fn, slopes=slopes, dtype=op.ydt,
+           weight_dtype=g.dtype(op.ins[1]) if fn == "prelu" else None)
+
+
+@HANDLERS("TRANSPOSE")
+def _transpose(g: _Graph, op: _Op) -> None:
+    perm = g.int_values(op.ins[1])
+    if not perm or perm[0] != 0:
+        op.opaque(g, f"{op.opname} (perm {perm})", [op.ins[0]])
+        return
+    op.add(g, "transpose", [op.ins[0]], perm=[a - 1 for a in perm[1:]], dtype=op.ydt)
+
+
+def _slice_layer(g: _Graph, op: _Op, x_t: int, begin, end, step, out: int, raw: str | None = None) -> None:
+    """A slice of tensor ``x_t`` (its batch axis whole) as the IR's slice layer writing tensor ``out``."""
+    x = g.shape(x_t)
+    if begin[0] != 0 or min(end[0], x[0]) != x[0] or step[0] != 1:
+        op.opaque(g, f"{op.opname} (across the batch)", [x_t])
+        return
+    g.b.add(raw or op.raw, "slice", [g.key(x_t)], [g.key(out)],
+            expect=tuple(drop_batch(g.shape(out), g.origin, f"the output of operator {op.pos}")),
+            begin=list(begin[1:]), end=list(end[1:]), step=list(step[1:]), dtype=op.ydt)
+
+
+@HANDLERS("STRIDED_SLICE")
+def _strided_slice(g: _Graph, op: _Op) -> None:
+    x = g.shape(op.ins[0])
+    opt = op.options(g, g.tflite.StridedSliceOptions, False)
+    masks = [opt.BeginMask(), opt.EndMask(), opt.EllipsisMask(), opt.NewAxisMask()] if opt else [0, 0, 0, 0]
+    shrink = opt.ShrinkAxisMask() if opt else 0
+    begin, end, step = (g.int_values(i) for i in op.ins[1:4])
+    if masks[2] or masks[3] or any(s < 1 for s in step) or len(begin) != len(x):
+        op.opaque(g, f"{op.opname} (ellipsis, new axes or negative strides)", [op.ins[0]])
+        return
+    for i, d in enumerate(x):
+        b = 0 if masks[0] >> i & 1 else begin[i] + d if begin[i] < 0 else begin[i]
+        e = d if masks[1] >> i & 1 else end[i] + d if end[i] < 0 else end[i]
+        if shrink >> i & 1:
+            e = b + 1
+        begin[i], end[i] = b, min(e, d)
+    if shrink:  # the slice, then the shrunk axes dropped: a view
+        if begin[0] != 0 or end[0] != x[0] or step[0] != 1:
+            op.opaque(g, f"{op.opname} (across the batch)", [op.ins[0]])
+            return
+        key = f"slice of #{op.outs[0]}"
+        g.b.add(op.raw, "slice", [g.key(op.ins[0])], [key], begin=begin[1:], end=end[1:], step=step[1:], dtype=op.ydt)
+        g.b.add(op.raw + "_squeeze", "reshape", [key], op.out_names, expect=tuple(op.y), shape=op.y, dtype=op.ydt)
+        return
+    _slice_layer(g, op, op.ins[0], begin, end, step, op.outs[0])
+
+
+@HANDLERS("SLICE")
+def _plain_slice(g: _Graph, op: _Op) -> None:
+    x = g.shape(op.ins[0])
+    begin, size = g.int_values(op.ins[1]), g.int_values(op.ins[2])
+    end = [d if n == -1 else b + n for b, n, d in zip(begin, size, x)]
+    _slice_layer(g, op, op.ins[0], begin, end, [1] * len(x), op.outs[0])
+
+
+@HANDLERS("SPLIT", "SPLIT_V")
+def _split(g: _Graph, op: _Op) -> None:
+    """One slice layer per output, each reading the whole input."""
+    if op.opname == "SPLIT":
+        axis_t, x_t = op.ins[0], op.ins[1]
+    else:
+        x_t, axis_t = op.ins[0], op.ins[2]
+    x = g.shape(x_t)
+    axis = g.int_values(axis_t)[0] % len(x)
+    if axis == 0:
+        op.opaque(g, f"{op.opname} (along the batch)", [x_t])
+        return
+    start = 0
+    for k, out in enumerate(op.outs):
+        size = g.shape(out)[axis]
+        begin, end = [0] * len(x), list(x)
+        begin[axis], end[axis] = start, start + size
+        _slice_layer(g, op, x_t, begin, end, [1] * len(x), out, raw=f"{op.raw}_{k}")
+        start += size
