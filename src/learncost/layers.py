@@ -313,14 +313,14 @@ INPUT_DERIVATIVE = frozenset({"hard_sigmoid", "hard_swish", "silu", "gelu", "pre
 @kind("activation")
 def _activation(p: dict, ins: list[Shape], loc: str) -> Built:
     """A non-linearity on its own (one no layer before it can carry); PReLU's ``slopes`` (1, or
-    one per channel) are its parameters."""
+    one per channel, the default) are its parameters."""
     fn = p.get("function")
     if fn not in ACTIVATIONS:
         raise SpecError(f"unknown activation function {fn!r}", location=f"{loc}.function",
                         hint="valid: " + ", ".join(sorted(ACTIVATIONS)))
     slopes = 0
-    if fn == "prelu":
-        slopes = _positive(p, "slopes", loc, 1)
+    if fn == "prelu":  # one slope per channel unless stated (Keras's and ONNX exports' usual form)
+        slopes = _positive(p, "slopes", loc, ins[0][-1])
         if any_true(slopes != 1) and any_true(slopes != ins[0][-1]):
             raise SpecError(f"must be 1 or the input's {ins[0][-1]} channels, got {slopes}", location=f"{loc}.slopes")
     elif p.get("slopes") is not None:
@@ -356,7 +356,8 @@ def _transpose(p: dict, ins: list[Shape], loc: str) -> Built:
 @kind("slice")
 def _slice(p: dict, ins: list[Shape], loc: str) -> Built:
     """Elements begin[i], begin[i] + step[i], ... before end[i] along every axis (a strided slice;
-    a split is one slice per part). Ends past the input are clipped, as every runtime does."""
+    a split is one slice per part). Ends past the input are clipped, as every runtime does; a
+    negative end counts from the end."""
     src = ins[0]
     rank = len(src)
     begin = list(p.get("begin") or [0] * rank)
@@ -366,7 +367,7 @@ def _slice(p: dict, ins: list[Shape], loc: str) -> Built:
         raise SpecError(f"begin, end and step need one value per axis of the input ({rank})", location=f"{loc}.begin")
     out = []
     for i, (b, e, st, d) in enumerate(zip(begin, end, step, src)):
-        e = min(e, d)
+        e = min(e + d if e < 0 else e, d)  # a negative end counts from the end, as in Python
         if st < 1 or not 0 <= b < e:
             raise SpecError(f"axis {i}: begin {b}, end {e} and step {st} select nothing of {d} (0 <= begin < end, "
                             "step >= 1)", location=f"{loc}.begin")

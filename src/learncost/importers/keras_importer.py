@@ -16,6 +16,8 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+from ..layers import INPUT_DERIVATIVE
+from ..limits import MAX_INT
 from .common import GraphBuilder, ImportFailure, Table, read_bytes
 
 FLOATS = {"float32": "float32", "float16": "float16", "mixed_float16": "float16", "int8": "int8"}
@@ -256,17 +258,17 @@ def _conv(w: _Walk, x: _Layer) -> bool:
     if cfg.get("data_format", "channels_last") != "channels_last":
         raise ImportFailure(f"{w.origin}: layer {x.lname!r}: only channels_last is supported",
                             code="LC-IMPORT-UNSUPPORTED")
-    if any(d != 1 for d in _pair(cfg.get("dilation_rate", 1))) or cfg.get("groups", 1) != 1:
-        b.opaque(f"{x.cls} (dilated or grouped)", x.pos, x.lname, x.srcs, [x.lname], ())
-        return False
     k = _pair(cfg["kernel_size"])
     s = _pair(cfg["strides"])
+    d = _pair(cfg.get("dilation_rate", 1))
     if x.cls == "Conv1D":
-        k, s = [1, k[0]], [1, s[0]]
+        k, s, d = [1, k[0]], [1, s[0]], [1, d[0]]
     conv = dict(kernel=k, stride=s, padding=cfg.get("padding", "valid"), use_bias=cfg.get("use_bias", True),
-                **x.common)
+                dilation=None if d == [1, 1] else d, **x.common)
     if x.cls in ("Conv2D", "Conv1D"):
-        b.add(x.lname, "conv2d", x.srcs, [x.lname], filters=cfg["filters"], activation=x.act, **conv)
+        groups = cfg.get("groups", 1)
+        b.add(x.lname, "conv2d", x.srcs, [x.lname], filters=cfg["filters"], activation=x.act,
+              groups=groups if groups != 1 else None, **conv)
     elif x.cls == "DepthwiseConv2D":
         b.add(x.lname, "depthwise_conv2d", x.srcs, [x.lname], depth_multiplier=cfg.get("depth_multiplier", 1),
               activation=x.act, **conv)
@@ -321,9 +323,30 @@ def _zero_padding(w: _Walk, x: _Layer) -> bool:
     return True
 
 
-@HANDLERS("Add")
-def _add(w: _Walk, x: _Layer) -> bool:
-    w.b.add(x.lname, "add", x.srcs, [x.lname], dtype=w.dtype)
+@HANDLERS("Add", "Multiply", "Subtract")
+def _elementwise(w: _Walk, x: _Layer) -> bool:
+    kind = {"Add": "add", "Multiply": "mul", "Subtract": "sub"}[x.cls]
+    w.b.add(x.lname, kind, x.srcs, [x.lname], dtype=w.dtype)
+    return True
+
+
+@HANDLERS("Permute")
+def _permute(w: _Walk, x: _Layer) -> bool:
+    """Keras numbers the axes after the batch from 1, as the IR's (channels-last) from 0."""
+    w.b.add(x.lname, "transpose", x.srcs, [x.lname], perm=[int(a) - 1 for a in x.cfg["dims"]], dtype=w.dtype)
+    return True
+
+
+@HANDLERS("Cropping2D")
+def _cropping(w: _Walk, x: _Layer) -> bool:
+    crop = x.cfg.get("cropping", ((0, 0), (0, 0)))
+    if isinstance(crop, int):
+        crop = ((crop, crop), (crop, crop))
+    elif isinstance(crop[0], int):
+        crop = ((crop[0], crop[0]), (crop[1], crop[1]))
+    whole = MAX_INT  # an end past the input: clipped to it
+    w.b.add(x.lname, "slice", x.srcs, [x.lname], begin=[crop[0][0], crop[1][0], 0],
+            end=[-crop[0][1] or whole, -crop[1][1] or whole, whole], dtype=w.dtype, note="cropping")
     return True
 
 
@@ -350,16 +373,44 @@ def _softmax(w: _Walk, x: _Layer) -> bool:
     return False
 
 
+#: Keras's activation names -> learncost's activation functions
+FUNCTIONS = {"relu": "relu", "relu6": "relu6", "sigmoid": "sigmoid", "tanh": "tanh", "hard_sigmoid": "hard_sigmoid",
+             "hard_swish": "hard_swish", "hard_silu": "hard_swish", "swish": "silu", "silu": "silu", "gelu": "gelu",
+             "elu": "elu", "leaky_relu": "leaky_relu", "leakyrelu": "leaky_relu", "prelu": "prelu"}
+
+
 @HANDLERS("Activation", "ReLU", "LeakyReLU", "PReLU", "ELU")
 def _activation(w: _Walk, x: _Layer) -> bool:
+    """Fused into the layer before where that layer can carry it (as before: any name); a function
+    whose derivative needs its input (``layers.INPUT_DERIVATIVE``), or one with no layer to fuse into,
+    is an activation layer of its own."""
     if x.cls == "Activation" and x.cfg.get("activation") == "softmax":
         return _softmax(w, x)
     fn = x.cfg.get("activation", x.cls.lower()) if x.cls == "Activation" else x.cls.lower()
     if fn in ("linear", None):
         w.b.skip(x.srcs[0], [x.lname], "linear activation")
-    elif not w.b.fuse_activation(x.srcs[0], [x.lname], fn):
+        return False
+    ours = FUNCTIONS.get(fn if isinstance(fn, str) else "")
+    if ours not in INPUT_DERIVATIVE and w.b.fuse_activation(x.srcs[0], [x.lname], fn):
+        return False
+    if ours is None:
         w.b.opaque(f"{x.cls}({fn})", x.pos, x.lname, x.srcs, [x.lname], ())
+        return False
+    w.b.add(x.lname, "activation", x.srcs[:1], [x.lname], function=ours, dtype=w.dtype,
+            slopes=_prelu_slopes(w, x) if ours == "prelu" else None)
     return False
+
+
+def _prelu_slopes(w: _Walk, x: _Layer) -> int | None:
+    """Keras's PReLU has one slope per input element except along ``shared_axes``; learncost models one
+    per channel (H and W shared, the usual form) or one in all (None: the layer's default, refused)."""
+    shared = sorted(int(a) for a in (x.cfg.get("shared_axes") or []))
+    if shared == [1, 2]:
+        return None  # one per channel: the builder takes the input's channels
+    if shared == [1, 2, 3]:
+        return 1
+    raise ImportFailure(f"{w.origin}: PReLU {x.lname!r} shares its slopes along axes {shared}; learncost models "
+                        "one slope per channel (shared_axes [1, 2]) or one in all", code="LC-IMPORT-UNSUPPORTED")
 
 
 @HANDLERS(*SKIPPED)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..layers import INPUT_DERIVATIVE
 from .common import GraphBuilder, ImportFailure, Table, to_hwc
 
 DTYPES = {"torch.float32": "float32", "torch.float16": "float16", "torch.int8": "int8", "torch.qint8": "int8"}
@@ -30,6 +31,14 @@ class _Node:
     y: tuple[int, ...]
     dtype: str
     b: GraphBuilder
+    shapes: dict  # node name -> its IR shape (fx's shape propagation, batch dropped)
+
+    def shape_of(self, src: str) -> tuple[int, ...]:
+        return self.shapes[src]
+
+    def operands(self, args) -> list[str]:
+        """The tensors among ``args`` in order, repeats kept (``x * x``, ``torch.cat([x, x])``)."""
+        return [a.name for a in args if hasattr(a, "name") and a.name in self.shapes]
 
     @property
     def common(self) -> dict:
@@ -74,6 +83,7 @@ def load_module(module, input_shape: list[int] | tuple[int, ...], *, name: str |
         return tm if hasattr(tm, "shape") else None
 
     b: GraphBuilder | None = None
+    shapes: dict[str, tuple[int, ...]] = {}
     last_softmax = False
     params_dtype = "float32"
     for p in module.parameters():
@@ -85,11 +95,13 @@ def load_module(module, input_shape: list[int] | tuple[int, ...], *, name: str |
                 raise ImportFailure(f"{origin}: the module takes several inputs; learncost models one")
             b = GraphBuilder(origin, to_hwc(shape[1:]), DTYPES.get(str(meta(node).dtype), "float32"))
             b.alias[node.name] = "input"
+            shapes[node.name] = tuple(to_hwc(shape[1:]))
             continue
         if node.op == "output" or meta(node) is None:
             continue
         srcs = [a.name for a in node.all_input_nodes if meta(a) is not None]
         y = tuple(to_hwc([int(d) for d in meta(node).shape[1:]]))
+        shapes[node.name] = y
         if node.op == "call_module":
             target = modules.get(node.target)
             kind = type(target).__name__
@@ -98,7 +110,7 @@ def load_module(module, input_shape: list[int] | tuple[int, ...], *, name: str |
             target = node.target
             kind = getattr(target, "__name__", str(target))
             handler = FUNCTIONS.get(kind)
-        current = _Node(pos, node, target, kind, srcs, y, params_dtype, b)
+        current = _Node(pos, node, target, kind, srcs, y, params_dtype, b, shapes)
         if handler is None:
             current.opaque()
         last_softmax = handler is not None and bool(handler(current))
@@ -112,18 +124,17 @@ def load_module(module, input_shape: list[int] | tuple[int, ...], *, name: str |
 @MODULES("Conv2d", "Conv1d")
 def _conv(n: _Node):
     t = n.target
-    if any(d != 1 for d in t.dilation) or t.padding_mode != "zeros" or isinstance(t.padding, str) and t.padding != "valid":
-        return n.opaque(f"{n.kind} (dilated, non-zero or string padding)")
-    k, s, p = list(t.kernel_size), list(t.stride), list(t.padding)
+    if t.padding_mode != "zeros" or isinstance(t.padding, str) and t.padding != "valid":
+        return n.opaque(f"{n.kind} (non-zero or string padding)")
+    k, s, p, d = list(t.kernel_size), list(t.stride), list(t.padding), list(t.dilation)
     if n.is_a("Conv1d"):
-        k, s, p = [1, k[0]], [1, s[0]], [0, p[0]]
-    conv = dict(kernel=k, stride=s, padding=[p[0], p[0], p[1], p[1]], use_bias=t.bias is not None, **n.common)
-    if t.groups == 1:
-        n.add("conv2d", n.srcs, filters=t.out_channels, **conv)
-    elif t.groups == t.in_channels:
+        k, s, p, d = [1, k[0]], [1, s[0]], [0, p[0]], [1, d[0]]
+    conv = dict(kernel=k, stride=s, padding=[p[0], p[0], p[1], p[1]], use_bias=t.bias is not None,
+                dilation=None if d == [1, 1] else d, **n.common)
+    if t.groups == t.in_channels and t.groups > 1:
         n.add("depthwise_conv2d", n.srcs, depth_multiplier=t.out_channels // t.in_channels, **conv)
     else:
-        n.opaque(f"{n.kind} (groups={t.groups})")
+        n.add("conv2d", n.srcs, filters=t.out_channels, groups=t.groups if t.groups > 1 else None, **conv)
 
 
 @MODULES("Linear")
@@ -139,16 +150,27 @@ def _pair(v) -> list[int]:
 def _pool(n: _Node):
     t = n.target
     pad = _pair(t.padding)
+    if any(d != 1 for d in _pair(getattr(t, "dilation", 1))):
+        return n.opaque(f"{n.kind} (dilated)")
     n.add("avg_pool2d" if n.is_a("AvgPool2d") else "max_pool2d", n.srcs, kernel=_pair(t.kernel_size),
-          stride=_pair(t.stride or t.kernel_size), padding=[pad[0], pad[0], pad[1], pad[1]], dtype=n.dtype)
+          stride=_pair(t.stride or t.kernel_size), padding=[pad[0], pad[0], pad[1], pad[1]], dtype=n.dtype,
+          ceil_mode=bool(t.ceil_mode) or None)
 
 
 @MODULES("AdaptiveAvgPool2d", "AdaptiveMaxPool2d")
+@FUNCTIONS("adaptive_avg_pool2d", "adaptive_max_pool2d")
 def _adaptive_pool(n: _Node):
-    if tuple(n.y[:2]) != (1, 1):
-        return n.opaque()
-    n.add("avg_pool2d" if n.is_a("AdaptiveAvgPool2d") else "max_pool2d", n.srcs, **{"global": True},
-          dtype=n.dtype)
+    """PyTorch's adaptive windows are the plain pool's where the output size divides the input's:
+    kernel = stride = input / output (the global pool at 1 x 1). Other sizes have windows of two
+    widths, which no pool layer states: carried as unsupported."""
+    avg = "Avg" in n.kind or "avg" in n.kind
+    if tuple(n.y[:2]) == (1, 1):
+        return n.add("avg_pool2d" if avg else "max_pool2d", n.srcs[:1], **{"global": True}, dtype=n.dtype)
+    src = n.shape_of(n.srcs[0])
+    if len(src) != 3 or src[0] % n.y[0] or src[1] % n.y[1]:
+        return n.opaque(f"{n.kind} (to {n.y[0]}x{n.y[1]} from {src[0]}x{src[1]}: uneven windows)")
+    k = [src[0] // n.y[0], src[1] // n.y[1]]
+    n.add("avg_pool2d" if avg else "max_pool2d", n.srcs[:1], kernel=k, stride=k, dtype=n.dtype)
 
 
 @MODULES("ZeroPad2d")
@@ -162,11 +184,27 @@ def _skipped(n: _Node):
     n.b.skip(n.srcs[0], [n.node.name], "batch normalization" if "BatchNorm" in n.kind else n.kind.lower())
 
 
-@MODULES("ReLU", "ReLU6", "Sigmoid", "Tanh", "Hardswish")
-@FUNCTIONS("relu", "relu6")
+#: module class or function name -> learncost's activation function
+ACTIVATIONS = {"ReLU": "relu", "ReLU6": "relu6", "Sigmoid": "sigmoid", "Tanh": "tanh", "Hardswish": "hard_swish",
+               "Hardsigmoid": "hard_sigmoid", "SiLU": "silu", "GELU": "gelu", "LeakyReLU": "leaky_relu", "ELU": "elu",
+               "PReLU": "prelu", "relu": "relu", "relu6": "relu6", "sigmoid": "sigmoid", "tanh": "tanh",
+               "hardswish": "hard_swish", "hardsigmoid": "hard_sigmoid", "silu": "silu", "gelu": "gelu",
+               "leaky_relu": "leaky_relu", "elu": "elu"}
+
+
+@MODULES(*(k for k in ACTIVATIONS if k[0].isupper()))
+@FUNCTIONS(*(k for k in ACTIVATIONS if k[0].islower()))
 def _activation(n: _Node):
-    if not n.b.fuse_activation(n.srcs[0], [n.node.name], n.kind.lower()):
-        n.opaque(srcs=n.srcs)
+    """Fused into the layer before where its derivative follows from the output and that layer carries
+    none; otherwise a layer of its own (PReLU with its slopes)."""
+    fn = ACTIVATIONS[n.kind] if n.kind in ACTIVATIONS else ACTIVATIONS[next(
+        c.__name__ for c in type(n.target).__mro__ if c.__name__ in ACTIVATIONS)]
+    if fn not in INPUT_DERIVATIVE and n.b.fuse_activation(n.srcs[0], [n.node.name], fn):
+        return
+    slopes = n.target.num_parameters if fn == "prelu" else None
+    if slopes is not None and slopes not in (1, n.y[-1]):
+        return n.opaque(f"{n.kind} (slopes neither shared nor one per channel)", n.srcs[:1])
+    n.add("activation", n.srcs[:1], function=fn, slopes=slopes, dtype=n.dtype)
 
 
 @MODULES("Flatten", "Unflatten")
@@ -182,16 +220,71 @@ def _softmax(n: _Node):
     return True
 
 
-@FUNCTIONS("add", "iadd")
-def _add(n: _Node):
-    if len(n.srcs) < 2:
+@FUNCTIONS("add", "iadd", "mul", "imul", "sub", "isub")
+def _elementwise(n: _Node):
+    kind = n.kind.lstrip("i")
+    operands = n.operands(n.node.args)
+    if len(operands) < 2:
         return n.opaque(f"{n.kind} (with a constant)", n.srcs)
-    n.add("add", n.srcs, dtype=n.dtype)
+    n.add(kind, operands, dtype=n.dtype)
+
+
+@FUNCTIONS("mean")
+def _mean(n: _Node):
+    """``x.mean(dims)``: over H and W a global average pool (as ReduceMean), other axes a mean."""
+    node = n.node
+    dims = node.kwargs.get("dim", node.args[1] if len(node.args) > 1 else None)
+    keep = bool(node.kwargs.get("keepdim", node.args[2] if len(node.args) > 2 else False))
+    rank = len(n.shape_of(n.srcs[0])) + 1 if n.srcs else 0
+    dims = [dims] if isinstance(dims, int) else list(dims or [])
+    if not n.srcs or not dims or rank not in (2, 4) or any(d % rank == 0 for d in dims):
+        return n.opaque(f"{n.kind} (dims {dims})")
+    axes = sorted(_ir_axis(d, rank) for d in dims)
+    if rank == 4 and axes == [0, 1]:
+        pooled = n.b.add(n.node.name, "avg_pool2d", n.srcs[:1], [n.node.name], **{"global": True}, dtype=n.dtype)
+        if not keep:
+            n.b.add(n.node.name + "_squeeze", "reshape", [n.node.name], [n.node.name], expect=n.y, shape=list(n.y),
+                    dtype=n.dtype)
+        else:
+            n.b.expected[pooled] = n.y
+        return
+    n.add("mean", n.srcs[:1], axes=axes, keepdims=keep, dtype=n.dtype)
+
+
+def _ir_axis(dim: int, rank: int) -> int:
+    """A PyTorch dimension (batch included) of a rank-``rank`` tensor as the IR's axis (NCHW's C, H, W
+    are the IR's 2, 0, 1)."""
+    return {4: {1: 2, 2: 0, 3: 1}, 2: {1: 0}}[rank][dim % rank]
+
+
+@FUNCTIONS("permute", "transpose")
+def _permute(n: _Node):
+    node = n.node
+    rank = len(n.shape_of(n.srcs[0])) + 1 if n.srcs else 0
+    if node.target == "permute" or getattr(n.target, "__name__", "") == "permute":
+        dims = list(node.args[1:]) if len(node.args) > 2 or isinstance(node.args[1], int) else list(node.args[1])
+    else:
+        a, b = node.args[1] % rank, node.args[2] % rank
+        dims = list(range(rank))
+        dims[a], dims[b] = dims[b], dims[a]
+    if rank != 4 or dims[0] % rank != 0:
+        return n.opaque(f"{n.kind} (dims {dims})")
+    perm = [0, 0, 0]
+    for j in range(1, 4):
+        perm[_ir_axis(j, 4)] = _ir_axis(dims[j], 4)
+    n.add("transpose", n.srcs[:1], perm=perm, dtype=n.dtype)
 
 
 @FUNCTIONS("cat")
 def _cat(n: _Node):
     node = n.node
-    if not callable(n.target) or node.kwargs.get("dim", node.args[1] if len(node.args) > 1 else 0) not in (1, -3):
+    dim = node.kwargs.get("dim", node.args[1] if len(node.args) > 1 else 0)
+    parts = n.operands(node.args[0]) if node.args and isinstance(node.args[0], (list, tuple)) else []
+    if not callable(n.target) or len(parts) < 2:
         return n.opaque()
-    n.add("concat", n.srcs, dtype=n.dtype)
+    if dim in (1, -3):
+        return n.add("concat", parts, dtype=n.dtype)
+    rank = len(n.y) + 1
+    if rank != 4 or dim % rank == 0:
+        return n.opaque()
+    n.add("concat", parts, axis=_ir_axis(dim, 4), dtype=n.dtype)
