@@ -1,0 +1,228 @@
+"""The kinds beyond the paper's: grouped and dilated convolutions, pooling with ceil_mode, element-wise
+mul/sub and broadcasting add, standalone activations, mean over any axes, concat on any axis, transpose,
+strided slice, pad on any axis. Each formula against a hand derivation; each shape against PyTorch's
+own; and every kind executed by ``verify`` (counted MACs equal the analytic figures, the schedule holds
+the tracked bytes at every step) with a hand-written backward that matches autograd's gradients."""
+
+from __future__ import annotations
+
+import pytest
+
+import learncost
+from learncost.errors import SpecError
+from learncost.spec import build_model, validate_spec
+
+
+def _model(layers, shape=(8, 8, 4), task="regression"):
+    return build_model(validate_spec({"name": "t", "task": task, "input": {"shape": list(shape)}, "layers": layers}))
+
+
+def _macc(model):
+    a = learncost.analyze(model, ["bp"])
+    return {lr.name: {k: v for k, v in lr.macc.items() if v} for lr in a.layers}
+
+
+# -- shapes and formulas, derived by hand ------------------------------------------------------------
+
+def test_grouped_convolution():
+    # 8x8x4 -> 6 filters 3x3 in 2 groups, same padding: each filter reads 4 / 2 = 2 channels
+    m = _model([{"name": "g", "kind": "conv2d", "filters": 6, "kernel": 3, "padding": "same", "groups": 2},
+                {"name": "h", "kind": "conv2d", "filters": 2, "kernel": 1}])
+    g = m.by_name["g"]
+    assert g.output_shape == (8, 8, 6) and g.weights == 3 * 3 * 2 * 6 and g.biases == 6
+    assert g.dims.C_in == 2
+    f = _macc(m)["g"]
+    assert f["forward"] == 3 * 3 * 2 * 8 * 8 * 6 == 6912  # H_ker W_ker (C_in / G) H_out W_out C_out
+    assert f["weight_update"] == 6912
+    assert _macc(m)["h"]["forward"] == 8 * 8 * 6 * 2
+    with pytest.raises(SpecError, match="groups must divide"):
+        _model([{"kind": "conv2d", "filters": 6, "kernel": 3, "groups": 4}])
+
+
+def test_dilated_convolution_spans_dilation_times_kernel():
+    # a 3x3 kernel at dilation 2 spans 5 positions: 9x9 valid -> 5x5; the taps (MACC) are still 3x3
+    m = _model([{"name": "d", "kind": "conv2d", "filters": 3, "kernel": 3, "dilation": 2},
+                {"name": "s", "kind": "depthwise_conv2d", "kernel": 3, "dilation": [1, 2], "padding": "same"}],
+               shape=(9, 9, 2))
+    d, s = m.by_name["d"], m.by_name["s"]
+    assert d.output_shape == (5, 5, 3) and d.dilation == (2, 2)
+    assert _macc(m)["d"]["forward"] == 3 * 3 * 2 * 5 * 5 * 3
+    # same padding for the dilated span: W pads (5 - 1) = 4 in total, H (3 - 1) = 2
+    assert s.output_shape == (5, 5, 3) and s.padding == (1, 1, 2, 2)
+
+
+@pytest.mark.parametrize("size,kernel,stride,pad", [(7, 2, 2, 0), (7, 3, 2, 1), (8, 3, 2, 0), (6, 3, 3, 1)])
+def test_ceil_mode_matches_pytorch(size, kernel, stride, pad):
+    torch = pytest.importorskip("torch")
+    m = _model([{"name": "p", "kind": "max_pool2d", "kernel": kernel, "stride": stride, "padding": pad,
+                 "ceil_mode": True}], shape=(size, size, 3))
+    want = torch.nn.functional.max_pool2d(torch.zeros(1, 3, size, size), kernel, stride, pad, ceil_mode=True).shape
+    p = m.by_name["p"]
+    assert p.output_shape == (want[2], want[3], 3)
+    # every window costs its full kernel, the overhang included (as an explicit padding would)
+    assert _macc(m)["p"]["forward"] == want[2] * want[3] * 3 * kernel * kernel
+
+
+def test_elementwise_with_broadcasting():
+    # squeeze-excitation: (6, 6, 8) x (1, 1, 8); its backward sends each input an error
+    m = _model([{"name": "x", "kind": "conv2d", "filters": 8, "kernel": 1},
+                {"name": "s", "kind": "mean", "axes": [0, 1], "keepdims": True},
+                {"name": "w", "kind": "conv2d", "filters": 8, "kernel": 1},
+                {"name": "se", "kind": "mul", "inputs": ["x", "w"]},
+                {"name": "d", "kind": "sub", "inputs": ["se", "w"]},
+                {"name": "a", "kind": "add", "inputs": ["d", "x"]}], shape=(6, 6, 3))
+    out = 6 * 6 * 8
+    assert m.by_name["se"].output_shape == m.by_name["d"].output_shape == (6, 6, 8)
+    f = _macc(m)
+    assert f["s"] == {"forward": out, "backward": out}  # one accumulate per input element, one multiply back
+    assert f["se"] == {"forward": out, "backward": 2 * out}  # dx = g w, dw = sum over H, W of g x: out each
+    assert f["d"] == {"forward": out, "backward": out}  # -g summed over H, W for the broadcast w; g as is for se
+    assert f["a"] == {"forward": out, "error": out}  # the add passes its error as it is; the model's output error
+    with pytest.raises(SpecError, match="channel or size mismatch"):
+        _model([{"name": "a", "kind": "conv2d", "filters": 3, "kernel": 1},
+                {"name": "b", "kind": "conv2d", "filters": 2, "kernel": 1}, {"kind": "mul", "inputs": ["a", "b"]}])
+
+
+def test_reshaping_kinds():
+    m = _model([{"name": "t", "kind": "transpose", "perm": [2, 0, 1]},
+                {"name": "s", "kind": "slice", "begin": [0, 1, 0], "end": [4, 8, -2], "step": [1, 3, 2]},
+                {"name": "p", "kind": "pad", "pads": [[1, 0], [0, 0], [2, 3]]},
+                {"name": "c", "kind": "concat", "inputs": ["p", "p"], "axis": 0},
+                {"name": "m", "kind": "mean", "axes": [2]},
+                {"name": "r", "kind": "activation", "function": "prelu"}])
+    t, s, p, c, mean, r = (m.by_name[k] for k in "tspcmr")
+    assert t.output_shape == (4, 8, 8)  # (C, H, W)
+    assert s.output_shape == (4, 3, 3)  # axis 1: 1, 4, 7; axis 2: 0, 2, 4 before 8 - 2
+    assert p.output_shape == (5, 3, 8) and p.padding is None  # channels padded: not the paper's padding
+    assert c.output_shape == (10, 3, 8) and mean.output_shape == (10, 3)
+    assert r.weights == 3 and not r.has_weights  # one slope per channel, frozen
+    f = _macc(m)
+    assert all(not f[k].get("forward") and not f[k].get("backward") for k in "tspcr")  # data movement only
+    assert f["m"] == {"forward": 10 * 3 * 8}
+    spatial = _model([{"name": "p", "kind": "pad", "pads": [[1, 2], [0, 1], [0, 0]]}])
+    assert spatial.by_name["p"].padding == (1, 2, 0, 1)  # the paper's spatial padding, as before
+
+
+# -- executed as counted ------------------------------------------------------------------------------
+
+SE = [  # a residual squeeze-excitation block with every new kind on the backward path
+    {"name": "c1", "kind": "conv2d", "filters": 8, "kernel": 3, "padding": "same", "activation": "relu"},
+    {"name": "g1", "kind": "conv2d", "filters": 8, "kernel": 3, "padding": "same", "groups": 2, "dilation": 2,
+     "activation": "relu6"},
+    {"name": "hs", "kind": "activation", "function": "hard_swish"},
+    {"name": "sq", "kind": "mean", "axes": [0, 1], "keepdims": True},
+    {"name": "fc1", "kind": "conv2d", "filters": 4, "kernel": 1, "activation": "relu"},
+    {"name": "fc2", "kind": "conv2d", "filters": 8, "kernel": 1},
+    {"name": "sig", "kind": "activation", "function": "hard_sigmoid"},
+    {"name": "se", "kind": "mul", "inputs": ["hs", "sig"]},
+    {"name": "res", "kind": "add", "inputs": ["se", "c1"]},
+    {"name": "pool", "kind": "avg_pool2d", "kernel": 2, "stride": 2, "ceil_mode": True},
+    {"name": "fc", "kind": "dense", "units": 5},
+    {"name": "softmax", "kind": "softmax"},
+]
+RESHAPING = [  # reshaping kinds, a subtraction, a product of a value with itself, PReLU, SiLU, GELU
+    {"name": "c1", "kind": "conv2d", "filters": 6, "kernel": 3, "padding": "same"},
+    {"name": "pr", "kind": "activation", "function": "prelu", "slopes": 6},
+    {"name": "c2", "kind": "depthwise_conv2d", "kernel": 3, "padding": "same", "dilation": [2, 1]},
+    {"name": "si", "kind": "activation", "function": "silu"},
+    {"name": "d", "kind": "sub", "inputs": ["si", "pr"]},
+    {"name": "cm", "kind": "mean", "axes": [2], "keepdims": True},
+    {"name": "b", "kind": "add", "inputs": ["d", "cm"]},
+    {"name": "sq", "kind": "mul", "inputs": ["b", "b"]},
+    {"name": "t", "kind": "transpose", "perm": [1, 0, 2]},
+    {"name": "sl", "kind": "slice", "begin": [0, 1, 0], "end": [6, 5, 6], "step": [2, 1, 1]},
+    {"name": "p", "kind": "pad", "pads": [[0, 0], [1, 0], [0, 2]]},
+    {"name": "c3", "kind": "conv2d", "filters": 4, "kernel": 1, "activation": "tanh"},
+    {"name": "cat", "kind": "concat", "inputs": ["c3", "c3"], "axis": 0},
+    {"name": "m", "kind": "mean", "axes": [0, 1]},
+    {"name": "ge", "kind": "activation", "function": "gelu"},
+    {"name": "fc", "kind": "dense", "units": 3, "activation": "leaky_relu"},
+]
+MODELS = {"se": (SE, (7, 7, 4), "classification"), "reshaping": (RESHAPING, (5, 6, 3), "classification")}
+
+
+def _built(name):
+    layers, shape, task = MODELS[name]
+    return _model(layers, shape, task)
+
+
+@pytest.mark.parametrize("setup", ["paper", "int8-fp32grad"])
+@pytest.mark.parametrize("name", list(MODELS))
+def test_new_kinds_execute_as_counted(name, setup):
+    pytest.importorskip("torch")
+    from learncost.verify import verify
+
+    v = verify(_built(name), setup=setup)
+    assert v.unexplained == []
+    for c in v.checks:
+        for o in c.operations:
+            assert o.counted == o.expected, (c.procedure, c.phase, o.operation)
+            if setup != "paper":
+                assert o.counted == o.analytic, (c.procedure, c.phase, o.operation)
+        assert c.memory.schedule_mismatch == [] and c.memory.tracked_bytes == c.memory.schedule_bytes
+    bp = v.check("bp", "training")
+    counted = {o.operation: o.counted for o in bp.operations}
+    assert counted["backward"] > 0 and counted["weight_update"] > 0
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_hand_written_backward_of_new_kinds_matches_autograd(monkeypatch, name):
+    """One SGD step at learning rate 1: W0 - W1 is the reference's gradient, from what it kept (the
+    factors of a product, an activation's input); autograd's comes from the whole graph."""
+    torch = pytest.importorskip("torch")
+    from learncost.evaluate import Evaluator
+    from learncost.setups import load
+    from learncost.torch_build import module_key
+    from learncost.verify import reference as R
+
+    monkeypatch.setattr(R, "LEARNING_RATE", 1.0)
+    m = _built(name)
+    ev = Evaluator(m, load("int8-fp32grad"))
+    step = R.Step(ev, seed=3)
+    before = {k: v.detach().clone() for k, v in step.net.state_dict().items()}
+    x = R.example_input(m, seed=3)
+    with step.counter:
+        R.bp_training(step)
+    after = step.net.state_dict()
+    net = R.build_module(m)
+    net.load_state_dict(before)
+    values = {m.input.name: x}
+    for layer in m.layers[1:]:
+        values[layer.name] = net.run_layer(layer, [values[s] for s in layer.inputs])[1]
+    logits = values[ev.plan.logits.name].reshape(1, -1)
+    target = step.target(values, 1)
+    if m.output.kind == "softmax":
+        loss = torch.nn.functional.cross_entropy(logits, target.argmax(1))  # dL/dlogits = p - y
+    else:
+        loss = 0.5 * ((logits - target) ** 2).sum()  # dL/dlogits = logits - y, as the reference's error
+    loss.backward()
+    for layer in ev.plan.weight_layers:
+        weight, bias = net.params(layer)
+        key = module_key(layer)
+        for kind, auto in (("weight", weight.grad), ("bias", bias.grad)):
+            ref = before[f"ops.{key}.{kind}"] - after[f"ops.{key}.{kind}"]
+            # W0 - W1 of float32 weights near 0.2 resolves about 3e-8
+            assert float((ref - auto).abs().max()) <= 1e-3 * float(auto.abs().max()) + 5e-8, (layer.name, kind)
+            assert float(auto.abs().max()) > 0, (layer.name, kind)
+
+
+def test_fused_activation_needing_its_input_is_refused_by_verify():
+    pytest.importorskip("torch")
+    from learncost.verify import verify
+
+    m = _model([{"name": "c", "kind": "conv2d", "filters": 2, "kernel": 1, "activation": "hard_swish"}])
+    with pytest.raises(learncost.LearncostError) as err:
+        verify(m, ["bp"])
+    assert "kind: activation, function: hard_swish" in err.value.line()
+
+
+def test_workbook_refuses_what_its_formulas_do_not_state(tmp_path):
+    pytest.importorskip("openpyxl")
+    from conftest import run_cli
+
+    spec = tmp_path / "g.yaml"
+    spec.write_text("name: g\ntask: regression\ninput: {shape: [4, 4, 4]}\n"
+                    "layers:\n  - {name: g, kind: conv2d, filters: 4, kernel: 1, groups: 2}\n")
+    out = run_cli("analyze", str(spec), "-o", str(tmp_path / "g.xlsx"))
+    assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1
+    assert "'g' is a grouped convolution" in out.stderr and not (tmp_path / "g.xlsx").exists()
