@@ -208,8 +208,16 @@ class _Node:
     def ydt(self) -> str:
         return self.g.dtype_of(self.outs[0])
 
+    @property
+    def stated(self) -> tuple[int, ...] | None:
+        """The output shape the graph states, None where shape inference gives none (after an unknown
+        operator): the layer's own shape rule then stands alone."""
+        if self.outs[0] not in self.g.shapes:
+            return None
+        return tuple(self.y)
+
     def add(self, kind: str, inputs: list[str], **params) -> str:
-        return self.g.b.add(self.raw, kind, inputs, self.outs, expect=tuple(self.y), dtype=self.ydt, **params)
+        return self.g.b.add(self.raw, kind, inputs, self.outs, expect=self.stated, dtype=self.ydt, **params)
 
     def opaque(self, what: str | None = None, inputs: list[str] | None = None) -> None:
         """Carried at zero cost with the shape the graph states (its input's where it states none);

@@ -1,0 +1,356 @@
+"""Importers beyond the paper's kinds: constants in any form folded as weights, the new operators in
+each format, nested and custom Keras layers, and --allow-unsupported on anything. Files are made
+here (onnx's helper, the TFLite writer, Keras configurations, torch modules); the onnx wheel's own
+test graphs are read where the installed package ships them."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+import learncost
+from conftest import run_cli
+from learncost.errors import LearncostError
+from learncost.importers.common import ImportFailure
+from tflite_writer import FLOAT32, INT32, TFLiteWriter, conv_options
+
+
+def _forward(model) -> dict[str, int]:
+    return {lr.name: lr.macc["forward"] for lr in learncost.analyze(model, ["bp"]).layers}
+
+
+# -- ONNX ----------------------------------------------------------------------------------------
+
+def _onnx(nodes, inits, x_shape, out="y", extra_outputs=(), opset=14):
+    import onnx
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, list(x_shape))
+    outs = [helper.make_tensor_value_info(o, TensorProto.FLOAT, None) for o in (out, *extra_outputs)]
+    graph = helper.make_graph(nodes, "g", [x], outs, initializer=inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)]).SerializeToString()
+
+
+def _zeros(name, *shape):
+    import numpy as np
+    from onnx import numpy_helper
+
+    return numpy_helper.from_array(np.zeros(shape, dtype=np.float32), name)
+
+
+def _ints(name, values):
+    import numpy as np
+    from onnx import numpy_helper
+
+    return numpy_helper.from_array(np.array(values, dtype=np.int64), name)
+
+
+def test_onnx_constants_in_any_form_are_weights(tmp_path):
+    """Weights from ConstantOfShape (the onnx model zoo's light graphs), a Constant node, Identity and
+    Transpose of an initializer: all weights, none a layer; a Mul and Add by per-channel constants after
+    a convolution is batch normalization, folded."""
+    pytest.importorskip("onnx")
+    import numpy as np
+    from onnx import TensorProto, helper
+
+    value = helper.make_tensor("v", TensorProto.FLOAT, [1], [0.0])
+    nodes = [
+        helper.make_node("ConstantOfShape", ["w1_shape"], ["w1"], value=value),
+        helper.make_node("Constant", [], ["b1"], value=helper.make_tensor("b", TensorProto.FLOAT, [4], np.zeros(4))),
+        helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1]),
+        helper.make_node("Mul", ["c1", "scale"], ["bn1"]),
+        helper.make_node("Add", ["bn1", "shift"], ["bn2"]),
+        helper.make_node("Relu", ["bn2"], ["r1"]),
+        helper.make_node("Identity", ["w2_raw"], ["w2"]),
+        helper.make_node("Conv", ["r1", "w2"], ["c2"]),
+        helper.make_node("GlobalAveragePool", ["c2"], ["gap"]),
+        helper.make_node("Flatten", ["gap"], ["fl"]),
+        helper.make_node("Transpose", ["w3_t"], ["w3"], perm=[1, 0]),
+        helper.make_node("MatMul", ["fl", "w3"], ["y"]),
+    ]
+    inits = [_ints("w1_shape", [4, 3, 3, 3]), _zeros("scale", 4, 1, 1), _zeros("shift", 4, 1, 1),
+             _zeros("w2_raw", 6, 4, 1, 1), _zeros("w3_t", 5, 6)]
+    path = tmp_path / "constants.onnx"
+    path.write_bytes(_onnx(nodes, inits, (1, 3, 8, 8)))
+    m = learncost.load_model(path)
+    assert [(lr.kind, lr.output_shape, lr.weights, lr.biases, lr.activation) for lr in m.layers[1:]] == [
+        ("conv2d", (8, 8, 4), 3 * 3 * 3 * 4, 4, "relu"),  # the ReLU fuses once the scale and shift are folded
+        ("conv2d", (8, 8, 6), 4 * 6, 0, None),
+        ("avg_pool2d", (1, 1, 6), 0, 0, None),
+        ("reshape", (6,), 0, 0, None),
+        ("dense", (5,), 6 * 5, 0, None),
+    ]
+    assert any("batch normalization" in w for w in m.warnings)
+
+
+def test_onnx_new_operators(tmp_path):
+    """A grouped dilated convolution, squeeze-excitation (ReduceMean, Mul), HardSwish, PRelu, a channel
+    Pad, Transpose, Slice, Split, Concat on H and MaxPool with ceil_mode, each checked against the shape
+    onnx's own inference states (the importer refuses a disagreement)."""
+    pytest.importorskip("onnx")
+    from onnx import helper
+
+    nodes = [
+        helper.make_node("Conv", ["x", "wg"], ["g"], group=2, dilations=[2, 2], pads=[2, 2, 2, 2]),
+        helper.make_node("HardSwish", ["g"], ["hs"]),
+        helper.make_node("ReduceMean", ["hs"], ["sq"], axes=[2, 3], keepdims=1),
+        helper.make_node("Conv", ["sq", "ws"], ["ex"]),
+        helper.make_node("Sigmoid", ["ex"], ["sig"]),
+        helper.make_node("Mul", ["hs", "sig"], ["se"]),
+        helper.make_node("PRelu", ["se", "slope"], ["pr"]),
+        helper.make_node("Pad", ["pr", "pads"], ["pc"]),
+        helper.make_node("Transpose", ["pc"], ["tr"], perm=[0, 1, 3, 2]),
+        helper.make_node("Slice", ["tr", "starts", "ends", "axes", "steps"], ["sl"]),
+        helper.make_node("Split", ["sl"], ["s1", "s2"], axis=1),
+        helper.make_node("Concat", ["s1", "s2"], ["cat"], axis=2),
+        helper.make_node("MaxPool", ["cat"], ["y"], kernel_shape=[2, 2], strides=[2, 2], ceil_mode=1),
+    ]
+    inits = [_zeros("wg", 8, 2, 3, 3), _zeros("ws", 8, 8, 1, 1), _zeros("slope", 8, 1, 1),
+             _ints("pads", [0, 1, 0, 0, 0, 1, 0, 0]), _ints("starts", [1]), _ints("ends", [9]), _ints("axes", [3]),
+             _ints("steps", [2])]
+    path = tmp_path / "ops.onnx"
+    path.write_bytes(_onnx(nodes, inits, (1, 4, 9, 9)))
+    m = learncost.load_model(path)
+    got = [(lr.kind, lr.output_shape) for lr in m.layers[1:]]
+    assert got == [
+        ("conv2d", (9, 9, 8)), ("activation", (9, 9, 8)), ("avg_pool2d", (1, 1, 8)), ("conv2d", (1, 1, 8)),
+        ("mul", (9, 9, 8)), ("activation", (9, 9, 8)), ("pad", (9, 9, 10)), ("transpose", (9, 9, 10)),
+        ("slice", (9, 4, 10)),  # NCHW axis 3 (the IR's W) from 1 to 9 by 2
+        ("slice", (9, 4, 5)), ("slice", (9, 4, 5)), ("concat", (18, 4, 5)), ("max_pool2d", (9, 2, 5)),
+    ]
+    g = m.layers[1]
+    assert (g.groups, g.dilation, g.weights) == (2, (2, 2), 3 * 3 * 2 * 8)
+    assert m.layers[4].activation == "sigmoid"  # fused: its derivative follows from the output
+    prelu = m.layers[6]
+    assert (prelu.activation, prelu.weights) == ("prelu", 8)
+    f = _forward(m)
+    assert f[g.name] == 3 * 3 * 2 * 9 * 9 * 8  # H_ker W_ker (C_in / G) H_out W_out C_out
+    assert f[m.layers[5].name] == 9 * 9 * 8  # the SE product: one multiply per output element
+
+
+def _onnx_test_data() -> Path:
+    onnx = pytest.importorskip("onnx")
+    root = Path(onnx.__file__).parent / "backend" / "test" / "data"
+    if not (root / "light").is_dir():
+        pytest.skip("this onnx wheel ships no backend test data")
+    return root
+
+
+@pytest.mark.parametrize("name", ["squeezenet", "vgg19", "resnet50", "inception_v2"])
+def test_onnx_zoo_light_graphs_import_and_match_an_independent_count(name):
+    """The onnx wheel's light model-zoo graphs store every weight as ConstantOfShape: they import
+    without --allow-unsupported, and learncost's convolution and Gemm forward MACC equal a count made
+    here from the graph itself (onnx's shape inference: output elements x C_in / group x kernel)."""
+    import onnx
+    from onnx import shape_inference
+
+    path = _onnx_test_data() / "light" / f"light_{name}.onnx"
+    if not path.exists():
+        pytest.skip(f"{path.name} is not in this onnx wheel")
+    m = learncost.load_model(path)
+    g = shape_inference.infer_shapes(onnx.load(path)).graph
+    shapes = {vi.name: [d.dim_value for d in vi.type.tensor_type.shape.dim] for vi in [*g.value_info, *g.output]}
+    init = {t.name: list(onnx.numpy_helper.to_array(t)) for t in g.initializer}
+    dims = {n.output[0]: init[n.input[0]] for n in g.node if n.op_type == "ConstantOfShape"}  # weight shapes
+    count = 0
+    for node in g.node:
+        if node.op_type == "Conv":  # weight (C_out, C_in / group, kH, kW): each output reads C_in / group x kH x kW
+            w = dims[node.input[1]]
+            count += math.prod(shapes[node.output[0]][1:]) * w[1] * w[2] * w[3]
+        elif node.op_type == "Gemm":
+            w = dims[node.input[1]]
+            count += w[0] * w[1]
+    learn = sum(v for layer, v in _forward(m).items() if m.by_name[layer].kind in ("conv2d", "depthwise_conv2d",
+                                                                                    "dense"))
+    assert learn == count > 0
+
+
+def test_onnx_test_data_never_crashes_with_allow_unsupported():
+    """Every graph the onnx wheel ships imports with --allow-unsupported, or is refused with one of
+    learncost's import errors (several inputs, element types it does not size); nothing else escapes."""
+    files = sorted(_onnx_test_data().rglob("*.onnx"))
+    assert len(files) > 100
+    imported = 0
+    for path in files:
+        try:
+            learncost.load_model(path, allow_unsupported=True)
+            imported += 1
+        except LearncostError as exc:
+            assert exc.code.startswith("LC-IMPORT"), (path, exc.line())
+    assert imported >= 100  # 115 of the 149 graphs of onnx 1.23.2
+
+
+def test_allow_unsupported_carries_any_unknown_operator(tmp_path):
+    """Unknown operators reading only constants, with several outputs, or with no stated shape are
+    each carried as a zero-cost layer and named in a warning."""
+    pytest.importorskip("onnx")
+    from onnx import helper
+
+    nodes = [
+        helper.make_node("Conv", ["x", "w"], ["c"]),
+        helper.make_node("Foo", ["c"], ["f1", "f2"], domain="custom.ops"),
+        helper.make_node("Add", ["f1", "f2"], ["s"]),
+        helper.make_node("Bar", ["k"], ["kk"], domain="custom.ops"),
+        helper.make_node("Baz", ["s", "kk"], ["y"], domain="custom.ops"),
+    ]
+    import onnx
+    from onnx import TensorProto
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 4, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    graph = helper.make_graph(nodes, "g", [x], [y], initializer=[_zeros("w", 3, 2, 1, 1), _zeros("k", 3)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13), helper.make_opsetid("custom.ops", 1)])
+    path = tmp_path / "unknown.onnx"
+    path.write_bytes(model.SerializeToString())
+    with pytest.raises(ImportFailure) as err:
+        learncost.load_model(path)
+    assert "Foo (operator 1)" in err.value.line() and "Baz (operator 4)" in err.value.line()
+    m = learncost.load_model(path, allow_unsupported=True)
+    assert [lr.kind for lr in m.layers[1:]] == ["conv2d", "opaque", "add", "opaque"]
+    assert m.layers[-1].output_shape == (4, 4, 3)  # no stated shape: its input's
+    assert sum("is not costed" in w for w in m.warnings) == 2  # Bar computes from constants: a weight
+
+
+# -- TFLite --------------------------------------------------------------------------------------
+
+
+
+def test_tflite_float16_weights_decoded_by_dequantize(tmp_path):
+    """MediaPipe's graphs store float16 weights that DEQUANTIZE decodes before the convolution reads
+    them: the weights are the stored constant (2 bytes each), the decoder no layer."""
+    import tflite
+
+    B, FLOAT16 = tflite.BuiltinOperator, tflite.TensorType.FLOAT16
+    w = TFLiteWriter()
+    x = w.tensor("x", [1, 6, 6, 4], FLOAT32)
+    w16 = w.tensor("w16", [8, 3, 3, 2], FLOAT16, bytes(2 * 8 * 3 * 3 * 2))
+    b16 = w.tensor("b16", [8], FLOAT16, bytes(16))
+    wf = w.tensor("w", [8, 3, 3, 2], FLOAT32)
+    bf = w.tensor("b", [8], FLOAT32)
+    w.op(B.DEQUANTIZE, [w16], [wf])
+    w.op(B.DEQUANTIZE, [b16], [bf])
+    c = w.tensor("conv", [1, 6, 6, 8], FLOAT32)
+    w.op(B.CONV_2D, [x, wf, bf], [c], conv_options(activation=0))  # grouped: filters read 2 of 4 channels
+    hs = w.tensor("hs", [1, 6, 6, 8], FLOAT32)
+    w.op(B.HARD_SWISH, [c], [hs])
+    m8 = w.tensor("mean", [1, 1, 1, 8], FLOAT32)
+    w.op(B.MEAN, [hs, w.int32("axes", [1, 2])], [m8])
+    se = w.tensor("se", [1, 6, 6, 8], FLOAT32)
+    w.op(B.MUL, [hs, m8], [se])
+    tr = w.tensor("tr", [1, 8, 6, 6], FLOAT32)
+    w.op(B.TRANSPOSE, [se, w.int32("perm", [0, 3, 1, 2])], [tr])
+    sl = w.tensor("sl", [1, 4, 6, 3], FLOAT32)
+    w.op(B.STRIDED_SLICE, [tr, w.int32("b", [0, 0, 0, 0]), w.int32("e", [1, 4, 6, 6]), w.int32("s", [1, 1, 1, 2])],
+         [sl])
+    path = tmp_path / "mediapipe_like.tflite"
+    path.write_bytes(w.bytes([x], [sl]))
+    m = learncost.load_model(path)
+    assert [(lr.kind, lr.output_shape) for lr in m.layers[1:]] == [
+        ("conv2d", (6, 6, 8)), ("activation", (6, 6, 8)), ("avg_pool2d", (1, 1, 8)), ("mul", (6, 6, 8)),
+        ("transpose", (8, 6, 6)), ("slice", (4, 6, 3))]
+    conv = m.layers[1]
+    assert (conv.groups, conv.weights, conv.weight_dtype, conv.bias_dtype) == (2, 3 * 3 * 2 * 8, "float16", "float16")
+    assert conv.params_bytes == (3 * 3 * 2 * 8 + 8) * 2
+    assert _forward(m)[conv.name] == 3 * 3 * 2 * 6 * 6 * 8
+
+
+# -- Keras ---------------------------------------------------------------------------------------
+
+def _layer(name, cls, cfg, inbound=None, **extra):
+    entry = {"class_name": cls, "name": name, "config": {"name": name, **cfg}, **extra}
+    if inbound is not None:
+        entry["inbound_nodes"] = [[[i, 0, 0, {}] for i in inbound]]
+    return entry
+
+
+def _h5(tmp_path, config, name="m.h5"):
+    import h5py
+
+    path = tmp_path / name
+    with h5py.File(path, "w") as f:
+        f.attrs["model_config"] = json.dumps(config)
+    return path
+
+
+def test_keras_nested_sequential_and_multiply(tmp_path):
+    block = {"class_name": "Sequential", "name": "block", "config": {"name": "block", "layers": [
+        {"class_name": "InputLayer", "config": {"name": "bin", "batch_input_shape": [None, 8, 8, 4]}},
+        {"class_name": "Conv2D", "config": {"name": "conv", "filters": 4, "kernel_size": 3, "strides": 1,
+                                            "padding": "same", "activation": "relu", "groups": 2}},
+        {"class_name": "Activation", "config": {"name": "sw", "activation": "swish"}},
+    ]}, "inbound_nodes": [[["in", 0, 0, {}]]]}
+    config = {"class_name": "Functional", "config": {"name": "m", "layers": [
+        _layer("in", "InputLayer", {"batch_input_shape": [None, 8, 8, 4]}, []),
+        block,
+        _layer("gap", "GlobalAveragePooling2D", {"keepdims": True}, ["block"]),
+        _layer("scale", "Multiply", {}, ["block", "gap"]),
+        _layer("flat", "Flatten", {}, ["scale"]),
+        _layer("fc", "Dense", {"units": 3, "activation": "softmax"}, ["flat"]),
+    ]}}
+    m = learncost.load_model(_h5(tmp_path, config))
+    assert [(lr.name, lr.kind, lr.output_shape) for lr in m.layers[1:]] == [
+        ("block_conv", "conv2d", (8, 8, 4)), ("block_sw", "activation", (8, 8, 4)), ("gap", "avg_pool2d", (1, 1, 4)),
+        ("scale", "mul", (8, 8, 4)), ("flat", "reshape", (256,)), ("fc", "dense", (3,)),
+        ("fc_softmax", "softmax", (3,))]
+    conv = m.by_name["block_conv"]
+    assert conv.groups == 2 and conv.weights == 3 * 3 * 2 * 4 and m.by_name["block_sw"].activation == "silu"
+    assert m.by_name["scale"].inputs == ("block_sw", "gap")
+
+
+def test_keras_custom_layer_refused_by_name(tmp_path):
+    config = {"class_name": "Sequential", "config": {"name": "m", "layers": [
+        {"class_name": "InputLayer", "config": {"name": "in", "batch_input_shape": [None, 4, 4, 2]}},
+        {"class_name": "MyAttention", "config": {"name": "att"}, "module": "my_project.layers",
+         "registered_name": "Custom>MyAttention"},
+        {"class_name": "Flatten", "config": {"name": "flat"}},
+    ]}}
+    path = _h5(tmp_path, config, "custom.h5")
+    out = run_cli("analyze", str(path))
+    assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1 and "Traceback" not in out.stderr
+    line = out.stderr.strip()
+    assert "custom Keras layer(s) MyAttention (att)" in line and "spec" in line and "LC-IMPORT-UNSUPPORTED-OP" in line
+    m = learncost.load_model(path, allow_unsupported=True)
+    assert [lr.kind for lr in m.layers[1:]] == ["opaque", "reshape"]
+    assert any("MyAttention" in w for w in m.warnings)
+
+
+# -- PyTorch -------------------------------------------------------------------------------------
+
+def test_torch_functional_forms_and_new_modules_execute_as_counted():
+    torch = pytest.importorskip("torch")
+    from torch import nn
+    from torch.nn import functional as F
+
+    from learncost.verify import verify
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.stem = nn.Conv2d(3, 8, 3, padding=1)
+            self.group = nn.Conv2d(8, 8, 3, padding=2, dilation=2, groups=4)
+            self.act = nn.SiLU()
+            self.fc1 = nn.Conv2d(8, 4, 1)
+            self.fc2 = nn.Conv2d(4, 8, 1)
+            self.pool = nn.AvgPool2d(2, ceil_mode=True)
+            self.head = nn.Linear(8 * 2 * 2, 5)
+
+        def forward(self, x):
+            x = self.act(self.group(torch.relu(self.stem(x))))
+            s = torch.sigmoid(self.fc2(torch.relu(self.fc1(x.mean((2, 3), keepdim=True)))))
+            x = x * s
+            x = F.adaptive_avg_pool2d(self.pool(x), 2)
+            return torch.softmax(self.head(torch.flatten(x, 1)), 1)
+
+    m = learncost.from_torch(Net(), (1, 3, 7, 7))
+    assert [(lr.kind, lr.output_shape) for lr in m.layers[1:]] == [
+        ("conv2d", (7, 7, 8)), ("conv2d", (7, 7, 8)), ("activation", (7, 7, 8)), ("avg_pool2d", (1, 1, 8)),
+        ("conv2d", (1, 1, 4)), ("conv2d", (1, 1, 8)), ("mul", (7, 7, 8)), ("avg_pool2d", (4, 4, 8)),
+        ("avg_pool2d", (2, 2, 8)), ("reshape", (32,)), ("dense", (5,)), ("softmax", (5,))]
+    assert m.layers[2].groups == 4 and m.layers[2].dilation == (2, 2) and m.layers[8].padding == (0, 1, 0, 1)
+    v = verify(m, setup="int8-fp32grad")
+    assert v.unexplained == []
+    for c in v.checks:
+        assert all(o.counted == o.analytic for o in c.operations), (c.procedure, c.phase)
