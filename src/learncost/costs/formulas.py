@@ -189,8 +189,15 @@ def elementwise_forward(d: Dims, layer: Layer) -> int:
     return layer.output_elements * (len(layer.inputs) - 1)
 
 
-def _broadcast(layer: Layer, i: int) -> bool:
-    return tuple(layer.input_shapes[i]) != tuple(layer.output_shape)
+def broadcast(layer: Layer, i: int):
+    """Whether input ``i`` was broadcast to the output's shape: a bool, or one per variant of a sweep."""
+    src, out = layer.input_shapes[i], layer.output_shape
+    if len(src) != len(out):
+        return True
+    differs = False
+    for a, b in zip(src, out):
+        differs = differs | (a != b)
+    return differs
 
 
 def elementwise_input_error(layer: Layer, i: int) -> int:
@@ -202,7 +209,7 @@ def elementwise_input_error(layer: Layer, i: int) -> int:
       broadcast input's sum over its broadcast axes folded into the same multiply-accumulates."""
     if layer.kind == "mul":
         return layer.output_elements * (len(layer.inputs) - 1)
-    return layer.output_elements if _broadcast(layer, i) else 0
+    return layer.output_elements * broadcast(layer, i)
 
 
 @formula("mean", "forward")

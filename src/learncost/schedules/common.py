@@ -128,5 +128,7 @@ def kept_buffers(layer, plan, sizes) -> list[str]:
 def passes_error(layer, i: int) -> bool:
     """The error of input ``i`` is the output's error itself: no new tensor, no work (an add, a
     subtraction's first input, a standalone activation after its derivative, none broadcast)."""
+    from ..costs.formulas import broadcast
+
     return layer.kind in ("add", "sub", "activation") and (layer.kind != "sub" or i == 0) \
-        and tuple(layer.input_shapes[i]) == tuple(layer.output_shape)
+        and not any_true(broadcast(layer, i))
