@@ -354,3 +354,26 @@ def test_torch_functional_forms_and_new_modules_execute_as_counted():
     assert v.unexplained == []
     for c in v.checks:
         assert all(o.counted == o.analytic for o in c.operations), (c.procedure, c.phase)
+
+
+def test_several_inputs_refused_several_outputs_said(tmp_path):
+    """The IR has one input layer: a Keras model with two is refused in one line. Of several outputs
+    the IR follows the last layer's, and a warning says so."""
+    config = {"class_name": "Functional", "config": {"name": "m", "layers": [
+        _layer("a", "InputLayer", {"batch_input_shape": [None, 4]}, []),
+        _layer("b", "InputLayer", {"batch_input_shape": [None, 4]}, []),
+        _layer("s", "Add", {}, ["a", "b"]),
+    ]}}
+    out = run_cli("analyze", str(_h5(tmp_path, config, "two.h5")))
+    assert out.returncode == 2 and "the model has 2 inputs; learncost models one input" in out.stderr
+    assert "LC-IMPORT-UNSUPPORTED" in out.stderr and len(out.stderr.strip().splitlines()) == 1
+    pytest.importorskip("onnx")
+    from onnx import helper
+
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"]), helper.make_node("Relu", ["c"], ["aux"]),
+             helper.make_node("GlobalAveragePool", ["c"], ["y"])]
+    path = tmp_path / "two_outputs.onnx"
+    path.write_bytes(_onnx(nodes, [_zeros("w", 3, 2, 1, 1)], (1, 2, 4, 4), extra_outputs=("aux",)))
+    m = learncost.load_model(path)
+    assert m.output.kind == "avg_pool2d"
+    assert any("the graph has 2 outputs (y, aux)" in w for w in m.warnings)

@@ -42,6 +42,7 @@ class GraphBuilder:
     expected: dict[str, tuple[int, ...]] = field(default_factory=dict)
     unsupported: list[Unsupported] = field(default_factory=list)
     folded: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     _names: set[str] = field(default_factory=lambda: {"input"})
 
     def unique(self, raw: str) -> str:
@@ -99,6 +100,14 @@ class GraphBuilder:
         self.add(raw_name, "opaque", inputs, outputs, expect=shape or None, shape=list(shape) or None,
                  note=f"unsupported operator {op}: carried at zero cost")
 
+    def several_outputs(self, names: list[str]) -> None:
+        """A graph with several outputs: the IR follows one, the last layer; the others are computed
+        (their forward cost counted) but no error starts from them. Said in a warning."""
+        if len(names) > 1:
+            self.notes.append(f"the graph has {len(names)} outputs ({', '.join(names[:4])}"
+                              f"{', ...' if len(names) > 4 else ''}); learncost follows the last layer's as the "
+                              "model's output: no error or loss starts from the others")
+
     def build(self, *, name: str, allow_unsupported: bool, classes: int | None, softmax_output: bool) -> Model:
         if self.unsupported and not allow_unsupported:
             listed = ", ".join(f"{u.op} (operator {u.position})" for u in self.unsupported)
@@ -140,6 +149,7 @@ class GraphBuilder:
             for u in self.unsupported)
         if self.folded:
             model.warnings.append(f"not counted, as the paper assumes: {', '.join(sorted(set(self.folded)))}")
+        model.warnings.extend(self.notes)
         model.source = self.origin
         return model
 

@@ -152,6 +152,10 @@ def _load(path: Path, config: dict, allow_unsupported: bool, classes: int | None
     origin = path.name
     layers = config["config"]["layers"]
     sequential = config.get("class_name") == "Sequential"
+    inputs = [entry for entry in layers if entry.get("class_name") == "InputLayer"]
+    if not sequential and len(inputs) > 1:
+        raise ImportFailure(f"{origin}: the model has {len(inputs)} inputs; learncost models one input",
+                            code="LC-IMPORT-UNSUPPORTED")
     first = layers[0]
     if first["class_name"] == "InputLayer":
         cfg = first["config"]

@@ -256,6 +256,7 @@ def _load(path: Path, model, allow_unsupported: bool, classes: int | None):
         n = _Node(pos, op, node, _attrs(node), live, node.name or f"{op.lower()}_{pos}", g)
         last_softmax = op == "Softmax"
         HANDLERS.get(op, _unsupported)(n)
+    g.b.several_outputs([o.name for o in model.graph.output])
     return g.b.build(name=path.stem, allow_unsupported=allow_unsupported, classes=classes,
                      softmax_output=last_softmax)
 

@@ -175,6 +175,7 @@ def _load(path: Path, data: bytes, allow_unsupported: bool, classes: int | None)
         current = _Op(pos, opname, op, ins, outs, [g.key(i) for i in outs], y, g.dtype(outs[0]))
         last_softmax = opname == "SOFTMAX"
         HANDLERS.get(opname, _unsupported)(g, current)
+    g.b.several_outputs([g.name(int(i)) for i in g.g.OutputsAsNumpy()] if g.g.OutputsLength() else [])
     model_ir = g.b.build(name=path.stem, allow_unsupported=allow_unsupported, classes=classes,
                          softmax_output=last_softmax)
     # TFLite Micro breaks ties between equal-size tensors by their order in the file
