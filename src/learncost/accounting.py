@@ -108,7 +108,7 @@ def saved_for_backward(model, plan, sizes) -> Memory:
 def live(model, procedure, phase_name: str, plan, sizes) -> Memory:
     from .schedules import build, live_peak
 
-    schedule = build(procedure.id, phase_name, model, plan, sizes)
+    schedule = build(procedure, phase_name, model, plan, sizes)
     counted = (lambda role: True) if plan.setup.count_errors else (lambda role: role != "error")
     peak = live_peak(schedule, counted)
     return Memory("live", "live", peak.bytes, peak.by_role, peak.at, tuple(name for name, _, _ in peak.tensors),
@@ -119,7 +119,7 @@ def arena(model, procedure, phase_name: str, plan, sizes) -> Memory:
     from .planners import TFLM_ALIGNMENT, greedy
     from .schedules import build
 
-    schedule = build(procedure.id, phase_name, model, plan, sizes)
+    schedule = build(procedure, phase_name, model, plan, sizes)
     counted = (lambda role: True) if plan.setup.count_errors else (lambda role: role != "error")
     if any(hasattr(t.bytes, "shape") for t in schedule.tensors + schedule.persistent):
         return _arena_per_variant(schedule, counted)

@@ -8,7 +8,7 @@ memory schedule, where it has one, is registered apart (``schedules``).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Mapping
 
 from ..errors import UnknownNameError
 from ..layers import HEAD_KINDS
@@ -52,6 +52,8 @@ class Phase:
     memory: str | tuple[tuple[str, str], ...]
     #: the paper keeps weights and biases in RAM beside the activations in training, not in inference
     params_in_ram: bool
+    #: how many times per sample the weights are updated, where no weight_update term says it
+    updates: int | None = None
 
     def memory_rule(self, supervised: bool) -> str:
         if isinstance(self.memory, str):
@@ -61,6 +63,8 @@ class Phase:
     @property
     def update_passes(self) -> int:
         """How many times per sample the phase updates the weights (BP 1, FF 2, inference 0)."""
+        if self.updates is not None:
+            return self.updates
         return sum(int(t.times) for t in self.terms if t.op == "weight_update" and isinstance(t.times, int))
 
 
@@ -72,6 +76,13 @@ class Procedure:
     training: Phase
     inference: Phase
     notes: tuple[str, ...] = field(default=())
+    #: the shape of its fixed random feedback matrix, if it has one: "input" (PEPITA's F, output x input
+    #: elements), "weights" (FA's B_l, shaped like W_l), "outputs" (DFA's and DRTP's B_l, output x classes)
+    feedback: str | None = None
+    #: phase -> its schedule builder, ``f(model, plan, sizes) -> Schedule`` (else the one registered for its id)
+    schedules: Mapping[str, Callable] = field(default_factory=dict, compare=False)
+    #: one paragraph: the per-sample step, for listings
+    step: str = ""
 
     def phase(self, name: str) -> Phase:
         if name == "training":

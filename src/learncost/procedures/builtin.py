@@ -65,6 +65,7 @@ register(Procedure(
     reference="Dellaferrera & Kreiman, 'Error-driven Input Modulation', ICML 2022",
     training=_pepita_training(2, "all_buffers"),  # sheet B39 = 2*W18 + R22 + W28 + B30
     inference=_INFERENCE,
+    feedback="input",
 ))
 
 register(Procedure(
@@ -73,4 +74,5 @@ register(Procedure(
     reference="Srinivasan et al., 'Forward Learning with Top-Down Feedback', arXiv 2302.05440, 2023",
     training=_pepita_training(3, "largest_pair_plus_larger"),  # sheet B42 = 3*W18 + R22 + W28 + B30
     inference=_INFERENCE,
+    feedback="input",
 ))

@@ -306,6 +306,9 @@ def _macc_cells(a: Analysis, layer: Layer, maccs: dict[str, int], own, c, st: _S
         if not paper and a.setup.feedback == "regenerated":
             cells["feedback_generation"] = Formula(_text(model_formula_for("feedback_generation")(model)),
                                                    maccs["feedback_generation"])
+    for op in OPERATIONS:  # the other procedures' operations: their figures, where no formula is written
+        if cells[op] == 0 and maccs[op]:
+            cells[op] = maccs[op]
     return [cells[op] for op in OPERATIONS]
 
 
@@ -414,7 +417,7 @@ def _schedule_sheets(a: Analysis, at: _LayerRows, st: _Setup):
             resident: set[int] = set()
             labels = ["saved for backward"]
         else:
-            sched = build_schedule(proc.id, r.phase, a.model, ev.plan, ev.sizes)
+            sched = build_schedule(proc, r.phase, a.model, ev.plan, ev.sizes)
             sched_tensors = sched.persistent + sched.tensors
             resident = {id(t) for t in sched.persistent}
             labels = sched.steps

@@ -197,6 +197,56 @@ class Plan:
                                       for c in self.model.consumers[layer.name])
         return reaches
 
+    @cached_property
+    def readout_layers(self) -> frozenset[str]:
+        """The layers FF's one-pass readout reads: every layer with weights but the first (Hinton 2022)."""
+        return frozenset(layer.name for layer in self.weight_layers[1:])
+
+    @cached_property
+    def checkpoints(self) -> list[str]:
+        """Checkpointed backpropagation's kept outputs (Chen et al. 2016): the body is cut into segments
+        of at least k layers (the setup's ``checkpoint_every``, or the square root of the body's length),
+        each ending where the body can be cut, one value being live between two layers."""
+        import math
+
+        from ..layers import TRANSIENT_KINDS
+
+        layers = self.model.layers
+        last = {layer.name: k for k, layer in enumerate(layers)}
+        for k, layer in enumerate(layers):
+            for src in layer.inputs:
+                last[src] = max(last[src], k)
+        body = {layer.name for layer in self.body[:-1]}
+        k = self.setup.checkpoint_every or max(1, math.isqrt(len(self.body)))
+        marks, pending, since = [], -1, 0  # pending: the last step an earlier output is still read at
+        for step, layer in enumerate(layers):
+            if layer.name in body:
+                since += 1
+                if pending <= step and since >= k and layer.kind not in TRANSIENT_KINDS:
+                    marks.append(layer.name)
+                    since = 0
+            pending = max(pending, last[layer.name])
+        return marks
+
+    @cached_property
+    def segments(self) -> list[list[str]]:
+        """The body between checkpoints; the last segment runs once (its outputs are still held)."""
+        out, current = [], []
+        marks = set(self.checkpoints)
+        for layer in self.body:
+            current.append(layer.name)
+            if layer.name in marks:
+                out.append(current)
+                current = []
+        if current:
+            out.append(current)
+        return out
+
+    @cached_property
+    def recomputed(self) -> frozenset[str]:
+        """Layers whose forward checkpointed backpropagation runs again: all segments but the last."""
+        return frozenset(name for seg in self.segments[:-1] for name in seg)
+
     def trained_weights(self, layer: Layer) -> Any:
         """Weights trained: the trained channels' share of the layer's weights."""
         u = self.of(layer.name)

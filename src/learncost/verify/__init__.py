@@ -209,7 +209,7 @@ def _memory(ev, proc: Procedure, phase_name: str, step) -> MemoryCheck:
     samples = tracker.samples
     peak = tracker.peak(counted)
     both = tracker.peak(_without_params)
-    schedule = build(proc.id, phase_name, ev.model, ev.plan, ev.sizes)
+    schedule = build(proc, phase_name, ev.model, ev.plan, ev.sizes)
     planned = live_peak(schedule, counted)
     mismatch = []
     if [s.step for s in samples] != schedule.steps:
