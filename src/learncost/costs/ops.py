@@ -97,9 +97,10 @@ def layer_costs(model: Model, plan, *, convention: str | None = None,
             c["error_projection"] = c["target_projection"] = feedback_projection(d, classes)
         if name in plan.recomputed:
             c["recompute"] = c["forward"]
-        c["tangent"] = tangent(c["forward"], plan.needs_input_error[name],
-                               c["weight_update"] if u.weights else 0,
-                               layer.output_elements if u.bias else 0)
+        if plan.output_error[name]:  # the tangent runs where an error would: from the first trained layer to the logits
+            c["tangent"] = tangent(c["forward"], plan.needs_input_error[name],
+                                   c["weight_update"] if u.weights else 0,
+                                   layer.output_elements if u.bias else 0)
         if name in plan.readout_layers:
             c["readout"] = readout(d, classes)
         if u.weights or u.bias:

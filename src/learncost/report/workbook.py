@@ -306,8 +306,25 @@ def _macc_cells(a: Analysis, layer: Layer, maccs: dict[str, int], own, c, st: _S
         if not paper and a.setup.feedback == "regenerated":
             cells["feedback_generation"] = Formula(_text(model_formula_for("feedback_generation")(model)),
                                                    maccs["feedback_generation"])
-    for op in OPERATIONS:  # the other procedures' operations: their figures, where no formula is written
-        if cells[op] == 0 and maccs[op]:
+    # the other procedures' defining work, over the same cells (costs/formulas.py states each)
+    col = {op: own(op) for op in ("forward", "weight_update")}
+    classes = c(m.output.name, "elements")
+    u = plan.of(name)
+    if (u.weights or u.bias) and layer is not plan.logits:
+        for op in ("error_projection", "target_projection"):
+            cells[op] = Formula(f"{own('elements')}*{classes}", maccs[op])
+    if name in plan.recomputed and maccs["recompute"]:
+        cells["recompute"] = Formula(col["forward"], maccs["recompute"])
+    parts = ([col["forward"]] if plan.needs_input_error[name] and cells["forward"] != 0 else []) + \
+        ([col["weight_update"]] if u.weights else []) + ([own("elements")] if u.bias else [])
+    if parts and plan.output_error[name]:
+        cells["tangent"] = Formula("+".join(parts), maccs["tangent"])
+    if name in plan.readout_layers:
+        cells["readout"] = Formula(f"{own('elements')}*{classes}", maccs["readout"])
+    if u.weights or u.bias:
+        cells["perturbation"] = cells["random_generation"] = Formula(own("trained_params"), maccs["perturbation"])
+    for op in OPERATIONS:  # anything else: its figure, where no formula is written
+        if not isinstance(cells[op], Formula) and cells[op] == 0 and maccs[op]:
             cells[op] = maccs[op]
     return [cells[op] for op in OPERATIONS]
 
