@@ -152,7 +152,17 @@ def tflm(model, procedure, phase_name: str, plan, sizes) -> Memory:
     live = [p.tensor for p in layout.placements if p.tensor.first <= at <= p.tensor.last]
     by_role = {"activation": sum(int(t.bytes) for t in live)}
     by_role["fragmentation"] = layout.arena - by_role["activation"]
-    return Memory("tflm", "tflm", layout.arena, by_role, schedule.steps[at], tuple(t.name for t in live))
+    from .tflm import tail
+
+    graph = model.runtime.get("tflm")
+    persistent = tail(graph) if graph is not None else None
+    rule = "tflm"
+    if persistent is None:  # only a .tflite states what the tail depends on
+        rule = "tflm (the head: TFLite Micro's persistent tail is estimated for .tflite files)"
+    else:
+        by_role["runtime"] = persistent
+    return Memory("tflm", rule, layout.arena + (persistent or 0), by_role, schedule.steps[at],
+                  tuple(t.name for t in live))
 
 
 def _arena_per_variant(schedule, counted) -> Memory:
