@@ -76,3 +76,69 @@ register(Procedure(
     inference=_INFERENCE,
     feedback="input",
 ))
+
+
+# -- beyond the paper: the procedures researchers weigh for on-device learning -----------------------
+
+
+
+def _lazy(module: str, name: str):
+    """A schedule builder imported where it is first used (declarations stay light)."""
+    def build(model, plan, sizes):
+        import importlib
+
+        return getattr(importlib.import_module(f"learncost.schedules.{module}"), name)(model, plan, sizes)
+
+    build.__name__ = name
+    return build
+
+
+register(Procedure(
+    id="fa",
+    name="Feedback Alignment",
+    reference="Lillicrap, Cownden, Tweed & Akerman, 'Random synaptic feedback weights support error "
+              "backpropagation for deep learning', Nature Communications 2016",
+    training=Phase(
+        terms=(Term("forward"), Term("backward"), Term("weight_update"), Term("error"), Term("bias_gradient"),
+               Term("gradient_sum"), Term("feedback_generation"), *_APPLY),
+        memory="all_buffers", params_in_ram=True),
+    inference=_INFERENCE,
+    feedback="weights",
+    step="Backpropagation's step with a fixed random matrix B_l in place of each W_l^T in the backward pass: "
+         "the same forward, error, input-gradient and weight-gradient work, plus the B_l (held, in flash or "
+         "regenerated, as the setup says).",
+    schedules={"training": _lazy("direct", "fa_training"), "inference": _lazy("inference", "plain_inference")},
+))
+
+register(Procedure(
+    id="dfa",
+    name="Direct Feedback Alignment",
+    reference="Nokland, 'Direct Feedback Alignment Provides Learning in Deep Neural Networks', NeurIPS 2016",
+    training=Phase(
+        terms=(Term("forward"), Term("error"), Term("error_projection", 1, "trained_before_logits"),
+               Term("weight_update"), Term("bias_gradient"), Term("feedback_generation"), *_APPLY),
+        memory="all_buffers", params_in_ram=True),
+    inference=_INFERENCE,
+    feedback="outputs",
+    step="A forward pass keeping what the updates read; the output error e; then each trained layer receives "
+         "B_l e directly (B_l: its outputs x classes), applies its activation's derivative and updates. No "
+         "sequential backward pass.",
+    schedules={"training": _lazy("direct", "dfa_training"), "inference": _lazy("inference", "plain_inference")},
+))
+
+register(Procedure(
+    id="drtp",
+    name="Direct Random Target Projection",
+    reference="Frenkel, Lefebvre & Bol, 'Learning Without Feedback: Fixed Random Learning Signals Allow for "
+              "Feedforward Training of Deep Neural Networks', Frontiers in Neuroscience 2021",
+    training=Phase(
+        terms=(Term("forward"), Term("error"), Term("target_projection", 1, "trained_before_logits"),
+               Term("weight_update"), Term("bias_gradient"), Term("feedback_generation"), *_APPLY),
+        memory="largest_pair", params_in_ram=True),
+    inference=_INFERENCE,
+    feedback="outputs",
+    step="The target y*, known before the pass, projected through a fixed B_l onto each trained layer's output "
+         "as soon as the layer has run; the layer updates at once from B_l y* times its activation's derivative. "
+         "The last layer waits for the output error. Nothing is kept beyond the pair.",
+    schedules={"training": _lazy("direct", "drtp_training"), "inference": _lazy("inference", "plain_inference")},
+))

@@ -16,7 +16,8 @@ from __future__ import annotations
 from collections import Counter
 
 from . import Schedule, builder
-from .common import input_kept, input_slice_elements, mask_kept, output_kept, sliced, training_step, transient
+from .common import (input_kept, input_slice_elements, mask_kept, output_kept, reached_by_backward, sliced,
+                     training_step, transient)
 
 
 class _Errors:
@@ -35,23 +36,24 @@ class _Errors:
             self.s.free(t)
 
 
-def backward_readers(model, plan, sizes) -> Counter:
+def backward_readers(model, plan, sizes, reached=reached_by_backward) -> Counter:
     """How many backward steps read each buffer."""
     readers: Counter = Counter()
     for layer in plan.body:
-        if transient(layer) or not plan.output_error[layer.name]:
+        if transient(layer) or not reached(layer, plan):
             continue
-        if output_kept(layer, plan):
+        if output_kept(layer, plan, reached):
             readers[sizes.owner(layer.name)] += 1
         if input_kept(layer, plan):
             readers[sizes.owner(layer.inputs[0])] += 1
     return readers
 
 
-def forward_pass(s: Schedule, model, plan, sizes, prefix: str, samples: int):
-    """The forward pass of one micro-batch: every layer's buffer, masks and input slices.
-    Returns the buffers still held (those the backward pass reads) and the masks and slices."""
-    back = backward_readers(model, plan, sizes)
+def forward_pass(s: Schedule, model, plan, sizes, prefix: str, samples: int, reached=reached_by_backward):
+    """The forward pass of one micro-batch: every layer's buffer, masks and input slices, keeping what
+    the steps after it read (``reached``: the layers an error reaches). Returns the buffers still held
+    (those the backward pass reads) and the masks and slices."""
+    back = backward_readers(model, plan, sizes, reached)
     fwd: Counter = Counter(sizes.owner(src) for layer in model.layers for src in layer.inputs)
     fwd[sizes.owner(model.output.name)] += 1  # the error step reads the output
     if model.task == "reconstruction":
@@ -68,7 +70,7 @@ def forward_pass(s: Schedule, model, plan, sizes, prefix: str, samples: int):
         if not transient(layer):
             own = layer.name
             held[own] = s.new(own, role(own), sizes.activation(own, role(own), samples), own)
-        if mask_kept(layer, plan):
+        if mask_kept(layer, plan, reached):
             extra[f"mask {layer.name}"] = s.new(f"mask {layer.name}", "mask",
                                                 sizes.of(samples * layer.output_elements, "mask"), layer.name)
         if sliced(layer, plan):
@@ -84,21 +86,48 @@ def forward_pass(s: Schedule, model, plan, sizes, prefix: str, samples: int):
     return held, extra, back, fwd
 
 
+def error_step(s: Schedule, model, plan, sizes, prefix: str, samples: int, held: dict, back: Counter,
+               fwd: Counter):
+    """The error at the logits, read from the model's output (and an autoencoder's input)."""
+    logits = sizes.owner(plan.logits.name)
+    e = s.new(f"error {logits}", "error", sizes.of(samples * sizes.elements(logits), "error"), logits)
+    s.sample(f"{prefix}error")
+    read = [sizes.owner(model.output.name)] + ([model.input.name] if model.task == "reconstruction" else [])
+    for own in read:
+        fwd[own] -= 1
+        if fwd[own] == 0 and not back[own] and own in held:
+            s.free(held.pop(own))
+    return e
+
+
+def release_after(s: Schedule, layer, plan, sizes, held: dict, extra: dict, back: Counter, fwd: Counter,
+                  reached=reached_by_backward) -> None:
+    """After a layer's backward or update step: its mask and input slice, and what only it still read."""
+    name = layer.name
+    for key in (f"mask {name}", f"input slice {name}"):
+        if key in extra:
+            s.free(extra.pop(key))
+    reads = []
+    if output_kept(layer, plan, reached):
+        reads.append(name)
+    if input_kept(layer, plan):
+        reads.append(sizes.owner(layer.inputs[0]))
+    for own in reads:
+        back[own] -= 1
+        if back[own] == 0 and fwd[own] <= 0 and own in held:
+            s.free(held.pop(own))
+
+
 @builder("bp", "training")
-def bp_training(model, plan, sizes) -> Schedule:
+def bp_training(model, plan, sizes, feedback: str | None = None) -> Schedule:
+    """``feedback``: FA's fixed B_l in place of W_l (the same tensors and work, plus the B_l)."""
     m = plan.setup.micro
 
     def micro_batch(s: Schedule, prefix: str) -> None:
         held, extra, back, fwd = forward_pass(s, model, plan, sizes, prefix, m)
         logits = sizes.owner(plan.logits.name)
         errors = _Errors(s)
-        errors.held[logits] = s.new(f"error {logits}", "error", sizes.of(m * sizes.elements(logits), "error"), logits)
-        s.sample(f"{prefix}error")
-        read = [sizes.owner(model.output.name)] + ([model.input.name] if model.task == "reconstruction" else [])
-        for own in read:
-            fwd[own] -= 1
-            if fwd[own] == 0 and not back[own] and own in held:
-                s.free(held.pop(own))
+        errors.held[logits] = error_step(s, model, plan, sizes, prefix, m, held, back, fwd)
         for layer in reversed(plan.body):
             name = layer.name
             if transient(layer) or not plan.output_error[name]:
@@ -130,21 +159,10 @@ def bp_training(model, plan, sizes) -> Schedule:
                         errors.held[own] = contribution
             s.sample(f"{prefix}backward {name}")
             errors.drop(name)
-            for key in (f"mask {name}", f"input slice {name}"):
-                if key in extra:
-                    s.free(extra.pop(key))
-            reads = []
-            if output_kept(layer, plan):
-                reads.append(name)
-            if input_kept(layer, plan):
-                reads.append(sizes.owner(layer.inputs[0]))
-            for own in reads:
-                back[own] -= 1
-                if back[own] == 0 and fwd[own] <= 0 and own in held:
-                    s.free(held.pop(own))
+            release_after(s, layer, plan, sizes, held, extra, back, fwd)
         for key in list(errors.held):
             errors.drop(key)
         for t in list(held.values()) + list(extra.values()):
             s.free(t)
 
-    return training_step(model, plan, sizes, micro_batch)
+    return training_step(model, plan, sizes, micro_batch, feedback=feedback)

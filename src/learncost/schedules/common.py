@@ -23,7 +23,23 @@ def transient(layer) -> bool:
     return layer.kind in TRANSIENT_KINDS and bool(layer.inputs)
 
 
-def resident(s: Schedule, model, plan, sizes, *, feedback: bool = False) -> None:
+def feedback_matrices(model, plan, kind: str | None) -> list[tuple[str, str, int]]:
+    """A procedure's fixed random feedback matrices: (name, layer, elements). ``input``: PEPITA's F,
+    output x input elements; ``weights``: FA's B_l, shaped like W_l, wherever an error passes on;
+    ``outputs``: DFA's and DRTP's B_l, output x classes, on each trained layer but the logits."""
+    if kind == "input":
+        return [("F", model.input.name, model.output.output_elements * model.input.output_elements)]
+    if kind == "weights":
+        return [(f"B {layer.name}", layer.name, layer.weights) for layer in plan.weight_layers
+                if plan.needs_input_error[layer.name]]
+    if kind == "outputs":
+        classes = model.output.output_elements
+        return [(f"B {layer.name}", layer.name, layer.output_elements * classes) for layer in plan.weight_layers
+                if plan.trained(layer.name) and layer is not plan.logits]
+    return []
+
+
+def resident(s: Schedule, model, plan, sizes, *, feedback: str | None = None) -> None:
     setup = plan.setup
     frozen_in_sram = setup.residency.frozen == "sram"
     state = OPTIMIZER_STATE[setup.optimizer]
@@ -47,11 +63,12 @@ def resident(s: Schedule, model, plan, sizes, *, feedback: bool = False) -> None
             if u.bias:
                 s.keep(f"bias gradient {layer.name}", "bias_gradient",
                        sizes.of(plan.trained_biases(layer), "bias_gradient"), layer.name)
-    if feedback and setup.feedback == "ram":
-        s.keep("F", "feedback", sizes.of(model.output.output_elements * model.input.output_elements, "feedback"))
+    if setup.feedback == "ram":
+        for name, layer, elements in feedback_matrices(model, plan, feedback):
+            s.keep(name, "feedback", sizes.of(elements, "feedback"), layer)
 
 
-def training_step(model, plan, sizes, micro_batch, *, feedback: bool = False) -> Schedule:
+def training_step(model, plan, sizes, micro_batch, *, feedback: str | None = None) -> Schedule:
     """A training step: the resident tensors, ``micro_batch(s, prefix)`` once per micro-batch of
     ``setup.micro`` samples (steps prefixed ``micro-batch k:`` when there are several), then the
     optimizer's step where gradients were buffered."""
@@ -85,14 +102,24 @@ def sliced(layer, plan) -> bool:
     return u.weights and u.ratio < 1
 
 
-def mask_kept(layer, plan) -> bool:
+def reached_by_backward(layer, plan) -> bool:
+    """Backpropagation: an error reaches the layer's output (it is trained, or passes one on)."""
+    return plan.output_error[layer.name]
+
+
+def reached_by_update(layer, plan) -> bool:
+    """A direct update (DFA): only trained layers take an error, straight from the output's."""
+    return plan.trained(layer.name) and layer in plan.body
+
+
+def mask_kept(layer, plan, reached=reached_by_backward) -> bool:
     """The derivative of the layer's activation comes from a 1-bit mask saved in the forward pass."""
-    return plan.setup.masks and layer.activation in MASKABLE and plan.output_error[layer.name]
+    return plan.setup.masks and layer.activation in MASKABLE and reached(layer, plan)
 
 
-def output_kept(layer, plan) -> bool:
+def output_kept(layer, plan, reached=reached_by_backward) -> bool:
     """The backward pass reads the layer's own output for its activation's derivative."""
-    return bool(layer.activation) and plan.output_error[layer.name] and not mask_kept(layer, plan)
+    return bool(layer.activation) and reached(layer, plan) and not mask_kept(layer, plan, reached)
 
 
 def input_kept(layer, plan) -> bool:

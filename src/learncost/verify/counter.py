@@ -36,7 +36,8 @@ aten = torch.ops.aten
 #: backward pass and the weight update under the names of what is executed for them
 COUNTED = ("forward", "input_gradient", "weight_gradient", "goodness", "normalization", "error", "projection",
            "bias_gradient", "local_error", "gradient_sum", "feedback_generation", "optimizer",
-           "gradient_accumulation")
+           "gradient_accumulation", "error_projection", "target_projection", "recompute", "tangent", "readout",
+           "perturbation", "random_generation")
 
 
 def _numel(shape) -> int:

@@ -27,7 +27,8 @@ import torch
 from torch.nn import functional as F
 
 from ..ir import Layer
-from ..schedules.common import input_kept, mask_kept, output_kept, sliced, transient
+from ..schedules.common import (feedback_matrices, input_kept, mask_kept, output_kept, reached_by_backward,
+                                reached_by_update, sliced, transient)
 from ..setups import OPTIMIZER_STATE
 from ..torch_build import build_module, example_input
 from .counter import MacCounter
@@ -136,7 +137,7 @@ class Step:
             w = weight[:n] if layer.kind == "depthwise_conv2d" else weight[:, :n]
         return w, (bias if u.bias and bias is not None else None)
 
-    def start(self, feedback: bool = False) -> None:
+    def start(self, feedback: bool | str | None = None) -> None:
         """Resident state: optimizer state per trained parameter, gradient buffers, F in RAM."""
         state = OPTIMIZER_STATE[self.setup.optimizer]
         for layer in self.plan.weight_layers:
@@ -154,10 +155,38 @@ class Step:
                     self.tracker.hold(f"{kind} gradient {layer.name}", f"{kind}_gradient", slots[f"{kind} gradient"])
             self.state[layer.name] = slots
         self._feedback = None
-        if feedback and self.setup.feedback != "regenerated":
+        self._matrices: dict[str, torch.Tensor] = {}
+        self._feedback_kind = feedback if isinstance(feedback, str) else ("input" if feedback else None)
+        if self._feedback_kind == "input" and self.setup.feedback != "regenerated":
             self._feedback = self.feedback()
             if self.setup.feedback == "ram":
                 self.tracker.hold("F", "feedback", self._feedback)
+        elif self._feedback_kind in ("weights", "outputs") and self.setup.feedback != "regenerated":
+            for name, layer, _ in feedback_matrices(self.model, self.plan, self._feedback_kind):
+                self._matrices[layer] = self._random_matrix(layer)
+                if self.setup.feedback == "ram":
+                    self.tracker.hold(name, "feedback", self._matrices[layer])
+
+    def _matrix_shape(self, layer: str) -> tuple:
+        lay = self.model.by_name[layer]
+        if self._feedback_kind == "weights":
+            return tuple(self.net.params(lay)[0].shape)
+        return (lay.output_elements, self.model.output.output_elements)
+
+    def _random_matrix(self, layer: str):
+        g = torch.Generator().manual_seed(self.seed + 2 + [lay.name for lay in self.model.layers].index(layer))
+        with self.counter.paused():
+            return (torch.rand(self._matrix_shape(layer), generator=g) * 2 - 1) * FEEDBACK_SCALE
+
+    def matrix(self, layer: str):
+        """A layer's fixed random feedback matrix B_l: held, or regenerated where it is used (counted)."""
+        if self.setup.feedback != "regenerated":
+            return self._matrices[layer]
+        g = torch.Generator().manual_seed(self.seed + 2 + [lay.name for lay in self.model.layers].index(layer))
+        with self.counter.at(layer, "feedback_generation"):
+            b = torch.rand(self._matrix_shape(layer), generator=g)
+        with self.counter.paused():
+            return (b * 2 - 1) * FEEDBACK_SCALE
 
     def gradients(self, layer: Layer, delta, h) -> tuple:
         """dW of the trained channels and db from the pre-activation error ``delta`` and the input
@@ -188,7 +217,7 @@ class Step:
                 gb = delta.sum(dim=(0, 2, 3)) if delta.dim() == 4 else delta.reshape(delta.shape[0], -1).sum(dim=0)
         return gw, gb
 
-    def training(self, micro_batch, feedback: bool = False) -> None:
+    def training(self, micro_batch, feedback: str | None = None) -> None:
         """A training step: the resident state, ``micro_batch(prefix, last)`` once per micro-batch
         (``last``: the step's final one, after which buffered gradients are applied), then the
         optimizer's step where gradients were buffered."""
@@ -365,9 +394,12 @@ def _read_shape(s: Step, layer: Layer, src: str, samples: int) -> tuple:
     return tuple(shape)
 
 
-def _input_gradient(s: Step, layer: Layer, g, in_shape):
-    """The error with respect to the layer's input (as the layer reads it, before cropping)."""
+def _input_gradient(s: Step, layer: Layer, g, in_shape, aligned: bool = False):
+    """The error with respect to the layer's input (as the layer reads it, before cropping); ``aligned``:
+    through FA's fixed B_l instead of W_l (the same shapes, so the same work)."""
     weight, _ = s.net.params(layer) if layer.kind in ("conv2d", "depthwise_conv2d", "dense") else (None, None)
+    if aligned and weight is not None:
+        weight = s.matrix(layer.name)
     with s.counter.at(layer.name, "input_gradient"):
         if layer.kind == "dense":
             return g.reshape(g.shape[0], -1) @ weight
@@ -395,74 +427,118 @@ def _weight_input(s: Step, layer: Layer, values: dict, slices: dict):
     return s.net.layer_input(layer, [value])
 
 
-def bp_training(s: Step) -> None:
+@dataclass
+class _Kept:
+    """What a forward pass leaves for the steps after it: the values still read, the masks and the
+    input slices, and how many later steps read each buffer."""
+
+    values: dict
+    masks: dict
+    slices: dict
+    back: Counter
+    remaining: Counter
+
+
+def _forward_keeping(s: Step, prefix: str, m: int, reached) -> _Kept:
+    """The forward pass of one micro-batch keeping what the steps ``reached`` (the layers an error
+    reaches) read: a trained layer's input or its trained slice, an activation's output or its mask."""
+    plan = s.plan
+    back = Counter()
+    for layer in plan.body:
+        if transient(layer) or not reached(layer, plan):
+            continue
+        if output_kept(layer, plan, reached):
+            back[layer.name] += 1
+        if input_kept(layer, plan):
+            back[s.owner(layer.inputs[0])] += 1
+    x = s.new_input(m)
+    values = {s.input_name: x}
+    s.hold(s.input_name, "saved" if back[s.input_name] else "activation", x, m)
+    del x
+    masks, slices = {}, {}
+    remaining = readers(s.model.layers)
+    remaining[s.model.output.name] += 1  # the error reads the output
+    if s.model.task == "reconstruction":
+        remaining[s.input_name] += 1  # and an autoencoder's input, its target
+    with torch.no_grad():
+        for layer in s.model.layers[1:]:
+            ins = [values[src] for src in layer.inputs]
+            pre, out = s.forward(layer, ins)
+            values[layer.name] = out
+            own = s.owner(layer.name)
+            s.hold(own, "saved" if back[own] else "activation", out, m)
+            if mask_kept(layer, plan, reached):
+                masks[layer.name] = _derivative_mask(layer, pre)
+                s.tracker.hold(f"mask {layer.name}", "mask", masks[layer.name])
+            if sliced(layer, plan):
+                n = int(plan.of(layer.name).channels)
+                src = _to_owner(s, layer.inputs[0], ins[0])
+                if layer.kind == "dense":
+                    cut = src.reshape(src.shape[0], -1)[:, :n].clone()
+                else:
+                    per_input = layer.dims.C_out // layer.dims.C_in if layer.kind == "depthwise_conv2d" else 1
+                    cut = src[:, :-(-n // per_input)].clone()
+                slices[layer.name] = cut
+                s.tracker.hold(f"input slice {layer.name}", "saved", cut)
+                del cut, src
+            del pre, out, ins
+            s.sample(f"{prefix}forward {layer.name}")
+            for src in layer.inputs:
+                remaining[src] -= 1
+                if remaining[src] == 0 and not back[src]:
+                    values.pop(src, None)
+    return _Kept(values, masks, slices, back, remaining)
+
+
+def _output_error(s: Step, kept: _Kept, prefix: str, m: int):
+    """e at the logits, read from the output (an autoencoder's input too), which then go."""
+    values, remaining = kept.values, kept.remaining
+    with torch.no_grad():
+        e = s.error(values[s.model.output.name], s.target(values, m))
+    s.sample(f"{prefix}error")
+    remaining[s.model.output.name] -= 1
+    if s.model.task == "reconstruction":
+        remaining[s.input_name] -= 1
+    for layer in s.model.layers:
+        if remaining[layer.name] <= 0 and not kept.back[layer.name]:
+            values.pop(layer.name, None)
+    return e
+
+
+def _release(s: Step, kept: _Kept, layer: Layer, reached) -> None:
+    """After a layer's backward or update step: its mask and slice, and what only it still read."""
+    name = layer.name
+    kept.masks.pop(name, None)
+    kept.slices.pop(name, None)
+    for own in ([name] if output_kept(layer, s.plan, reached) else []) + \
+            ([s.owner(layer.inputs[0])] if input_kept(layer, s.plan) else []):
+        kept.back[own] -= 1
+        if kept.back[own] == 0:
+            for held in [n for n in kept.values if s.owner(n) == own]:
+                kept.values.pop(held)
+
+
+def bp_training(s: Step, feedback: str | None = None) -> None:
     """Rumelhart et al. 1986, under the setup: forward keeping what the backward pass reads,
     error at the logits (softmax cross-entropy: p - y), then the error back through every layer
-    an error reaches, dW and db of the trained parameters, applied or buffered."""
+    an error reaches, dW and db of the trained parameters, applied or buffered. ``feedback="weights"``
+    is feedback alignment (Lillicrap et al. 2016): B_l in place of W_l in the backward pass."""
     plan, setup = s.plan, s.setup
     m = setup.micro
     body_backward = [lay for lay in reversed(plan.body) if not transient(lay) and plan.output_error[lay.name]]
 
     def micro_batch(prefix: str, last_micro: bool) -> None:
-        back = Counter()
-        for layer in body_backward:
-            if output_kept(layer, plan):
-                back[layer.name] += 1
-            if input_kept(layer, plan):
-                back[s.owner(layer.inputs[0])] += 1
-        x = s.new_input(m)
-        values = {s.input_name: x}
-        s.hold(s.input_name, "saved" if back[s.input_name] else "activation", x, m)
-        del x
-        masks, slices, layer_inputs = {}, {}, {}
-        remaining = readers(s.model.layers)
-        remaining[s.model.output.name] += 1  # the error reads the output
-        if s.model.task == "reconstruction":
-            remaining[s.input_name] += 1  # and an autoencoder's input, its target
+        kept = _forward_keeping(s, prefix, m, reached_by_backward)
+        values, masks, slices = kept.values, kept.masks, kept.slices
+        e = _output_error(s, kept, prefix, m)
+        logits = s.owner(plan.logits.name)
+        grads = {logits: e.reshape(values_shape(s, logits, m))}
+        del e
+
+        def holders(t) -> int:
+            return sum(1 for v in grads.values() if v is t)
+
         with torch.no_grad():
-            for layer in s.model.layers[1:]:
-                ins = [values[src] for src in layer.inputs]
-                pre, out = s.forward(layer, ins)
-                values[layer.name] = out
-                own = s.owner(layer.name)
-                s.hold(own, "saved" if back[own] else "activation", out, m)
-                if mask_kept(layer, plan):
-                    masks[layer.name] = _derivative_mask(layer, pre)
-                    s.tracker.hold(f"mask {layer.name}", "mask", masks[layer.name])
-                if sliced(layer, plan):
-                    n = int(plan.of(layer.name).channels)
-                    src = _to_owner(s, layer.inputs[0], ins[0])
-                    if layer.kind == "dense":
-                        cut = src.reshape(src.shape[0], -1)[:, :n].clone()
-                    else:
-                        per_input = layer.dims.C_out // layer.dims.C_in if layer.kind == "depthwise_conv2d" else 1
-                        cut = src[:, :-(-n // per_input)].clone()
-                    slices[layer.name] = cut
-                    s.tracker.hold(f"input slice {layer.name}", "saved", cut)
-                    del cut, src
-                del pre, out, ins
-                s.sample(f"{prefix}forward {layer.name}")
-                for src in layer.inputs:
-                    remaining[src] -= 1
-                    if remaining[src] == 0 and not back[src]:
-                        values.pop(src, None)
-            output = values[s.model.output.name]
-            e = s.error(output, s.target(values, m))
-            del output
-            s.sample(f"{prefix}error")
-            remaining[s.model.output.name] -= 1
-            if s.model.task == "reconstruction":
-                remaining[s.input_name] -= 1
-            for layer in s.model.layers:
-                if remaining[layer.name] <= 0 and not back[layer.name]:
-                    values.pop(layer.name, None)
-            logits = s.owner(plan.logits.name)
-            grads = {logits: e.reshape(values_shape(s, logits, m))}
-            del e
-
-            def holders(t) -> int:
-                return sum(1 for v in grads.values() if v is t)
-
             for layer in body_backward:
                 name = layer.name
                 g = grads[name]
@@ -480,7 +556,7 @@ def bp_training(s: Step) -> None:
                         if layer.kind == "add":
                             contribution = g
                         else:
-                            dx = _input_gradient(s, layer, g, _read_shape(s, layer, src, m))
+                            dx = _input_gradient(s, layer, g, _read_shape(s, layer, src, m), feedback == "weights")
                             if layer.padding and dx.dim() == 4:
                                 dx = _crop(dx, layer.padding)
                             contribution = _to_owner(s, src, dx)
@@ -506,18 +582,103 @@ def bp_training(s: Step) -> None:
                 del g
                 s.sample(f"{prefix}backward {name}")
                 grads.pop(name)
-                masks.pop(name, None)
-                slices.pop(name, None)
-                for own in ([name] if output_kept(layer, plan) else []) + \
-                        ([s.owner(layer.inputs[0])] if input_kept(layer, plan) else []):
-                    back[own] -= 1
-                    if back[own] == 0:
-                        for held in [n for n in values if s.owner(n) == own]:
-                            values.pop(held)
+                _release(s, kept, layer, reached_by_backward)
             grads.clear()
             values.clear()
 
-    s.training(micro_batch)
+    s.training(micro_batch, feedback=feedback)
+
+
+def fa_training(s: Step) -> None:
+    """Lillicrap et al. 2016: backpropagation with fixed random B_l in place of W_l^T."""
+    bp_training(s, feedback="weights")
+
+
+def dfa_training(s: Step) -> None:
+    """Nokland 2016: the forward pass keeps what the updates read; the output error e is projected onto
+    each trained layer through its fixed B_l (B_l e; e itself for the last layer), which applies its
+    activation's derivative and updates. No sequential backward pass."""
+    plan, setup = s.plan, s.setup
+    m = setup.micro
+    updated = [lay for lay in reversed(plan.body) if not transient(lay) and reached_by_update(lay, plan)]
+
+    def micro_batch(prefix: str, last_micro: bool) -> None:
+        kept = _forward_keeping(s, prefix, m, reached_by_update)
+        e = _output_error(s, kept, prefix, m)
+        with torch.no_grad():
+            for layer in updated:
+                name = layer.name
+                if layer is plan.logits:
+                    delta = e.reshape(values_shape(s, name, m)).clone()
+                else:
+                    with s.counter.at(name, "error_projection"):
+                        delta = e @ s.matrix(name).t()
+                    delta = delta.reshape(values_shape(s, name, m))
+                    s.tracker.hold(f"error {name}", "error", delta)
+                if layer.activation:
+                    delta = _through_derivative(layer, delta, kept.masks.get(name), kept.values.get(name))
+                h = _weight_input(s, layer, kept.values, kept.slices)
+                gw, gb = s.gradients(layer, delta, h)
+                s.update(layer, gw, gb, last=last_micro)
+                del gw, gb, h
+                s.sample(f"{prefix}update {name}")
+                del delta
+                _release(s, kept, layer, reached_by_update)
+        del e
+        kept.values.clear()
+
+    s.training(micro_batch, feedback="outputs")
+
+
+def drtp_training(s: Step) -> None:
+    """Frenkel et al. 2021: the target y*, known before the pass, projected through each trained layer's
+    fixed B_l as soon as the layer has run; the layer updates at once from B_l y* times its activation's
+    derivative, read from the output in hand. The last layer updates from the output error e."""
+    plan, setup = s.plan, s.setup
+    m = setup.micro
+    logits_input = s.owner(plan.logits.inputs[0])
+
+    def micro_batch(prefix: str, last_micro: bool) -> None:
+        x = s.new_input(m)
+        s.hold(s.input_name, "activation", x, m)
+        values = {s.input_name: x}
+        target = s.target(values, m)
+        del x
+
+        def update(layer, ins, out, values):
+            if not (layer.has_weights and plan.trained(layer.name)) or layer is plan.logits:
+                return
+            with s.counter.at(layer.name, "target_projection"):
+                delta = target @ s.matrix(layer.name).t()
+            delta = delta.reshape(out.shape)
+            s.tracker.hold(f"error {layer.name}", "error", delta)
+            if layer.activation:
+                delta = _through_derivative(layer, delta, None, out)
+            gw, gb = s.gradients(layer, delta, s.net.layer_input(layer, ins))
+            s.update(layer, gw, gb, last=last_micro)
+            s.sample(f"{prefix}update {layer.name}")
+
+        keep = {layer.name for layer in s.model.layers if s.owner(layer.name) == logits_input}
+        keep |= {s.model.output.name} | ({s.input_name} if s.model.task == "reconstruction" else set())
+        with torch.no_grad():
+            walk(s, values, f"{prefix}forward", s.model.layers[1:], m, keep=frozenset(keep),
+                 name=lambda lay: _buffer_name(s, lay), after=update)
+            e = s.error(values[s.model.output.name], s.target(values, m))
+            s.sample(f"{prefix}error")
+            for name in [n for n in values if s.owner(n) != logits_input]:
+                values.pop(name)
+            if plan.trained(plan.logits.name):
+                layer = plan.logits
+                h = s.net.layer_input(layer, [values[layer.inputs[0]] if layer.inputs[0] in values
+                                              else _from_owner(s, layer.inputs[0], values[logits_input])])
+                gw, gb = s.gradients(layer, e.reshape(values_shape(s, layer.name, m)), h)
+                s.update(layer, gw, gb, last=last_micro)
+                del gw, gb, h
+                s.sample(f"{prefix}update {layer.name}")
+            del e
+            values.clear()
+
+    s.training(micro_batch, feedback="outputs")
 
 
 def values_shape(s: Step, name: str, samples: int) -> tuple:
@@ -686,7 +847,7 @@ def pepita_training(s: Step) -> None:
                  after=update)
             del e, modulated, clean
 
-    s.training(micro_batch, feedback=True)
+    s.training(micro_batch, feedback="input")
 
 
 def mempepita_training(s: Step) -> None:
@@ -743,7 +904,7 @@ def mempepita_training(s: Step) -> None:
                 release_read(modulated, left_modulated, layer)
             del e, clean, modulated
 
-    s.training(micro_batch, feedback=True)
+    s.training(micro_batch, feedback="input")
 
 
 @dataclass(frozen=True)
@@ -757,6 +918,9 @@ class Reference:
 
 REFERENCES: dict[str, Reference] = {
     "bp": Reference(bp_training, plain_inference),
+    "fa": Reference(fa_training, plain_inference),
+    "dfa": Reference(dfa_training, plain_inference),
+    "drtp": Reference(drtp_training, plain_inference),
     "ff": Reference(ff_training, ff_inference),
     "pepita": Reference(pepita_training, plain_inference),
     "mempepita": Reference(mempepita_training, plain_inference),
