@@ -51,6 +51,8 @@ class Memory:
 def paper(model, procedure, phase_name: str, plan, sizes, patches=None) -> Memory:
     phase = procedure.phase(phase_name)
     rule = phase.memory_rule(model.supervised)
+    if rule is None:
+        return _paper_by_schedule(model, procedure, phase_name, plan, sizes)
     override = patches.memory.get((procedure.id, phase_name)) if patches else None
     bufs = sizes.bufs if plan.setup.bits("activation") is None else sizes.precise_bufs
     if override is not None:
@@ -63,6 +65,22 @@ def paper(model, procedure, phase_name: str, plan, sizes, patches=None) -> Memor
         by_role["weight"] = sizes.all_weights
         by_role["bias"] = sizes.all_biases
     return Memory("paper", rule, sum(by_role.values()), by_role, peak.at, tuple(peak.buffers))
+
+
+def _paper_by_schedule(model, procedure, phase_name: str, plan, sizes) -> Memory:
+    """A procedure no rule of the paper's describes (checkpointed BP): its schedule's working memory at
+    the live peak, plus every weight and bias where the phase keeps them in RAM, as the paper adds them."""
+    from .schedules import build, live_peak
+
+    schedule = build(procedure, phase_name, model, plan, sizes)
+    counted = (lambda role: True) if plan.setup.count_errors else (lambda role: role != "error")
+    peak = live_peak(schedule, counted)
+    by_role = {role: peak.by_role[role] for role in WORKING_ROLES if role in peak.by_role}
+    if procedure.phase(phase_name).params_in_ram:
+        by_role["weight"] = sizes.all_weights
+        by_role["bias"] = sizes.all_biases
+    items = tuple(name for name, role, _ in peak.tensors if role in WORKING_ROLES)
+    return Memory("paper", "live schedule (no rule of the paper's)", sum(by_role.values()), by_role, peak.at, items)
 
 
 def _rule_peak(sizes, bufs, rule: str) -> Peak:

@@ -82,6 +82,8 @@ class Evaluator:
         passes = phase.update_passes
         if t == "applications":
             return 1 if setup.gradient_buffers else passes
+        if t == "micro_batches":
+            return setup.micro_batches
         if t == "accumulations":
             return passes * setup.micro_batches - 1 if setup.gradient_buffers and passes else 0
         raise ValueError(f"unknown times {t!r} (known: {', '.join(TIMES)})")
@@ -164,9 +166,11 @@ class Evaluator:
 
     def flash_bytes(self, procedure: Procedure, phase_name: str) -> Any:
         total = self.sizes.all_params()
-        if self.setup.feedback == "flash" and any(t.op == "projection" for t in procedure.phase(phase_name).terms):
-            total = total + self.sizes.of(self.model.output.output_elements * self.model.input.output_elements,
-                                          "feedback")
+        if self.setup.feedback == "flash" and phase_name == "training" and procedure.feedback:
+            from .schedules.common import feedback_matrices
+
+            for _, _, elements in feedback_matrices(self.model, self.plan, procedure.feedback):
+                total = total + self.sizes.of(elements, "feedback")
         return total
 
     def figures(self, procedure: Procedure, phase_name: str) -> Figures:

@@ -183,17 +183,17 @@ def feedback_projection(d: Dims, classes: int) -> int:
     return d.H_out * d.W_out * d.C_out * classes
 
 
-def readout(d: Dims, classes: int) -> int:
-    """FF's linear readout of a layer's normalized activity into the class scores (Hinton 2022, section 3.3):
-    H_out * W_out * C_out * classes; its weight gradient is the same count."""
-    return d.H_out * d.W_out * d.C_out * classes
+#: kinds whose tangent is a selection, not their forward: a max pool passes on the tangent at each
+#: window's maximum (found by the forward pass), no MACC
+SELECTING_KINDS = ("max_pool2d",)
 
 
 def tangent(forward: int, tangent_in: bool, weight_tangent: int, bias_elements: int) -> int:
     """The forward gradient's tangent through a layer (Baydin et al. 2022): the layer's own forward on the
     incoming tangent (W t_in, where a tangent arrives: a trained layer lies before it), plus the weight
-    direction v_W x (the weight-gradient count on the trained channels), plus v_b (one add per output
-    element where the bias is trained)."""
+    direction v_W x (the weight-gradient count on the trained channels; both products accumulate into the
+    same outputs, as one product over [t_in, x] and [W, v_W] does), plus v_b (one add per output element
+    where the bias is trained). The activation's derivative then selects or scales (not a MACC)."""
     return (forward if tangent_in else 0) + weight_tangent + bias_elements
 
 

@@ -13,9 +13,10 @@ scaled by what the setup trains (``setups.plan.Plan``) and by its MACC conventio
   passes on), DFA's and DRTP's B_l (output x classes, on each trained layer but the last);
 - error_projection, target_projection (DFA, DRTP): B_l e and B_l y* on each trained layer;
 - recompute (checkpointed BP): the forward of each layer recomputed in the backward pass;
-- tangent (forward gradient): the tangent through each layer; readout (FF's one-pass readout): each
-  readout layer's output x classes; perturbation and random_generation (MeZO, the forward gradient):
-  one per trained parameter per use.
+- tangent (forward gradient): the tangent through each layer; perturbation and random_generation
+  (MeZO, the forward gradient):
+  one per trained parameter per use; gradient_estimate (MeZO, the forward gradient, under an
+  optimizer that reads the gradient): one per trained parameter.
 
 The ``paper`` convention books what the sheet books (X-CUBE-AI's 2 and 15 MACC per element for
 the converters and the float softmax, normalization of every trainable output) and nothing the
@@ -30,7 +31,7 @@ from typing import Mapping
 
 from ..ir import Dims, Layer, Model
 from ..layers import HEAD_KINDS
-from .formulas import GENERATOR_MACC, OPTIMIZER_MACC, feedback_projection, readout, tangent
+from .formulas import GENERATOR_MACC, OPTIMIZER_MACC, SELECTING_KINDS, feedback_projection, tangent
 from .registry import OPERATIONS, formula_for, model_formula_for
 
 #: per (layer name, operation): either dims to substitute or the operation whose formula to use.
@@ -98,11 +99,9 @@ def layer_costs(model: Model, plan, *, convention: str | None = None,
         if name in plan.recomputed:
             c["recompute"] = c["forward"]
         if plan.output_error[name]:  # the tangent runs where an error would: from the first trained layer to the logits
-            c["tangent"] = tangent(c["forward"], plan.needs_input_error[name],
+            c["tangent"] = tangent(0 if layer.kind in SELECTING_KINDS else c["forward"], plan.needs_input_error[name],
                                    c["weight_update"] if u.weights else 0,
                                    layer.output_elements if u.bias else 0)
-        if name in plan.readout_layers:
-            c["readout"] = readout(d, classes)
         if u.weights or u.bias:
             trained = plan.trained_params(layer)
             c["perturbation"] = trained
@@ -117,6 +116,8 @@ def layer_costs(model: Model, plan, *, convention: str | None = None,
             trained = plan.trained_params(layer)
             c["optimizer"] = trained * per_param
             c["gradient_accumulation"] = trained
+            if per_param > 1:  # theta - (eta s) z is SGD's one MACC; other optimizers read g = s z first
+                c["gradient_estimate"] = trained
         if plan.output_error[name]:
             senders = [r for r in model.consumers[name] if plan.output_error[r] and plan.needs_input_error[r]]
             if len(senders) > 1:

@@ -49,10 +49,12 @@ _OPS = (
     Operation("target_projection", "sample", True, "DRTP: the target projected onto a layer's output through B_l"),
     Operation("recompute", "sample", True, "checkpointed BP: a segment's forward pass run again in the backward pass"),
     Operation("tangent", "sample", True, "forward gradient: the tangent carried through a layer, W t_in + v_W x + v_b"),
-    Operation("readout", "sample", True, "FF's linear readout of a layer's normalized activity, out x classes"),
     Operation("perturbation", "step", True, "MeZO: theta <- theta + c z on each trained parameter"),
     Operation("random_generation", "step", True, "values regenerated from a seed, one per trained parameter "
                                                  "(MeZO's z, the forward gradient's v)"),
+    Operation("gradient_estimate", "step", False,
+              "a scalar times a regenerated direction, g = (scalar) z, formed for an optimizer that reads the "
+              "gradient (momentum, Adam): one per trained parameter; plain SGD folds it into its update"),
 )
 OPS: dict[str, Operation] = {op.name: op for op in _OPS}
 #: operations in the order reports show them

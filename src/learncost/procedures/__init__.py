@@ -20,6 +20,7 @@ TIMES = {
                     "is computed, one per step when gradients are buffered",
     "accumulations": "micro-batch gradients added into the buffers per step: update passes x micro-batches - 1, "
                      "when gradients are buffered",
+    "micro_batches": "micro-batches per step (the forward gradient draws its direction again for each)",
 }
 
 #: which layers a term counts: all (None) or those a selector picks
@@ -48,15 +49,16 @@ class Term:
 @dataclass(frozen=True)
 class Phase:
     terms: tuple[Term, ...]
-    #: the paper's memory rule (``memory.CANDIDATES``), or per supervision: {"supervised": ..., "unsupervised": ...}
-    memory: str | tuple[tuple[str, str], ...]
+    #: the paper's memory rule (``memory.CANDIDATES``), or per supervision: {"supervised": ..., "unsupervised": ...};
+    #: None where no rule of the paper's fits (the paper accounting then takes the schedule's live peak)
+    memory: str | tuple[tuple[str, str], ...] | None
     #: the paper keeps weights and biases in RAM beside the activations in training, not in inference
     params_in_ram: bool
     #: how many times per sample the weights are updated, where no weight_update term says it
     updates: int | None = None
 
-    def memory_rule(self, supervised: bool) -> str:
-        if isinstance(self.memory, str):
+    def memory_rule(self, supervised: bool) -> str | None:
+        if self.memory is None or isinstance(self.memory, str):
             return self.memory
         return dict(self.memory)["supervised" if supervised else "unsupervised"]
 
@@ -101,11 +103,27 @@ def register(procedure: Procedure) -> Procedure:
     return procedure
 
 
+#: the paper's four, which analyze, fit, sweep and verify run unless told which (``all``: every registered one)
+PAPER_PROCEDURES = ("bp", "ff", "pepita", "mempepita")
+
+
 def get_procedure(name: str) -> Procedure:
     key = name.lower()
     if key not in PROCEDURES:
-        raise UnknownNameError("procedure", name, list(PROCEDURES))
+        raise UnknownNameError("procedure", name, [*PROCEDURES, "all"])
     return PROCEDURES[key]
+
+
+def resolve_procedures(items) -> list[Procedure]:
+    """Procedures by id or as objects; None: the paper's four; ``all`` stands for every registered one."""
+    if items is None:
+        return [PROCEDURES[p] for p in PAPER_PROCEDURES]
+    out: list[Procedure] = []
+    for x in items:
+        picked = list(PROCEDURES.values()) if isinstance(x, str) and x.lower() == "all" else \
+            [x if isinstance(x, Procedure) else get_procedure(x)]
+        out += [p for p in picked if p not in out]
+    return out
 
 
 from . import builtin as _builtin  # noqa: E402,F401  (registers BP, FF, PEPITA, MEMPEPITA)

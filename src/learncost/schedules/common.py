@@ -39,7 +39,8 @@ def feedback_matrices(model, plan, kind: str | None) -> list[tuple[str, str, int
     return []
 
 
-def resident(s: Schedule, model, plan, sizes, *, feedback: str | None = None) -> None:
+def resident(s: Schedule, model, plan, sizes, *, feedback: str | None = None, gradients: bool = True) -> None:
+    """``gradients``: whether the procedure forms gradients a buffer could hold (MeZO's is a scalar)."""
     setup = plan.setup
     frozen_in_sram = setup.residency.frozen == "sram"
     state = OPTIMIZER_STATE[setup.optimizer]
@@ -56,7 +57,7 @@ def resident(s: Schedule, model, plan, sizes, *, feedback: str | None = None) ->
         if state and (u.weights or u.bias):
             s.keep(f"optimizer state {layer.name}", "optimizer_state", sizes.of(state * trained, "optimizer_state"),
                    layer.name)
-        if setup.gradient_buffers:
+        if gradients and setup.gradient_buffers:
             if u.weights:
                 s.keep(f"weight gradient {layer.name}", "weight_gradient",
                        sizes.of(plan.trained_weights(layer), "weight_gradient"), layer.name)

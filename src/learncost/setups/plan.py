@@ -198,11 +198,6 @@ class Plan:
         return reaches
 
     @cached_property
-    def readout_layers(self) -> frozenset[str]:
-        """The layers FF's one-pass readout reads: every layer with weights but the first (Hinton 2022)."""
-        return frozenset(layer.name for layer in self.weight_layers[1:])
-
-    @cached_property
     def checkpoints(self) -> list[str]:
         """Checkpointed backpropagation's kept outputs (Chen et al. 2016): the body is cut into segments
         of at least k layers (the setup's ``checkpoint_every``, or the square root of the body's length),
@@ -243,9 +238,20 @@ class Plan:
         return out
 
     @cached_property
+    def segment_inputs(self) -> list[str]:
+        """The buffer each segment starts from: the model's input, then each checkpoint."""
+        return [self.model.input.name, *self.checkpoints][:len(self.segments)]
+
+    @cached_property
+    def recomputed_segments(self) -> list[int]:
+        """The segments checkpointed backpropagation runs again: every one but the last that an error
+        reaches (a segment before the first trained layer is never needed again)."""
+        return [k for k, seg in enumerate(self.segments[:-1]) if any(self.output_error[n] for n in seg)]
+
+    @cached_property
     def recomputed(self) -> frozenset[str]:
-        """Layers whose forward checkpointed backpropagation runs again: all segments but the last."""
-        return frozenset(name for seg in self.segments[:-1] for name in seg)
+        """Layers whose forward checkpointed backpropagation runs again."""
+        return frozenset(name for k in self.recomputed_segments for name in self.segments[k])
 
     def trained_weights(self, layer: Layer) -> Any:
         """Weights trained: the trained channels' share of the layer's weights."""

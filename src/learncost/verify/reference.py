@@ -26,6 +26,7 @@ from typing import Callable
 import torch
 from torch.nn import functional as F
 
+from ..errors import LearncostError
 from ..ir import Layer
 from ..schedules.common import (feedback_matrices, input_kept, mask_kept, output_kept, reached_by_backward,
                                 reached_by_update, sliced, transient)
@@ -80,8 +81,9 @@ class Step:
     def sample(self, label: str) -> None:
         self.tracker.sample(label)
 
-    def forward(self, layer: Layer, ins: list):
-        with self.counter.at(layer.name, "forward"):
+    def forward(self, layer: Layer, ins: list, op: str = "forward"):
+        """(pre-activation, output) of one layer, counted under ``op`` (a recomputation is not a forward)."""
+        with self.counter.at(layer.name, op):
             return self.net.run_layer(layer, ins)
 
     def target(self, values: dict, samples: int):
@@ -137,8 +139,9 @@ class Step:
             w = weight[:n] if layer.kind == "depthwise_conv2d" else weight[:, :n]
         return w, (bias if u.bias and bias is not None else None)
 
-    def start(self, feedback: bool | str | None = None) -> None:
-        """Resident state: optimizer state per trained parameter, gradient buffers, F in RAM."""
+    def start(self, feedback: bool | str | None = None, gradients: bool = True) -> None:
+        """Resident state: optimizer state per trained parameter, gradient buffers (where the procedure
+        forms gradients: ``gradients``), F in RAM."""
         state = OPTIMIZER_STATE[self.setup.optimizer]
         for layer in self.plan.weight_layers:
             w, b = self.trained_views(layer)
@@ -150,7 +153,7 @@ class Step:
                     slots[f"{kind} state {k}"] = torch.zeros_like(p)
                     self.tracker.hold(f"optimizer state {layer.name} ({kind} {k})", "optimizer_state",
                                       slots[f"{kind} state {k}"])
-                if self.setup.gradient_buffers:
+                if gradients and self.setup.gradient_buffers:
                     slots[f"{kind} gradient"] = torch.zeros_like(p)
                     self.tracker.hold(f"{kind} gradient {layer.name}", f"{kind}_gradient", slots[f"{kind} gradient"])
             self.state[layer.name] = slots
@@ -253,8 +256,9 @@ class Step:
         if last:
             self._apply(layer, slots.get("weight gradient"), slots.get("bias gradient"))
 
-    def _apply(self, layer: Layer, gw, gb) -> None:
-        """One optimizer step on the trained parameters (``costs.formulas.OPTIMIZER_MACC`` states each rule)."""
+    def _apply(self, layer: Layer, gw, gb, scale: float = 1.0) -> None:
+        """One optimizer step on the trained parameters (``costs.formulas.OPTIMIZER_MACC`` states each rule);
+        ``scale``: a scalar SGD folds into its step size (theta - (eta s) z, the zeroth-order update)."""
         w, b = self.trained_views(layer)
         slots = self.state[layer.name]
         opt = self.setup.optimizer
@@ -265,7 +269,7 @@ class Step:
                     continue
                 g = g.reshape(p.shape)
                 if opt == "sgd":
-                    p.add_(g, alpha=-LEARNING_RATE)
+                    p.add_(g, alpha=-LEARNING_RATE * scale)
                 elif opt == "sgd-momentum":
                     v = slots[f"{kind} state 0"]
                     torch.add(g, v, alpha=MOMENTUM, out=v)  # v <- mu v + g
@@ -439,38 +443,53 @@ class _Kept:
     remaining: Counter
 
 
-def _forward_keeping(s: Step, prefix: str, m: int, reached) -> _Kept:
-    """The forward pass of one micro-batch keeping what the steps ``reached`` (the layers an error
-    reaches) read: a trained layer's input or its trained slice, an activation's output or its mask."""
+def _count_back(s: Step, back: Counter, layers, reached) -> None:
+    """Add what the steps after ``layers`` read of them: a trained layer's input, an activation's output."""
     plan = s.plan
-    back = Counter()
-    for layer in plan.body:
+    for layer in layers:
         if transient(layer) or not reached(layer, plan):
             continue
         if output_kept(layer, plan, reached):
             back[layer.name] += 1
         if input_kept(layer, plan):
             back[s.owner(layer.inputs[0])] += 1
+
+
+def _forward_keeping(s: Step, prefix: str, m: int, reached, hold: frozenset[str] = frozenset()) -> _Kept:
+    """The forward pass of one micro-batch keeping what the steps ``reached`` (the layers an error
+    reaches) read: a trained layer's input or its trained slice, an activation's output or its mask;
+    and the buffers in ``hold`` (checkpoints), until ``_unhold``."""
+    back = Counter(hold)
+    _count_back(s, back, s.plan.body, reached)
     x = s.new_input(m)
     values = {s.input_name: x}
     s.hold(s.input_name, "saved" if back[s.input_name] else "activation", x, m)
     del x
-    masks, slices = {}, {}
     remaining = readers(s.model.layers)
     remaining[s.model.output.name] += 1  # the error reads the output
     if s.model.task == "reconstruction":
         remaining[s.input_name] += 1  # and an autoencoder's input, its target
+    kept = _Kept(values, {}, {}, back, remaining)
+    _run_keeping(s, kept, s.model.layers[1:], f"{prefix}forward", m, reached)
+    return kept
+
+
+def _run_keeping(s: Step, kept: _Kept, layers, tag: str, m: int, reached, op: str = "forward") -> None:
+    """Run ``layers`` from ``kept.values``, holding what ``kept.back`` says later steps read and
+    releasing the rest after its last reader (``kept.remaining``)."""
+    plan = s.plan
+    values, masks, slices, back, remaining = kept.values, kept.masks, kept.slices, kept.back, kept.remaining
     with torch.no_grad():
-        for layer in s.model.layers[1:]:
+        for layer in layers:
             ins = [values[src] for src in layer.inputs]
-            pre, out = s.forward(layer, ins)
+            pre, out = s.forward(layer, ins, op)
             values[layer.name] = out
             own = s.owner(layer.name)
             s.hold(own, "saved" if back[own] else "activation", out, m)
             if mask_kept(layer, plan, reached):
                 masks[layer.name] = _derivative_mask(layer, pre)
                 s.tracker.hold(f"mask {layer.name}", "mask", masks[layer.name])
-            if sliced(layer, plan):
+            if reached(layer, plan) and sliced(layer, plan):
                 n = int(plan.of(layer.name).channels)
                 src = _to_owner(s, layer.inputs[0], ins[0])
                 if layer.kind == "dense":
@@ -482,12 +501,13 @@ def _forward_keeping(s: Step, prefix: str, m: int, reached) -> _Kept:
                 s.tracker.hold(f"input slice {layer.name}", "saved", cut)
                 del cut, src
             del pre, out, ins
-            s.sample(f"{prefix}forward {layer.name}")
+            s.sample(f"{tag} {layer.name}")
             for src in layer.inputs:
                 remaining[src] -= 1
                 if remaining[src] == 0 and not back[src]:
                     values.pop(src, None)
-    return _Kept(values, masks, slices, back, remaining)
+            if remaining[layer.name] <= 0 and not back[layer.name]:  # a segment's end nothing reads again
+                values.pop(layer.name, None)
 
 
 def _output_error(s: Step, kept: _Kept, prefix: str, m: int):
@@ -518,75 +538,127 @@ def _release(s: Step, kept: _Kept, layer: Layer, reached) -> None:
                 kept.values.pop(held)
 
 
+def _backward(s: Step, kept: _Kept, layers, grads: dict, prefix: str, m: int, last_micro: bool,
+              feedback: str | None = None) -> None:
+    """The error back through ``layers`` (in backward order): each applies its activation's derivative,
+    passes an error to its input where a trained layer lies before it, and updates its trained
+    parameters; a fork's errors are summed. ``grads``: the errors in flight, by buffer."""
+    plan = s.plan
+    values, masks, slices = kept.values, kept.masks, kept.slices
+
+    def holders(t) -> int:
+        return sum(1 for v in grads.values() if v is t)
+
+    with torch.no_grad():
+        for layer in layers:
+            name = layer.name
+            g = grads[name]
+            if layer.activation:
+                if holders(g) > 1:  # another reader needs the error as it is
+                    g = g.clone()
+                    s.tracker.hold(f"error {name} (x derivative)", "error", g)
+                    grads[name] = g
+                g = _through_derivative(layer, g, masks.get(name), values.get(name))
+            if plan.needs_input_error[name]:
+                for i, src in enumerate(layer.inputs):
+                    own = s.owner(src)
+                    if not plan.output_error[own]:
+                        continue
+                    if layer.kind == "add":
+                        contribution = g
+                    else:
+                        dx = _input_gradient(s, layer, g, _read_shape(s, layer, src, m), feedback == "weights")
+                        if layer.padding and dx.dim() == 4:
+                            dx = _crop(dx, layer.padding)
+                        contribution = _to_owner(s, src, dx)
+                        del dx
+                        s.tracker.hold(f"error {own}", "error", contribution)
+                    if own in grads:  # a fork: the errors of its readers add up
+                        existing = grads[own]
+                        with s.counter.at(own, "gradient_sum"):
+                            if holders(existing) > 1:
+                                grads[own] = existing + contribution
+                                s.tracker.hold(f"error {own}", "error", grads[own])
+                            else:
+                                existing.add_(contribution)
+                        del existing
+                    else:
+                        grads[own] = contribution
+                    del contribution
+            if plan.trained(name):
+                h = _weight_input(s, layer, values, slices)
+                gw, gb = s.gradients(layer, g, h)
+                s.update(layer, gw, gb, last=last_micro)
+                del gw, gb, h
+            del g
+            s.sample(f"{prefix}backward {name}")
+            grads.pop(name)
+            _release(s, kept, layer, reached_by_backward)
+
+
+def _backward_layers(plan, names=None) -> list[Layer]:
+    """The layers an error reaches, in backward order (of ``names`` only, if given)."""
+    return [lay for lay in reversed(plan.body) if not transient(lay) and plan.output_error[lay.name]
+            and (names is None or lay.name in names)]
+
+
 def bp_training(s: Step, feedback: str | None = None) -> None:
     """Rumelhart et al. 1986, under the setup: forward keeping what the backward pass reads,
     error at the logits (softmax cross-entropy: p - y), then the error back through every layer
     an error reaches, dW and db of the trained parameters, applied or buffered. ``feedback="weights"``
     is feedback alignment (Lillicrap et al. 2016): B_l in place of W_l in the backward pass."""
-    plan, setup = s.plan, s.setup
-    m = setup.micro
-    body_backward = [lay for lay in reversed(plan.body) if not transient(lay) and plan.output_error[lay.name]]
+    plan, m = s.plan, s.setup.micro
+    layers = _backward_layers(plan)
 
     def micro_batch(prefix: str, last_micro: bool) -> None:
         kept = _forward_keeping(s, prefix, m, reached_by_backward)
-        values, masks, slices = kept.values, kept.masks, kept.slices
         e = _output_error(s, kept, prefix, m)
         logits = s.owner(plan.logits.name)
         grads = {logits: e.reshape(values_shape(s, logits, m))}
         del e
-
-        def holders(t) -> int:
-            return sum(1 for v in grads.values() if v is t)
-
-        with torch.no_grad():
-            for layer in body_backward:
-                name = layer.name
-                g = grads[name]
-                if layer.activation:
-                    if holders(g) > 1:  # another reader needs the error as it is
-                        g = g.clone()
-                        s.tracker.hold(f"error {name} (x derivative)", "error", g)
-                        grads[name] = g
-                    g = _through_derivative(layer, g, masks.get(name), values.get(name))
-                if plan.needs_input_error[name]:
-                    for i, src in enumerate(layer.inputs):
-                        own = s.owner(src)
-                        if not plan.output_error[own]:
-                            continue
-                        if layer.kind == "add":
-                            contribution = g
-                        else:
-                            dx = _input_gradient(s, layer, g, _read_shape(s, layer, src, m), feedback == "weights")
-                            if layer.padding and dx.dim() == 4:
-                                dx = _crop(dx, layer.padding)
-                            contribution = _to_owner(s, src, dx)
-                            del dx
-                            s.tracker.hold(f"error {own}", "error", contribution)
-                        if own in grads:  # a fork: the errors of its readers add up
-                            existing = grads[own]
-                            with s.counter.at(own, "gradient_sum"):
-                                if holders(existing) > 1:
-                                    grads[own] = existing + contribution
-                                    s.tracker.hold(f"error {own}", "error", grads[own])
-                                else:
-                                    existing.add_(contribution)
-                            del existing
-                        else:
-                            grads[own] = contribution
-                        del contribution
-                if plan.trained(name):
-                    h = _weight_input(s, layer, values, slices)
-                    gw, gb = s.gradients(layer, g, h)
-                    s.update(layer, gw, gb, last=last_micro)
-                    del gw, gb, h
-                del g
-                s.sample(f"{prefix}backward {name}")
-                grads.pop(name)
-                _release(s, kept, layer, reached_by_backward)
-            grads.clear()
-            values.clear()
+        _backward(s, kept, layers, grads, prefix, m, last_micro, feedback)
+        grads.clear()
+        kept.values.clear()
 
     s.training(micro_batch, feedback=feedback)
+
+
+def bp_checkpoint_training(s: Step) -> None:
+    """Chen, Xu, Zhang & Guestrin 2016: the forward pass keeps only the segments' inputs (checkpoints) and
+    what the last segment's backward reads; in the backward pass each earlier segment an error reaches is
+    run again from its checkpoint, keeping what its own backward reads, then the error goes back through it."""
+    plan, m = s.plan, s.setup.micro
+    inputs = plan.segment_inputs
+
+    def reached(layer, p) -> bool:
+        return reached_by_backward(layer, p) and layer.name not in p.recomputed
+
+    def micro_batch(prefix: str, last_micro: bool) -> None:
+        kept = _forward_keeping(s, prefix, m, reached, hold=frozenset(inputs[k] for k in plan.recomputed_segments))
+        e = _output_error(s, kept, prefix, m)
+        logits = s.owner(plan.logits.name)
+        grads = {logits: e.reshape(values_shape(s, logits, m))}
+        del e
+        for k, names in reversed(list(enumerate(plan.segments))):
+            if k in plan.recomputed_segments:
+                layers = [s.model.by_name[n] for n in names]
+                kept.remaining = readers(layers)
+                _count_back(s, kept.back, layers, reached_by_backward)
+                _run_keeping(s, kept, layers, f"{prefix}recompute", m, reached_by_backward, op="recompute")
+                _unhold(s, kept, inputs[k])
+            _backward(s, kept, _backward_layers(plan, set(names)), grads, prefix, m, last_micro)
+        grads.clear()
+        kept.values.clear()
+
+    s.training(micro_batch)
+
+
+def _unhold(s: Step, kept: _Kept, own: str) -> None:
+    """A checkpoint has been read by its segment's recomputation: released unless a backward step reads it."""
+    kept.back[own] -= 1
+    if kept.back[own] == 0:
+        for held in [n for n in kept.values if s.owner(n) == own]:
+            kept.values.pop(held)
 
 
 def fa_training(s: Step) -> None:
@@ -679,6 +751,213 @@ def drtp_training(s: Step) -> None:
             values.clear()
 
     s.training(micro_batch, feedback="outputs")
+
+
+# -- zeroth order ------------------------------------------------------------------------------------
+
+#: MeZO's perturbation scale (Malladi et al. 2023 use 1e-3); its value does not change what is executed
+MEZO_EPS = 1e-3
+
+
+def _direction(s: Step, layer: Layer, kind: str, p):
+    """z for one trained tensor, regenerated from its own seed at every use (counted one per value)."""
+    g = torch.Generator().manual_seed(s.seed + 1000 + 2 * [lay.name for lay in s.model.layers].index(layer.name)
+                                      + (kind == "bias"))
+    with s.counter.at(layer.name, "random_generation"):
+        return torch.randn(p.shape, generator=g)
+
+
+def _seeded_update(s: Step, trained: list[Layer], scale: float) -> None:
+    """theta <- theta - eta (scale z), z regenerated from its seed: SGD folds the scalar into its step
+    (one MACC per parameter); an optimizer that reads the gradient gets g = scale z formed first."""
+    with torch.no_grad():
+        for layer in trained:
+            z = {kind: _direction(s, layer, kind, p) for kind, p in zip(("weight", "bias"), s.trained_views(layer))
+                 if p is not None}
+            if s.setup.optimizer == "sgd":
+                s._apply(layer, z.get("weight"), z.get("bias"), scale=scale)
+            else:
+                with s.counter.at(layer.name, "gradient_estimate"):
+                    g = {kind: v * scale for kind, v in z.items()}
+                s._apply(layer, g.get("weight"), g.get("bias"))
+
+
+def mezo_training(s: Step) -> None:
+    """Malladi et al. 2023 (MeZO, zeroth-order SGD in place): theta + eps z, the batch's loss; theta - eps z
+    (a step of -2 eps z), the loss again; theta restored (+eps z); then theta <- theta - eta g z with
+    g = (L+ - L-) / (2 eps). z is regenerated from its seed at each of its four uses; nothing is kept for
+    an update but the parameters themselves. The loss is ||y - t||^2 (the difference and its square summed)."""
+    plan, setup = s.plan, s.setup
+    m = setup.micro
+    trained = [lay for lay in plan.weight_layers if plan.trained(lay.name)]
+    out = s.model.output.name
+    keep = frozenset({out} | ({s.input_name} if s.model.task == "reconstruction" else set()))
+
+    def perturb(scale: float, label: str) -> None:
+        with torch.no_grad():
+            for layer in trained:
+                for kind, p in zip(("weight", "bias"), s.trained_views(layer)):
+                    if p is not None:
+                        z = _direction(s, layer, kind, p)
+                        with s.counter.at(layer.name, "perturbation"):
+                            p.add_(z, alpha=scale * MEZO_EPS)
+        s.sample(label)
+
+    def loss(prefix: str) -> float:
+        total = 0.0
+        for k in range(setup.micro_batches):
+            mb = f"{prefix}micro-batch {k + 1}: " if setup.micro_batches > 1 else prefix
+            values = {s.input_name: s.new_input(m)}
+            s.hold(s.input_name, "activation", values[s.input_name], m)
+            with torch.no_grad():
+                walk(s, values, f"{mb}forward", s.model.layers[1:], m, keep=keep, name=lambda lay: _buffer_name(s, lay))
+                e = s.error(values[out], s.target(values, m)).reshape(-1)
+                with s.counter.at(out, "error"):
+                    total += float(torch.dot(e, e))
+            s.sample(f"{mb}loss")
+            del e
+            values.clear()
+        return total
+
+    s.start(gradients=False)
+    perturb(1.0, "theta + eps z")
+    plus = loss("theta + eps z: ")
+    perturb(-2.0, "theta - eps z")
+    minus = loss("theta - eps z: ")
+    perturb(1.0, "theta restored")
+    _seeded_update(s, trained, (plus - minus) / (2 * MEZO_EPS))
+    s.sample("update")
+
+
+# -- forward gradient ---------------------------------------------------------------------------------
+
+#: kinds whose tangent is their own forward on the tangents (linear in their inputs)
+_LINEAR_KINDS = frozenset({"avg_pool2d", "add", "concat", "reshape", "flatten", "pad", "quantize", "dequantize"})
+
+
+def _weight_tangent(s: Step, layer: Layer, x, t_in, v: dict, shape):
+    """W t_in + v_W x (+ v_b) before the activation, the two products accumulating into the same outputs:
+    one product over [t_in, x's trained channels] and [W, v_W] (depthwise: per channel, two inputs each)."""
+    weight, _ = s.net.params(layer)
+    vw, vb = v.get("weight"), v.get("bias")
+    n = int(s.plan.of(layer.name).channels) if vw is not None else 0
+    groups = getattr(layer, "groups", 1)
+    if layer.kind == "conv2d" and groups != 1 or getattr(layer, "dilation", (1, 1)) not in ((1, 1), 1):
+        raise LearncostError(f"{layer.name}: the forward gradient's reference executes plain convolutions only",
+                             hint="verify it on a model without grouped or dilated convolutions")
+    stride = list(layer.stride) if layer.kind != "dense" else None
+    with s.counter.at(layer.name, "tangent"):
+        if layer.kind == "dense":
+            parts = ([t_in.reshape(t_in.shape[0], -1)] if t_in is not None else []) + ([x[:, :n]] if n else [])
+            mats = ([weight] if t_in is not None else []) + ([vw] if n else [])
+            out = torch.cat(parts, 1) @ torch.cat(mats, 1).t() if parts else None
+        elif layer.kind == "conv2d":
+            parts = ([t_in] if t_in is not None else []) + ([x[:, :n]] if n else [])
+            mats = ([weight] if t_in is not None else []) + ([vw] if n else [])
+            out = F.conv2d(torch.cat(parts, 1), torch.cat(mats, 1), stride=stride) if parts else None
+        else:  # depthwise, one filter per channel
+            channels = weight.shape[0]
+            if weight.shape[0] != x.shape[1]:
+                raise LearncostError(f"{layer.name}: the forward gradient's reference executes depthwise convolutions "
+                                     "with a depth multiplier of 1 only", hint="verify another model")
+            pieces = []
+            if n and t_in is not None:
+                both = torch.stack([t_in[:, :n], x[:, :n]], 2).reshape(x.shape[0], 2 * n, *x.shape[2:])
+                pieces.append(F.conv2d(both, torch.stack([weight[:n, 0], vw[:, 0]], 1), stride=stride, groups=n))
+            elif n:
+                pieces.append(F.conv2d(x[:, :n], vw, stride=stride, groups=n))
+            if t_in is not None and n < channels:
+                pieces.append(F.conv2d(t_in[:, n:], weight[n:], stride=stride, groups=channels - n))
+            elif n < channels and pieces:
+                with s.counter.paused():
+                    pieces.append(torch.zeros(x.shape[0], channels - n, *pieces[0].shape[2:]))
+            out = torch.cat(pieces, 1) if pieces else None
+        if out is None:  # only the bias trained, and no tangent arriving: t = v_b at every position
+            with s.counter.paused():
+                out = torch.zeros(shape)
+        if vb is not None:
+            out = out + (vb.view(1, -1, 1, 1) if out.dim() == 4 else vb)
+    return out
+
+
+def forward_gradient_training(s: Step) -> None:
+    """Baydin, Pearlmutter, Syme, Wood & Torr 2022: one forward pass carrying the tangent t = dy/dtheta . v
+    along a random direction v (drawn from the step's seed, held while its layer runs); the directional
+    derivative d = e . t at the logits (e = p - y, as backpropagation's output error); the batch's mean d
+    scales v in the update, v regenerated. No backward pass, no kept activations."""
+    from ..schedules.forward_gradient import carries_tangent
+
+    plan, setup, model = s.plan, s.setup, s.model
+    m = setup.micro
+    trained = [lay for lay in plan.weight_layers if plan.trained(lay.name)]
+    out_name, logits = model.output.name, plan.logits.name
+    flowing = [lay for lay in plan.body if carries_tangent(lay, plan)]
+    s.start(gradients=False)
+    total = 0.0
+    for k in range(setup.micro_batches):
+        prefix = f"micro-batch {k + 1}: " if setup.micro_batches > 1 else ""
+        x = s.new_input(m)
+        values, tangents = {s.input_name: x}, {}
+        s.hold(s.input_name, "activation", x, m)
+        del x
+        remaining = readers(model.layers)
+        remaining[out_name] += 1
+        if model.task == "reconstruction":
+            remaining[s.input_name] += 1
+        t_remaining = readers(flowing)
+        t_remaining[logits] += 1
+        with torch.no_grad():
+            for layer in model.layers[1:]:
+                ins = [values[src] for src in layer.inputs]
+                pre, out = s.forward(layer, ins)
+                values[layer.name] = out
+                s.hold(_buffer_name(s, layer), "activation", out, m)
+                v = {}
+                if carries_tangent(layer, plan):
+                    t_ins = [tangents.get(src) for src in layer.inputs]
+                    if layer.has_weights:
+                        v = {kind: _direction(s, layer, kind, p)
+                             for kind, p in zip(("weight", "bias"), s.trained_views(layer)) if p is not None}
+                        for kind in v:
+                            s.tracker.hold(f"direction {layer.name} ({kind})", "tangent", v[kind])
+                        t = _weight_tangent(s, layer, s.net.layer_input(layer, ins),
+                                            None if t_ins[0] is None else s.net.layer_input(layer, t_ins), v,
+                                            out.shape)
+                    elif layer.kind == "max_pool2d":  # the tangent at each window's maximum
+                        with s.counter.paused():
+                            h = s.net.layer_input(layer, ins)
+                            _, idx = F.max_pool2d(h, layer.kernel, layer.stride, return_indices=True)
+                            th = s.net.layer_input(layer, t_ins)
+                            t = th.flatten(2).gather(2, idx.flatten(2)).view_as(idx)
+                    elif layer.kind in _LINEAR_KINDS:
+                        t_ins = [t if t is not None else torch.zeros_like(values[src])
+                                 for t, src in zip(t_ins, layer.inputs)]
+                        with s.counter.at(layer.name, "tangent"):
+                            t = s.net.run_layer(layer, t_ins)[0]
+                    else:
+                        raise LearncostError(f"{layer.name}: the forward gradient's reference has no tangent rule "
+                                             f"for a {layer.kind} layer", hint="verify a model of linear layers")
+                    if layer.activation:
+                        t = _through_derivative(layer, t, None, out)
+                    tangents[layer.name] = t
+                    # a transient layer's tangent (a padded or reshaped copy) stands for its buffer's
+                    s.hold(f"tangent {_buffer_name(s, layer)}", "tangent", t, m)
+                    del t, t_ins
+                del pre, out, ins
+                s.sample(f"{prefix}forward {layer.name}")
+                v.clear()
+                release_read(values, remaining, layer)
+                if carries_tangent(layer, plan):
+                    release_read(tangents, t_remaining, layer)
+            e = s.error(values[out_name], s.target(values, m)).reshape(-1)
+            with s.counter.at(out_name, "error"):
+                total += float(torch.dot(e, tangents[logits].reshape(-1)))
+            s.sample(f"{prefix}error")
+            del e
+            values.clear()
+            tangents.clear()
+    _seeded_update(s, trained, total / setup.batch)
+    s.sample("update")
 
 
 def values_shape(s: Step, name: str, samples: int) -> tuple:
@@ -918,11 +1197,14 @@ class Reference:
 
 REFERENCES: dict[str, Reference] = {
     "bp": Reference(bp_training, plain_inference),
+    "bp-checkpoint": Reference(bp_checkpoint_training, plain_inference),
     "fa": Reference(fa_training, plain_inference),
     "dfa": Reference(dfa_training, plain_inference),
     "drtp": Reference(drtp_training, plain_inference),
     "ff": Reference(ff_training, ff_inference),
     "pepita": Reference(pepita_training, plain_inference),
     "mempepita": Reference(mempepita_training, plain_inference),
+    "mezo": Reference(mezo_training, plain_inference),
+    "forward-gradient": Reference(forward_gradient_training, plain_inference),
 }
 
