@@ -611,12 +611,7 @@ def procedures(fmt: Format = FormatOpt) -> None:
     from .procedures import PROCEDURES
 
     def terms(phase) -> str:
-        def term(t) -> str:
-            where = f" ({t.where.replace('_', ' ')})" if t.where else ""
-            times = "" if t.times == 1 else f"{t.times}x " if isinstance(t.times, int) else f"{t.times} x "
-            return f"{times}{t.op}{where}"
-
-        return " + ".join(term(t) for t in phase.terms)
+        return phase.describe()
 
     def memory(phase) -> str:
         if phase.memory is None:

@@ -57,6 +57,15 @@ class Phase:
     #: how many times per sample the weights are updated, where no weight_update term says it
     updates: int | None = None
 
+    def describe(self) -> str:
+        """The terms as one line: ``2x forward (body) + applications x optimizer``."""
+        def term(t: Term) -> str:
+            where = f" ({t.where.replace('_', ' ')})" if t.where else ""
+            times = "" if t.times == 1 else f"{t.times}x " if isinstance(t.times, int) else f"{t.times} x "
+            return f"{times}{t.op}{where}"
+
+        return " + ".join(term(t) for t in self.terms)
+
     def memory_rule(self, supervised: bool) -> str | None:
         if self.memory is None or isinstance(self.memory, str):
             return self.memory
