@@ -30,7 +30,8 @@ def test_aliases_resolve_to_builtins():
 def test_unknown_names_list_valid_ones():
     with pytest.raises(UnknownNameError) as err:
         learncost.analyze("kws", procedures=["hebbian"])
-    assert err.value.valid == ["bp", "ff", "pepita", "mempepita"]
+    assert err.value.valid == ["bp", "ff", "pepita", "mempepita", "bp-checkpoint", "fa", "dfa", "drtp", "mezo",
+                               "forward-gradient", "all"]
 
 
 def test_import_is_light():

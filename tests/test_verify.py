@@ -19,11 +19,12 @@ from learncost.verify import verify  # noqa: E402
 from conftest import MODELS_DIR, needs_models, run_cli  # noqa: E402
 
 MODELS = ["kws", "vww", "ic", "ad"]
+PAPER_PROCEDURES = ["bp", "ff", "pepita", "mempepita"]
 
 
 @pytest.fixture(scope="module")
 def verified():
-    return {m: verify(learncost.load_model(m)) for m in MODELS}
+    return {m: verify(learncost.load_model(m), PAPER_PROCEDURES) for m in MODELS}
 
 
 @pytest.mark.parametrize("model_id", MODELS)

@@ -51,6 +51,8 @@ class Memory:
 def paper(model, procedure, phase_name: str, plan, sizes, patches=None) -> Memory:
     phase = procedure.phase(phase_name)
     rule = phase.memory_rule(model.supervised)
+    if rule is None:
+        return _paper_by_schedule(model, procedure, phase_name, plan, sizes)
     override = patches.memory.get((procedure.id, phase_name)) if patches else None
     bufs = sizes.bufs if plan.setup.bits("activation") is None else sizes.precise_bufs
     if override is not None:
@@ -63,6 +65,22 @@ def paper(model, procedure, phase_name: str, plan, sizes, patches=None) -> Memor
         by_role["weight"] = sizes.all_weights
         by_role["bias"] = sizes.all_biases
     return Memory("paper", rule, sum(by_role.values()), by_role, peak.at, tuple(peak.buffers))
+
+
+def _paper_by_schedule(model, procedure, phase_name: str, plan, sizes) -> Memory:
+    """A procedure no rule of the paper's describes (checkpointed BP): its schedule's working memory at
+    the live peak, plus every weight and bias where the phase keeps them in RAM, as the paper adds them."""
+    from .schedules import build, live_peak
+
+    schedule = build(procedure, phase_name, model, plan, sizes)
+    counted = (lambda role: True) if plan.setup.count_errors else (lambda role: role != "error")
+    peak = live_peak(schedule, counted)
+    by_role = {role: peak.by_role[role] for role in WORKING_ROLES if role in peak.by_role}
+    if procedure.phase(phase_name).params_in_ram:
+        by_role["weight"] = sizes.all_weights
+        by_role["bias"] = sizes.all_biases
+    items = tuple(name for name, role, _ in peak.tensors if role in WORKING_ROLES)
+    return Memory("paper", "live schedule (no rule of the paper's)", sum(by_role.values()), by_role, peak.at, items)
 
 
 def _rule_peak(sizes, bufs, rule: str) -> Peak:
@@ -108,7 +126,7 @@ def saved_for_backward(model, plan, sizes) -> Memory:
 def live(model, procedure, phase_name: str, plan, sizes) -> Memory:
     from .schedules import build, live_peak
 
-    schedule = build(procedure.id, phase_name, model, plan, sizes)
+    schedule = build(procedure, phase_name, model, plan, sizes)
     counted = (lambda role: True) if plan.setup.count_errors else (lambda role: role != "error")
     peak = live_peak(schedule, counted)
     return Memory("live", "live", peak.bytes, peak.by_role, peak.at, tuple(name for name, _, _ in peak.tensors),
@@ -119,7 +137,7 @@ def arena(model, procedure, phase_name: str, plan, sizes) -> Memory:
     from .planners import TFLM_ALIGNMENT, greedy
     from .schedules import build
 
-    schedule = build(procedure.id, phase_name, model, plan, sizes)
+    schedule = build(procedure, phase_name, model, plan, sizes)
     counted = (lambda role: True) if plan.setup.count_errors else (lambda role: role != "error")
     if any(hasattr(t.bytes, "shape") for t in schedule.tensors + schedule.persistent):
         return _arena_per_variant(schedule, counted)
@@ -152,7 +170,17 @@ def tflm(model, procedure, phase_name: str, plan, sizes) -> Memory:
     live = [p.tensor for p in layout.placements if p.tensor.first <= at <= p.tensor.last]
     by_role = {"activation": sum(int(t.bytes) for t in live)}
     by_role["fragmentation"] = layout.arena - by_role["activation"]
-    return Memory("tflm", "tflm", layout.arena, by_role, schedule.steps[at], tuple(t.name for t in live))
+    from .tflm import tail
+
+    graph = model.runtime.get("tflm")
+    persistent = tail(graph) if graph is not None else None
+    rule = "tflm"
+    if persistent is None:  # only a .tflite states what the tail depends on
+        rule = "tflm (the head: TFLite Micro's persistent tail is estimated for .tflite files)"
+    else:
+        by_role["runtime"] = persistent
+    return Memory("tflm", rule, layout.arena + (persistent or 0), by_role, schedule.steps[at],
+                  tuple(t.name for t in live))
 
 
 def _arena_per_variant(schedule, counted) -> Memory:

@@ -12,7 +12,7 @@ from .catalog import MCU, Dataset, get_dataset, get_mcu, mcus as all_mcus
 from .evaluate import Evaluator
 from .fit import Fit, check as check_fit
 from .ir import Model
-from .procedures import PHASES, PROCEDURES, Procedure, get_procedure
+from .procedures import PHASES, Procedure, get_procedure, resolve_procedures
 from .setups import Setup
 
 
@@ -177,7 +177,7 @@ def analyze(
         from .zoo import load_model
 
         model = load_model(model)
-    procs = resolve_names(procedures, get_procedure, PROCEDURES.values())
+    procs = resolve_procedures(procedures)
     boards = resolve_names(mcus, get_mcu, all_mcus().values())
     if isinstance(dataset, str):
         dataset = get_dataset(dataset)

@@ -58,6 +58,8 @@ def _bounded(flag: str, high: float, low: float = 0.0):
 MAX_OPTION = 1e9
 
 FormatOpt = typer.Option(Format.table, "--format", "-f", help="Output format.")
+PROC_HELP = ("Procedure id (repeatable; `learncost procedures` lists them); `all` for every one. "
+             "Default: the paper's four (bp, ff, pepita, mempepita).")
 McuOpt = typer.Option(None, "--mcu", "-m", help="MCU id (repeatable); see `learncost mcus`.")
 ClockOpt = typer.Option(None, "--clock-mhz", help="Custom MCU clock (MHz); needs --cycles-per-macc.",
                         callback=_bounded("--clock-mhz", MAX_OPTION))
@@ -180,9 +182,9 @@ def _analysis(model: str, procedure: Optional[list[str]], boards, allow_unsuppor
     """Load the model and analyse it under the chosen procedures, boards, workload and setup (analyze, fit)."""
     from .analysis import analyze as run
     from .catalog import get_dataset, workload
-    from .procedures import get_procedure
+    from .procedures import resolve_procedures
 
-    procs = [get_procedure(p) for p in procedure] if procedure else None
+    procs = resolve_procedures(procedure) if procedure else None
     if dataset is not None and not dataset.strip():  # not "the model's own", which `or` below would make it
         raise LearncostError("--dataset needs a dataset id, got an empty string", code="LC-OPTION",
                              hint="see `learncost datasets`")
@@ -286,7 +288,7 @@ def paper(
 def analyze(
     model: str = typer.Argument(..., help="Built-in model id (kws, vww, ic, ad) or a model spec file."),
     per_layer: bool = typer.Option(False, "--per-layer", help="Show every layer and operation."),
-    procedure: Optional[list[str]] = typer.Option(None, "--procedure", "-p", help="bp, ff, pepita, mempepita (repeatable)."),
+    procedure: Optional[list[str]] = typer.Option(None, "--procedure", "-p", help=PROC_HELP),
     mcu: Optional[list[str]] = McuOpt,
     dataset: Optional[str] = typer.Option(None, "--dataset", "-d", help="Dataset id for training time; see `learncost datasets`."),
     clock_mhz: Optional[float] = ClockOpt,
@@ -323,7 +325,7 @@ def analyze(
 @app.command()
 def fit(
     model: str = typer.Argument(..., help="Built-in model id (kws, vww, ic, ad) or a model file."),
-    procedure: Optional[list[str]] = typer.Option(None, "--procedure", "-p", help="bp, ff, pepita, mempepita (repeatable)."),
+    procedure: Optional[list[str]] = typer.Option(None, "--procedure", "-p", help=PROC_HELP),
     mcu: Optional[list[str]] = typer.Option(None, "--mcu", "-m", help="MCU id (repeatable); default: the whole catalogue."),
     clock_mhz: Optional[float] = ClockOpt,
     cycles_per_macc: Optional[float] = CyclesOpt,
@@ -358,7 +360,7 @@ def sweep(
     model: str = typer.Argument(..., help="Built-in model id (kws, vww, ic, ad) or a model spec declaring parameters."),
     param: Optional[list[str]] = typer.Option(
         None, "--param", help="NAME=V1,V2,... or NAME=START:STOP:STEP (repeatable); the rest keep their defaults."),
-    procedure: Optional[list[str]] = typer.Option(None, "--procedure", "-p", help="bp, ff, pepita, mempepita (repeatable)."),
+    procedure: Optional[list[str]] = typer.Option(None, "--procedure", "-p", help=PROC_HELP),
     mcu: Optional[list[str]] = McuOpt,
     dataset: Optional[str] = typer.Option(None, "--dataset", "-d", help="Dataset id for training time; see `learncost datasets`."),
     clock_mhz: Optional[float] = ClockOpt,
@@ -374,7 +376,7 @@ def sweep(
     """Every combination of a spec's (and a setup's) parameter values under every procedure: which variants
     train on which boards."""
     from .paper import setup
-    from .procedures import get_procedure
+    from .procedures import resolve_procedures
     from .report import plots, sweep_report as rep
     from .sweep import run
 
@@ -385,7 +387,7 @@ def sweep(
 
         check_path(output, force, set(TEXT) | IMAGES)  # before the work, not after
     boards = _mcus(mcu, clock_mhz, cycles_per_macc, setup()["mcus"], sram_kb, flash_kb)
-    procs = [get_procedure(p) for p in procedure] if procedure else None
+    procs = resolve_procedures(procedure) if procedure else None
     if total >= PROGRESS_FROM and sys.stderr.isatty():
         from rich.console import Console
         from rich.progress import Progress
@@ -404,7 +406,7 @@ def sweep(
 @app.command()
 def memory(
     model: str = typer.Argument(..., help="Built-in model id or a model file."),
-    procedure: str = typer.Option("bp", "--procedure", "-p", help="bp, ff, pepita, mempepita."),
+    procedure: str = typer.Option("bp", "--procedure", "-p", help="A procedure id (learncost procedures lists them)."),
     phase: str = typer.Option("training", "--phase", help="training or inference."),
     allow_unsupported: bool = UnsupportedOpt,
     classes: Optional[int] = ClassesOpt,
@@ -458,10 +460,45 @@ def compare(
           csv_text=lambda: rep.csv_text(result))
 
 
+@app.command("compare-procedures")
+def compare_procedures(
+    model: str = typer.Argument(..., help="Built-in model id or a model file."),
+    procedure: Optional[list[str]] = typer.Option(None, "--procedure", "-p",
+                                                  help="Procedure id (repeatable); default: every registered one."),
+    baseline: str = typer.Option("bp", "--baseline", help="The procedure the others are compared with."),
+    mcu: Optional[list[str]] = McuOpt,
+    clock_mhz: Optional[float] = ClockOpt,
+    cycles_per_macc: Optional[float] = CyclesOpt,
+    allow_unsupported: bool = UnsupportedOpt,
+    classes: Optional[int] = ClassesOpt,
+    input_shape: Optional[str] = InputShapeOpt,
+    param: Optional[list[str]] = ParamOpt,
+    setup_name: Optional[str] = SetupOpt,
+    memory: Optional[str] = MemoryOpt,
+    fmt: Format = FormatOpt,
+    output: Optional[str] = OutputOpt,
+    force: bool = ForceOpt,
+) -> None:
+    """Every learning procedure on one model and setup: training and inference MACC, RAM and latency
+    relative to a baseline (BP)."""
+    from .compare import compare_procedures as run
+    from .paper import setup
+    from .report import procedures_report as rep
+
+    boards = _mcus(mcu, clock_mhz, cycles_per_macc, setup()["mcus"], None, None)
+    chosen = list(procedure or ["all"])
+    if baseline.lower() not in [p.lower() for p in chosen] and "all" not in [p.lower() for p in chosen]:
+        chosen.insert(0, baseline)
+    result = run(_analysis(model, chosen, boards, allow_unsupported, classes, input_shape, fmt, params=_params(param),
+                           setup=setup_name, memory=memory), baseline.lower())
+    _emit(fmt, tables=lambda: rep.tables(result), json_text=lambda: rep.to_json(result),
+          csv_text=lambda: rep.csv_text(result), output=output, force=force)
+
+
 @app.command()
 def verify(
     model: str = typer.Argument(..., help="Built-in model id (kws, vww, ic, ad) or a model file."),
-    procedure: Optional[list[str]] = typer.Option(None, "--procedure", "-p", help="bp, ff, pepita, mempepita (repeatable)."),
+    procedure: Optional[list[str]] = typer.Option(None, "--procedure", "-p", help=PROC_HELP),
     per_layer: bool = typer.Option(False, "--per-layer", help="Also list every layer whose counted MACC differs."),
     seed: int = typer.Option(0, "--seed", min=0, max=2**32 - 1,
                              help="Seed of the random weights and sample (counts do not depend on it)."),
@@ -475,11 +512,11 @@ def verify(
 ) -> None:
     """Execute each procedure in PyTorch under a setup and compare counted MACC and tracked memory with the
     analytic figures."""
-    from .procedures import get_procedure
+    from .procedures import resolve_procedures
     from .report import verify_report as rep
     from .verify import verify as run
 
-    procs = [get_procedure(p) for p in procedure] if procedure else None
+    procs = resolve_procedures(procedure) if procedure else None
     chosen, model_params = _setup(setup_name, _params(param))
     m = _load(model, allow_unsupported, classes, input_shape, model_params)
     result = run(m, procs, seed=seed, setup=chosen, memory=memory)
@@ -574,16 +611,43 @@ def procedures(fmt: Format = FormatOpt) -> None:
     from .procedures import PROCEDURES
 
     def terms(phase) -> str:
-        return " + ".join(f"{t.times}x {t.op}" if t.times != 1 else t.op for t in phase.terms)
+        return phase.describe()
 
     def memory(phase) -> str:
+        if phase.memory is None:
+            return "live schedule"
         return phase.memory if isinstance(phase.memory, str) else ", ".join(f"{k}: {v}" for k, v in phase.memory)
 
+    def described(phase) -> str:
+        if phase.memory is None:
+            return "the peak of its schedule's live tensors (no rule of the paper's describes it)"
+        rules = [phase.memory] if isinstance(phase.memory, str) else [v for _, v in phase.memory]
+        return "; ".join(f"{r}: {RULE_DOCS[r]}" for r in dict.fromkeys(rules))
+
+    def phase_json(phase) -> dict:
+        return {"terms": [{"operation": t.op, "times": t.times, "layers": t.where or "all"} for t in phase.terms],
+                "macc": terms(phase), "memory": memory(phase), "memory_description": described(phase),
+                "params_in_ram": phase.params_in_ram, "updates_per_sample": phase.update_passes}
+
     cols = ["id", "name", "training MACC", "training memory", "inference MACC", "inference memory", "reference"]
+    procs = list(PROCEDURES.values())
     rows = [[p.id, p.name, terms(p.training), memory(p.training), terms(p.inference), memory(p.inference), p.reference]
-            for p in PROCEDURES.values()]
+            for p in procs]
     notes = [f"{k}: {v}" for k, v in RULE_DOCS.items()] + ["passes = classes for a supervised classifier, else 1"]
-    _emit_listing(fmt, "Learning procedures", cols, rows, notes=notes)
+    notes += [f"{p.id}: {p.step}" for p in procs if p.step]
+
+    def json_text() -> str:
+        import json
+
+        return json.dumps([dict(zip(cols, r)) | {"step": p.step, "feedback": p.feedback, "notes": list(p.notes),
+                                                 "training": phase_json(p.training),
+                                                 "inference": phase_json(p.inference)}
+                           for p, r in zip(procs, rows)], indent=2)
+
+    from .report.tables import Table, to_csv
+
+    _emit(fmt, tables=lambda: [Table("Learning procedures", cols, rows, notes)], json_text=json_text,
+          csv_text=lambda: to_csv(cols, rows))
 
 
 def _usage_errors():

@@ -81,3 +81,50 @@ def compare(a: Model, b: Model) -> Comparison:
             else:
                 pairs.append(Pair(x, y, ["only in " + ("A" if y is None else "B" if x is None else "both, different kinds")]))
     return Comparison(a, b, pairs, left_out)
+
+
+# -- procedures side by side on one model ---------------------------------------------------------------
+
+@dataclass
+class ProcedureFigures:
+    """One procedure's phase on the model, and each figure's ratio to the baseline's same phase."""
+
+    procedure: str
+    name: str
+    phase: str
+    macc_per_sample: float
+    ram_bytes: int
+    latency_ms: dict[str, float | None]
+    macc_ratio: float | None
+    ram_ratio: float | None
+    memory_rule: str
+
+
+@dataclass
+class ProcedureComparison:
+    analysis: object  # the Analysis the figures come from
+    baseline: str
+    rows: list[ProcedureFigures]
+
+
+def compare_procedures(a, baseline: str = "bp") -> ProcedureComparison:
+    """Every procedure of an analysis beside ``baseline`` (which it must hold): MACC per sample and RAM,
+    and their ratios to the baseline's in the same phase (latency scales as MACC per sample on one board)."""
+    from .errors import LearncostError
+
+    base = {r.phase: r for r in a.rows if r.procedure == baseline}
+    if not base:
+        raise LearncostError(f"the baseline {baseline!r} is not among the procedures compared",
+                             hint="add it with -p, or choose another with --baseline")
+
+    def ratio(x, y):
+        return x / y if y else None
+
+    rows = []
+    for r in a.rows:
+        b = base[r.phase]
+        per_sample = r.macc / r.samples
+        rows.append(ProcedureFigures(r.procedure, a.procedures[r.procedure].name, r.phase, per_sample, r.ram_bytes,
+                                     dict(r.latency_ms), ratio(per_sample, b.macc / b.samples),
+                                     ratio(r.ram_bytes, b.ram_bytes), r.memory_rule))
+    return ProcedureComparison(a, baseline, rows)

@@ -51,6 +51,7 @@ class Evaluator:
         self.patches = patches
         self.sizes = Sizes(model, self.setup, buffer_delta=patches.buffer_delta if patches else None)
         self.costs = layer_costs(model, self.plan, overrides=patches.costs if patches else None)
+        self._costs: dict = {"input": self.costs}
         self.accounting = memory or self.setup.memory
         if self.accounting not in ACCOUNTINGS:
             from .errors import UnknownNameError
@@ -59,6 +60,16 @@ class Evaluator:
         self._sums: dict = {}
 
     # -- MACC ------------------------------------------------------------------------------------
+
+    def costs_for(self, procedure: Procedure) -> list[dict[str, Any]]:
+        """Per-layer costs with the procedure's feedback matrix sizing its regeneration."""
+        kind = procedure.feedback
+        if self.setup.feedback != "regenerated":
+            return self.costs  # the feedback's shape only matters where it is regenerated
+        if kind not in self._costs:
+            self._costs[kind] = layer_costs(self.model, self.plan, feedback=kind,
+                                            overrides=self.patches.costs if self.patches else None)
+        return self._costs[kind]
 
     def times(self, phase: Phase, term) -> int:
         """How many times a term counts its operation (``procedures.TIMES``)."""
@@ -71,6 +82,8 @@ class Evaluator:
         passes = phase.update_passes
         if t == "applications":
             return 1 if setup.gradient_buffers else passes
+        if t == "micro_batches":
+            return setup.micro_batches
         if t == "accumulations":
             return passes * setup.micro_batches - 1 if setup.gradient_buffers and passes else 0
         raise ValueError(f"unknown times {t!r} (known: {', '.join(TIMES)})")
@@ -92,7 +105,7 @@ class Evaluator:
         for term in phase.terms:
             times = self.times(phase, term) * self._scale(phase_name, term.op)
             picked = self._picked(term)
-            for k, (layer, costs) in enumerate(zip(self.model.layers, self.costs)):
+            for k, (layer, costs) in enumerate(zip(self.model.layers, self.costs_for(procedure))):
                 value = costs[term.op]
                 if (picked is None or picked[k]) and _nonzero(value) and times:
                     ops = out.setdefault(layer.name, {})
@@ -108,10 +121,11 @@ class Evaluator:
         for term in phase.terms:
             if paper and not OPS[term.op].paper:
                 continue  # booked as zero on every layer
-            key = (term.op, term.where)
+            key = (term.op, term.where, procedure.feedback)
             if key not in self._sums:
                 picked = self._picked(term)
-                self._sums[key] = sum(c[term.op] for k, c in enumerate(self.costs) if picked is None or picked[k])
+                self._sums[key] = sum(c[term.op] for k, c in enumerate(self.costs_for(procedure))
+                                      if picked is None or picked[k])
             times = self.times(phase, term) * self._scale(phase_name, term.op)
             by_op[term.op] = by_op[term.op] + times * self._sums[key]
         return by_op
@@ -137,7 +151,7 @@ class Evaluator:
     def schedule(self, procedure: Procedure, phase_name: str):
         from .schedules import build
 
-        return build(procedure.id, phase_name, self.model, self.plan, self.sizes)
+        return build(procedure, phase_name, self.model, self.plan, self.sizes)
 
     def counted(self, role: str) -> bool:
         """Whether a role counts in RAM under the setup (errors only if it says so)."""
@@ -152,9 +166,11 @@ class Evaluator:
 
     def flash_bytes(self, procedure: Procedure, phase_name: str) -> Any:
         total = self.sizes.all_params()
-        if self.setup.feedback == "flash" and any(t.op == "projection" for t in procedure.phase(phase_name).terms):
-            total = total + self.sizes.of(self.model.output.output_elements * self.model.input.output_elements,
-                                          "feedback")
+        if self.setup.feedback == "flash" and phase_name == "training" and procedure.feedback:
+            from .schedules.common import feedback_matrices
+
+            for _, _, elements in feedback_matrices(self.model, self.plan, procedure.feedback):
+                total = total + self.sizes.of(elements, "feedback")
         return total
 
     def figures(self, procedure: Procedure, phase_name: str) -> Figures:

@@ -129,6 +129,8 @@ class Model:
     #: layer -> the position of its output among the file's tensors, where the file states one (a .tflite):
     #: TFLite Micro's planner breaks ties by it
     tensor_order: dict = field(default_factory=dict)
+    #: facts of the file a runtime's figures need beyond the layers (``tflm``: TFLite Micro's tail)
+    runtime: dict = field(default_factory=dict)
 
     @cached_property
     def by_name(self) -> dict[str, Layer]:

@@ -29,7 +29,7 @@ from .catalog import MCU, Dataset, get_dataset, get_mcu, mcus as all_mcus
 from .errors import LearncostError, SpecError
 from .evaluate import Evaluator
 from .fit import check as check_fit
-from .procedures import PHASES, PROCEDURES, Procedure, get_procedure
+from .procedures import PHASES, Procedure, resolve_procedures
 from .spec import assemble, model_from_data, read_spec, validate_spec
 
 Progress = Callable[[int, int], None]
@@ -236,7 +236,7 @@ def run(spec: Any, values: Mapping[str, Iterable] | None = None, procedures: Ite
     grid = _grid(swept)
     n = len(next(iter(grid.values()))) if grid else 1
 
-    procs = resolve_names(procedures, get_procedure, PROCEDURES.values())
+    procs = resolve_procedures(procedures)
     boards = resolve_names(mcus, get_mcu, all_mcus().values())
     if isinstance(dataset, str):
         dataset = get_dataset(dataset)

@@ -177,6 +177,32 @@ def feedback_generation(model: Model) -> int:
     return model.output.output_elements * model.input.output_elements
 
 
+# -- the defining work of the procedures beyond the paper (they read the model or the setup's plan) ----
+
+def feedback_projection(d: Dims, classes: int) -> int:
+    """A fixed random B_l times a vector of the output's size: B_l e (DFA, Nokland 2016) or B_l y*
+    (DRTP, Frenkel et al. 2021), one MACC per output element and class: H_out * W_out * C_out * classes."""
+    return d.H_out * d.W_out * d.C_out * classes
+
+
+#: kinds whose tangent is a selection, not their forward: a max pool passes on the tangent at each
+#: window's maximum (found by the forward pass), no MACC
+SELECTING_KINDS = ("max_pool2d",)
+
+
+def tangent(forward: int, tangent_in: bool, weight_tangent: int, bias_elements: int) -> int:
+    """The forward gradient's tangent through a layer (Baydin et al. 2022): the layer's own forward on the
+    incoming tangent (W t_in, where a tangent arrives: a trained layer lies before it), plus the weight
+    direction v_W x (the weight-gradient count on the trained channels; both products accumulate into the
+    same outputs, as one product over [t_in, x] and [W, v_W] does), plus v_b (one add per output element
+    where the bias is trained). The activation's derivative then selects or scales (not a MACC)."""
+    return (forward if tangent_in else 0) + weight_tangent + bias_elements
+
+
+#: regenerating a random value from a seed: one generator step (x <- a x + c), one MACC
+GENERATOR_MACC = 1
+
+
 # -- kinds beyond the paper's: element-wise operations, reductions ---------------------------------
 
 ELEMENTWISE = ("add", "mul", "sub")

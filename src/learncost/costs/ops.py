@@ -8,7 +8,15 @@ scaled by what the setup trains (``setups.plan.Plan``) and by its MACC conventio
   picks which read one); gradient_sum: where several readers send an error back;
 - optimizer: trained parameters x the optimizer's MACC per parameter (one application);
   gradient_accumulation: trained parameters (one micro-batch added in);
-- feedback_generation: where the setup regenerates PEPITA's F instead of storing it.
+- feedback_generation: where the setup regenerates a procedure's feedback matrix instead of storing
+  it: PEPITA's F (output x input elements, at the input), FA's B_l (shaped like W_l, where an error
+  passes on), DFA's and DRTP's B_l (output x classes, on each trained layer but the last);
+- error_projection, target_projection (DFA, DRTP): B_l e and B_l y* on each trained layer;
+- recompute (checkpointed BP): the forward of each layer recomputed in the backward pass;
+- tangent (forward gradient): the tangent through each layer; perturbation and random_generation
+  (MeZO, the forward gradient):
+  one per trained parameter per use; gradient_estimate (MeZO, the forward gradient, under an
+  optimizer that reads the gradient): one per trained parameter.
 
 The ``paper`` convention books what the sheet books (X-CUBE-AI's 2 and 15 MACC per element for
 the converters and the float softmax, normalization of every trainable output) and nothing the
@@ -23,7 +31,7 @@ from typing import Mapping
 
 from ..ir import Dims, Layer, Model
 from ..layers import HEAD_KINDS
-from .formulas import OPTIMIZER_MACC, input_errors
+from .formulas import GENERATOR_MACC, OPTIMIZER_MACC, SELECTING_KINDS, feedback_projection, input_errors, tangent
 from .registry import OPERATIONS, formula_for, model_formula_for
 
 #: per (layer name, operation): either dims to substitute or the operation whose formula to use.
@@ -54,10 +62,11 @@ def _trained_dims(layer: Layer, dims: Dims, channels) -> Dims:
 
 
 def layer_costs(model: Model, plan, *, convention: str | None = None,
-                overrides: Overrides | None = None) -> list[dict[str, int]]:
+                overrides: Overrides | None = None, feedback: str | None = "input") -> list[dict[str, int]]:
     """MACC of every operation for every layer, in execution order: one pass of one sample for
     per-sample operations, one application for per-step ones (``optimizer``, ``gradient_accumulation``).
-    How many times each counts is the procedure's business (``evaluate``)."""
+    How many times each counts is the procedure's business (``evaluate``); ``feedback`` is the shape of
+    the procedure's feedback matrix (``Procedure.feedback``), which sizes its regeneration."""
     overrides = overrides or {}
     setup = plan.setup
     convention = convention or setup.convention
@@ -83,6 +92,20 @@ def layer_costs(model: Model, plan, *, convention: str | None = None,
             c["error"] = model_formula_for("error")(model)
         if layer is model.input:
             c["projection"] = model_formula_for("projection")(model)
+        classes = model.output.output_elements
+        d = layer.dims
+        if (u.weights or u.bias) and layer is not plan.logits:
+            c["error_projection"] = c["target_projection"] = feedback_projection(d, classes)
+        if name in plan.recomputed:
+            c["recompute"] = c["forward"]
+        if plan.output_error[name]:  # the tangent runs where an error would: from the first trained layer to the logits
+            c["tangent"] = tangent(0 if layer.kind in SELECTING_KINDS else c["forward"], plan.needs_input_error[name],
+                                   c["weight_update"] if u.weights else 0,
+                                   layer.output_elements if u.bias else 0)
+        if u.weights or u.bias:
+            trained = plan.trained_params(layer)
+            c["perturbation"] = trained
+            c["random_generation"] = GENERATOR_MACC * trained
         out.append(c)
         if paper:  # the sheet books nothing else
             continue
@@ -93,10 +116,24 @@ def layer_costs(model: Model, plan, *, convention: str | None = None,
             trained = plan.trained_params(layer)
             c["optimizer"] = trained * per_param
             c["gradient_accumulation"] = trained
+            if per_param > 1:  # theta - (eta s) z is SGD's one MACC; other optimizers read g = s z first
+                c["gradient_estimate"] = trained
         if plan.output_error[name]:
             senders = [r for r in model.consumers[name] if plan.output_error[r] and plan.needs_input_error[r]]
             if len(senders) > 1:
                 c["gradient_sum"] = layer.output_elements * (len(senders) - 1)
-        if layer is model.input and setup.feedback == "regenerated":
-            c["feedback_generation"] = model_formula_for("feedback_generation")(model)
+        if setup.feedback == "regenerated":
+            c["feedback_generation"] = _feedback_values(model, plan, layer, feedback)
     return out
+
+
+def _feedback_values(model: Model, plan, layer: Layer, feedback: str | None) -> int:
+    """Values of the procedure's feedback matrix on this layer, regenerated once per sample."""
+    u = plan.of(layer.name)
+    if feedback == "input":
+        return model_formula_for("feedback_generation")(model) if layer is model.input else 0
+    if feedback == "weights":  # FA: B_l in place of W_l wherever an error passes on
+        return layer.weights if layer.has_weights and plan.needs_input_error[layer.name] else 0
+    if feedback == "outputs" and (u.weights or u.bias) and layer is not plan.logits:
+        return feedback_projection(layer.dims, model.output.output_elements)
+    return 0

@@ -22,7 +22,9 @@ class Operation:
     name: str
     #: "sample": done for every sample; "step": done once per optimizer step (batch)
     per: str
-    #: booked by the paper's sheet (the ``paper`` MACC convention counts only these)
+    #: booked by the ``paper`` MACC convention: the sheet's operations and each procedure's defining work,
+    #: not the bookkeeping the sheet leaves out (bias gradients, local errors, gradient sums, applying
+    #: updates, accumulating gradients, regenerating a feedback matrix a setup chooses not to store)
     paper: bool
     doc: str
 
@@ -38,9 +40,21 @@ _OPS = (
     Operation("bias_gradient", "sample", False, "db: the output error summed over positions"),
     Operation("local_error", "sample", False, "the error a local update reads: FF's dL/dy, PEPITA's h - h_mod"),
     Operation("gradient_sum", "sample", False, "errors of a value read by several layers (a residual fork) added up"),
-    Operation("feedback_generation", "sample", False, "F regenerated from a seed where it is used, one value at a time"),
+    Operation("feedback_generation", "sample", False,
+              "a fixed random feedback matrix regenerated from its seed where it is used (PEPITA's F, FA's B_l, "
+              "DFA's and DRTP's B_l), one value at a time"),
     Operation("optimizer", "step", False, "applying the update to each trained parameter, optimizer state included"),
     Operation("gradient_accumulation", "step", False, "adding a micro-batch's gradient into the gradient buffers"),
+    Operation("error_projection", "sample", True, "DFA: the output error projected onto a layer's output through B_l"),
+    Operation("target_projection", "sample", True, "DRTP: the target projected onto a layer's output through B_l"),
+    Operation("recompute", "sample", True, "checkpointed BP: a segment's forward pass run again in the backward pass"),
+    Operation("tangent", "sample", True, "forward gradient: the tangent carried through a layer, W t_in + v_W x + v_b"),
+    Operation("perturbation", "step", True, "MeZO: theta <- theta + c z on each trained parameter"),
+    Operation("random_generation", "step", True, "values regenerated from a seed, one per trained parameter "
+                                                 "(MeZO's z, the forward gradient's v)"),
+    Operation("gradient_estimate", "step", False,
+              "a scalar times a regenerated direction, g = (scalar) z, formed for an optimizer that reads the "
+              "gradient (momentum, Adam): one per trained parameter; plain SGD folds it into its update"),
 )
 OPS: dict[str, Operation] = {op.name: op for op in _OPS}
 #: operations in the order reports show them

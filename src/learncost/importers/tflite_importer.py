@@ -182,6 +182,7 @@ def _load(path: Path, data: bytes, allow_unsupported: bool, classes: int | None)
     for k, layer in g.b.alias.items():
         if k[1:].isdigit():  # the file's tensors (an intermediate of two layers has no position)
             model_ir.tensor_order[layer] = max(model_ir.tensor_order.get(layer, -1), int(k[1:]))
+    model_ir.runtime["tflm"] = _tflm_graph(model, ops_by_code)
     return model_ir
 
 
@@ -421,3 +422,56 @@ def _split(g: _Graph, op: _Op) -> None:
         begin[axis], end[axis] = start, start + size
         _slice_layer(g, op, x_t, begin, end, [1] * len(x), out, raw=f"{op.raw}_{k}")
         start += size
+
+
+def _tflm_graph(model, ops_by_code):
+    """The file's facts TFLite Micro's persistent tail depends on (``learncost.tflm``)."""
+    import tflite
+
+    from ..tflm import OPERATOR_KEYS, Graph, Operator
+
+    T = tflite.TensorType
+    subgraphs, operators, variables, unknown = [], [], [], []
+    sizes = {T.FLOAT32: 4, T.INT32: 4, T.UINT32: 4, T.INT16: 2, T.UINT16: 2, T.FLOAT16: 2, T.INT8: 1, T.UINT8: 1,
+             T.BOOL: 1, T.INT64: 8, T.UINT64: 8, T.FLOAT64: 8}
+
+    def channels(t) -> int:
+        q = t.Quantization()
+        return q.ScaleLength() if q is not None and q.ScaleLength() and q.ZeroPointLength() else 0
+
+    for k in range(model.SubgraphsLength()):
+        g = model.Subgraphs(k)
+        subgraphs.append((g.TensorsLength(), g.OperatorsLength()))
+        for i in range(g.TensorsLength()):
+            t = g.Tensors(i)
+            if t.IsVariable():
+                n = 1
+                for d in (t.ShapeAsNumpy() if t.ShapeLength() else []):
+                    n *= int(d)
+                variables.append(n * sizes.get(t.Type(), 1))
+        for i in range(g.OperatorsLength()):
+            op = g.Operators(i)
+            code = model.OperatorCodes(op.OpcodeIndex())
+            name = ops_by_code.get(max(code.BuiltinCode(), code.DeprecatedBuiltinCode()), "CUSTOM")
+            key = OPERATOR_KEYS.get(name)
+            if key is None:
+                unknown.append(name)
+                continue
+            ins = [int(j) for j in op.InputsAsNumpy()] if op.InputsLength() else []
+            weights = g.Tensors(ins[1]) if len(ins) > 1 and ins[1] >= 0 else None
+            shape = [int(d) for d in weights.ShapeAsNumpy()] if weights is not None and weights.ShapeLength() else []
+            kind = {"channels": shape[0] if key == "CONV_2D" and shape else shape[3] if key == "DEPTHWISE_CONV_2D"
+                    and len(shape) == 4 else 0}
+            if key == "FULLY_CONNECTED" and weights is not None and g.Tensors(ins[0]).Type() in (T.INT8, T.INT16):
+                q = weights.Quantization()
+                scales = q.ScaleLength() if q is not None else 0
+                kind["fc_channels"] = scales if scales > 1 else 0
+            if key == "SOFTMAX" and ins:
+                kind["int16_softmax"] = g.Tensors(ins[0]).Type() == T.INT16
+            if weights is not None and key in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"):
+                kind["int4_weights"] = weights.Type() == getattr(T, "INT4", -1)
+            operators.append(Operator(key, **kind))
+    g = model.Subgraphs(0)
+    ios = [tuple(channels(g.Tensors(int(j))) for j in (vec() if n else [])) for vec, n in
+           ((g.InputsAsNumpy, g.InputsLength()), (g.OutputsAsNumpy, g.OutputsLength()))]
+    return Graph(tuple(subgraphs), tuple(operators), tuple(variables), ios[0], ios[1], tuple(unknown))

@@ -8,7 +8,7 @@ memory schedule, where it has one, is registered apart (``schedules``).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Mapping
 
 from ..errors import UnknownNameError
 from ..layers import HEAD_KINDS
@@ -20,6 +20,7 @@ TIMES = {
                     "is computed, one per step when gradients are buffered",
     "accumulations": "micro-batch gradients added into the buffers per step: update passes x micro-batches - 1, "
                      "when gradients are buffered",
+    "micro_batches": "micro-batches per step (the forward gradient draws its direction again for each)",
 }
 
 #: which layers a term counts: all (None) or those a selector picks
@@ -48,19 +49,33 @@ class Term:
 @dataclass(frozen=True)
 class Phase:
     terms: tuple[Term, ...]
-    #: the paper's memory rule (``memory.CANDIDATES``), or per supervision: {"supervised": ..., "unsupervised": ...}
-    memory: str | tuple[tuple[str, str], ...]
+    #: the paper's memory rule (``memory.CANDIDATES``), or per supervision: {"supervised": ..., "unsupervised": ...};
+    #: None where no rule of the paper's fits (the paper accounting then takes the schedule's live peak)
+    memory: str | tuple[tuple[str, str], ...] | None
     #: the paper keeps weights and biases in RAM beside the activations in training, not in inference
     params_in_ram: bool
+    #: how many times per sample the weights are updated, where no weight_update term says it
+    updates: int | None = None
 
-    def memory_rule(self, supervised: bool) -> str:
-        if isinstance(self.memory, str):
+    def describe(self) -> str:
+        """The terms as one line: ``2x forward (body) + applications x optimizer``."""
+        def term(t: Term) -> str:
+            where = f" ({t.where.replace('_', ' ')})" if t.where else ""
+            times = "" if t.times == 1 else f"{t.times}x " if isinstance(t.times, int) else f"{t.times} x "
+            return f"{times}{t.op}{where}"
+
+        return " + ".join(term(t) for t in self.terms)
+
+    def memory_rule(self, supervised: bool) -> str | None:
+        if self.memory is None or isinstance(self.memory, str):
             return self.memory
         return dict(self.memory)["supervised" if supervised else "unsupervised"]
 
     @property
     def update_passes(self) -> int:
         """How many times per sample the phase updates the weights (BP 1, FF 2, inference 0)."""
+        if self.updates is not None:
+            return self.updates
         return sum(int(t.times) for t in self.terms if t.op == "weight_update" and isinstance(t.times, int))
 
 
@@ -72,6 +87,13 @@ class Procedure:
     training: Phase
     inference: Phase
     notes: tuple[str, ...] = field(default=())
+    #: the shape of its fixed random feedback matrix, if it has one: "input" (PEPITA's F, output x input
+    #: elements), "weights" (FA's B_l, shaped like W_l), "outputs" (DFA's and DRTP's B_l, output x classes)
+    feedback: str | None = None
+    #: phase -> its schedule builder, ``f(model, plan, sizes) -> Schedule`` (else the one registered for its id)
+    schedules: Mapping[str, Callable] = field(default_factory=dict, compare=False)
+    #: one paragraph: the per-sample step, for listings
+    step: str = ""
 
     def phase(self, name: str) -> Phase:
         if name == "training":
@@ -90,11 +112,27 @@ def register(procedure: Procedure) -> Procedure:
     return procedure
 
 
+#: the paper's four, which analyze, fit, sweep and verify run unless told which (``all``: every registered one)
+PAPER_PROCEDURES = ("bp", "ff", "pepita", "mempepita")
+
+
 def get_procedure(name: str) -> Procedure:
     key = name.lower()
     if key not in PROCEDURES:
-        raise UnknownNameError("procedure", name, list(PROCEDURES))
+        raise UnknownNameError("procedure", name, [*PROCEDURES, "all"])
     return PROCEDURES[key]
+
+
+def resolve_procedures(items) -> list[Procedure]:
+    """Procedures by id or as objects; None: the paper's four; ``all`` stands for every registered one."""
+    if items is None:
+        return [PROCEDURES[p] for p in PAPER_PROCEDURES]
+    out: list[Procedure] = []
+    for x in items:
+        picked = list(PROCEDURES.values()) if isinstance(x, str) and x.lower() == "all" else \
+            [x if isinstance(x, Procedure) else get_procedure(x)]
+        out += [p for p in picked if p not in out]
+    return out
 
 
 from . import builtin as _builtin  # noqa: E402,F401  (registers BP, FF, PEPITA, MEMPEPITA)

@@ -63,7 +63,7 @@ def _setup_context(setup, accounting: str) -> str:
 def _context(setup=None, accounting: str = "paper") -> str:
     from ..memory import RULE_DOCS
     from ..paper import setup as paper_setup
-    from ..procedures import PROCEDURES
+    from ..procedures import PAPER_PROCEDURES, PROCEDURES
     from .paper_report import errata_tables
 
     if setup is not None and setup.key != "paper":
@@ -75,8 +75,7 @@ def _context(setup=None, accounting: str = "paper") -> str:
     rules = "".join(f"<li><code>{escape(k)}</code>: {escape(v)}</li>" for k, v in RULE_DOCS.items())
     procs = "".join(
         f"<li><b>{escape(p.id)}</b> ({escape(p.name)}; {escape(p.reference)}): training "
-        + escape(" + ".join(f"{t.times}x {t.op}" if t.times != 1 else t.op for t in p.training.terms))
-        + "</li>" for p in PROCEDURES.values())
+        + escape(p.training.describe()) + "</li>" for p in (PROCEDURES[i] for i in PAPER_PROCEDURES))
     errata = "".join(_table(t) for t in errata_tables())
     return (f"<h2>Assumptions</h2><ul>{assumptions}</ul>"
             f"<h2>Procedures and memory rules</h2><ul>{procs}</ul><ul>{rules}</ul>"

@@ -29,6 +29,7 @@ from typing import Any
 
 from ..analysis import Analysis
 from ..costs import OPERATIONS, OPS
+from ..costs.formulas import SELECTING_KINDS
 from ..costs.registry import formulas_for, model_formula_for
 from ..dtypes import dtype_bytes
 from ..ir import Dims, Layer
@@ -293,6 +294,9 @@ def _macc_cells(a: Analysis, layer: Layer, maccs: dict[str, int], own, c, st: _S
         if layer.has_weights:
             cells["optimizer"] = Formula(f"{own('trained_params')}*{st.ref('optimizer_macc')}", maccs["optimizer"])
             cells["gradient_accumulation"] = Formula(own("trained_params"), maccs["gradient_accumulation"])
+            # g = s z is formed only for an optimizer that reads the gradient (more than SGD's one MACC)
+            cells["gradient_estimate"] = Formula(f"{own('trained_params')}*({st.ref('optimizer_macc')}>1)",
+                                                 maccs["gradient_estimate"])
         if maccs["gradient_sum"]:
             senders = maccs["gradient_sum"] // layer.output_elements
             cells["gradient_sum"] = Formula(f"{own('elements')}*{senders}", maccs["gradient_sum"])
@@ -306,6 +310,25 @@ def _macc_cells(a: Analysis, layer: Layer, maccs: dict[str, int], own, c, st: _S
         if not paper and a.setup.feedback == "regenerated":
             cells["feedback_generation"] = Formula(_text(model_formula_for("feedback_generation")(model)),
                                                    maccs["feedback_generation"])
+    # the other procedures' defining work, over the same cells (costs/formulas.py states each)
+    col = {op: own(op) for op in ("forward", "weight_update")}
+    classes = c(m.output.name, "elements")
+    u = plan.of(name)
+    if (u.weights or u.bias) and layer is not plan.logits:
+        for op in ("error_projection", "target_projection"):
+            cells[op] = Formula(f"{own('elements')}*{classes}", maccs[op])
+    if name in plan.recomputed and maccs["recompute"]:
+        cells["recompute"] = Formula(col["forward"], maccs["recompute"])
+    selects = layer.kind in SELECTING_KINDS
+    parts = ([col["forward"]] if plan.needs_input_error[name] and cells["forward"] != 0 and not selects else []) + \
+        ([col["weight_update"]] if u.weights else []) + ([own("elements")] if u.bias else [])
+    if parts and plan.output_error[name]:
+        cells["tangent"] = Formula("+".join(parts), maccs["tangent"])
+    if u.weights or u.bias:
+        cells["perturbation"] = cells["random_generation"] = Formula(own("trained_params"), maccs["perturbation"])
+    for op in OPERATIONS:  # anything else: its figure, where no formula is written
+        if not isinstance(cells[op], Formula) and cells[op] == 0 and maccs[op]:
+            cells[op] = maccs[op]
     return [cells[op] for op in OPERATIONS]
 
 
@@ -384,7 +407,10 @@ def build(analyses: list[Analysis]) -> Book:
 def _paper_memory(a: Analysis, r, rule_cells: dict[str, str]) -> tuple[str, bool]:
     """(activation cell formula, whether parameters are added) of a row under the paper's rules."""
     phase = a.procedures[r.procedure].phase(r.phase)
-    return rule_cells[phase.memory_rule(a.model.supervised)], phase.params_in_ram
+    rule = phase.memory_rule(a.model.supervised)
+    if rule is None:  # the schedule's live peak: a figure, not a formula over the rule sheet
+        return str(r.activations_bytes), phase.params_in_ram
+    return rule_cells[rule], phase.params_in_ram
 
 
 def _element_tensor(t, sizes) -> tuple[str, str] | None:
@@ -422,7 +448,7 @@ def _schedule_sheets(a: Analysis, at: _LayerRows, st: _Setup):
             resident: set[int] = set()
             labels = ["saved for backward"]
         else:
-            sched = build_schedule(proc.id, r.phase, a.model, ev.plan, ev.sizes)
+            sched = build_schedule(proc, r.phase, a.model, ev.plan, ev.sizes)
             sched_tensors = sched.persistent + sched.tensors
             resident = {id(t) for t in sched.persistent}
             labels = sched.steps
@@ -475,9 +501,10 @@ def _memory_sheet(a: Analysis, at: _LayerRows, sheet: Sheet) -> tuple[Sheet, dic
     activation bytes summed, plus the largest of the extra ones); the rule is their maximum."""
     m = a.model
     bufs = a.evaluator.sizes.bufs
-    rules = list(dict.fromkeys(a.procedures[r.procedure].phase(r.phase).memory_rule(m.supervised) for r in a.rows))
+    rules = [rule for rule in dict.fromkeys(a.procedures[r.procedure].phase(r.phase).memory_rule(m.supervised)
+                                            for r in a.rows) if rule is not None]
     columns = {rule: CANDIDATES[rule](bufs) for rule in rules}
-    depth = max(len(c) for c in columns.values())
+    depth = max((len(c) for c in columns.values()), default=0)
     sheet.rows.append(["at", *rules])
     for k in range(depth):
         row: list[Any] = [None]

@@ -127,16 +127,25 @@ def builder(procedure: str, phase: str):
     return register
 
 
-def has_schedule(procedure: str, phase: str) -> bool:
+def builder_for(procedure, phase: str) -> Builder | None:
+    """A procedure's own schedule (its declaration's ``schedules``), else the one registered for its id."""
+    own = getattr(procedure, "schedules", None) or {}
+    if phase in own:
+        return own[phase]
     _load()
-    return phase in BUILDERS.get(procedure, {})
+    return BUILDERS.get(getattr(procedure, "id", procedure), {}).get(phase)
 
 
-def build(procedure: str, phase: str, model, plan, sizes) -> Schedule:
-    _load()
-    fn = BUILDERS.get(procedure, {}).get(phase)
+def has_schedule(procedure, phase: str) -> bool:
+    return builder_for(procedure, phase) is not None
+
+
+def build(procedure, phase: str, model, plan, sizes) -> Schedule:
+    """The schedule of a procedure's phase (a ``Procedure`` or its id)."""
+    fn = builder_for(procedure, phase)
     if fn is None:
-        raise LearncostError(f"procedure {procedure!r} has no {phase} schedule, so no live memory",
+        name = getattr(procedure, "id", procedure)
+        raise LearncostError(f"procedure {name!r} has no {phase} schedule, so no live memory",
                              hint="use --memory paper")
     return fn(model, plan, sizes).close()
 

@@ -23,7 +23,24 @@ def transient(layer) -> bool:
     return layer.kind in TRANSIENT_KINDS and bool(layer.inputs)
 
 
-def resident(s: Schedule, model, plan, sizes, *, feedback: bool = False) -> None:
+def feedback_matrices(model, plan, kind: str | None) -> list[tuple[str, str, int]]:
+    """A procedure's fixed random feedback matrices: (name, layer, elements). ``input``: PEPITA's F,
+    output x input elements; ``weights``: FA's B_l, shaped like W_l, wherever an error passes on;
+    ``outputs``: DFA's and DRTP's B_l, output x classes, on each trained layer but the logits."""
+    if kind == "input":
+        return [("F", model.input.name, model.output.output_elements * model.input.output_elements)]
+    if kind == "weights":
+        return [(f"B {layer.name}", layer.name, layer.weights) for layer in plan.weight_layers
+                if plan.needs_input_error[layer.name]]
+    if kind == "outputs":
+        classes = model.output.output_elements
+        return [(f"B {layer.name}", layer.name, layer.output_elements * classes) for layer in plan.weight_layers
+                if plan.trained(layer.name) and layer is not plan.logits]
+    return []
+
+
+def resident(s: Schedule, model, plan, sizes, *, feedback: str | None = None, gradients: bool = True) -> None:
+    """``gradients``: whether the procedure forms gradients a buffer could hold (MeZO's is a scalar)."""
     setup = plan.setup
     frozen_in_sram = setup.residency.frozen == "sram"
     state = OPTIMIZER_STATE[setup.optimizer]
@@ -40,18 +57,19 @@ def resident(s: Schedule, model, plan, sizes, *, feedback: bool = False) -> None
         if state and (u.weights or u.bias):
             s.keep(f"optimizer state {layer.name}", "optimizer_state", sizes.of(state * trained, "optimizer_state"),
                    layer.name)
-        if setup.gradient_buffers:
+        if gradients and setup.gradient_buffers:
             if u.weights:
                 s.keep(f"weight gradient {layer.name}", "weight_gradient",
                        sizes.of(plan.trained_weights(layer), "weight_gradient"), layer.name)
             if u.bias:
                 s.keep(f"bias gradient {layer.name}", "bias_gradient",
                        sizes.of(plan.trained_biases(layer), "bias_gradient"), layer.name)
-    if feedback and setup.feedback == "ram":
-        s.keep("F", "feedback", sizes.of(model.output.output_elements * model.input.output_elements, "feedback"))
+    if setup.feedback == "ram":
+        for name, layer, elements in feedback_matrices(model, plan, feedback):
+            s.keep(name, "feedback", sizes.of(elements, "feedback"), layer)
 
 
-def training_step(model, plan, sizes, micro_batch, *, feedback: bool = False) -> Schedule:
+def training_step(model, plan, sizes, micro_batch, *, feedback: str | None = None) -> Schedule:
     """A training step: the resident tensors, ``micro_batch(s, prefix)`` once per micro-batch of
     ``setup.micro`` samples (steps prefixed ``micro-batch k:`` when there are several), then the
     optimizer's step where gradients were buffered."""
@@ -85,15 +103,25 @@ def sliced(layer, plan) -> bool:
     return u.weights and u.ratio < 1
 
 
-def mask_kept(layer, plan) -> bool:
+def reached_by_backward(layer, plan) -> bool:
+    """Backpropagation: an error reaches the layer's output (it is trained, or passes one on)."""
+    return plan.output_error[layer.name]
+
+
+def reached_by_update(layer, plan) -> bool:
+    """A direct update (DFA): only trained layers take an error, straight from the output's."""
+    return plan.trained(layer.name) and layer in plan.body
+
+
+def mask_kept(layer, plan, reached=reached_by_backward) -> bool:
     """The derivative of the layer's activation comes from a 1-bit mask saved in the forward pass."""
-    return plan.setup.masks and layer.activation in MASKABLE and plan.output_error[layer.name]
+    return plan.setup.masks and layer.activation in MASKABLE and reached(layer, plan)
 
 
-def output_kept(layer, plan) -> bool:
+def output_kept(layer, plan, reached=reached_by_backward) -> bool:
     """The backward pass reads the layer's own output for its activation's derivative."""
-    return bool(layer.activation) and layer.activation not in INPUT_DERIVATIVE and plan.output_error[layer.name] \
-        and not mask_kept(layer, plan)
+    return bool(layer.activation) and layer.activation not in INPUT_DERIVATIVE and reached(layer, plan) \
+        and not mask_kept(layer, plan, reached)
 
 
 def input_kept(layer, plan) -> bool:
@@ -102,13 +130,13 @@ def input_kept(layer, plan) -> bool:
     return u.weights and u.ratio == 1
 
 
-def kept_inputs(layer, plan) -> list[int]:
+def kept_inputs(layer, plan, reached=reached_by_backward) -> list[int]:
     """Which of the layer's inputs its backward pass reads (their buffers are kept for it):
     - a trained layer's input for its weight gradient (``input_kept``);
     - a product's other factors, for the error of each input an error must reach;
     - an activation's input where its derivative needs it (``layers.INPUT_DERIVATIVE``)."""
     out = [0] if input_kept(layer, plan) else []
-    if not plan.output_error[layer.name]:
+    if not reached(layer, plan):
         return out
     if layer.kind == "activation" and layer.activation in INPUT_DERIVATIVE:
         out.append(0)
@@ -119,10 +147,10 @@ def kept_inputs(layer, plan) -> list[int]:
     return sorted(set(out))
 
 
-def kept_buffers(layer, plan, sizes) -> list[str]:
+def kept_buffers(layer, plan, sizes, reached=reached_by_backward) -> list[str]:
     """The buffers the layer's backward step reads: its output and the kept inputs' buffers."""
-    own = [layer.name] if output_kept(layer, plan) else []
-    return own + list(dict.fromkeys(sizes.owner(layer.inputs[i]) for i in kept_inputs(layer, plan)))
+    own = [layer.name] if output_kept(layer, plan, reached) else []
+    return own + list(dict.fromkeys(sizes.owner(layer.inputs[i]) for i in kept_inputs(layer, plan, reached)))
 
 
 def passes_error(layer, i: int) -> bool:

@@ -37,6 +37,11 @@ def _plain(model, plan, sizes) -> Schedule:
     return s
 
 
+def plain_inference(model, plan, sizes) -> Schedule:
+    """One forward pass: the inference of every procedure but FF's."""
+    return _plain(model, plan, sizes)
+
+
 for _proc in ("bp", "pepita", "mempepita"):
     builder(_proc, "inference")(_plain)
 

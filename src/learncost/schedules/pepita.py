@@ -62,7 +62,7 @@ def pepita_training(model, plan, sizes) -> Schedule:
         for t in list(held.values()) + list(clean.values()):
             s.free(t)
 
-    return training_step(model, plan, sizes, micro_batch, feedback=True)
+    return training_step(model, plan, sizes, micro_batch, feedback="input")
 
 
 @builder("mempepita", "training")
@@ -112,4 +112,4 @@ def mempepita_training(model, plan, sizes) -> Schedule:
         for t in list(clean.values()) + list(modulated.values()):
             s.free(t)
 
-    return training_step(model, plan, sizes, micro_batch, feedback=True)
+    return training_step(model, plan, sizes, micro_batch, feedback="input")

@@ -26,7 +26,7 @@ from ..errors import SetupError, UnknownNameError
 
 #: tensor roles, each with its own precision; bytes = ceil(elements x bits / 8)
 ROLES = ("activation", "saved", "mask", "error", "weight_gradient", "bias_gradient", "optimizer_state",
-         "weight", "bias", "feedback", "scratch")
+         "weight", "bias", "feedback", "scratch", "tangent")
 ROLE_DOCS = {
     "activation": "a layer's output while the forward pass needs it",
     "saved": "an activation kept for a backward or update step (a layer's input for its weight gradient, "
@@ -42,9 +42,10 @@ ROLE_DOCS = {
     "feedback": "PEPITA's fixed feedback matrix F, when held in RAM",
     "scratch": "kernel scratch buffers (im2col and the like); no schedule places any yet: engine "
                "kernels' scratch comes with the arena planners",
+    "tangent": "the forward gradient's tangent beside each activation (dy along a random direction)",
 }
 #: roles that make up ``activations_bytes`` in a report row (the working memory of a step)
-WORKING_ROLES = ("activation", "saved", "mask", "error")
+WORKING_ROLES = ("activation", "saved", "mask", "error", "tangent")
 
 Bits = conint(ge=1, le=64)
 #: element sizes that may follow the model's own dtypes (the paper: INT8 except where a file says otherwise)
@@ -75,6 +76,7 @@ class Precision(_Strict):
     bias: ModelBits = "model"
     feedback: Bits = 8
     scratch: Bits = 8
+    tangent: Bits = 32
 
 
 Selector = Union[int, str]
@@ -140,6 +142,8 @@ class Setup(_Strict):
     #: paper: the sheet's bookings (X-CUBE-AI's head constants, no bias gradients, no update
     #: application); executed: every multiply-accumulate an implementation executes
     convention: Literal["paper", "executed"] = "paper"
+    #: checkpointed backpropagation keeps every k-th output it can cut at (default: sqrt of the body's length)
+    checkpoint_every: conint(ge=1) | None = None
     #: the memory accounting reports use unless ``--memory`` says otherwise
     memory: Literal["paper", "saved-for-backward", "live", "arena", "tflm"] = "paper"
     #: the parameter values it was built at (filled in by ``load``)

@@ -197,6 +197,62 @@ class Plan:
                                       for c in self.model.consumers[layer.name])
         return reaches
 
+    @cached_property
+    def checkpoints(self) -> list[str]:
+        """Checkpointed backpropagation's kept outputs (Chen et al. 2016): the body is cut into segments
+        of at least k layers (the setup's ``checkpoint_every``, or the square root of the body's length),
+        each ending where the body can be cut, one value being live between two layers."""
+        import math
+
+        from ..layers import TRANSIENT_KINDS
+
+        layers = self.model.layers
+        last = {layer.name: k for k, layer in enumerate(layers)}
+        for k, layer in enumerate(layers):
+            for src in layer.inputs:
+                last[src] = max(last[src], k)
+        body = {layer.name for layer in self.body[:-1]}
+        k = self.setup.checkpoint_every or max(1, math.isqrt(len(self.body)))
+        marks, pending, since = [], -1, 0  # pending: the last step an earlier output is still read at
+        for step, layer in enumerate(layers):
+            if layer.name in body:
+                since += 1
+                if pending <= step and since >= k and layer.kind not in TRANSIENT_KINDS:
+                    marks.append(layer.name)
+                    since = 0
+            pending = max(pending, last[layer.name])
+        return marks
+
+    @cached_property
+    def segments(self) -> list[list[str]]:
+        """The body between checkpoints; the last segment runs once (its outputs are still held)."""
+        out, current = [], []
+        marks = set(self.checkpoints)
+        for layer in self.body:
+            current.append(layer.name)
+            if layer.name in marks:
+                out.append(current)
+                current = []
+        if current:
+            out.append(current)
+        return out
+
+    @cached_property
+    def segment_inputs(self) -> list[str]:
+        """The buffer each segment starts from: the model's input, then each checkpoint."""
+        return [self.model.input.name, *self.checkpoints][:len(self.segments)]
+
+    @cached_property
+    def recomputed_segments(self) -> list[int]:
+        """The segments checkpointed backpropagation runs again: every one but the last that an error
+        reaches (a segment before the first trained layer is never needed again)."""
+        return [k for k, seg in enumerate(self.segments[:-1]) if any(self.output_error[n] for n in seg)]
+
+    @cached_property
+    def recomputed(self) -> frozenset[str]:
+        """Layers whose forward checkpointed backpropagation runs again."""
+        return frozenset(name for k in self.recomputed_segments for name in self.segments[k])
+
     def trained_weights(self, layer: Layer) -> Any:
         """Weights trained: the trained channels' share of the layer's weights."""
         u = self.of(layer.name)

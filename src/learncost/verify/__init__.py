@@ -25,7 +25,7 @@ from ..costs import OPERATIONS, OPS
 from ..errors import LearncostError
 from ..ir import Model
 from ..layers import HEAD_KINDS
-from ..procedures import PHASES, Procedure, get_procedure
+from ..procedures import PHASES, Procedure, resolve_procedures
 
 #: learncost's operations under the names of what is executed for them
 COUNTED_AS = {op: op for op in OPERATIONS} | {"backward": "input_gradient", "weight_update": "weight_gradient"}
@@ -41,6 +41,7 @@ EXTRAS = {
                  "update is the gradient alone",
     "gradient_accumulation": "each micro-batch's gradient added into the gradient buffers",
     "feedback_generation": "F regenerated from its seed, one value per generator step",
+    "gradient_estimate": "g = s z formed for an optimizer that reads the gradient, one per trained parameter",
 }
 
 CONVERTER_NOTE = ("X-CUBE-AI's INT8<->float converter, booked at 2 MACC per element by the paper (sheet T18); "
@@ -61,6 +62,14 @@ MEMORY_NOTES = {
                             "drops the rest; the modulated pass then runs while they are still held",
     ("mempepita", "training"): "the first clean pass keeps only the sample (for the recomputation); then each layer "
                                "holds its clean and modulated inputs and outputs while it is recomputed and updated",
+    ("fa", "training"): "backpropagation's tensors (the B_l replace W_l^T and are held, read from flash or "
+                        "regenerated, as the setup says)",
+    ("dfa", "training"): "the forward pass keeps what the updates read (each trained layer's input and its "
+                         "activation's output or mask); each update then holds e and its own B_l e",
+    ("drtp", "training"): "each trained layer updates as soon as it has run from B_l y*, so nothing is kept but "
+                          "the logits' input, whose update waits for the output error",
+    ("mezo", "training"): "two plain forward passes, every buffer dropped after its last reader; the output (an "
+                          "autoencoder's input too) held until the loss reads it; z is regenerated, never held",
 }
 PLAIN_NOTE = "each buffer is dropped once its last reader has run"
 
@@ -209,7 +218,7 @@ def _memory(ev, proc: Procedure, phase_name: str, step) -> MemoryCheck:
     samples = tracker.samples
     peak = tracker.peak(counted)
     both = tracker.peak(_without_params)
-    schedule = build(proc.id, phase_name, ev.model, ev.plan, ev.sizes)
+    schedule = build(proc, phase_name, ev.model, ev.plan, ev.sizes)
     planned = live_peak(schedule, counted)
     mismatch = []
     if [s.step for s in samples] != schedule.steps:
@@ -222,7 +231,7 @@ def _memory(ev, proc: Procedure, phase_name: str, step) -> MemoryCheck:
     mem = ev.memory(proc, phase_name)
     analytic = mem.bytes - mem.params
     held = [(name, role, b) for name, role, b in peak.live if counted(role)]
-    if mem.accounting == "paper":
+    if mem.accounting == "paper" and proc.phase(phase_name).memory_rule(ev.model.supervised) is not None:
         have = Counter(name for name, role, _ in held if role in ("activation", "saved"))
         want = Counter(mem.items)
         size = {name: b for name, _, b in held}
@@ -255,12 +264,23 @@ def _first_difference(a: list, b: list) -> str:
     return f"step {min(len(a), len(b))}"
 
 
-def _asides(model: Model, setup, phase) -> list[str]:
-    if not any(t.op == "projection" for t in phase.terms) or setup.feedback != "uncounted":
+def _asides(model: Model, setup, phase, proc: Procedure, plan) -> list[str]:
+    """Memory the procedure reads that the setup counts nowhere (its feedback matrices, when uncounted)."""
+    from ..schedules.common import feedback_matrices
+
+    if setup.feedback != "uncounted" or not proc.feedback or phase is not proc.training:
         return []
-    rows, cols = model.output.output_elements, model.input.output_elements
-    return [f"PEPITA's fixed feedback matrix F ({rows} x {cols} = {rows * cols:,} values) is read during training; "
-            "this setup counts it in neither activations nor parameters (a device could regenerate it from a seed)"]
+    matrices = feedback_matrices(model, plan, proc.feedback)
+    values = sum(elements for _, _, elements in matrices)
+    if not values:
+        return []
+    if proc.feedback == "input":
+        rows, cols = model.output.output_elements, model.input.output_elements
+        what = f"PEPITA's fixed feedback matrix F ({rows} x {cols} = {values:,} values) is"
+    else:
+        what = f"{proc.name}'s fixed feedback matrices B_l ({len(matrices)}, {values:,} values) are"
+    return [f"{what} read during training; this setup counts it in neither activations nor parameters "
+            "(a device could regenerate it from a seed)"]
 
 
 def verify(model: Model, procedures: list[str | Procedure] | None = None, *, seed: int = 0, setup=None,
@@ -273,7 +293,7 @@ def verify(model: Model, procedures: list[str | Procedure] | None = None, *, see
     from ..evaluate import Evaluator
     from .reference import REFERENCES, Step
 
-    procs = [p if isinstance(p, Procedure) else get_procedure(p) for p in (procedures or list(REFERENCES))]
+    procs = resolve_procedures(procedures)
     for proc in procs:
         if proc.id not in REFERENCES:
             raise LearncostError(f"procedure {proc.id!r} has no reference implementation to execute",
@@ -311,5 +331,5 @@ def verify(model: Model, procedures: list[str | Procedure] | None = None, *, see
                     ops.append(OpCheck(op, COUNTED_AS[op], a_total, c_total, e_total, reasons))
             checks.append(PhaseCheck(proc.id, phase_name, ops, layers, _memory(ev, proc, phase_name, step),
                                      dict(step.counter.uncounted.most_common()),
-                                     _asides(model, ev.setup, proc.phase(phase_name))))
+                                     _asides(model, ev.setup, proc.phase(phase_name), proc, ev.plan)))
     return Verification(model, checks, seed, ev.setup.key)

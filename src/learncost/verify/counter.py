@@ -36,7 +36,8 @@ aten = torch.ops.aten
 #: backward pass and the weight update under the names of what is executed for them
 COUNTED = ("forward", "input_gradient", "weight_gradient", "goodness", "normalization", "error", "projection",
            "bias_gradient", "local_error", "gradient_sum", "feedback_generation", "optimizer",
-           "gradient_accumulation")
+           "gradient_accumulation", "error_projection", "target_projection", "recompute", "tangent",
+           "perturbation", "random_generation", "gradient_estimate")
 
 
 def _numel(shape) -> int:
@@ -128,8 +129,9 @@ HANDLERS = {
     aten.max_pool2d_with_indices: _max_pool, aten.max_pool2d_with_indices_backward: _max_pool_backward,
     aten.add: _elementwise, aten.add_: _elementwise, aten.sub: _elementwise, aten.sub_: _elementwise,
     aten.mul: _elementwise, aten.mul_: _elementwise, aten.div: _elementwise, aten.div_: _elementwise,
-    aten.sum: _reduce, aten.mean: _reduce, aten.addcmul: _fused_two, aten.addcmul_: _fused_two, aten.addcdiv: _fused_two,
-    aten.addcdiv_: _fused_two, aten.rand: _generated, aten.uniform_: _generated,
+    aten.sum: _reduce, aten.mean: _reduce, aten.addcmul: _fused_two, aten.addcmul_: _fused_two,
+    aten.addcdiv: _fused_two, aten.addcdiv_: _fused_two, aten.rand: _generated, aten.uniform_: _generated,
+    aten.randn: _generated, aten.normal_: _generated,
 }
 
 

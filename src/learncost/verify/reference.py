@@ -26,8 +26,10 @@ from typing import Callable
 import torch
 from torch.nn import functional as F
 
+from ..errors import LearncostError
 from ..ir import Layer
-from ..schedules.common import kept_buffers, mask_kept, passes_error, sliced, transient
+from ..schedules.common import (feedback_matrices, kept_buffers, mask_kept, passes_error, reached_by_backward,
+                                reached_by_update, sliced, transient)
 from ..setups import OPTIMIZER_STATE
 from ..torch_build import ELU_ALPHA, LEAKY_SLOPE, build_module, example_input, from_ir, module_key, to_ir
 from .counter import MacCounter
@@ -79,8 +81,9 @@ class Step:
     def sample(self, label: str) -> None:
         self.tracker.sample(label)
 
-    def forward(self, layer: Layer, ins: list):
-        with self.counter.at(layer.name, "forward"):
+    def forward(self, layer: Layer, ins: list, op: str = "forward"):
+        """(pre-activation, output) of one layer, counted under ``op`` (a recomputation is not a forward)."""
+        with self.counter.at(layer.name, op):
             return self.net.run_layer(layer, ins)
 
     def target(self, values: dict, samples: int):
@@ -136,8 +139,9 @@ class Step:
             w = weight[:n] if layer.kind == "depthwise_conv2d" else weight[:, :n]
         return w, (bias if u.bias and bias is not None else None)
 
-    def start(self, feedback: bool = False) -> None:
-        """Resident state: optimizer state per trained parameter, gradient buffers, F in RAM."""
+    def start(self, feedback: bool | str | None = None, gradients: bool = True) -> None:
+        """Resident state: optimizer state per trained parameter, gradient buffers (where the procedure
+        forms gradients: ``gradients``), F in RAM."""
         state = OPTIMIZER_STATE[self.setup.optimizer]
         for layer in self.plan.weight_layers:
             w, b = self.trained_views(layer)
@@ -149,15 +153,43 @@ class Step:
                     slots[f"{kind} state {k}"] = torch.zeros_like(p)
                     self.tracker.hold(f"optimizer state {layer.name} ({kind} {k})", "optimizer_state",
                                       slots[f"{kind} state {k}"])
-                if self.setup.gradient_buffers:
+                if gradients and self.setup.gradient_buffers:
                     slots[f"{kind} gradient"] = torch.zeros_like(p)
                     self.tracker.hold(f"{kind} gradient {layer.name}", f"{kind}_gradient", slots[f"{kind} gradient"])
             self.state[layer.name] = slots
         self._feedback = None
-        if feedback and self.setup.feedback != "regenerated":
+        self._matrices: dict[str, torch.Tensor] = {}
+        self._feedback_kind = feedback if isinstance(feedback, str) else ("input" if feedback else None)
+        if self._feedback_kind == "input" and self.setup.feedback != "regenerated":
             self._feedback = self.feedback()
             if self.setup.feedback == "ram":
                 self.tracker.hold("F", "feedback", self._feedback)
+        elif self._feedback_kind in ("weights", "outputs") and self.setup.feedback != "regenerated":
+            for name, layer, _ in feedback_matrices(self.model, self.plan, self._feedback_kind):
+                self._matrices[layer] = self._random_matrix(layer)
+                if self.setup.feedback == "ram":
+                    self.tracker.hold(name, "feedback", self._matrices[layer])
+
+    def _matrix_shape(self, layer: str) -> tuple:
+        lay = self.model.by_name[layer]
+        if self._feedback_kind == "weights":
+            return tuple(self.net.params(lay)[0].shape)
+        return (lay.output_elements, self.model.output.output_elements)
+
+    def _random_matrix(self, layer: str):
+        g = torch.Generator().manual_seed(self.seed + 2 + [lay.name for lay in self.model.layers].index(layer))
+        with self.counter.paused():
+            return (torch.rand(self._matrix_shape(layer), generator=g) * 2 - 1) * FEEDBACK_SCALE
+
+    def matrix(self, layer: str):
+        """A layer's fixed random feedback matrix B_l: held, or regenerated where it is used (counted)."""
+        if self.setup.feedback != "regenerated":
+            return self._matrices[layer]
+        g = torch.Generator().manual_seed(self.seed + 2 + [lay.name for lay in self.model.layers].index(layer))
+        with self.counter.at(layer, "feedback_generation"):
+            b = torch.rand(self._matrix_shape(layer), generator=g)
+        with self.counter.paused():
+            return (b * 2 - 1) * FEEDBACK_SCALE
 
     def gradients(self, layer: Layer, delta, h) -> tuple:
         """dW of the trained channels and db from the pre-activation error ``delta`` and the input
@@ -188,7 +220,7 @@ class Step:
                 gb = delta.sum(dim=(0, 2, 3)) if delta.dim() == 4 else delta.reshape(delta.shape[0], -1).sum(dim=0)
         return gw, gb
 
-    def training(self, micro_batch, feedback: bool = False) -> None:
+    def training(self, micro_batch, feedback: str | None = None) -> None:
         """A training step: the resident state, ``micro_batch(prefix, last)`` once per micro-batch
         (``last``: the step's final one, after which buffered gradients are applied), then the
         optimizer's step where gradients were buffered."""
@@ -224,8 +256,9 @@ class Step:
         if last:
             self._apply(layer, slots.get("weight gradient"), slots.get("bias gradient"))
 
-    def _apply(self, layer: Layer, gw, gb) -> None:
-        """One optimizer step on the trained parameters (``costs.formulas.OPTIMIZER_MACC`` states each rule)."""
+    def _apply(self, layer: Layer, gw, gb, scale: float = 1.0) -> None:
+        """One optimizer step on the trained parameters (``costs.formulas.OPTIMIZER_MACC`` states each rule);
+        ``scale``: a scalar SGD folds into its step size (theta - (eta s) z, the zeroth-order update)."""
         w, b = self.trained_views(layer)
         slots = self.state[layer.name]
         opt = self.setup.optimizer
@@ -236,7 +269,7 @@ class Step:
                     continue
                 g = g.reshape(p.shape)
                 if opt == "sgd":
-                    p.add_(g, alpha=-LEARNING_RATE)
+                    p.add_(g, alpha=-LEARNING_RATE * scale)
                 elif opt == "sgd-momentum":
                     v = slots[f"{kind} state 0"]
                     torch.add(g, v, alpha=MOMENTUM, out=v)  # v <- mu v + g
@@ -405,6 +438,8 @@ def _unpad(layer: Layer, g):
     return from_ir(to_ir(g, out)[index], layer.input_shapes[0])
 
 
+
+
 def _read_shape(s: Step, layer: Layer, src: str, samples: int) -> tuple:
     """The shape of ``src`` as ``layer`` reads it: padded by the layer's own padding."""
     shape = list(values_shape(s, src, samples))
@@ -415,10 +450,13 @@ def _read_shape(s: Step, layer: Layer, src: str, samples: int) -> tuple:
     return tuple(shape)
 
 
-def _input_gradient(s: Step, layer: Layer, g, in_shape, index: int = 0, value=None):
+def _input_gradient(s: Step, layer: Layer, g, in_shape, aligned: bool = False, index: int = 0, value=None):
     """The error with respect to the layer's input ``index`` (as the layer reads it, before cropping);
-    ``value(k)`` gives input ``k``'s kept value where the error needs it (a product's other factors)."""
+    ``aligned``: through FA's fixed B_l instead of W_l (the same shapes, so the same work); ``value(k)``
+    gives input ``k``'s kept value where the error needs it (a product's other factors)."""
     weight, _ = s.net.params(layer) if layer.kind in ("conv2d", "depthwise_conv2d", "dense") else (None, None)
+    if aligned and weight is not None:
+        weight = s.matrix(layer.name)
     with s.counter.at(layer.name, "input_gradient"):
         if layer.kind == "dense":
             return g.reshape(g.shape[0], -1) @ weight
@@ -514,124 +552,528 @@ def _weight_input(s: Step, layer: Layer, values: dict, slices: dict):
     return s.net.layer_input(layer, [value])
 
 
-def bp_training(s: Step) -> None:
+@dataclass
+class _Kept:
+    """What a forward pass leaves for the steps after it: the values still read, the masks and the
+    input slices, and how many later steps read each buffer."""
+
+    values: dict
+    masks: dict
+    slices: dict
+    back: Counter
+    remaining: Counter
+
+
+def _count_back(s: Step, back: Counter, layers, reached) -> None:
+    """Add what the steps after ``layers`` read of them: a trained layer's input, an activation's output."""
+    plan = s.plan
+    for layer in layers:
+        if transient(layer) or not reached(layer, plan):
+            continue
+        for own in kept_buffers(layer, plan, s.sizes, reached):
+            back[own] += 1
+
+
+def _forward_keeping(s: Step, prefix: str, m: int, reached, hold: frozenset[str] = frozenset()) -> _Kept:
+    """The forward pass of one micro-batch keeping what the steps ``reached`` (the layers an error
+    reaches) read: a trained layer's input or its trained slice, an activation's output or its mask;
+    and the buffers in ``hold`` (checkpoints), until ``_unhold``."""
+    back = Counter(hold)
+    _count_back(s, back, s.plan.body, reached)
+    x = s.new_input(m)
+    values = {s.input_name: x}
+    s.hold(s.input_name, "saved" if back[s.input_name] else "activation", x, m)
+    del x
+    remaining = readers(s.model.layers)
+    remaining[s.model.output.name] += 1  # the error reads the output
+    if s.model.task == "reconstruction":
+        remaining[s.input_name] += 1  # and an autoencoder's input, its target
+    kept = _Kept(values, {}, {}, back, remaining)
+    _run_keeping(s, kept, s.model.layers[1:], f"{prefix}forward", m, reached)
+    return kept
+
+
+def _run_keeping(s: Step, kept: _Kept, layers, tag: str, m: int, reached, op: str = "forward") -> None:
+    """Run ``layers`` from ``kept.values``, holding what ``kept.back`` says later steps read and
+    releasing the rest after its last reader (``kept.remaining``)."""
+    plan = s.plan
+    values, masks, slices, back, remaining = kept.values, kept.masks, kept.slices, kept.back, kept.remaining
+    with torch.no_grad():
+        for layer in layers:
+            ins = [values[src] for src in layer.inputs]
+            pre, out = s.forward(layer, ins, op)
+            values[layer.name] = out
+            own = s.owner(layer.name)
+            s.hold(own, "saved" if back[own] else "activation", out, m)
+            if mask_kept(layer, plan, reached):
+                masks[layer.name] = _derivative_mask(layer, pre)
+                s.tracker.hold(f"mask {layer.name}", "mask", masks[layer.name])
+            if reached(layer, plan) and sliced(layer, plan):
+                n = int(plan.of(layer.name).channels)
+                src = _to_owner(s, layer.inputs[0], ins[0])
+                cut = input_slice(layer, src, n)
+                slices[layer.name] = cut
+                s.tracker.hold(f"input slice {layer.name}", "saved", cut)
+                del cut, src
+            del pre, out, ins
+            s.sample(f"{tag} {layer.name}")
+            for src in layer.inputs:
+                remaining[src] -= 1
+                if remaining[src] == 0 and not back[src]:
+                    values.pop(src, None)
+            if remaining[layer.name] <= 0 and not back[layer.name]:  # a segment's end nothing reads again
+                values.pop(layer.name, None)
+
+
+def _output_error(s: Step, kept: _Kept, prefix: str, m: int):
+    """e at the logits, read from the output (an autoencoder's input too), which then go."""
+    values, remaining = kept.values, kept.remaining
+    with torch.no_grad():
+        e = s.error(values[s.model.output.name], s.target(values, m))
+    s.sample(f"{prefix}error")
+    remaining[s.model.output.name] -= 1
+    if s.model.task == "reconstruction":
+        remaining[s.input_name] -= 1
+    for layer in s.model.layers:
+        if remaining[layer.name] <= 0 and not kept.back[layer.name]:
+            values.pop(layer.name, None)
+    return e
+
+
+def _release(s: Step, kept: _Kept, layer: Layer, reached) -> None:
+    """After a layer's backward or update step: its mask and slice, and what only it still read."""
+    name = layer.name
+    kept.masks.pop(name, None)
+    kept.slices.pop(name, None)
+    for own in kept_buffers(layer, s.plan, s.sizes, reached):
+        kept.back[own] -= 1
+        if kept.back[own] == 0:
+            for held in [n for n in kept.values if s.owner(n) == own]:
+                kept.values.pop(held)
+
+
+def _backward(s: Step, kept: _Kept, layers, grads: dict, prefix: str, m: int, last_micro: bool,
+              feedback: str | None = None) -> None:
+    """The error back through ``layers`` (in backward order): each applies its activation's derivative,
+    passes an error to its input where a trained layer lies before it, and updates its trained
+    parameters; a fork's errors are summed. ``grads``: the errors in flight, by buffer."""
+    plan = s.plan
+    values, masks, slices = kept.values, kept.masks, kept.slices
+
+    def holders(t) -> int:
+        return sum(1 for v in grads.values() if v is t)
+
+    with torch.no_grad():
+        for layer in layers:
+            name = layer.name
+            g = grads[name]
+            if layer.activation:
+                if holders(g) > 1:  # another reader needs the error as it is
+                    g = g.clone()
+                    s.tracker.hold(f"error {name} (x derivative)", "error", g)
+                    grads[name] = g
+                g = _through_derivative(layer, g, masks.get(name), values.get(name),
+                                        lambda: _kept_value(s, layer.inputs[0], values), _slopes(s, layer))
+            if plan.needs_input_error[name]:
+                for i, src in enumerate(layer.inputs):
+                    own = s.owner(src)
+                    if not plan.output_error[own]:
+                        continue
+                    if passes_error(layer, i):
+                        contribution = g
+                    else:
+                        dx = _input_gradient(s, layer, g, _read_shape(s, layer, src, m), feedback == "weights", i,
+                                             lambda k: _kept_value(s, layer.inputs[k], values))
+                        if layer.padding and dx.dim() == 4:
+                            dx = _crop(dx, layer.padding)
+                        contribution = _to_owner(s, src, dx)
+                        del dx
+                        s.tracker.hold(f"error {own}", "error", contribution)
+                    if own in grads:  # a fork: the errors of its readers add up
+                        existing = grads[own]
+                        with s.counter.at(own, "gradient_sum"):
+                            if holders(existing) > 1:
+                                grads[own] = existing + contribution
+                                s.tracker.hold(f"error {own}", "error", grads[own])
+                            else:
+                                existing.add_(contribution)
+                        del existing
+                    else:
+                        grads[own] = contribution
+                    del contribution
+            if plan.trained(name):
+                h = _weight_input(s, layer, values, slices)
+                gw, gb = s.gradients(layer, g, h)
+                s.update(layer, gw, gb, last=last_micro)
+                del gw, gb, h
+            del g
+            s.sample(f"{prefix}backward {name}")
+            grads.pop(name)
+            _release(s, kept, layer, reached_by_backward)
+
+
+def _backward_layers(plan, names=None) -> list[Layer]:
+    """The layers an error reaches, in backward order (of ``names`` only, if given)."""
+    return [lay for lay in reversed(plan.body) if not transient(lay) and plan.output_error[lay.name]
+            and (names is None or lay.name in names)]
+
+
+def bp_training(s: Step, feedback: str | None = None) -> None:
     """Rumelhart et al. 1986, under the setup: forward keeping what the backward pass reads,
     error at the logits (softmax cross-entropy: p - y), then the error back through every layer
-    an error reaches, dW and db of the trained parameters, applied or buffered."""
-    plan, setup = s.plan, s.setup
-    m = setup.micro
-    body_backward = [lay for lay in reversed(plan.body) if not transient(lay) and plan.output_error[lay.name]]
+    an error reaches, dW and db of the trained parameters, applied or buffered. ``feedback="weights"``
+    is feedback alignment (Lillicrap et al. 2016): B_l in place of W_l in the backward pass."""
+    plan, m = s.plan, s.setup.micro
+    layers = _backward_layers(plan)
 
     def micro_batch(prefix: str, last_micro: bool) -> None:
-        back = Counter()
-        for layer in body_backward:
-            for own in kept_buffers(layer, plan, s.sizes):
-                back[own] += 1
-        x = s.new_input(m)
-        values = {s.input_name: x}
-        s.hold(s.input_name, "saved" if back[s.input_name] else "activation", x, m)
-        del x
-        masks, slices, layer_inputs = {}, {}, {}
-        remaining = readers(s.model.layers)
-        remaining[s.model.output.name] += 1  # the error reads the output
-        if s.model.task == "reconstruction":
-            remaining[s.input_name] += 1  # and an autoencoder's input, its target
+        kept = _forward_keeping(s, prefix, m, reached_by_backward)
+        e = _output_error(s, kept, prefix, m)
+        logits = s.owner(plan.logits.name)
+        grads = {logits: e.reshape(values_shape(s, logits, m))}
+        del e
+        _backward(s, kept, layers, grads, prefix, m, last_micro, feedback)
+        grads.clear()
+        kept.values.clear()
+
+    s.training(micro_batch, feedback=feedback)
+
+
+def bp_checkpoint_training(s: Step) -> None:
+    """Chen, Xu, Zhang & Guestrin 2016: the forward pass keeps only the segments' inputs (checkpoints) and
+    what the last segment's backward reads; in the backward pass each earlier segment an error reaches is
+    run again from its checkpoint, keeping what its own backward reads, then the error goes back through it."""
+    plan, m = s.plan, s.setup.micro
+    inputs = plan.segment_inputs
+
+    def reached(layer, p) -> bool:
+        return reached_by_backward(layer, p) and layer.name not in p.recomputed
+
+    def micro_batch(prefix: str, last_micro: bool) -> None:
+        kept = _forward_keeping(s, prefix, m, reached, hold=frozenset(inputs[k] for k in plan.recomputed_segments))
+        e = _output_error(s, kept, prefix, m)
+        logits = s.owner(plan.logits.name)
+        grads = {logits: e.reshape(values_shape(s, logits, m))}
+        del e
+        for k, names in reversed(list(enumerate(plan.segments))):
+            if k in plan.recomputed_segments:
+                layers = [s.model.by_name[n] for n in names]
+                kept.remaining = readers(layers)
+                _count_back(s, kept.back, layers, reached_by_backward)
+                _run_keeping(s, kept, layers, f"{prefix}recompute", m, reached_by_backward, op="recompute")
+                _unhold(s, kept, inputs[k])
+            _backward(s, kept, _backward_layers(plan, set(names)), grads, prefix, m, last_micro)
+        grads.clear()
+        kept.values.clear()
+
+    s.training(micro_batch)
+
+
+def _unhold(s: Step, kept: _Kept, own: str) -> None:
+    """A checkpoint has been read by its segment's recomputation: released unless a backward step reads it."""
+    kept.back[own] -= 1
+    if kept.back[own] == 0:
+        for held in [n for n in kept.values if s.owner(n) == own]:
+            kept.values.pop(held)
+
+
+def fa_training(s: Step) -> None:
+    """Lillicrap et al. 2016: backpropagation with fixed random B_l in place of W_l^T."""
+    bp_training(s, feedback="weights")
+
+
+def dfa_training(s: Step) -> None:
+    """Nokland 2016: the forward pass keeps what the updates read; the output error e is projected onto
+    each trained layer through its fixed B_l (B_l e; e itself for the last layer), which applies its
+    activation's derivative and updates. No sequential backward pass."""
+    plan, setup = s.plan, s.setup
+    m = setup.micro
+    updated = [lay for lay in reversed(plan.body) if not transient(lay) and reached_by_update(lay, plan)]
+
+    def micro_batch(prefix: str, last_micro: bool) -> None:
+        kept = _forward_keeping(s, prefix, m, reached_by_update)
+        e = _output_error(s, kept, prefix, m)
         with torch.no_grad():
-            for layer in s.model.layers[1:]:
+            for layer in updated:
+                name = layer.name
+                if layer is plan.logits:
+                    delta = e.reshape(values_shape(s, name, m)).clone()
+                else:
+                    with s.counter.at(name, "error_projection"):
+                        delta = e @ s.matrix(name).t()
+                    delta = delta.reshape(values_shape(s, name, m))
+                    s.tracker.hold(f"error {name}", "error", delta)
+                if layer.activation:
+                    delta = _through_derivative(layer, delta, kept.masks.get(name), kept.values.get(name))
+                h = _weight_input(s, layer, kept.values, kept.slices)
+                gw, gb = s.gradients(layer, delta, h)
+                s.update(layer, gw, gb, last=last_micro)
+                del gw, gb, h
+                s.sample(f"{prefix}update {name}")
+                del delta
+                _release(s, kept, layer, reached_by_update)
+        del e
+        kept.values.clear()
+
+    s.training(micro_batch, feedback="outputs")
+
+
+def drtp_training(s: Step) -> None:
+    """Frenkel et al. 2021: the target y*, known before the pass, projected through each trained layer's
+    fixed B_l as soon as the layer has run; the layer updates at once from B_l y* times its activation's
+    derivative, read from the output in hand. The last layer updates from the output error e."""
+    plan, setup = s.plan, s.setup
+    m = setup.micro
+    logits_input = s.owner(plan.logits.inputs[0])
+
+    def micro_batch(prefix: str, last_micro: bool) -> None:
+        x = s.new_input(m)
+        s.hold(s.input_name, "activation", x, m)
+        values = {s.input_name: x}
+        target = s.target(values, m)
+        del x
+
+        def update(layer, ins, out, values):
+            if not (layer.has_weights and plan.trained(layer.name)) or layer is plan.logits:
+                return
+            with s.counter.at(layer.name, "target_projection"):
+                delta = target @ s.matrix(layer.name).t()
+            delta = delta.reshape(out.shape)
+            s.tracker.hold(f"error {layer.name}", "error", delta)
+            if layer.activation:
+                delta = _through_derivative(layer, delta, None, out)
+            gw, gb = s.gradients(layer, delta, s.net.layer_input(layer, ins))
+            s.update(layer, gw, gb, last=last_micro)
+            s.sample(f"{prefix}update {layer.name}")
+
+        keep = {layer.name for layer in s.model.layers if s.owner(layer.name) == logits_input}
+        keep |= {s.model.output.name} | ({s.input_name} if s.model.task == "reconstruction" else set())
+        with torch.no_grad():
+            walk(s, values, f"{prefix}forward", s.model.layers[1:], m, keep=frozenset(keep),
+                 name=lambda lay: _buffer_name(s, lay), after=update)
+            e = s.error(values[s.model.output.name], s.target(values, m))
+            s.sample(f"{prefix}error")
+            for name in [n for n in values if s.owner(n) != logits_input]:
+                values.pop(name)
+            if plan.trained(plan.logits.name):
+                layer = plan.logits
+                h = s.net.layer_input(layer, [values[layer.inputs[0]] if layer.inputs[0] in values
+                                              else _from_owner(s, layer.inputs[0], values[logits_input])])
+                gw, gb = s.gradients(layer, e.reshape(values_shape(s, layer.name, m)), h)
+                s.update(layer, gw, gb, last=last_micro)
+                del gw, gb, h
+                s.sample(f"{prefix}update {layer.name}")
+            del e
+            values.clear()
+
+    s.training(micro_batch, feedback="outputs")
+
+
+# -- zeroth order ------------------------------------------------------------------------------------
+
+#: MeZO's perturbation scale (Malladi et al. 2023 use 1e-3); its value does not change what is executed
+MEZO_EPS = 1e-3
+
+
+def _direction(s: Step, layer: Layer, kind: str, p):
+    """z for one trained tensor, regenerated from its own seed at every use (counted one per value)."""
+    g = torch.Generator().manual_seed(s.seed + 1000 + 2 * [lay.name for lay in s.model.layers].index(layer.name)
+                                      + (kind == "bias"))
+    with s.counter.at(layer.name, "random_generation"):
+        return torch.randn(p.shape, generator=g)
+
+
+def _seeded_update(s: Step, trained: list[Layer], scale: float) -> None:
+    """theta <- theta - eta (scale z), z regenerated from its seed: SGD folds the scalar into its step
+    (one MACC per parameter); an optimizer that reads the gradient gets g = scale z formed first."""
+    with torch.no_grad():
+        for layer in trained:
+            z = {kind: _direction(s, layer, kind, p) for kind, p in zip(("weight", "bias"), s.trained_views(layer))
+                 if p is not None}
+            if s.setup.optimizer == "sgd":
+                s._apply(layer, z.get("weight"), z.get("bias"), scale=scale)
+            else:
+                with s.counter.at(layer.name, "gradient_estimate"):
+                    g = {kind: v * scale for kind, v in z.items()}
+                s._apply(layer, g.get("weight"), g.get("bias"))
+
+
+def mezo_training(s: Step) -> None:
+    """Malladi et al. 2023 (MeZO, zeroth-order SGD in place): theta + eps z, the batch's loss; theta - eps z
+    (a step of -2 eps z), the loss again; theta restored (+eps z); then theta <- theta - eta g z with
+    g = (L+ - L-) / (2 eps). z is regenerated from its seed at each of its four uses; nothing is kept for
+    an update but the parameters themselves. The loss is ||y - t||^2 (the difference and its square summed)."""
+    plan, setup = s.plan, s.setup
+    m = setup.micro
+    trained = [lay for lay in plan.weight_layers if plan.trained(lay.name)]
+    out = s.model.output.name
+    keep = frozenset({out} | ({s.input_name} if s.model.task == "reconstruction" else set()))
+
+    def perturb(scale: float, label: str) -> None:
+        with torch.no_grad():
+            for layer in trained:
+                for kind, p in zip(("weight", "bias"), s.trained_views(layer)):
+                    if p is not None:
+                        z = _direction(s, layer, kind, p)
+                        with s.counter.at(layer.name, "perturbation"):
+                            p.add_(z, alpha=scale * MEZO_EPS)
+        s.sample(label)
+
+    def loss(prefix: str) -> float:
+        total = 0.0
+        for k in range(setup.micro_batches):
+            mb = f"{prefix}micro-batch {k + 1}: " if setup.micro_batches > 1 else prefix
+            values = {s.input_name: s.new_input(m)}
+            s.hold(s.input_name, "activation", values[s.input_name], m)
+            with torch.no_grad():
+                walk(s, values, f"{mb}forward", s.model.layers[1:], m, keep=keep, name=lambda lay: _buffer_name(s, lay))
+                e = s.error(values[out], s.target(values, m)).reshape(-1)
+                with s.counter.at(out, "error"):
+                    total += float(torch.dot(e, e))
+            s.sample(f"{mb}loss")
+            del e
+            values.clear()
+        return total
+
+    s.start(gradients=False)
+    perturb(1.0, "theta + eps z")
+    plus = loss("theta + eps z: ")
+    perturb(-2.0, "theta - eps z")
+    minus = loss("theta - eps z: ")
+    perturb(1.0, "theta restored")
+    _seeded_update(s, trained, (plus - minus) / (2 * MEZO_EPS))
+    s.sample("update")
+
+
+# -- forward gradient ---------------------------------------------------------------------------------
+
+#: kinds whose tangent is their own forward on the tangents (linear in their inputs)
+_LINEAR_KINDS = frozenset({"avg_pool2d", "add", "concat", "reshape", "flatten", "pad", "quantize", "dequantize"})
+
+
+def _weight_tangent(s: Step, layer: Layer, x, t_in, v: dict, shape):
+    """W t_in + v_W x (+ v_b) before the activation, the two products accumulating into the same outputs:
+    one product over [t_in, x's trained channels] and [W, v_W] (depthwise: per channel, two inputs each)."""
+    weight, _ = s.net.params(layer)
+    vw, vb = v.get("weight"), v.get("bias")
+    n = int(s.plan.of(layer.name).channels) if vw is not None else 0
+    groups = getattr(layer, "groups", 1)
+    if layer.kind == "conv2d" and groups != 1 or getattr(layer, "dilation", None) not in ((1, 1), 1, None):
+        raise LearncostError(f"{layer.name}: the forward gradient's reference executes plain convolutions only",
+                             hint="verify it on a model without grouped or dilated convolutions")
+    stride = list(layer.stride) if layer.kind != "dense" else None
+    with s.counter.at(layer.name, "tangent"):
+        if layer.kind == "dense":
+            parts = ([t_in.reshape(t_in.shape[0], -1)] if t_in is not None else []) + ([x[:, :n]] if n else [])
+            mats = ([weight] if t_in is not None else []) + ([vw] if n else [])
+            out = torch.cat(parts, 1) @ torch.cat(mats, 1).t() if parts else None
+        elif layer.kind == "conv2d":
+            parts = ([t_in] if t_in is not None else []) + ([x[:, :n]] if n else [])
+            mats = ([weight] if t_in is not None else []) + ([vw] if n else [])
+            out = F.conv2d(torch.cat(parts, 1), torch.cat(mats, 1), stride=stride) if parts else None
+        else:  # depthwise, one filter per channel
+            channels = weight.shape[0]
+            if weight.shape[0] != x.shape[1]:
+                raise LearncostError(f"{layer.name}: the forward gradient's reference executes depthwise convolutions "
+                                     "with a depth multiplier of 1 only", hint="verify another model")
+            pieces = []
+            if n and t_in is not None:
+                both = torch.stack([t_in[:, :n], x[:, :n]], 2).reshape(x.shape[0], 2 * n, *x.shape[2:])
+                pieces.append(F.conv2d(both, torch.stack([weight[:n, 0], vw[:, 0]], 1), stride=stride, groups=n))
+            elif n:
+                pieces.append(F.conv2d(x[:, :n], vw, stride=stride, groups=n))
+            if t_in is not None and n < channels:
+                pieces.append(F.conv2d(t_in[:, n:], weight[n:], stride=stride, groups=channels - n))
+            elif n < channels and pieces:
+                with s.counter.paused():
+                    pieces.append(torch.zeros(x.shape[0], channels - n, *pieces[0].shape[2:]))
+            out = torch.cat(pieces, 1) if pieces else None
+        if out is None:  # only the bias trained, and no tangent arriving: t = v_b at every position
+            with s.counter.paused():
+                out = torch.zeros(shape)
+        if vb is not None:
+            out = out + (vb.view(1, -1, 1, 1) if out.dim() == 4 else vb)
+    return out
+
+
+def forward_gradient_training(s: Step) -> None:
+    """Baydin, Pearlmutter, Syme, Wood & Torr 2022: one forward pass carrying the tangent t = dy/dtheta . v
+    along a random direction v (drawn from the step's seed, held while its layer runs); the directional
+    derivative d = e . t at the logits (e = p - y, as backpropagation's output error); the batch's mean d
+    scales v in the update, v regenerated. No backward pass, no kept activations."""
+    from ..schedules.forward_gradient import carries_tangent
+
+    plan, setup, model = s.plan, s.setup, s.model
+    m = setup.micro
+    trained = [lay for lay in plan.weight_layers if plan.trained(lay.name)]
+    out_name, logits = model.output.name, plan.logits.name
+    flowing = [lay for lay in plan.body if carries_tangent(lay, plan)]
+    s.start(gradients=False)
+    total = 0.0
+    for k in range(setup.micro_batches):
+        prefix = f"micro-batch {k + 1}: " if setup.micro_batches > 1 else ""
+        x = s.new_input(m)
+        values, tangents = {s.input_name: x}, {}
+        s.hold(s.input_name, "activation", x, m)
+        del x
+        remaining = readers(model.layers)
+        remaining[out_name] += 1
+        if model.task == "reconstruction":
+            remaining[s.input_name] += 1
+        t_remaining = readers(flowing)
+        t_remaining[logits] += 1
+        with torch.no_grad():
+            for layer in model.layers[1:]:
                 ins = [values[src] for src in layer.inputs]
                 pre, out = s.forward(layer, ins)
                 values[layer.name] = out
-                own = s.owner(layer.name)
-                s.hold(own, "saved" if back[own] else "activation", out, m)
-                if mask_kept(layer, plan):
-                    masks[layer.name] = _derivative_mask(layer, pre)
-                    s.tracker.hold(f"mask {layer.name}", "mask", masks[layer.name])
-                if sliced(layer, plan):
-                    n = int(plan.of(layer.name).channels)
-                    src = _to_owner(s, layer.inputs[0], ins[0])
-                    cut = input_slice(layer, src, n)
-                    slices[layer.name] = cut
-                    s.tracker.hold(f"input slice {layer.name}", "saved", cut)
-                    del cut, src
+                s.hold(_buffer_name(s, layer), "activation", out, m)
+                v = {}
+                if carries_tangent(layer, plan):
+                    t_ins = [tangents.get(src) for src in layer.inputs]
+                    if layer.has_weights:
+                        v = {kind: _direction(s, layer, kind, p)
+                             for kind, p in zip(("weight", "bias"), s.trained_views(layer)) if p is not None}
+                        for kind in v:
+                            s.tracker.hold(f"direction {layer.name} ({kind})", "tangent", v[kind])
+                        t = _weight_tangent(s, layer, s.net.layer_input(layer, ins),
+                                            None if t_ins[0] is None else s.net.layer_input(layer, t_ins), v,
+                                            out.shape)
+                    elif layer.kind == "max_pool2d":  # the tangent at each window's maximum
+                        with s.counter.paused():
+                            h = s.net.layer_input(layer, ins)
+                            _, idx = F.max_pool2d(h, layer.kernel, layer.stride, return_indices=True)
+                            th = s.net.layer_input(layer, t_ins)
+                            t = th.flatten(2).gather(2, idx.flatten(2)).view_as(idx)
+                    elif layer.kind in _LINEAR_KINDS:
+                        t_ins = [t if t is not None else torch.zeros_like(values[src])
+                                 for t, src in zip(t_ins, layer.inputs)]
+                        with s.counter.at(layer.name, "tangent"):
+                            t = s.net.run_layer(layer, t_ins)[0]
+                    else:
+                        raise LearncostError(f"{layer.name}: the forward gradient's reference has no tangent rule "
+                                             f"for a {layer.kind} layer", hint="verify a model of linear layers")
+                    if layer.activation:
+                        t = _through_derivative(layer, t, None, out)
+                    tangents[layer.name] = t
+                    # a transient layer's tangent (a padded or reshaped copy) stands for its buffer's
+                    s.hold(f"tangent {_buffer_name(s, layer)}", "tangent", t, m)
+                    del t, t_ins
                 del pre, out, ins
                 s.sample(f"{prefix}forward {layer.name}")
-                for src in layer.inputs:
-                    remaining[src] -= 1
-                    if remaining[src] == 0 and not back[src]:
-                        values.pop(src, None)
-            output = values[s.model.output.name]
-            e = s.error(output, s.target(values, m))
-            del output
+                v.clear()
+                release_read(values, remaining, layer)
+                if carries_tangent(layer, plan):
+                    release_read(tangents, t_remaining, layer)
+            e = s.error(values[out_name], s.target(values, m)).reshape(-1)
+            with s.counter.at(out_name, "error"):
+                total += float(torch.dot(e, tangents[logits].reshape(-1)))
             s.sample(f"{prefix}error")
-            remaining[s.model.output.name] -= 1
-            if s.model.task == "reconstruction":
-                remaining[s.input_name] -= 1
-            for layer in s.model.layers:
-                if remaining[layer.name] <= 0 and not back[layer.name]:
-                    values.pop(layer.name, None)
-            logits = s.owner(plan.logits.name)
-            grads = {logits: e.reshape(values_shape(s, logits, m))}
             del e
-
-            def holders(t) -> int:
-                return sum(1 for v in grads.values() if v is t)
-
-            for layer in body_backward:
-                name = layer.name
-                g = grads[name]
-                if layer.activation:
-                    if holders(g) > 1:  # another reader needs the error as it is
-                        g = g.clone()
-                        s.tracker.hold(f"error {name} (x derivative)", "error", g)
-                        grads[name] = g
-                    g = _through_derivative(layer, g, masks.get(name), values.get(name),
-                                            lambda: _kept_value(s, layer.inputs[0], values), _slopes(s, layer))
-                if plan.needs_input_error[name]:
-                    for i, src in enumerate(layer.inputs):
-                        own = s.owner(src)
-                        if not plan.output_error[own]:
-                            continue
-                        if passes_error(layer, i):
-                            contribution = g
-                        else:
-                            dx = _input_gradient(s, layer, g, _read_shape(s, layer, src, m), i,
-                                                 lambda k: _kept_value(s, layer.inputs[k], values))
-                            if layer.padding and dx.dim() == 4:
-                                dx = _crop(dx, layer.padding)
-                            contribution = _to_owner(s, src, dx)
-                            del dx
-                            s.tracker.hold(f"error {own}", "error", contribution)
-                        if own in grads:  # a fork: the errors of its readers add up
-                            existing = grads[own]
-                            with s.counter.at(own, "gradient_sum"):
-                                if holders(existing) > 1:
-                                    grads[own] = existing + contribution
-                                    s.tracker.hold(f"error {own}", "error", grads[own])
-                                else:
-                                    existing.add_(contribution)
-                            del existing
-                        else:
-                            grads[own] = contribution
-                        del contribution
-                if plan.trained(name):
-                    h = _weight_input(s, layer, values, slices)
-                    gw, gb = s.gradients(layer, g, h)
-                    s.update(layer, gw, gb, last=last_micro)
-                    del gw, gb, h
-                del g
-                s.sample(f"{prefix}backward {name}")
-                grads.pop(name)
-                masks.pop(name, None)
-                slices.pop(name, None)
-                for own in kept_buffers(layer, plan, s.sizes):
-                    back[own] -= 1
-                    if back[own] == 0:
-                        for held in [n for n in values if s.owner(n) == own]:
-                            values.pop(held)
-            grads.clear()
             values.clear()
-
-    s.training(micro_batch)
+            tangents.clear()
+    _seeded_update(s, trained, total / setup.batch)
+    s.sample("update")
 
 
 def _kept_value(s: Step, src: str, values: dict):
@@ -809,7 +1251,7 @@ def pepita_training(s: Step) -> None:
                  after=update)
             del e, modulated, clean
 
-    s.training(micro_batch, feedback=True)
+    s.training(micro_batch, feedback="input")
 
 
 def mempepita_training(s: Step) -> None:
@@ -866,7 +1308,7 @@ def mempepita_training(s: Step) -> None:
                 release_read(modulated, left_modulated, layer)
             del e, clean, modulated
 
-    s.training(micro_batch, feedback=True)
+    s.training(micro_batch, feedback="input")
 
 
 @dataclass(frozen=True)
@@ -880,8 +1322,14 @@ class Reference:
 
 REFERENCES: dict[str, Reference] = {
     "bp": Reference(bp_training, plain_inference),
+    "bp-checkpoint": Reference(bp_checkpoint_training, plain_inference),
+    "fa": Reference(fa_training, plain_inference),
+    "dfa": Reference(dfa_training, plain_inference),
+    "drtp": Reference(drtp_training, plain_inference),
     "ff": Reference(ff_training, ff_inference),
     "pepita": Reference(pepita_training, plain_inference),
     "mempepita": Reference(mempepita_training, plain_inference),
+    "mezo": Reference(mezo_training, plain_inference),
+    "forward-gradient": Reference(forward_gradient_training, plain_inference),
 }
 
