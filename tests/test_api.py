@@ -31,7 +31,7 @@ def test_unknown_names_list_valid_ones():
     with pytest.raises(UnknownNameError) as err:
         learncost.analyze("kws", procedures=["hebbian"])
     assert err.value.valid == ["bp", "ff", "pepita", "mempepita", "bp-checkpoint", "fa", "dfa", "drtp", "mezo",
-                               "forward-gradient", "all"]
+                               "forward-gradient", "ff-readout", "all"]
 
 
 def test_import_is_light():

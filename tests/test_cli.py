@@ -114,7 +114,7 @@ def test_listing_commands():
 
 @pytest.mark.parametrize("args,needle", [
     (("analyze", "nosuchmodel"), "unknown model 'nosuchmodel' (valid: kws, vww, ic, ad"),
-    (("analyze", "kws", "-p", "sgd"), "unknown procedure 'sgd' (valid: bp, ff, pepita, mempepita, bp-checkpoint, fa, dfa, drtp, mezo, forward-gradient, all)"),
+    (("analyze", "kws", "-p", "sgd"), "unknown procedure 'sgd' (valid: bp, ff, pepita, mempepita, bp-checkpoint, fa, dfa, drtp, mezo, forward-gradient, ff-readout, all)"),
     (("analyze", "kws", "--mcu", "esp32"), "unknown MCU 'esp32' (did you mean esp32-s3-devkitc-1? valid: stm32h735g-dk,"),
     (("analyze", "kws", "--mcu", "nucleo-h7a3"), "did you mean nucleo-h7a3zi-q, "),
     (("analyze", "kws", "-d", "mnist"), "unknown dataset 'mnist' (valid: speech-commands, vww, cifar10, toyadmos)"),

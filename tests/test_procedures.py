@@ -1,4 +1,5 @@
-"""The procedures beyond the paper (FA, DFA, DRTP, MeZO, forward gradient, checkpointed BP) against hand derivations on a
+"""The procedures beyond the paper (FA, DFA, DRTP, MeZO, forward gradient, checkpointed BP, FF with a readout) against
+hand derivations on a
 3-layer MLP and the CNN of test_setups, their execution counted exactly, and a procedure registered
 from outside picked up by every consumer.
 
@@ -30,7 +31,7 @@ MLP = {"name": "mlp", "classes": 4, "input": {"shape": [8]}, "layers": [
     {"name": "d1", "kind": "dense", "units": 16, "activation": "relu"},
     {"name": "d2", "kind": "dense", "units": 16, "activation": "relu"},
     {"name": "d3", "kind": "dense", "units": 4}]}
-NEW = ["fa", "dfa", "drtp", "mezo", "bp-checkpoint", "forward-gradient"]
+NEW = ["fa", "dfa", "drtp", "mezo", "bp-checkpoint", "forward-gradient", "ff-readout"]
 
 
 def _model(spec):
@@ -138,6 +139,41 @@ def test_residual_checkpoints_only_where_one_value_is_live():
     body (c1, c2, add, fc) is cut after the add, the first place one value alone is live."""
     ev = Evaluator(_model(RESIDUAL), _setup())
     assert ev.plan.checkpoints == ["add"] and ev.plan.segments == [["c1", "c2", "add"], ["fc"]]
+
+
+def test_ff_with_a_readout():
+    """Hinton 2022, section 3.3. FF's passes: forward 2 x 448, dW 2 x 448, goodness 2 x 36 (every layer's
+    outputs, 16 + 16 + 4), normalization 2 x 32 (d1 and d2 feed weights; d3 feeds none), db 2 x 36, local errors
+    2 x 36, SGD 2 x 484 (two update passes). The neutral pass: forward 448, goodness 36, normalization 32. The
+    readout reads d2 and d3 (all but the first hidden layer), 16 + 4 = 20 activities x 4 classes = 80 weights:
+    logits 80, error 4 (softmax - y), readout gradient 80, its SGD step 80. Total 3,800."""
+    f = _figures("ff-readout")
+    assert _ops(f) == {"forward": 1_344, "weight_update": 896, "goodness": 108, "normalization": 96,
+                       "bias_gradient": 72, "local_error": 72, "optimizer": 968, "readout": 80, "error": 4,
+                       "readout_gradient": 80, "readout_step": 80}
+    assert f.macc == 3_800
+    # one neutral pass and the readout, 448 + 36 + 32 + 80 = 596, against FF's 4 passes of 516 = 2,064
+    ev = Evaluator(_model(MLP), _setup())
+    inference = ev.figures(get_procedure("ff-readout"), "inference")
+    assert _ops(inference) == {"forward": 448, "goodness": 36, "normalization": 32, "readout": 80}
+    assert ev.figures(get_procedure("ff"), "inference").macc == 4 * 516
+    # the readout's 80 int8 weights are parameters: in RAM in training, in flash (448 + 144 + 80 B)
+    assert f.params_bytes == f.flash_bytes == 672
+    # peak: FF's positive pass at d2's local error, input 8 + d1 16 + d2 16 + d2's fp32 error 64 = 104; the
+    # neutral pass holds less (at its d3: d2 16 + d3 4 kept + logits 4)
+    assert (f.memory.working, f.memory.at) == (104, "positive local error d2")
+    assert f.memory.by_role == {"weight": 448 + 80, "bias": 144, "activation": 40, "error": 64}
+    # inference: at d2 the pair d1 16 + d2 16; the logits accumulate from d2's share on
+    assert (inference.memory.working, inference.memory.at) == (32, "neutral d2")
+
+
+def test_ff_readout_is_updated_once_per_step():
+    """Batch 4 in micro-batches of 2 under Adam: the readout's gradient per sample (4 x 80), one Adam step on
+    its 80 weights (8 x 80 = 640) and one accumulation (the second micro-batch's, 80); FF's layers: two update
+    passes x 2 micro-batches - 1 = 3 accumulations of 484."""
+    ops = _ops(_figures("ff-readout", batch=4, micro_batch=2, optimizer="adam"))
+    assert (ops["readout_gradient"], ops["readout_step"], ops["readout_accumulation"]) == (320, 640, 80)
+    assert ops["gradient_accumulation"] == 3 * 484
 
 
 # -- memory: hand-replayed schedules on the MLP -------------------------------------------------------
@@ -293,3 +329,23 @@ def test_compare_procedures_against_bp():
     assert len(rows) == 2 * len(PROCEDURES) and out["baseline"] == "bp"
     bad = run_cli("compare-procedures", "kws", "-p", "ff", "--baseline", "nosuch")
     assert bad.returncode == 2 and "unknown procedure 'nosuch'" in bad.stderr and "Traceback" not in bad.stderr
+
+
+@pytest.mark.parametrize("setup", ["paper", "int8-fp32grad"])
+@pytest.mark.parametrize("memory", [None, "live", "arena"])
+def test_sweep_equals_analyze_for_every_procedure(setup, memory):
+    """Every procedure's figures in a sweep (arrays, one per variant) equal its figures on each variant built
+    alone: the procedures the paper's rules do not describe take their schedule's peak in a sweep too."""
+    from learncost import sweep
+
+    grid = {"filters": [32, 64], "blocks": [2, 4]}
+    r = sweep.run("kws", grid, procedures=["all"], setup=setup, memory=memory)
+    for v in range(4):
+        values = {k: int(r.grid[k][v]) for k in grid}
+        ev = Evaluator(learncost.load_model("kws", params=values), setup, memory=memory)
+        for proc in r.procedures:
+            for phase in ("training", "inference"):
+                f = ev.figures(proc, phase)
+                key = (proc.id, phase)
+                got = [int(t[key][v]) for t in (r.macc, r.ram, r.params, r.flash)]
+                assert got == [f.macc, f.ram_bytes, f.params_bytes, f.flash_bytes], (values, key)

@@ -229,3 +229,15 @@ def test_workbook_under_a_setup_recomputes_and_follows_its_cells(tmp_path):
     col = {name: W.col_letter(j) for j, name in enumerate(header)}
     for k, r in enumerate(halved.rows, start=2):
         assert cells[("TOTALS", f"{col['MACC']}{k}")] == r.macc, (r.procedure, r.phase)
+
+
+def test_ff_readout_workbook_recomputes(tmp_path):
+    """FF with a readout under int8-fp32grad: its readout cells (classes x each activity's elements, its SGD
+    step) and its parameters beyond the model's layers recompute to learncost's figures."""
+    a = analyze("kws", ["ff", "ff-readout"], BOARDS, setup="int8-fp32grad")
+    book = W.build([a])
+    path = tmp_path / "kws.xlsx"
+    W.write_xlsx(book, path)
+    cells = _compute(path)
+    _check_totals(cells, book, [a])
+    _check_layers(cells, a, "kws_layers")

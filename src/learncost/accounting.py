@@ -69,15 +69,23 @@ def paper(model, procedure, phase_name: str, plan, sizes, patches=None) -> Memor
 
 def _paper_by_schedule(model, procedure, phase_name: str, plan, sizes) -> Memory:
     """A procedure no rule of the paper's describes (checkpointed BP): its schedule's working memory at
-    the live peak, plus every weight and bias where the phase keeps them in RAM, as the paper adds them."""
+    the live peak, plus every weight and bias where the phase keeps them in RAM, as the paper adds them
+    (a readout the procedure trains included)."""
     from .schedules import build, live_peak
 
     schedule = build(procedure, phase_name, model, plan, sizes)
-    counted = (lambda role: True) if plan.setup.count_errors else (lambda role: role != "error")
+    # the working roles alone: what persists (parameters, state, buffers) adds the same to every step
+    counted = lambda role: role in WORKING_ROLES and (plan.setup.count_errors or role != "error")  # noqa: E731
     peak = live_peak(schedule, counted)
-    by_role = {role: peak.by_role[role] for role in WORKING_ROLES if role in peak.by_role}
+    # a sweep's peak is one total per variant, not split by role
+    by_role = dict(peak.by_role) if peak.by_role else {"activation": peak.bytes}
     if procedure.phase(phase_name).params_in_ram:
         by_role["weight"] = sizes.all_weights
+        if procedure.readout:
+            from .schedules.common import readout_weights
+
+            # not in place: in a sweep the model's total is a shared array
+            by_role["weight"] = by_role["weight"] + sum(nbytes for *_, nbytes in readout_weights(model, plan, sizes))
         by_role["bias"] = sizes.all_biases
     items = tuple(name for name, role, _ in peak.tensors if role in WORKING_ROLES)
     return Memory("paper", "live schedule (no rule of the paper's)", sum(by_role.values()), by_role, peak.at, items)

@@ -30,7 +30,7 @@ class Figures:
     macc: Any
     macc_by_operation: dict[str, Any]
     memory: acc.Memory
-    params_bytes: Any  # every parameter at the setup's precision
+    params_bytes: Any  # every parameter at the setup's precision (a readout the procedure trains included)
     flash_bytes: Any  # what flash must hold: the parameters (and F where the setup stores it there)
     samples: int  # samples the figures cover: the training batch, or 1
 
@@ -86,6 +86,10 @@ class Evaluator:
             return setup.micro_batches
         if t == "accumulations":
             return passes * setup.micro_batches - 1 if setup.gradient_buffers and passes else 0
+        if t == "readout_accumulations":
+            return setup.micro_batches - 1 if setup.gradient_buffers else 0
+        if t == "reconstruction_score":
+            return 0 if self.model.supervised else 2
         raise ValueError(f"unknown times {t!r} (known: {', '.join(TIMES)})")
 
     def _scale(self, phase_name: str, op: str) -> int:
@@ -164,8 +168,18 @@ class Evaluator:
         schedule = self.schedule(procedure, phase_name)
         return schedule, greedy(schedule, self.counted, TFLM_ALIGNMENT)
 
-    def flash_bytes(self, procedure: Procedure, phase_name: str) -> Any:
+    def params_bytes(self, procedure: Procedure) -> Any:
+        """Every parameter at the setup's precision: the model's, and a readout the procedure trains."""
         total = self.sizes.all_params()
+        if procedure.readout:
+            from .schedules.common import readout_weights
+
+            for *_, nbytes in readout_weights(self.model, self.plan, self.sizes):
+                total = total + nbytes
+        return total
+
+    def flash_bytes(self, procedure: Procedure, phase_name: str) -> Any:
+        total = self.params_bytes(procedure)
         if self.setup.feedback == "flash" and phase_name == "training" and procedure.feedback:
             from .schedules.common import feedback_matrices
 
@@ -176,7 +190,7 @@ class Evaluator:
     def figures(self, procedure: Procedure, phase_name: str) -> Figures:
         by_op = self.totals(procedure, phase_name)
         return Figures(procedure.id, phase_name, sum(by_op.values()), by_op, self.memory(procedure, phase_name),
-                       self.sizes.all_params(), self.flash_bytes(procedure, phase_name),
+                       self.params_bytes(procedure), self.flash_bytes(procedure, phase_name),
                        self.setup.batch if phase_name == "training" else 1)
 
 

@@ -57,6 +57,8 @@ class Sweep:
     macc: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)  # (procedure, phase) -> per variant
     ram: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)
     flash: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)  # what flash must hold
+    #: every parameter a procedure's phase has (the model's, and a readout it trains)
+    params: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)
     samples: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)  # samples a row's MACC covers
     setup: S.Setup | None = None  # at its parameters' defaults (the swept ones are in ``grid``)
     memory: str = "paper"
@@ -125,7 +127,7 @@ class Sweep:
                     key = (proc.id, phase)
                     row = {"variant": int(v), **assignment, "procedure": proc.id, "phase": phase,
                            "macc": int(self.macc[key][v]), "forward_macc": int(self.forward_macc[v]),
-                           "params_bytes": int(self.params_bytes[v]), "ram_bytes": int(self.ram[key][v]),
+                           "params_bytes": int(self.params[key][v]), "ram_bytes": int(self.ram[key][v]),
                            "samples": int(self.samples[key][v])}
                     for m in self.mcus:
                         ms = lat[(proc.id, phase, m.id)]
@@ -134,7 +136,7 @@ class Sweep:
                             row[f"train_hours[{m.id}]"] = (
                                 None if ms is None or self.dataset is None else self.dataset.train_hours(float(ms[v])))
                         # the verdict analyze gives (a board missing one capacity can still say no)
-                        row[f"fits[{m.id}]"] = check_fit(int(self.ram[key][v]), int(self.params_bytes[v]), m,
+                        row[f"fits[{m.id}]"] = check_fit(int(self.ram[key][v]), int(self.params[key][v]), m,
                                                          flash_need=int(self.flash[key][v])).fits
                     out.append(row)
         return out
@@ -251,7 +253,7 @@ def run(spec: Any, values: Mapping[str, Iterable] | None = None, procedures: Ite
                    setup_parameters=tuple(setup_declared))
     for proc in procs:
         for phase in PHASES:
-            for table in (result.macc, result.ram, result.flash, result.samples):
+            for table in (result.macc, result.ram, result.flash, result.params, result.samples):
                 table[(proc.id, phase)] = np.zeros(n, dtype=np.int64)
 
     model_grid = {k: v for k, v in grid.items() if k in declared}
@@ -373,5 +375,6 @@ def _evaluate(result: Sweep, ctx: _Context, members: np.ndarray) -> None:
             result.macc[key][members] = per_variant(f.macc)
             result.ram[key][members] = per_variant(f.ram_bytes)
             result.flash[key][members] = per_variant(f.flash_bytes)
+            result.params[key][members] = per_variant(f.params_bytes)
             result.samples[key][members] = f.samples
     result.valid[members] = True

@@ -185,6 +185,13 @@ def feedback_projection(d: Dims, classes: int) -> int:
     return d.H_out * d.W_out * d.C_out * classes
 
 
+def readout_product(d: Dims, classes: int) -> int:
+    """FF's linear readout (Hinton 2022, section 3.3) on one hidden activity h_l: the logits' share
+    W_r,l h_l, and in training its weight gradient e h_l^T, each one MACC per activity element and
+    class: H_out * W_out * C_out * classes."""
+    return d.H_out * d.W_out * d.C_out * classes
+
+
 #: kinds whose tangent is a selection, not their forward: a max pool passes on the tangent at each
 #: window's maximum (found by the forward pass), no MACC
 SELECTING_KINDS = ("max_pool2d",)

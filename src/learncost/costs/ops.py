@@ -13,6 +13,8 @@ scaled by what the setup trains (``setups.plan.Plan``) and by its MACC conventio
   passes on), DFA's and DRTP's B_l (output x classes, on each trained layer but the last);
 - error_projection, target_projection (DFA, DRTP): B_l e and B_l y* on each trained layer;
 - recompute (checkpointed BP): the forward of each layer recomputed in the backward pass;
+- readout, readout_gradient (FF with a readout): W_r,l h_l and e h_l^T on each layer the readout reads,
+  readout_step and readout_accumulation: the optimizer and the gradient buffer on its weights;
 - tangent (forward gradient): the tangent through each layer; perturbation and random_generation
   (MeZO, the forward gradient):
   one per trained parameter per use; gradient_estimate (MeZO, the forward gradient, under an
@@ -31,7 +33,8 @@ from typing import Mapping
 
 from ..ir import Dims, Layer, Model
 from ..layers import HEAD_KINDS
-from .formulas import GENERATOR_MACC, OPTIMIZER_MACC, SELECTING_KINDS, feedback_projection, input_errors, tangent
+from .formulas import (GENERATOR_MACC, OPTIMIZER_MACC, SELECTING_KINDS, feedback_projection, input_errors,
+                       readout_product, tangent)
 from .registry import OPERATIONS, formula_for, model_formula_for
 
 #: per (layer name, operation): either dims to substitute or the operation whose formula to use.
@@ -98,6 +101,9 @@ def layer_costs(model: Model, plan, *, convention: str | None = None,
             c["error_projection"] = c["target_projection"] = feedback_projection(d, classes)
         if name in plan.recomputed:
             c["recompute"] = c["forward"]
+        readout = name in plan.readout_inputs
+        if readout:
+            c["readout"] = c["readout_gradient"] = readout_product(d, classes)
         if plan.output_error[name]:  # the tangent runs where an error would: from the first trained layer to the logits
             c["tangent"] = tangent(0 if layer.kind in SELECTING_KINDS else c["forward"], plan.needs_input_error[name],
                                    c["weight_update"] if u.weights else 0,
@@ -118,6 +124,9 @@ def layer_costs(model: Model, plan, *, convention: str | None = None,
             c["gradient_accumulation"] = trained
             if per_param > 1:  # theta - (eta s) z is SGD's one MACC; other optimizers read g = s z first
                 c["gradient_estimate"] = trained
+        if readout:  # the readout's weights on this activity: trained, as every layer's, by the setup's optimizer
+            c["readout_step"] = per_param * c["readout_gradient"]
+            c["readout_accumulation"] = c["readout_gradient"]
         if plan.output_error[name]:
             senders = [r for r in model.consumers[name] if plan.output_error[r] and plan.needs_input_error[r]]
             if len(senders) > 1:

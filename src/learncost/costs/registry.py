@@ -52,6 +52,12 @@ _OPS = (
     Operation("perturbation", "step", True, "MeZO: theta <- theta + c z on each trained parameter"),
     Operation("random_generation", "step", True, "values regenerated from a seed, one per trained parameter "
                                                  "(MeZO's z, the forward gradient's v)"),
+    Operation("readout", "sample", True, "FF's linear readout: the logits accumulated from a hidden activity, "
+                                        "W_r,l h_l"),
+    Operation("readout_gradient", "sample", True, "the readout's weight gradient from one hidden activity, e h_l^T"),
+    Operation("readout_step", "step", False, "applying the update to the readout's weights, optimizer state "
+                                             "included"),
+    Operation("readout_accumulation", "step", False, "adding a micro-batch's readout gradient into its buffer"),
     Operation("gradient_estimate", "step", False,
               "a scalar times a regenerated direction, g = (scalar) z, formed for an optimizer that reads the "
               "gradient (momentum, Adam): one per trained parameter; plain SGD folds it into its update"),

@@ -21,6 +21,11 @@ TIMES = {
     "accumulations": "micro-batch gradients added into the buffers per step: update passes x micro-batches - 1, "
                      "when gradients are buffered",
     "micro_batches": "micro-batches per step (the forward gradient draws its direction again for each)",
+    "readout_accumulations": "a gradient formed once per micro-batch (FF's readout) added into its buffer: "
+                             "micro-batches - 1, when gradients are buffered",
+    "reconstruction_score": "2 for a model without classes (an autoencoder scores a sample by its reconstruction "
+                            "error ||y - x||^2: a difference and a square summed per output element), else 0 (a "
+                            "classifier takes the arg max)",
 }
 
 #: which layers a term counts: all (None) or those a selector picks
@@ -28,6 +33,7 @@ WHERE: dict[str, Callable] = {
     "body": lambda plan, layer: layer.kind not in HEAD_KINDS,
     "trained": lambda plan, layer: plan.trained(layer.name),
     "trained_before_logits": lambda plan, layer: plan.trained(layer.name) and layer is not plan.logits,
+    "readout": lambda plan, layer: layer.name in plan.readout_inputs,
 }
 
 
@@ -94,6 +100,9 @@ class Procedure:
     schedules: Mapping[str, Callable] = field(default_factory=dict, compare=False)
     #: one paragraph: the per-sample step, for listings
     step: str = ""
+    #: whether it trains a linear readout of the hidden activities (``Plan.readout``), parameters of its own
+    #: beside the model's: classes x (the readout's input elements), in RAM in training, in flash for inference
+    readout: bool = False
 
     def phase(self, name: str) -> Phase:
         if name == "training":

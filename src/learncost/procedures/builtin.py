@@ -202,3 +202,37 @@ register(Procedure(
     schedules={"training": _lazy("forward_gradient", "forward_gradient_training"),
                "inference": _lazy("inference", "plain_inference")},
 ))
+
+register(Procedure(
+    id="ff-readout",
+    name="Forward-Forward with a one-pass readout",
+    reference="Hinton, 'The Forward-Forward Algorithm', arXiv 2212.13345, 2022, section 3.3",
+    training=Phase(
+        # FF's positive and negative passes; a third pass with the neutral label (goodness, for the
+        # normalization, and normalization as in every FF pass), the readout's logits accumulated from each
+        # activity it reads, the error at them (softmax - target), its weight gradient and its update
+        terms=(Term("forward", 3, "body"), Term("weight_update", 2), Term("goodness", 3),
+               Term("normalization", 3, "body"), Term("bias_gradient", 2), Term("local_error", 2, "trained"),
+               *_APPLY, Term("readout", 1, "readout"), Term("error"), Term("readout_gradient", 1, "readout"),
+               Term("readout_step", 1, "readout"), Term("readout_accumulation", "readout_accumulations", "readout")),
+        memory=None, params_in_ram=True),
+    inference=Phase(
+        # one pass with the neutral label; the readout's logits; their arg max (a classifier), or the
+        # reconstruction's error scoring the sample (an autoencoder)
+        terms=(Term("forward", 1, "body"), Term("goodness"), Term("normalization", 1, "body"),
+               Term("readout", 1, "readout"), Term("error", "reconstruction_score")),
+        memory=None, params_in_ram=False),
+    readout=True,
+    step="Forward-Forward's positive and negative passes, each layer updated on its own goodness; then one more "
+         "pass with a neutral label (every label entry 1/classes), the activities of all but the first hidden "
+         "layer (length-normalized, as passed on) feeding a linear readout W_r whose logits accumulate as each "
+         "layer runs; softmax, e = p - y, dW_r = e h^T for each activity, kept until then, and W_r's update. "
+         "Inference is that one neutral pass and the readout: one pass instead of one per class.",
+    notes=("The readout is linear without a bias, trained by the setup's optimizer beside the layers; its "
+           "weights (classes x the activities it reads) sit in RAM in training and in flash for inference, and "
+           "take the weights' precision.",
+           "An autoencoder has no labels: its neutral pass is the plain sample and the readout reconstructs the "
+           "output (a linear decoder of the activities), its squared error scoring the sample at inference.",
+           "The softmax's exponentials are not multiply-accumulates (as the executed convention books the head)."),
+    schedules={"training": _lazy("ff", "ff_readout_training"), "inference": _lazy("ff", "ff_readout_inference")},
+))

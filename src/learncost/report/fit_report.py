@@ -34,8 +34,12 @@ def tables(a: Analysis) -> list[Table]:
     if a.setup.key == "paper":
         notes.append("the paper's setup counts no error buffer, gradient or optimizer state; for training as MCU "
                      "engines run it: --setup int8-fp32grad (see `learncost setups`)")
+    params = dict.fromkeys(r.params_bytes for r in a.rows)
+    if len(params) > 1:  # a procedure with parameters of its own (FF's readout)
+        notes.append("parameters: " + "; ".join(f"{r.procedure} {r.params_bytes:,} B" for r in a.rows
+                                                  if r.phase == "training"))
     return [Table(f"{model_label(m)}, setup {a.setup.key} ({a.evaluator.accounting} memory): does it fit? "
-                  f"(parameters {a.rows[0].params_bytes:,} B)",
+                  f"(parameters {min(params):,} B)",
                   cols, rows, notes, numeric={2})]
 
 

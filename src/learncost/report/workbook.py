@@ -317,6 +317,13 @@ def _macc_cells(a: Analysis, layer: Layer, maccs: dict[str, int], own, c, st: _S
     if (u.weights or u.bias) and layer is not plan.logits:
         for op in ("error_projection", "target_projection"):
             cells[op] = Formula(f"{own('elements')}*{classes}", maccs[op])
+    if name in plan.readout_inputs:  # FF's readout on this activity: classes x its elements (formulas.readout_product)
+        product = f"{own('elements')}*{classes}"
+        cells["readout"] = Formula(product, maccs["readout"])
+        cells["readout_gradient"] = Formula(product, maccs["readout_gradient"])
+        if not paper:
+            cells["readout_step"] = Formula(f"{product}*{st.ref('optimizer_macc')}", maccs["readout_step"])
+            cells["readout_accumulation"] = Formula(product, maccs["readout_accumulation"])
     if name in plan.recomputed and maccs["recompute"]:
         cells["recompute"] = Formula(col["forward"], maccs["recompute"])
     selects = layer.kind in SELECTING_KINDS
@@ -330,6 +337,11 @@ def _macc_cells(a: Analysis, layer: Layer, maccs: dict[str, int], own, c, st: _S
         if not isinstance(cells[op], Formula) and cells[op] == 0 and maccs[op]:
             cells[op] = maccs[op]
     return [cells[op] for op in OPERATIONS]
+
+
+def _constant(extra) -> str:
+    """Parameters beyond the model's layers (FF's readout), added to their sum as learncost's figure."""
+    return f"+{extra}" if extra else ""
 
 
 def _text(x) -> str:
@@ -563,7 +575,7 @@ def _totals(a: Analysis, at: _LayerRows, totals: Sheet, mem_cells: dict, setting
         else:
             ram, act = mem_cells[(r.procedure, r.phase)]
         row: list[Any] = [a.model_key, r.procedure, r.phase, Formula("+".join(parts) or "0", r.macc),
-                          Formula(act, r.activations_bytes), Formula(params_sum, r.params_bytes),
+                          Formula(act, r.activations_bytes), Formula(params_sum + _constant(r.params_bytes - a.evaluator.sizes.all_params()), r.params_bytes),
                           Formula(ram, r.ram_bytes), r.memory_rule]
         per_sample = f"{ref('MACC')}/{st.ref('batch')}" if r.phase == "training" else ref("MACC")
         flash_need = ref("params_B") + ("" if r.flash_bytes == r.params_bytes else f"+{r.flash_bytes - r.params_bytes}")

@@ -39,6 +39,14 @@ def feedback_matrices(model, plan, kind: str | None) -> list[tuple[str, str, int
     return []
 
 
+def readout_weights(model, plan, sizes) -> list[tuple[str, str, int, object]]:
+    """FF's readout W_r (``Plan.readout``): (name, layer, elements, bytes) of its block on each activity it
+    reads, classes x the activity's elements, at the weights' precision (the layer's weight type by default)."""
+    classes = model.output.output_elements
+    return [(f"readout weights {layer.name}", layer.name, classes * layer.output_elements,
+             sizes.weights(layer, classes * layer.output_elements)) for layer in plan.readout]
+
+
 def resident(s: Schedule, model, plan, sizes, *, feedback: str | None = None, gradients: bool = True) -> None:
     """``gradients``: whether the procedure forms gradients a buffer could hold (MeZO's is a scalar)."""
     setup = plan.setup

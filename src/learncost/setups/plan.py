@@ -189,6 +189,18 @@ class Plan:
         return self.body[-1] if self.body else self.model.input
 
     @cached_property
+    def readout(self) -> list[Layer]:
+        """The layers a Forward-Forward readout reads (Hinton 2022, section 3.3: "the hidden activities of
+        all but the first hidden layer"): every layer of the body with weights but the first, or that one
+        alone where it is the only one."""
+        layers = [layer for layer in self.body if layer.has_weights]
+        return layers[1:] or layers
+
+    @cached_property
+    def readout_inputs(self) -> frozenset[str]:
+        return frozenset(layer.name for layer in self.readout)
+
+    @cached_property
     def feeds_weights(self) -> dict[str, bool]:
         """Whether a layer's output reaches a layer with weights downstream (FF normalizes only those)."""
         reaches: dict[str, bool] = {}

@@ -42,6 +42,8 @@ EXTRAS = {
     "gradient_accumulation": "each micro-batch's gradient added into the gradient buffers",
     "feedback_generation": "F regenerated from its seed, one value per generator step",
     "gradient_estimate": "g = s z formed for an optimizer that reads the gradient, one per trained parameter",
+    "readout_step": "W_r <- W_r - eta dW_r (and the optimizer's state updates) on FF's readout: per readout weight",
+    "readout_accumulation": "each micro-batch's readout gradient added into its buffer",
 }
 
 CONVERTER_NOTE = ("X-CUBE-AI's INT8<->float converter, booked at 2 MACC per element by the paper (sheet T18); "
@@ -71,6 +73,12 @@ MEMORY_NOTES = {
     ("mezo", "training"): "two plain forward passes, every buffer dropped after its last reader; the output (an "
                           "autoencoder's input too) held until the loss reads it; z is regenerated, never held",
 }
+MEMORY_NOTES[("ff-readout", "training")] = (
+    "FF's two passes as in FF; the neutral pass keeps every activity the readout reads until the readout's error "
+    "is known, each released after its readout gradient")
+MEMORY_NOTES[("ff-readout", "inference")] = (
+    "one neutral pass, each buffer dropped after its last reader; the readout's logits accumulate beside it (an "
+    "autoencoder keeps its sample for the reconstruction's error)")
 PLAIN_NOTE = "each buffer is dropped once its last reader has run"
 
 

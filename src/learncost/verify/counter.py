@@ -37,7 +37,8 @@ aten = torch.ops.aten
 COUNTED = ("forward", "input_gradient", "weight_gradient", "goodness", "normalization", "error", "projection",
            "bias_gradient", "local_error", "gradient_sum", "feedback_generation", "optimizer",
            "gradient_accumulation", "error_projection", "target_projection", "recompute", "tangent",
-           "perturbation", "random_generation", "gradient_estimate")
+           "perturbation", "random_generation", "gradient_estimate", "readout", "readout_gradient", "readout_step",
+           "readout_accumulation")
 
 
 def _numel(shape) -> int:

@@ -139,9 +139,9 @@ class Step:
             w = weight[:n] if layer.kind == "depthwise_conv2d" else weight[:, :n]
         return w, (bias if u.bias and bias is not None else None)
 
-    def start(self, feedback: bool | str | None = None, gradients: bool = True) -> None:
+    def start(self, feedback: bool | str | None = None, gradients: bool = True, readout: bool = False) -> None:
         """Resident state: optimizer state per trained parameter, gradient buffers (where the procedure
-        forms gradients: ``gradients``), F in RAM."""
+        forms gradients: ``gradients``), F in RAM; ``readout``: FF's readout, its weights, state and buffer."""
         state = OPTIMIZER_STATE[self.setup.optimizer]
         for layer in self.plan.weight_layers:
             w, b = self.trained_views(layer)
@@ -157,6 +157,20 @@ class Step:
                     slots[f"{kind} gradient"] = torch.zeros_like(p)
                     self.tracker.hold(f"{kind} gradient {layer.name}", f"{kind}_gradient", slots[f"{kind} gradient"])
             self.state[layer.name] = slots
+        self.readout: dict[str, tuple] = {}
+        if readout:
+            weights = self.readout_weights()
+            for layer in self.plan.readout:
+                w = weights[layer.name]
+                slots = {}
+                for k in range(state):
+                    slots[f"weight state {k}"] = torch.zeros_like(w)
+                    self.tracker.hold(f"readout optimizer state {layer.name} ({k})", "optimizer_state",
+                                      slots[f"weight state {k}"])
+                if self.setup.gradient_buffers:
+                    slots["weight gradient"] = torch.zeros_like(w)
+                    self.tracker.hold(f"readout gradient {layer.name}", "weight_gradient", slots["weight gradient"])
+                self.readout[layer.name] = (w, slots)
         self._feedback = None
         self._matrices: dict[str, torch.Tensor] = {}
         self._feedback_kind = feedback if isinstance(feedback, str) else ("input" if feedback else None)
@@ -220,12 +234,21 @@ class Step:
                 gb = delta.sum(dim=(0, 2, 3)) if delta.dim() == 4 else delta.reshape(delta.shape[0], -1).sum(dim=0)
         return gw, gb
 
-    def training(self, micro_batch, feedback: str | None = None) -> None:
+    def readout_weights(self) -> dict:
+        """FF's readout W_r, one classes x elements block per activity it reads (its values do not change
+        what is executed)."""
+        g = torch.Generator().manual_seed(self.seed + 3)
+        classes = self.model.output.output_elements
+        with self.counter.paused():
+            return {layer.name: (torch.rand(classes, layer.output_elements, generator=g) * 2 - 1) * FEEDBACK_SCALE
+                    for layer in self.plan.readout}
+
+    def training(self, micro_batch, feedback: str | None = None, readout: bool = False) -> None:
         """A training step: the resident state, ``micro_batch(prefix, last)`` once per micro-batch
         (``last``: the step's final one, after which buffered gradients are applied), then the
         optimizer's step where gradients were buffered."""
         setup = self.setup
-        self.start(feedback=feedback)
+        self.start(feedback=feedback, readout=readout)
         for k in range(setup.micro_batches):
             micro_batch(f"micro-batch {k + 1}: " if setup.micro_batches > 1 else "", k == setup.micro_batches - 1)
         if setup.gradient_buffers:
@@ -260,11 +283,33 @@ class Step:
         """One optimizer step on the trained parameters (``costs.formulas.OPTIMIZER_MACC`` states each rule);
         ``scale``: a scalar SGD folds into its step size (theta - (eta s) z, the zeroth-order update)."""
         w, b = self.trained_views(layer)
-        slots = self.state[layer.name]
-        opt = self.setup.optimizer
         self._step += 1
-        with torch.no_grad(), self.counter.at(layer.name, "optimizer"):
-            for kind, p, g in (("weight", w, gw), ("bias", b, gb)):
+        self._optimize(layer.name, "optimizer", self.state[layer.name], (("weight", w, gw), ("bias", b, gb)), scale)
+
+    def readout_update(self, layer: Layer, g, last: bool) -> None:
+        """FF's readout gradient on one activity: applied as computed, or buffered and applied after the
+        step's last micro-batch (as ``update``)."""
+        w, slots = self.readout[layer.name]
+        with torch.no_grad():
+            if not self.setup.gradient_buffers:
+                self._optimize(layer.name, "readout_step", slots, (("weight", w, g),))
+                return
+            key = f"readout {layer.name}"
+            buf = slots["weight gradient"]
+            if self.contributions[key] == 0:
+                buf.copy_(g)
+            else:
+                with self.counter.at(layer.name, "readout_accumulation"):
+                    buf.add_(g)
+            self.contributions[key] += 1
+            if last:
+                self._optimize(layer.name, "readout_step", slots, (("weight", w, buf),))
+
+    def _optimize(self, label: str, op: str, slots: dict, params, scale: float = 1.0) -> None:
+        """The optimizer's rule on (kind, parameter, gradient) triples, counted under ``op``."""
+        opt = self.setup.optimizer
+        with torch.no_grad(), self.counter.at(label, op):
+            for kind, p, g in params:
                 if p is None or g is None:
                     continue
                 g = g.reshape(p.shape)
@@ -1154,21 +1199,26 @@ def ff_training(s: Step) -> None:
     def micro_batch(prefix: str, last_micro: bool) -> None:
         x = s.new_input(m)
         s.hold(s.input_name, "activation", x, m)
-        for positive, label, sign in ((True, true_label, "positive"), (False, wrong_label, "negative")):
-            _embed(s, x, label, negative=not positive)
-            values = {s.input_name: x}
-            last = last_micro and not positive
-
-            def after(layer, ins, out, values, positive=positive, last=last, sign=sign):
-                if layer.has_weights:
-                    _ff_layer(s, layer, ins, out, values, positive, last, f"{prefix}{sign} local error {layer.name}")
-
-            walk(s, values, f"{prefix}{sign}", s.plan.body, m, name=lambda lay: _buffer_name(s, lay), after=after,
-                 keep=frozenset({s.input_name}))
-            del values
+        _ff_passes(s, x, m, prefix, last_micro, true_label, wrong_label)
         del x
 
     s.training(micro_batch)
+
+
+def _ff_passes(s: Step, x, m: int, prefix: str, last_micro: bool, true_label, wrong_label) -> None:
+    """The positive pass (true label) and the negative pass (wrong label), the sample ``x`` kept through both."""
+    for positive, label, sign in ((True, true_label, "positive"), (False, wrong_label, "negative")):
+        _embed(s, x, label, negative=not positive)
+        values = {s.input_name: x}
+        last = last_micro and not positive
+
+        def after(layer, ins, out, values, positive=positive, last=last, sign=sign):
+            if layer.has_weights:
+                _ff_layer(s, layer, ins, out, values, positive, last, f"{prefix}{sign} local error {layer.name}")
+
+        walk(s, values, f"{prefix}{sign}", s.plan.body, m, name=lambda lay: _buffer_name(s, lay), after=after,
+             keep=frozenset({s.input_name}))
+        del values
 
 
 def ff_inference(s: Step) -> list[float]:
@@ -1196,6 +1246,108 @@ def ff_inference(s: Step) -> list[float]:
         del values
         totals.append(sum(goodness))
     return totals
+
+
+def _neutral(s: Step, x) -> None:
+    """Hinton 2022, section 3.3's neutral label: every label entry 1 / classes (an autoencoder's sample
+    is left as it is)."""
+    if s.model.supervised:
+        flat = x.view(x.shape[0], -1)
+        flat[:, : s.model.classes] = 1.0 / s.model.classes
+
+
+def _readout_pass(s: Step, values: dict, tag: str, m: int, weights: dict, *, keep_input: bool, saved: bool):
+    """The neutral pass: each layer as in FF (goodness, normalization), the readout's logits created at the
+    first activity it reads and accumulated at each; ``saved``: those activities are kept (as saved)."""
+    readout = s.plan.readout_inputs
+    logits: dict = {}
+
+    def after(layer, ins, out, values):
+        if layer.has_weights:
+            _ff_layer(s, layer, ins, out, values, None, False, "")
+        if layer.name in readout:
+            if not logits:
+                logits["z"] = torch.zeros(m, s.model.output.output_elements)
+                s.tracker.hold("readout logits", "activation", logits["z"],
+                               nbytes_=s.sizes.activation(s.plan.logits.name, samples=m))
+            with s.counter.at(layer.name, "readout"):
+                logits["z"].addmm_(values[layer.name].reshape(m, -1), weights[layer.name].t())
+
+    keep = frozenset({s.input_name} if keep_input else ()) | (readout if saved else frozenset())
+    with torch.no_grad():
+        walk(s, values, tag, s.plan.body, m, name=lambda lay: _buffer_name(s, lay), after=after, keep=keep,
+             role=lambda lay: "saved" if saved and lay.name in readout else "activation")
+    return logits.pop("z")
+
+
+def _readout_error(s: Step, z, values: dict, m: int):
+    """e at the readout's logits: softmax(z) - y for a classifier, z - x for an autoencoder."""
+    y = s.target(values, m)
+    p = torch.softmax(z, dim=1) if s.model.task == "classification" else z
+    with s.counter.at(s.model.output.name, "error"):
+        return p - y
+
+
+def ff_readout_training(s: Step) -> None:
+    """Hinton 2022, section 3.3: FF's positive and negative passes; a neutral pass whose activities (all
+    but the first hidden layer's) feed a linear readout; the readout's error and, for each activity, its
+    weight gradient e h^T, applied (or buffered) before the activity goes."""
+    m = s.setup.micro
+    true_label = s.seed % s.model.classes if s.model.supervised else None
+    wrong_label = (true_label + 1) % s.model.classes if s.model.supervised else None
+
+    def micro_batch(prefix: str, last_micro: bool) -> None:
+        x = s.new_input(m)
+        s.hold(s.input_name, "activation", x, m)
+        _ff_passes(s, x, m, prefix, last_micro, true_label, wrong_label)
+        if not s.model.supervised:  # the negative pass shifted an autoencoder's sample in place: shifted back
+            with s.counter.paused():
+                x.copy_(x.roll(-1, dims=-1))
+        _neutral(s, x)
+        values = {s.input_name: x}
+        del x
+        z = _readout_pass(s, values, f"{prefix}neutral", m, {n: w for n, (w, _) in s.readout.items()},
+                          keep_input=not s.model.supervised, saved=True)
+        e = _readout_error(s, z, values, m)
+        del z
+        for own in [own for own in values if own not in s.plan.readout_inputs]:
+            del values[own]
+        s.tracker.hold("readout error", "error", e)
+        s.sample(f"{prefix}readout error")
+        for layer in s.plan.readout:
+            s.sample(f"{prefix}readout update {layer.name}")
+            h = values.pop(layer.name)
+            with torch.no_grad(), s.counter.at(layer.name, "readout_gradient"):
+                g = e.t() @ h.reshape(m, -1)
+            del h
+            s.readout_update(layer, g, last_micro)
+            del g
+        del e
+
+    s.training(micro_batch, readout=True)
+
+
+def ff_readout_inference(s: Step) -> None:
+    """One neutral pass and the readout: the arg max of the logits (a classifier), or the reconstruction's
+    squared error scoring the sample (an autoencoder). The readout's weights are read from flash."""
+    weights = s.readout_weights()
+    x = s.new_input(1)
+    s.hold(s.input_name, "activation", x, 1)
+    _neutral(s, x)
+    values = {s.input_name: x}
+    del x
+    z = _readout_pass(s, values, "neutral", 1, weights, keep_input=not s.model.supervised, saved=False)
+    if s.model.supervised:
+        with s.counter.paused():
+            z.argmax(dim=1)
+        return
+    e = _readout_error(s, z, values, 1)
+    del z
+    values.clear()
+    s.tracker.hold("reconstruction error", "error", e)
+    s.sample("reconstruction error")
+    with s.counter.at(s.model.output.name, "error"):
+        torch.dot(e.view(-1), e.view(-1))
 
 
 # -- PEPITA and MEMPEPITA ------------------------------------------------------------------------
@@ -1331,5 +1483,6 @@ REFERENCES: dict[str, Reference] = {
     "mempepita": Reference(mempepita_training, plain_inference),
     "mezo": Reference(mezo_training, plain_inference),
     "forward-gradient": Reference(forward_gradient_training, plain_inference),
+    "ff-readout": Reference(ff_readout_training, ff_readout_inference),
 }
 
