@@ -2,7 +2,8 @@
 both MCUs), against counting the same network's forward MACs with PyTorch's own counter
 (torch.utils.flop_counter.FlopCounterMode) on an equivalent module, in the same run.
 
-Target (issue 3): every shared file imported and analysed in under 50 ms.
+Target (issue 3): every shared file imported and analysed in under 50 ms. Then ``from_torch`` per module,
+its shapes on the meta device, against a real forward pass and PyTorch's counter in the same run.
 
     python benchmarks/bench_import.py [--repeat N] [--shared PATH]
 """
@@ -73,7 +74,58 @@ def main() -> int:
         print(f"{path.name:32} {ms:12.1f} {torch_cell:>14} {ratio:>7} {ours_macs:>16,} {torch_macs:>11}")
     print(f"slowest import + analysis: {worst:.1f} ms (target < 50 ms: {'met' if worst < 50 else 'MISSED'})")
     print("ratio = learncost (parse the file + every procedure, MACC and memory) / PyTorch (forward count only)")
+    if torch is not None:
+        _modules(args.repeat)
     return 0 if worst < 50 else 1
+
+
+def _modules(repeat: int) -> None:
+    """``from_torch`` per module (trace, shapes on the meta device, translation), beside what it did before:
+    the same trace with shapes from a real forward pass, and PyTorch's own forward count (FlopCounterMode),
+    measured in the same run. The first call of a process also loads PyTorch's meta kernels (printed apart)."""
+    import torch
+    from torch import fx, nn
+    from torch.fx.passes.shape_prop import ShapeProp
+    from torch.utils.flop_counter import FlopCounterMode
+
+    import learncost
+
+    def block(c):
+        return nn.Sequential(nn.Conv2d(c, c, 3, padding=1, bias=False), nn.BatchNorm2d(c), nn.ReLU(),
+                             nn.Conv2d(c, c, 3, padding=1), nn.ReLU())
+
+    modules = {
+        "ds-cnn (kws-sized)": (nn.Sequential(nn.Conv2d(1, 64, (10, 4), stride=2, padding=(5, 1)), nn.ReLU(),
+                                             *[nn.Sequential(nn.Conv2d(64, 64, 3, padding=1, groups=64), nn.ReLU(),
+                                                             nn.Conv2d(64, 64, 1), nn.ReLU()) for _ in range(4)],
+                                             nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 12)), (1, 1, 49, 10)),
+        "cnn 16 convs at 224x224": (nn.Sequential(nn.Conv2d(3, 64, 7, stride=2, padding=3), nn.ReLU(),
+                                                  *[block(64) for _ in range(8)], nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                                                  nn.Linear(64, 1000)), (1, 3, 224, 224)),
+        "mlp 3 x 4096": (nn.Sequential(nn.Linear(4096, 4096), nn.ReLU(), nn.Linear(4096, 4096), nn.ReLU(),
+                                       nn.Linear(4096, 10)), (1, 4096)),
+    }
+    first = True
+    print(f"\n{'module':26} {'from_torch ms':>13} {'real-pass ms':>12} {'ratio':>6} {'torch count ms':>14}")
+    for name, (module, shape) in modules.items():
+        module = module.eval()
+        if first:  # the process's first meta propagation imports PyTorch's meta kernels and decompositions
+            cold = median_ms(lambda: learncost.from_torch(module, shape), 1)
+            print(f"(first call of the process, PyTorch's meta kernels loading: {cold:.0f} ms)")
+            first = False
+        ours = median_ms(lambda: learncost.from_torch(module, shape), repeat)
+
+        def real_pass():
+            ShapeProp(fx.symbolic_trace(module)).propagate(torch.zeros(shape))
+
+        def count():
+            with FlopCounterMode(display=False), torch.no_grad():
+                module(torch.zeros(shape))
+
+        real, peer = median_ms(real_pass, repeat), median_ms(count, repeat)
+        print(f"{name:26} {ours:13.1f} {real:12.1f} {ours / real:6.2f} {peer:14.1f}")
+    print("from_torch: trace + meta shapes + translation; real-pass: the trace and a real forward pass alone "
+          "(how shapes were found before); torch count: FlopCounterMode over one forward pass")
 
 
 if __name__ == "__main__":

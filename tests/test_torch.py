@@ -46,6 +46,39 @@ def test_from_torch_layers():
     assert any("batch normalization" in w for w in m.warnings)
 
 
+def _layers(m):
+    return [(lr.kind, lr.output_shape, lr.weights, lr.biases, lr.activation) for lr in m.layers]
+
+
+def test_from_torch_computes_nothing():
+    """Shapes come from the meta device: a module built there (its weights never allocated, so it cannot run)
+    imports as the same module on the CPU does, and the traced module's own weights are left as they were."""
+    with torch.device("meta"):
+        on_meta = SmallNet()
+    live = SmallNet()
+    before = live.c1.weight.detach().clone()
+    assert _layers(learncost.from_torch(on_meta, (1, 3, 16, 16))) == _layers(learncost.from_torch(live, (1, 3, 16, 16)))
+    assert live.c1.weight.device.type == "cpu" and torch.equal(live.c1.weight, before)
+
+
+class ValueDependent(nn.Module):
+    """A shape that depends on values (nonzero has no meta kernel): shapes from one real forward pass."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 4)
+
+    def forward(self, x):
+        y = self.fc(x)
+        return y + torch.nonzero(y).shape[0] * 0
+
+
+def test_from_torch_falls_back_to_a_real_pass(capsys):
+    m = learncost.from_torch(ValueDependent(), (1, 8), allow_unsupported=True)
+    assert capsys.readouterr().err == ""  # the meta attempt's failure is not printed
+    assert ("dense", (4,), 32, 4) in [(lr.kind, lr.output_shape, lr.weights, lr.biases) for lr in m.layers]
+
+
 def test_from_torch_rejects_non_modules():
     with pytest.raises(learncost.LearncostError, match="torch.nn.Module"):
         learncost.from_torch(object(), (1, 3, 8, 8))

@@ -1,4 +1,6 @@
-"""A live ``torch.nn.Module`` plus an input shape, traced with ``torch.fx`` and shape-propagated.
+"""A live ``torch.nn.Module`` plus an input shape, traced with ``torch.fx`` and shape-propagated on the
+meta device (nothing is computed: a module whose weights are themselves on the meta device imports too;
+an operator without a meta kernel falls back to one real forward pass).
 
 Only for the Python API (``learncost.from_torch``): loading a pickled checkpoint from the
 command line would run code from the file, so the CLI refuses it. Needs ``learncost[torch]``.
@@ -10,6 +12,8 @@ entry, so a subclass of ``nn.Conv2d`` is a convolution), functions and methods b
 
 from __future__ import annotations
 
+import contextlib
+import io
 from dataclasses import dataclass
 
 from ..layers import INPUT_DERIVATIVE
@@ -73,9 +77,20 @@ def load_module(module, input_shape: list[int] | tuple[int, ...], *, name: str |
         raise ImportFailure(f"{origin}: the input shape needs a batch dimension and positive sizes, got {shape}")
     try:
         traced = fx.symbolic_trace(module)
-        ShapeProp(traced).propagate(torch.zeros(shape))
     except Exception as exc:
         raise ImportFailure(f"{origin}: torch.fx could not trace the module ({type(exc).__name__}: {exc})") from None
+    # ShapeProp prints the traceback of a node that fails before raising: the failure is reported in one line
+    with contextlib.redirect_stderr(io.StringIO()):
+        try:  # shapes without computing anything: a copy of the graph whose tensors live on the meta device
+            traced = _on_meta(traced)
+            ShapeProp(traced).propagate(torch.zeros(shape, device="meta"))
+        except Exception:
+            try:  # an operator with no meta kernel (a shape that depends on values): run it for real
+                traced = fx.symbolic_trace(module)
+                ShapeProp(traced).propagate(torch.zeros(shape))
+            except Exception as exc:
+                raise ImportFailure(f"{origin}: torch.fx could not trace the module "
+                                    f"({type(exc).__name__}: {exc})") from None
     modules = dict(traced.named_modules())
 
     def meta(node):
@@ -117,6 +132,20 @@ def load_module(module, input_shape: list[int] | tuple[int, ...], *, name: str |
     if b is None:
         raise ImportFailure(f"{origin}: the module has no input")
     return b.build(name=origin, allow_unsupported=allow_unsupported, classes=classes, softmax_output=last_softmax)
+
+
+def _on_meta(traced):
+    """A copy of the traced module whose parameters and buffers are meta tensors (shapes and dtypes, no
+    data): their values are never copied, and propagating shapes through it computes nothing."""
+    import copy
+
+    from torch import nn
+
+    memo: dict = {}
+    for t in [*traced.parameters(), *traced.buffers()]:
+        meta = t.detach().to("meta")
+        memo[id(t)] = nn.Parameter(meta, requires_grad=t.requires_grad) if isinstance(t, nn.Parameter) else meta
+    return copy.deepcopy(traced, memo)
 
 
 # Each handler translates one node; it returns True only where the node is the model's softmax.
