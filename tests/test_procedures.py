@@ -167,6 +167,21 @@ def test_ff_with_a_readout():
     assert (inference.memory.working, inference.memory.at) == (32, "neutral d2")
 
 
+def test_ff_readout_needs_a_layer_with_weights(tmp_path):
+    """A model with nothing for the readout to read: one line and exit 2, from analyze and from verify."""
+    import subprocess
+    import sys
+
+    spec = tmp_path / "pool.yaml"
+    spec.write_text("name: pool\nclasses: 4\ninput: {shape: [8, 8, 4]}\n"
+                    "layers: [{name: p, kind: avg_pool2d, global: true}, {name: f, kind: flatten}]\n")
+    for command in ("analyze", "verify"):
+        out = subprocess.run([sys.executable, "-m", "learncost", command, str(spec), "-p", "ff-readout"],
+                             capture_output=True, text=True)
+        assert out.returncode == 2 and out.stderr.count("\n") == 1
+        assert "no layer with weights" in out.stderr and out.stderr.rstrip().endswith("[LC-PROCEDURE-MODEL]")
+
+
 def test_ff_readout_is_updated_once_per_step():
     """Batch 4 in micro-batches of 2 under Adam: the readout's gradient per sample (4 x 80), one Adam step on
     its 80 weights (8 x 80 = 640) and one accumulation (the second micro-batch's, 80); FF's layers: two update

@@ -17,6 +17,7 @@ CODES = {
     "LC-UNKNOWN-DATASET": "no dataset by that id",
     "LC-UNKNOWN-PROCEDURE": "no learning procedure by that id",
     "LC-UNKNOWN-NAME": "another unknown id (an operation, a memory rule)",
+    "LC-PROCEDURE-MODEL": "a procedure that cannot run on this model (FF's readout with no layer with weights)",
     "LC-INPUT-FILE": "a model path that cannot be read: missing, a directory, not a regular file, no permission",
     "LC-SPEC-SYNTAX": "a spec that is not valid YAML/TOML/UTF-8, or not a mapping",
     "LC-SPEC-FIELD": "a spec field with a wrong type or value, or an impossible layer",

@@ -6,6 +6,7 @@ from which its gradients are computed and applied (or buffered). No backward pas
 
 from __future__ import annotations
 
+from ..errors import LearncostError
 from ..setups import OPTIMIZER_STATE
 from . import Schedule, builder
 from .common import readout_weights, training_step
@@ -57,9 +58,17 @@ def _readout_resident(s: Schedule, model, plan, sizes) -> None:
             s.keep(f"readout gradient {layer}", "weight_gradient", sizes.of(n, "weight_gradient"), layer)
 
 
+def require_readout(model, plan) -> None:
+    if not plan.readout:
+        raise LearncostError(f"model {model.name!r} has no layer with weights: FF's readout reads the activities of "
+                             "such layers", hint="choose another procedure (learncost procedures lists them)",
+                             code="LC-PROCEDURE-MODEL")
+
+
 def _neutral_pass(s: Schedule, model, plan, sizes, tag: str, x, m: int, *, keep_input: bool, saved: bool) -> tuple:
     """The pass with the neutral label: the readout's logits, created at the first activity it reads and
     accumulated at each; ``saved``: the activities it reads are kept (training: its gradient reads them)."""
+    require_readout(model, plan)
     readout = plan.readout_inputs
     logits = {}
 

@@ -1259,6 +1259,9 @@ def _neutral(s: Step, x) -> None:
 def _readout_pass(s: Step, values: dict, tag: str, m: int, weights: dict, *, keep_input: bool, saved: bool):
     """The neutral pass: each layer as in FF (goodness, normalization), the readout's logits created at the
     first activity it reads and accumulated at each; ``saved``: those activities are kept (as saved)."""
+    from ..schedules.ff import require_readout
+
+    require_readout(s.model, s.plan)
     readout = s.plan.readout_inputs
     logits: dict = {}
 
