@@ -377,3 +377,67 @@ def test_several_inputs_refused_several_outputs_said(tmp_path):
     m = learncost.load_model(path)
     assert m.output.kind == "avg_pool2d"
     assert any("the graph has 2 outputs (y, aux)" in w for w in m.warnings)
+
+
+# -- nearest resize in every importer ----------------------------------------------------------------
+
+def test_nearest_resize_in_every_format(tmp_path):
+    """TFLite RESIZE_NEAREST_NEIGHBOR, ONNX Resize, Keras UpSampling2D, torch nn.Upsample and F.interpolate:
+    whole factors become a resize layer ((4, 4, C) -> (8, 12, C): scale [2, 3]); corners aligned, a bilinear
+    mode or a factor that is not whole stay opaque, named in the warning."""
+    import tflite
+
+    B = tflite.BuiltinOperator
+    w = TFLiteWriter()
+    x = w.tensor("x", [1, 4, 4, 2], FLOAT32)
+    y = w.tensor("y", [1, 8, 12, 2], FLOAT32)
+    w.op(B.RESIZE_NEAREST_NEIGHBOR, [x, w.int32("size", [8, 12])], [y])
+    z = w.tensor("z", [1, 16, 24, 2], FLOAT32)
+
+    def corners(b):
+        tflite.ResizeNearestNeighborOptionsStart(b)
+        tflite.ResizeNearestNeighborOptionsAddAlignCorners(b, True)
+        return tflite.ResizeNearestNeighborOptionsEnd(b)
+
+    w.op(B.RESIZE_NEAREST_NEIGHBOR, [y, w.int32("size2", [16, 24])], [z],
+         (tflite.BuiltinOptions.ResizeNearestNeighborOptions, corners))
+    path = tmp_path / "up.tflite"
+    path.write_bytes(w.bytes([x], [z]))
+    m = learncost.load_model(path, allow_unsupported=True)
+    assert [(lr.kind, lr.output_shape, lr.attr("scale")) for lr in m.layers[1:]] == [
+        ("resize", (8, 12, 2), (2, 3)), ("opaque", (16, 24, 2), None)]
+    assert any("align_corners" in warning for warning in m.warnings)
+
+    from onnx import helper
+
+    scales = helper.make_tensor("scales", 1, [4], [1.0, 1.0, 2.0, 3.0])
+    onnx_path = tmp_path / "up.onnx"
+    onnx_path.write_bytes(_onnx([helper.make_node("Resize", ["x", "", "scales"], ["y"], mode="nearest")], [scales],
+                                (1, 2, 4, 4), opset=13))
+    m = learncost.load_model(onnx_path)
+    assert [(lr.kind, lr.output_shape, lr.attr("scale")) for lr in m.layers[1:]] == [("resize", (8, 12, 2), (2, 3))]
+    onnx_path.write_bytes(_onnx([helper.make_node("Resize", ["x", "", "scales"], ["y"], mode="linear")], [scales],
+                                (1, 2, 4, 4), opset=13))
+    assert learncost.load_model(onnx_path, allow_unsupported=True).layers[1].kind == "opaque"
+
+    config = {"class_name": "Sequential", "config": {"name": "m", "layers": [
+        {"class_name": "InputLayer", "config": {"name": "in", "batch_input_shape": [None, 4, 4, 2]}},
+        {"class_name": "UpSampling2D", "config": {"name": "up", "size": [2, 3], "interpolation": "nearest"}},
+        {"class_name": "Conv2D", "config": {"name": "c", "filters": 2, "kernel_size": 1, "strides": 1,
+                                            "padding": "valid", "activation": "linear"}},
+    ]}}
+    m = learncost.load_model(_h5(tmp_path, config))
+    assert [(lr.kind, lr.output_shape) for lr in m.layers[1:3]] == [("resize", (8, 12, 2)), ("conv2d", (8, 12, 2))]
+
+    torch = pytest.importorskip("torch")
+    nn = torch.nn
+
+    class Functional(nn.Module):
+        def forward(self, x):
+            return nn.functional.interpolate(x, scale_factor=(2, 3), mode="nearest")
+
+    for module in (nn.Upsample(scale_factor=(2, 3)), Functional()):
+        m = learncost.from_torch(module, (1, 2, 4, 4))
+        assert [(lr.kind, lr.output_shape, lr.attr("scale")) for lr in m.layers[1:]] == [("resize", (8, 12, 2), (2, 3))]
+    bilinear = learncost.from_torch(nn.Upsample(scale_factor=2, mode="bilinear"), (1, 2, 4, 4), allow_unsupported=True)
+    assert bilinear.layers[1].kind == "opaque" and any("bilinear" in warning for warning in bilinear.warnings)

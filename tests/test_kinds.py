@@ -1,6 +1,6 @@
 """The kinds beyond the paper's: grouped and dilated convolutions, pooling with ceil_mode, element-wise
 mul/sub and broadcasting add, standalone activations, mean over any axes, concat on any axis, transpose,
-strided slice, pad on any axis. Each formula against a hand derivation; each shape against PyTorch's
+strided slice, pad on any axis, nearest resize. Each formula against a hand derivation; each shape against PyTorch's
 own; and every kind executed by ``verify`` (counted MACs equal the analytic figures, the schedule holds
 the tracked bytes at every step) with a hand-written backward that matches autograd's gradients."""
 
@@ -141,7 +141,20 @@ RESHAPING = [  # reshaping kinds, a subtraction, a product of a value with itsel
     {"name": "ge", "kind": "activation", "function": "gelu"},
     {"name": "fc", "kind": "dense", "units": 3, "activation": "leaky_relu"},
 ]
-MODELS = {"se": (SE, (7, 7, 4), "classification"), "reshaping": (RESHAPING, (5, 6, 3), "classification")}
+# -- nearest resize (upsampling) ---------------------------------------------------------------------
+
+UPSAMPLING = [  # a decoder's shape: down, up by whole factors (2 x 3), a skip joined after the resize
+    {"name": "c1", "kind": "conv2d", "filters": 4, "kernel": 3, "stride": 2, "padding": "same", "activation": "relu"},
+    {"name": "up", "kind": "resize", "scale": [2, 3]},
+    {"name": "c2", "kind": "conv2d", "filters": 4, "kernel": 3, "padding": "same", "activation": "relu"},
+    {"name": "m", "kind": "mean", "axes": [0, 1]},
+    {"name": "fc", "kind": "dense", "units": 3},
+    {"name": "softmax", "kind": "softmax"},
+]
+
+
+MODELS = {"se": (SE, (7, 7, 4), "classification"), "reshaping": (RESHAPING, (5, 6, 3), "classification"),
+          "upsampling": (UPSAMPLING, (8, 8, 4), "classification")}
 
 
 def _built(name):
@@ -229,3 +242,38 @@ def test_workbook_refuses_what_its_formulas_do_not_state(tmp_path):
     out = run_cli("analyze", str(spec), "-o", str(tmp_path / "g.xlsx"))
     assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1
     assert "'g' is a grouped convolution" in out.stderr and not (tmp_path / "g.xlsx").exists()
+
+
+def test_resize_shapes_and_formulas():
+    """(8, 8, 4) -> c1 (4, 4, 4) -> resize 2 x 3 -> (8, 12, 4). A block copy has no MACC; its error sums each
+    block into the input it copies: one add per output element, 8 * 12 * 4 = 384 (c1 is trained, so the
+    error passes)."""
+    m = _model(UPSAMPLING, task="classification")
+    up = m.by_name["up"]
+    assert up.output_shape == (8, 12, 4) and up.attr("scale") == (2, 3)
+    assert _macc(m)["up"] == {"backward": 8 * 12 * 4}
+    assert m.by_name["c2"].output_shape == (8, 12, 4)
+    with pytest.raises(SpecError, match="nearest only"):
+        _model([{"name": "up", "kind": "resize", "scale": 2, "method": "bilinear"}])
+    with pytest.raises(SpecError, match="must be >= 1"):
+        _model([{"name": "up", "kind": "resize", "scale": [0, 2]}])
+
+
+def test_resize_executes_as_counted_under_every_procedure():
+    """Every procedure, under int8-fp32grad and a batch of 4 in micro-batches of 2 with Adam: counted MACs equal
+    the analytic figures and the schedule holds the tracked bytes at every step."""
+    pytest.importorskip("torch")
+    from learncost.setups import build, load
+    from learncost.verify import verify
+
+    base = {k: v for k, v in load("int8-fp32grad").model_dump().items() if k != "parameters"}
+    for changes in ({}, {"batch": 4, "micro_batch": 2, "optimizer": "adam"}):
+        v = verify(_model(UPSAMPLING, task="classification"), ["all"], setup=build({**base, **changes}, "test"))
+        assert v.unexplained == []
+        for c in v.checks:
+            assert all(o.counted == o.analytic for o in c.operations), (c.procedure, c.phase)
+            assert c.memory.schedule_mismatch == [] and c.memory.tracked_bytes == c.memory.schedule_bytes
+        assert v.check("bp", "training").operations  # the resize's backward ran
+        up = [d for d in v.check("bp", "training").layers if d.layer == "up"]
+        assert up == []  # no difference on the resize's layer
+

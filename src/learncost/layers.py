@@ -376,6 +376,19 @@ def _slice(p: dict, ins: list[Shape], loc: str) -> Built:
     return Built(tuple(out), attrs=(("begin", tuple(begin)), ("end", tuple(end)), ("step", tuple(step))))
 
 
+@kind("resize")
+def _resize(p: dict, ins: list[Shape], loc: str) -> Built:
+    """Nearest-neighbour upsampling by whole factors ``scale`` [H, W] (Keras UpSampling2D, TFLite
+    RESIZE_NEAREST_NEIGHBOR, ONNX Resize): each input element copied into a scale_H x scale_W block."""
+    src = _feature_map(ins[0], loc)
+    method = p.get("method", "nearest")
+    if method != "nearest":
+        raise SpecError(f"method {method!r} is not modelled (nearest only: a bilinear resize weighs four inputs per "
+                        "output)", location=f"{loc}.method", hint="describe it as nearest, or as an opaque layer")
+    scale = _pair(p.get("scale"), "scale", loc)
+    return Built((src[0] * scale[0], src[1] * scale[1], src[2]), attrs=(("scale", tuple(scale)),))
+
+
 @kind("opaque", arity=(0, None))
 def _opaque(p: dict, ins: list[Shape], loc: str) -> Built:
     """An operator learncost has no formula for, carried at zero cost with the shape its file states

@@ -76,6 +76,8 @@ class LayerSpec(_Strict):
     step: Annotated[list[PosInt], Field(max_length=limits.MAX_RANK)] | None = None
     pads: Annotated[list[Annotated[list[Int], Field(min_length=2, max_length=2)]],
                     Field(max_length=limits.MAX_RANK)] | None = None
+    scale: IntOrList | None = None
+    method: str | None = None
 
 
 class ModelSpec(_Strict):

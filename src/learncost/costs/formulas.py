@@ -259,6 +259,13 @@ def mean_backward(d: Dims, layer: Layer) -> int:
     return layer.input_elements
 
 
+@formula("resize", "backward")
+def resize_backward(d: Dims, layer: Layer) -> int:
+    """A nearest resize copies each input into a block (no MACC forward); its error sums each block back
+    into the input it copies: one add per output element, H_out * W_out * C_out (as db sums its error)."""
+    return d.H_out * d.W_out * d.C_out
+
+
 #: the backward pass's MACC per input, for kinds whose inputs get different errors: (layer, input
 #: index) -> MACC; ``input_errors`` sums it over the inputs an error must reach
 INPUT_ERRORS = {kind: elementwise_input_error for kind in ELEMENTWISE}

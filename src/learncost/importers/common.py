@@ -174,6 +174,17 @@ def read_bytes(path: Path) -> bytes:
     return data
 
 
+def whole_scale(src, out) -> list[int] | None:
+    """[s_H, s_W] where the feature map ``out`` (H, W, C) is ``src`` enlarged by whole factors (a nearest
+    resize a block copy stands for), else None."""
+    src, out = list(src), list(out)
+    if len(src) != 3 or len(out) != 3 or src[2] != out[2]:
+        return None
+    if any(o < i or o % i for i, o in zip(src[:2], out[:2])):
+        return None
+    return [out[0] // src[0], out[1] // src[1]]
+
+
 def to_hwc(shape: list[int]) -> list[int]:
     """Channels-first (ONNX, PyTorch) to the IR's channels-last, batch already dropped:
     (C, H, W) -> (H, W, C); (C, L) -> (1, L, C); vectors unchanged."""

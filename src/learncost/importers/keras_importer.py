@@ -341,6 +341,17 @@ def _permute(w: _Walk, x: _Layer) -> bool:
     return True
 
 
+@HANDLERS("UpSampling2D")
+def _upsampling(w: _Walk, x: _Layer) -> bool:
+    size = x.cfg.get("size", (2, 2))
+    size = [size, size] if isinstance(size, int) else list(size)
+    if x.cfg.get("interpolation", "nearest") != "nearest":
+        w.b.opaque(f"UpSampling2D ({x.cfg.get('interpolation')})", x.pos, x.lname, x.srcs, [x.lname], ())
+        return False
+    w.b.add(x.lname, "resize", x.srcs, [x.lname], scale=size, dtype=w.dtype)
+    return True
+
+
 @HANDLERS("Cropping2D")
 def _cropping(w: _Walk, x: _Layer) -> bool:
     crop = x.cfg.get("cropping", ((0, 0), (0, 0)))

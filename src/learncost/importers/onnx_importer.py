@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..layers import INPUT_DERIVATIVE
-from .common import GraphBuilder, ImportFailure, Table, read_bytes, to_hwc
+from .common import GraphBuilder, ImportFailure, Table, read_bytes, to_hwc, whole_scale
 
 ELEM = {1: "float32", 2: "uint8", 3: "int8", 5: "int16", 6: "int32", 10: "float16"}
 ACTIVATIONS = {"Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "LeakyRelu": "leaky_relu",
@@ -421,6 +421,19 @@ def _concat(n: _Node) -> None:
         n.add("concat", n.live, axis=ir_axis(axis, rank))
         return
     n.opaque(f"Concat (axis {n.a.get('axis')})", n.live)
+
+
+@HANDLERS("Resize", "Upsample")
+def _resize(n: _Node) -> None:
+    """Nearest by whole factors; any coordinate mapping but align_corners and tf_crop_and_resize selects
+    block copies at whole factors (half_pixel with rounding included)."""
+    mode = n.a.get("mode", b"nearest")
+    mapping = n.a.get("coordinate_transformation_mode", b"half_pixel")
+    scale = whole_scale(n.g.shape_of(n.live[0], f"input of {n.op}"), n.y) if n.live else None
+    if mode != b"nearest" or mapping in (b"align_corners", b"tf_crop_and_resize") or scale is None:
+        n.opaque(f"{n.op} ({mode.decode()}, {mapping.decode()})" if scale else f"{n.op} (not a whole factor)")
+        return
+    n.add("resize", n.live[:1], scale=scale)
 
 
 @HANDLERS("Transpose")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..layers import INPUT_DERIVATIVE
-from .common import GraphBuilder, ImportFailure, Table, drop_batch, read_bytes
+from .common import GraphBuilder, ImportFailure, Table, drop_batch, read_bytes, whole_scale
 
 FUSED = {0: None, 1: "relu", 2: "relu_n1_to_1", 3: "relu6", 4: "tanh", 5: "sign_bit"}
 PADDING = {0: "same", 1: "valid"}
@@ -292,6 +292,19 @@ def _fold_affine(g: _Graph, op: _Op, live: list[int]) -> bool:
         return False
     g.b.skip(g.key(live[0]), op.out_names, "constant scale or shift after a linear layer (batch normalization)")
     return True
+
+
+@HANDLERS("RESIZE_NEAREST_NEIGHBOR")
+def _resize(g: _Graph, op: _Op) -> None:
+    opt = op.options(g, g.tflite.ResizeNearestNeighborOptions, False)
+    src = g.shape(op.ins[0])[1:]
+    scale = whole_scale(src, op.y)
+    if opt is not None and opt.AlignCorners():  # corners aligned: not block copies
+        op.opaque(g, f"{op.opname} (align_corners)", [op.ins[0]])
+    elif scale is None:
+        op.opaque(g, f"{op.opname} ({src} to {op.y}: not a whole factor)", [op.ins[0]])
+    else:
+        op.add(g, "resize", [op.ins[0]], scale=scale, dtype=op.ydt)
 
 
 @HANDLERS("RESHAPE", "SQUEEZE")

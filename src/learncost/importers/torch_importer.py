@@ -17,7 +17,7 @@ import io
 from dataclasses import dataclass
 
 from ..layers import INPUT_DERIVATIVE
-from .common import GraphBuilder, ImportFailure, Table, to_hwc
+from .common import GraphBuilder, ImportFailure, Table, to_hwc, whole_scale
 
 DTYPES = {"torch.float32": "float32", "torch.float16": "float16", "torch.int8": "int8", "torch.qint8": "int8"}
 
@@ -200,6 +200,19 @@ def _adaptive_pool(n: _Node):
         return n.opaque(f"{n.kind} (to {n.y[0]}x{n.y[1]} from {src[0]}x{src[1]}: uneven windows)")
     k = [src[0] // n.y[0], src[1] // n.y[1]]
     n.add("avg_pool2d" if avg else "max_pool2d", n.srcs[:1], kernel=k, stride=k, dtype=n.dtype)
+
+
+@MODULES("Upsample", "UpsamplingNearest2d")
+@FUNCTIONS("interpolate", "upsample")
+def _resize(n: _Node):
+    if n.node.op == "call_module":
+        mode, corners = n.target.mode, n.target.align_corners
+    else:
+        mode, corners = n.node.kwargs.get("mode", "nearest"), n.node.kwargs.get("align_corners")
+    scale = whole_scale(n.shape_of(n.srcs[0]), n.y) if n.srcs else None
+    if mode != "nearest" or corners or scale is None:
+        return n.opaque(f"{n.kind} ({mode})" if scale else f"{n.kind} (not a whole factor)")
+    n.add("resize", n.srcs[:1], scale=scale, dtype=n.dtype)
 
 
 @MODULES("ZeroPad2d")

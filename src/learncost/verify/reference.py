@@ -520,6 +520,10 @@ def _input_gradient(s: Step, layer: Layer, g, in_shape, aligned: bool = False, i
             kept = tuple(1 if a in layer.attr("axes") else d for a, d in enumerate(src))
             spread = to_ir(g, layer.output_shape).reshape(g.shape[0], *kept).expand(g.shape[0], *src)
             return from_ir(spread * (math.prod(kept) / math.prod(src)), src)
+        if layer.kind == "resize":  # each block's errors summed into the input element it copies
+            n, c, h, w = in_shape
+            sh, sw = layer.attr("scale")
+            return g.reshape(n, c, h, sh, w, sw).sum(dim=(3, 5))
         if layer.kind == "transpose":
             inverse = [0] * len(layer.attr("perm"))
             for i, a in enumerate(layer.attr("perm")):
@@ -993,7 +997,8 @@ def mezo_training(s: Step) -> None:
 # -- forward gradient ---------------------------------------------------------------------------------
 
 #: kinds whose tangent is their own forward on the tangents (linear in their inputs)
-_LINEAR_KINDS = frozenset({"avg_pool2d", "add", "concat", "reshape", "flatten", "pad", "quantize", "dequantize"})
+_LINEAR_KINDS = frozenset({"avg_pool2d", "add", "concat", "reshape", "flatten", "pad", "quantize", "dequantize",
+                           "resize", "mean", "transpose", "slice"})
 
 
 def _weight_tangent(s: Step, layer: Layer, x, t_in, v: dict, shape):
