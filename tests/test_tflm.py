@@ -138,6 +138,16 @@ def _graphs():
     w.op(B.RESHAPE, [c2, w.int32("shape", [1, 100])], [r])
     y = _fc(w, r, 100, 3)
     yield "convolutions", w, x, y
+    # a nearest resize by 2 x 3 between two convolutions (a decoder's upsampling)
+    w = TFLiteWriter()
+    x = w.tensor("x", [1, 4, 4, 3], FLOAT32)
+    c1 = w.tensor(None, [1, 4, 4, 5], FLOAT32)
+    w.op(B.CONV_2D, [x, _const(w, [5, 3, 3, 3]), _const(w, [5])], [c1], conv_options(activation=0))
+    up = w.tensor(None, [1, 8, 12, 5], FLOAT32)
+    w.op(B.RESIZE_NEAREST_NEIGHBOR, [c1, w.int32("size", [8, 12])], [up])
+    y = w.tensor(None, [1, 8, 12, 2], FLOAT32)
+    w.op(B.CONV_2D, [up, _const(w, [2, 1, 1, 5]), _const(w, [2])], [y], conv_options(activation=0))
+    yield "resize", w, x, y
 
 
 @pytest.mark.parametrize("case", [g[0] for g in _graphs()])

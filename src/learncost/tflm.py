@@ -36,7 +36,7 @@ OPERATOR_KEYS = {
     "CONV_2D": "CONV_2D", "DEPTHWISE_CONV_2D": "DEPTHWISE_CONV_2D", "FULLY_CONNECTED": "FULLY_CONNECTED",
     "AVERAGE_POOL_2D": "POOL", "MAX_POOL_2D": "POOL", "SOFTMAX": "SOFTMAX", "ADD": "ADD", "RESHAPE": "RESHAPE",
     "QUANTIZE": "QUANTIZE", "DEQUANTIZE": "DEQUANTIZE", "PAD": "PAD", "PADV2": "PAD",
-    "CONCATENATION": "CONCATENATION",
+    "CONCATENATION": "CONCATENATION", "RESIZE_NEAREST_NEIGHBOR": "RESIZE_NEAREST",
 }
 #: LUTSize<int16_t>() in softmax_common.cc: an INT16 softmax's lookup tables
 SOFTMAX_INT16_LUT = 513
@@ -89,7 +89,9 @@ def _sizes(pointer: int, short_enums: bool, compression: bool, recording: bool, 
     s["params"] = {"CONV_2D": (28, 4), "DEPTHWISE_CONV_2D": (28, 4),
                    "FULLY_CONNECTED": (32, 8) if wheel else ((5, 1) if narrow else (16, 4)),
                    "POOL": (40, 4), "SOFTMAX": (4, 4), "ADD": (2, 1) if narrow else (8, 4), "RESHAPE": (36, 4),
-                   "CONCATENATION": (8, 4)}
+                   "CONCATENATION": (8, 4),
+                   # TfLiteResizeNearestNeighborParams: two bools (align_corners, half_pixel_centers); no Init
+                   "RESIZE_NEAREST": (2, 1)}
     return s
 
 
