@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
 from ..errors import UnknownNameError
-from ..layers import HEAD_KINDS
 
 #: how many times a term counts its operation: a number, or one of these (resolved by ``times``)
 TIMES = {
@@ -30,7 +29,8 @@ TIMES = {
 
 #: which layers a term counts: all (None) or those a selector picks
 WHERE: dict[str, Callable] = {
-    "body": lambda plan, layer: layer.kind not in HEAD_KINDS,
+    # the output head is where the model ends (``Plan.head``): a softmax inside the model (attention) is body
+    "body": lambda plan, layer: layer.name not in plan.head_names,
     "trained": lambda plan, layer: plan.trained(layer.name),
     "trained_before_logits": lambda plan, layer: plan.trained(layer.name) and layer is not plan.logits,
     "readout": lambda plan, layer: layer.name in plan.readout_inputs,

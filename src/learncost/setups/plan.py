@@ -166,7 +166,7 @@ class Plan:
     @cached_property
     def output_error(self) -> dict[str, bool]:
         """Whether an error reaches the layer's output in a backward pass (it is trained, or passes one on)."""
-        head = {layer.name for layer in self.head}
+        head = self.head_names
         return {layer.name: layer.name not in head and (self.trained(layer.name) or self.needs_input_error[layer.name])
                 for layer in self.model.layers}
 
@@ -178,6 +178,10 @@ class Plan:
         while tail > 1 and layers[tail - 1].kind in HEAD_KINDS:
             tail -= 1
         return layers[tail:]
+
+    @cached_property
+    def head_names(self) -> frozenset[str]:
+        return frozenset(layer.name for layer in self.head)
 
     @cached_property
     def body(self) -> list[Layer]:
