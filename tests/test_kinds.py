@@ -153,8 +153,18 @@ UPSAMPLING = [  # a decoder's shape: down, up by whole factors (2 x 3), a skip j
 ]
 
 
+SOFTMAXES = [  # softmax inside the model, on channels and on the first axis
+    {"name": "q", "kind": "conv2d", "filters": 8, "kernel": 1, "activation": "relu"},
+    {"name": "sm", "kind": "softmax"},
+    {"name": "c2", "kind": "conv2d", "filters": 4, "kernel": 1},
+    {"name": "sm0", "kind": "softmax", "axis": 0},
+    {"name": "m", "kind": "mean", "axes": [0, 1]},
+    {"name": "fc", "kind": "dense", "units": 3},
+    {"name": "out", "kind": "softmax"},
+]
 MODELS = {"se": (SE, (7, 7, 4), "classification"), "reshaping": (RESHAPING, (5, 6, 3), "classification"),
-          "upsampling": (UPSAMPLING, (8, 8, 4), "classification")}
+          "upsampling": (UPSAMPLING, (8, 8, 4), "classification"),
+          "softmaxes": (SOFTMAXES, (6, 1, 8), "classification")}
 
 
 def _built(name):
@@ -257,6 +267,22 @@ def test_resize_shapes_and_formulas():
         _model([{"name": "up", "kind": "resize", "scale": 2, "method": "bilinear"}])
     with pytest.raises(SpecError, match="must be >= 1"):
         _model([{"name": "up", "kind": "resize", "scale": [0, 2]}])
+
+
+def test_softmax_inside_the_model():
+    """A softmax along channels of (6, 1, 8) and along axis 0 of (6, 1, 4): forward 15 per element under the paper's
+    convention (X-CUBE-AI's, as the head's), none executed (exp, sum and division); backward dx = y (g - sum(g y)): 3 per element, 3 x 48 = 144 and
+    3 x 24 = 72; the forward gradient's tangent through each costs the same (J is symmetric). The head softmax
+    is never backpropagated."""
+    from learncost.evaluate import Evaluator
+
+    m = _model(SOFTMAXES, shape=(6, 1, 8), task="classification")
+    assert m.by_name["sm0"].attr("axis") == 0 and m.by_name["sm"].attr("axis") is None
+    f = _macc(m)
+    assert f["sm"] == {"forward": 15 * 48, "backward": 144} and f["sm0"] == {"forward": 15 * 24, "backward": 72}
+    assert f["out"] == {"forward": 15 * 3}
+    ev = Evaluator(m, "int8-fp32grad")
+    assert (ev.costs[2]["tangent"], ev.costs[4]["tangent"]) == (144, 72)
 
 
 def test_resize_executes_as_counted_under_every_procedure():

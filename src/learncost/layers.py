@@ -400,8 +400,17 @@ def _same_shape(p: dict, ins: list[Shape], loc: str) -> Built:
     return Built(ins[0])
 
 
-for _name in ("softmax", "quantize", "dequantize"):
+for _name in ("quantize", "dequantize"):
     kind(_name)(_same_shape)
+
+
+@kind("softmax")
+def _softmax(p: dict, ins: list[Shape], loc: str) -> Built:
+    """Normalized exponentials along ``axis`` (default the last): the output head, or inside the model
+    (attention's weights over the keys)."""
+    src = ins[0]
+    axis = _axis(p.get("axis", -1), len(src), "axis", loc)
+    return Built(src, attrs=(("axis", axis),) if axis != len(src) - 1 else ())
 
 #: kinds whose default output dtype is fixed rather than inherited from the input
 DEFAULT_DTYPE = {"dequantize": "float32", "quantize": "int8"}
@@ -421,7 +430,8 @@ def spreadsheet_gap(layer) -> str | None:
     if layer.dilation:
         return "a dilated convolution"
     if layer.attrs:
-        return f"{layer.kind} on an axis other than the last" if layer.kind == "concat" else "padding beyond H and W"
+        return f"{layer.kind} on an axis other than the last" if layer.kind in ("concat", "softmax") else \
+            "padding beyond H and W"
     if layer.kind == "add" and any(tuple(s) != tuple(layer.output_shape) for s in layer.input_shapes):
         return "a broadcasting add"
     return None

@@ -190,8 +190,9 @@ def build_module(model: Model):
             elif k in ("reshape", "flatten"):
                 pre = ins[0].reshape(ins[0].shape[0], *_chw(layer.output_shape))
             elif k == "softmax":
-                n = ins[0].shape[0]
-                pre = torch.softmax(ins[0].reshape(n, -1), dim=1).reshape(n, *_chw(layer.output_shape))
+                shape = layer.output_shape
+                axis = layer.attr("axis", len(shape) - 1)
+                pre = from_ir(torch.softmax(to_ir(ins[0], shape), dim=axis + 1), shape)
             else:  # converters
                 pre = ins[0]
             fn = acts.get(layer.activation)

@@ -132,6 +132,14 @@ def softmax_forward(d: Dims, layer: Layer) -> int:
     return SOFTMAX_MACC_PER_ELEMENT * layer.output_elements
 
 
+@formula("softmax", "backward")
+def softmax_backward(d: Dims, layer: Layer) -> int:
+    """Inside the model (the head is never backpropagated: the error starts at the logits),
+    dx = y (g - sum_axis(g y)): the sum of products (one MAC per element), the subtraction and the
+    product: 3 * H_out * W_out * C_out (not in the sheet)."""
+    return 3 * d.H_out * d.W_out * d.C_out
+
+
 @formula(TRAINABLE, "bias_gradient")
 def bias_gradient(d: Dims, layer: Layer) -> int:
     """db = the output error summed over the output positions: one add per output element,
@@ -191,6 +199,10 @@ def readout_product(d: Dims, classes: int) -> int:
     class: H_out * W_out * C_out * classes."""
     return d.H_out * d.W_out * d.C_out * classes
 
+
+#: non-linear kinds whose Jacobian is symmetric: the tangent through them (J t) costs what their backward (J^T g)
+#: does; a softmax's is y (t - sum(y t))
+SYMMETRIC_KINDS = ("softmax",)
 
 #: kinds whose tangent is a selection, not their forward: a max pool passes on the tangent at each
 #: window's maximum (found by the forward pass), no MACC

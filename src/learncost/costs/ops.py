@@ -33,8 +33,8 @@ from typing import Mapping
 
 from ..ir import Dims, Layer, Model
 from ..layers import HEAD_KINDS
-from .formulas import (GENERATOR_MACC, OPTIMIZER_MACC, SELECTING_KINDS, feedback_projection, input_errors,
-                       readout_product, tangent)
+from .formulas import (GENERATOR_MACC, OPTIMIZER_MACC, SELECTING_KINDS, SYMMETRIC_KINDS, feedback_projection,
+                       input_errors, readout_product, tangent)
 from .registry import OPERATIONS, formula_for, model_formula_for
 
 #: per (layer name, operation): either dims to substitute or the operation whose formula to use.
@@ -105,7 +105,9 @@ def layer_costs(model: Model, plan, *, convention: str | None = None,
         if readout:
             c["readout"] = c["readout_gradient"] = readout_product(d, classes)
         if plan.output_error[name]:  # the tangent runs where an error would: from the first trained layer to the logits
-            c["tangent"] = tangent(0 if layer.kind in SELECTING_KINDS else c["forward"], plan.needs_input_error[name],
+            through = 0 if layer.kind in SELECTING_KINDS else \
+                _formula(layer, "backward", overrides) if layer.kind in SYMMETRIC_KINDS else c["forward"]
+            c["tangent"] = tangent(through, plan.needs_input_error[name],
                                    c["weight_update"] if u.weights else 0,
                                    layer.output_elements if u.bias else 0)
         if u.weights or u.bias:

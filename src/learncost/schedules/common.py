@@ -126,10 +126,14 @@ def mask_kept(layer, plan, reached=reached_by_backward) -> bool:
     return plan.setup.masks and layer.activation in MASKABLE and reached(layer, plan)
 
 
+#: kinds whose backward reads their own output (a softmax's dx = y (g - sum(g y)))
+OUTPUT_DERIVATIVE = frozenset({"softmax"})
+
+
 def output_kept(layer, plan, reached=reached_by_backward) -> bool:
-    """The backward pass reads the layer's own output for its activation's derivative."""
-    return bool(layer.activation) and layer.activation not in INPUT_DERIVATIVE and reached(layer, plan) \
-        and not mask_kept(layer, plan, reached)
+    """The backward pass reads the layer's own output: for its activation's derivative, or its kind's."""
+    own = bool(layer.activation) and layer.activation not in INPUT_DERIVATIVE or layer.kind in OUTPUT_DERIVATIVE
+    return own and reached(layer, plan) and not mask_kept(layer, plan, reached)
 
 
 def input_kept(layer, plan) -> bool:

@@ -495,10 +495,12 @@ def _read_shape(s: Step, layer: Layer, src: str, samples: int) -> tuple:
     return tuple(shape)
 
 
-def _input_gradient(s: Step, layer: Layer, g, in_shape, aligned: bool = False, index: int = 0, value=None):
+def _input_gradient(s: Step, layer: Layer, g, in_shape, aligned: bool = False, index: int = 0, value=None,
+                    output=None):
     """The error with respect to the layer's input ``index`` (as the layer reads it, before cropping);
     ``aligned``: through FA's fixed B_l instead of W_l (the same shapes, so the same work); ``value(k)``
-    gives input ``k``'s kept value where the error needs it (a product's other factors)."""
+    gives input ``k``'s kept value where the error needs it (a product's other factors); ``output`` the
+    layer's own kept output (a softmax's)."""
     weight, _ = s.net.params(layer) if layer.kind in ("conv2d", "depthwise_conv2d", "dense") else (None, None)
     if aligned and weight is not None:
         weight = s.matrix(layer.name)
@@ -520,6 +522,8 @@ def _input_gradient(s: Step, layer: Layer, g, in_shape, aligned: bool = False, i
             kept = tuple(1 if a in layer.attr("axes") else d for a, d in enumerate(src))
             spread = to_ir(g, layer.output_shape).reshape(g.shape[0], *kept).expand(g.shape[0], *src)
             return from_ir(spread * (math.prod(kept) / math.prod(src)), src)
+        if layer.kind == "softmax":
+            return _softmax_gradient(layer, g, output)
         if layer.kind == "resize":  # each block's errors summed into the input element it copies
             n, c, h, w = in_shape
             sh, sw = layer.attr("scale")
@@ -546,6 +550,19 @@ def _input_gradient(s: Step, layer: Layer, g, in_shape, aligned: bool = False, i
             part = to_ir(g, layer.output_shape).narrow(axis + 1, start, shapes[index][axis])
             return from_ir(part, shapes[index]).clone()
     raise ValueError(f"no input gradient for {layer.kind}")
+
+
+def _softmax_gradient(layer: Layer, g, y):
+    """dx = y (g - s), s = sum_axis(g y): each row's sum of products as one batched matrix product (one MAC
+    per element, as ``costs.formulas.softmax_backward`` counts), then the subtraction and the product."""
+    shape = layer.output_shape
+    axis = layer.attr("axis", len(shape) - 1) + 1
+    gi, yi = to_ir(g, shape).movedim(axis, -1), to_ir(y, shape).movedim(axis, -1)
+    width = gi.shape[-1]
+    rows = gi.reshape(-1, 1, width)
+    dot = torch.bmm(rows, yi.reshape(-1, width, 1)).reshape(*gi.shape[:-1], 1)
+    dx = yi * (gi - dot)
+    return from_ir(dx.movedim(-1, axis), shape)
 
 
 def _chw_of(shape) -> tuple:
@@ -732,7 +749,7 @@ def _backward(s: Step, kept: _Kept, layers, grads: dict, prefix: str, m: int, la
                         contribution = g
                     else:
                         dx = _input_gradient(s, layer, g, _read_shape(s, layer, src, m), feedback == "weights", i,
-                                             lambda k: _kept_value(s, layer.inputs[k], values))
+                                             lambda k: _kept_value(s, layer.inputs[k], values), values.get(name))
                         if layer.padding and dx.dim() == 4:
                             dx = _crop(dx, layer.padding)
                         contribution = _to_owner(s, src, dx)
@@ -1095,6 +1112,9 @@ def forward_gradient_training(s: Step) -> None:
                             _, idx = F.max_pool2d(h, layer.kernel, layer.stride, return_indices=True)
                             th = s.net.layer_input(layer, t_ins)
                             t = th.flatten(2).gather(2, idx.flatten(2)).view_as(idx)
+                    elif layer.kind == "softmax":  # J t = y (t - sum(y t)): J is symmetric
+                        with s.counter.at(layer.name, "tangent"):
+                            t = _softmax_gradient(layer, t_ins[0], out)
                     elif layer.kind in _LINEAR_KINDS:
                         t_ins = [t if t is not None else torch.zeros_like(values[src])
                                  for t, src in zip(t_ins, layer.inputs)]
