@@ -376,6 +376,18 @@ def _slice(p: dict, ins: list[Shape], loc: str) -> Built:
     return Built(tuple(out), attrs=(("begin", tuple(begin)), ("end", tuple(end)), ("step", tuple(step))))
 
 
+@kind("matmul", arity=(2, 2))
+def _matmul(p: dict, ins: list[Shape], loc: str) -> Built:
+    """The product of two activations over their last two axes, A (..., n, k) B (..., k, m) -> (..., n, m),
+    the leading axes equal: attention's scores Q K^T and its weights times V."""
+    a, b = ins
+    if len(a) < 2 or len(a) != len(b) or any(any_true(x != y) for x, y in zip(a[:-2], b[:-2])) \
+            or any_true(a[-1] != b[-2]):
+        raise SpecError(f"inputs of shapes {list(a)} and {list(b)} do not multiply: (..., n, k) times (..., k, m), "
+                        "the leading axes equal", location=f"{loc}.inputs")
+    return Built((*a[:-2], a[-2], b[-1]))
+
+
 @kind("resize")
 def _resize(p: dict, ins: list[Shape], loc: str) -> Built:
     """Nearest-neighbour upsampling by whole factors ``scale`` [H, W] (Keras UpSampling2D, TFLite

@@ -14,7 +14,7 @@ from .ir import Layer, Model
 #: kinds the module can execute; a model with any other kind has no torch equivalent yet
 EXECUTABLE = frozenset({"input", "conv2d", "depthwise_conv2d", "dense", "avg_pool2d", "max_pool2d", "pad", "add",
                         "concat", "reshape", "flatten", "softmax", "quantize", "dequantize", "mul", "sub",
-                        "activation", "mean", "transpose", "slice", "resize"})
+                        "activation", "mean", "transpose", "slice", "resize", "matmul"})
 PARAMETRIC = frozenset({"conv2d", "depthwise_conv2d", "dense"})
 #: activations a layer of another kind can carry fused and the reference can differentiate (from the
 #: layer's output, or a mask); the others need their input and run as ``activation`` layers
@@ -185,6 +185,9 @@ def build_module(model: Model):
                 index = (slice(None), *(slice(b, e, st) for b, e, st in
                                         zip(layer.attr("begin"), layer.attr("end"), layer.attr("step"))))
                 pre = from_ir(to_ir(ins[0], src)[index], layer.output_shape).clone()
+            elif k == "matmul":
+                a, b = (to_ir(x, shape) for x, shape in zip(ins, layer.input_shapes))
+                pre = from_ir(torch.matmul(a, b), layer.output_shape)
             elif k == "resize":
                 pre = F.interpolate(ins[0], scale_factor=layer.attr("scale"), mode="nearest")
             elif k in ("reshape", "flatten"):

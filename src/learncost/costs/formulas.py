@@ -271,6 +271,21 @@ def mean_backward(d: Dims, layer: Layer) -> int:
     return layer.input_elements
 
 
+@formula("matmul", "forward")
+def matmul_forward(d: Dims, layer: Layer) -> int:
+    """A (..., n, k) B (..., k, m): k multiply-accumulates per output element, (output elements) * k."""
+    return layer.output_elements * layer.input_shapes[0][-1]
+
+
+def matmul_input_error(layer: Layer, i: int) -> int:
+    """dA = g B^T and dB = A^T g: each the forward's count, (output elements) * k."""
+    return layer.output_elements * layer.input_shapes[0][-1]
+
+
+#: kinds whose output is linear in each input apart (a product): the tangent is one product per input carrying one
+BILINEAR_KINDS = ("matmul",)
+
+
 @formula("resize", "backward")
 def resize_backward(d: Dims, layer: Layer) -> int:
     """A nearest resize copies each input into a block (no MACC forward); its error sums each block back
@@ -280,7 +295,7 @@ def resize_backward(d: Dims, layer: Layer) -> int:
 
 #: the backward pass's MACC per input, for kinds whose inputs get different errors: (layer, input
 #: index) -> MACC; ``input_errors`` sums it over the inputs an error must reach
-INPUT_ERRORS = {kind: elementwise_input_error for kind in ELEMENTWISE}
+INPUT_ERRORS = {kind: elementwise_input_error for kind in ELEMENTWISE} | {"matmul": matmul_input_error}
 
 
 def input_errors(layer: Layer, needs) -> int:

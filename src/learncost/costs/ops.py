@@ -33,7 +33,8 @@ from typing import Mapping
 
 from ..ir import Dims, Layer, Model
 from ..layers import HEAD_KINDS
-from .formulas import (GENERATOR_MACC, OPTIMIZER_MACC, SELECTING_KINDS, SYMMETRIC_KINDS, feedback_projection,
+from .formulas import (BILINEAR_KINDS, GENERATOR_MACC, OPTIMIZER_MACC, SELECTING_KINDS, SYMMETRIC_KINDS,
+                       feedback_projection,
                        input_errors, readout_product, tangent)
 from .registry import OPERATIONS, formula_for, model_formula_for
 
@@ -107,6 +108,8 @@ def layer_costs(model: Model, plan, *, convention: str | None = None,
         if plan.output_error[name]:  # the tangent runs where an error would: from the first trained layer to the logits
             through = 0 if layer.kind in SELECTING_KINDS else \
                 _formula(layer, "backward", overrides) if layer.kind in SYMMETRIC_KINDS else c["forward"]
+            if layer.kind in BILINEAR_KINDS:  # d(AB) = dA B + A dB: a product for each input a tangent reaches
+                through = c["forward"] * sum(bool(plan.output_error[src]) for src in layer.inputs)
             c["tangent"] = tangent(through, plan.needs_input_error[name],
                                    c["weight_update"] if u.weights else 0,
                                    layer.output_elements if u.bias else 0)

@@ -152,7 +152,7 @@ def kept_inputs(layer, plan, reached=reached_by_backward) -> list[int]:
         return out
     if layer.kind == "activation" and layer.activation in INPUT_DERIVATIVE:
         out.append(0)
-    if layer.kind == "mul" and plan.needs_input_error[layer.name]:
+    if layer.kind in ("mul", "matmul") and plan.needs_input_error[layer.name]:
         for i, src in enumerate(layer.inputs):
             if plan.output_error[src]:
                 out += [j for j in range(len(layer.inputs)) if j != i]

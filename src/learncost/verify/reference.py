@@ -524,6 +524,12 @@ def _input_gradient(s: Step, layer: Layer, g, in_shape, aligned: bool = False, i
             return from_ir(spread * (math.prod(kept) / math.prod(src)), src)
         if layer.kind == "softmax":
             return _softmax_gradient(layer, g, output)
+        if layer.kind == "matmul":  # dA = g B^T, dB = A^T g
+            sa, sb = layer.input_shapes
+            gi = to_ir(g, layer.output_shape)
+            if index == 0:
+                return from_ir(torch.matmul(gi, to_ir(value(1), sb).transpose(-1, -2)), sa)
+            return from_ir(torch.matmul(to_ir(value(0), sa).transpose(-1, -2), gi), sb)
         if layer.kind == "resize":  # each block's errors summed into the input element it copies
             n, c, h, w = in_shape
             sh, sw = layer.attr("scale")
@@ -550,6 +556,22 @@ def _input_gradient(s: Step, layer: Layer, g, in_shape, aligned: bool = False, i
             part = to_ir(g, layer.output_shape).narrow(axis + 1, start, shapes[index][axis])
             return from_ir(part, shapes[index]).clone()
     raise ValueError(f"no input gradient for {layer.kind}")
+
+
+def _matmul_tangent(layer: Layer, ins: list, t_ins: list):
+    """dA B + A dB, the second product accumulated into the first (one MAC per multiply-accumulate)."""
+    sa, sb = layer.input_shapes
+    out = None
+    for i, t in enumerate(t_ins):
+        if t is None:
+            continue
+        a, b = (to_ir(t if j == i else x, shape) for j, (x, shape) in enumerate(zip(ins, (sa, sb))))
+        if out is None:
+            out = torch.matmul(a, b)
+        else:
+            n, k, m = sa[-2], sa[-1], sb[-1]
+            out = torch.baddbmm(out.reshape(-1, n, m), a.reshape(-1, n, k), b.reshape(-1, k, m)).reshape(out.shape)
+    return from_ir(out, layer.output_shape)
 
 
 def _softmax_gradient(layer: Layer, g, y):
@@ -1112,6 +1134,9 @@ def forward_gradient_training(s: Step) -> None:
                             _, idx = F.max_pool2d(h, layer.kernel, layer.stride, return_indices=True)
                             th = s.net.layer_input(layer, t_ins)
                             t = th.flatten(2).gather(2, idx.flatten(2)).view_as(idx)
+                    elif layer.kind == "matmul":  # d(AB) = dA B + A dB, over the inputs a tangent reaches
+                        with s.counter.at(layer.name, "tangent"):
+                            t = _matmul_tangent(layer, ins, t_ins)
                     elif layer.kind == "softmax":  # J t = y (t - sum(y t)): J is symmetric
                         with s.counter.at(layer.name, "tangent"):
                             t = _softmax_gradient(layer, t_ins[0], out)
