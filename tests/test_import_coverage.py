@@ -441,3 +441,40 @@ def test_nearest_resize_in_every_format(tmp_path):
         assert [(lr.kind, lr.output_shape, lr.attr("scale")) for lr in m.layers[1:]] == [("resize", (8, 12, 2), (2, 3))]
     bilinear = learncost.from_torch(nn.Upsample(scale_factor=2, mode="bilinear"), (1, 2, 4, 4), allow_unsupported=True)
     assert bilinear.layers[1].kind == "opaque" and any("bilinear" in warning for warning in bilinear.warnings)
+
+
+def test_attention_products_and_softmax_axes(tmp_path):
+    """TFLite (channels last, as the IR): BATCH_MATMUL of two activations and a softmax over the keys, 6 tokens
+    of 8 features: scores (6, 6) of 8 MACs each, 288, then (6, 8) of 6, 288. ONNX and PyTorch read 3-D tensors
+    as (N, C, L), so their products of two activations stay opaque, named with the way out (a spec); an ONNX
+    softmax over the channels of an image is kept on that axis."""
+    import tflite
+
+    B = tflite.BuiltinOperator
+    w = TFLiteWriter()
+    x = w.tensor("x", [1, 6, 8], FLOAT32)
+    b = w.tensor("b", [1, 8, 6], FLOAT32)
+    w.op(B.RESHAPE, [x, w.int32("shape", [1, 8, 6])], [b])
+    s = w.tensor("s", [1, 6, 6], FLOAT32)
+    w.op(B.BATCH_MATMUL, [x, b], [s])
+    sm = w.tensor("w", [1, 6, 6], FLOAT32)
+    w.op(B.SOFTMAX, [s], [sm])
+    y = w.tensor("y", [1, 6, 8], FLOAT32)
+    w.op(B.BATCH_MATMUL, [sm, x], [y])
+    path = tmp_path / "att.tflite"
+    path.write_bytes(w.bytes([x], [y]))
+    m = learncost.load_model(path)
+    kinds = [(lr.kind, lr.output_shape) for lr in m.layers if lr.kind in ("matmul", "softmax")]
+    assert kinds == [("matmul", (6, 6)), ("softmax", (6, 6)), ("matmul", (6, 8))]
+    assert [v for k, v in _forward(m).items() if m.by_name[k].kind == "matmul"] == [288, 288]
+
+    from onnx import helper
+
+    nodes = [helper.make_node("Relu", ["x"], ["a"]), helper.make_node("MatMul", ["a", "x"], ["y"])]
+    path = tmp_path / "att.onnx"
+    path.write_bytes(_onnx(nodes, [], (1, 6, 6)))
+    m = learncost.load_model(path, allow_unsupported=True)
+    assert m.layers[-1].kind == "opaque" and any("kind matmul" in warning for warning in m.warnings)
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"]), helper.make_node("Softmax", ["c"], ["y"], axis=1)]
+    path.write_bytes(_onnx(nodes, [_zeros("w", 4, 3, 1, 1)], (1, 3, 5, 5), opset=13))
+    assert [(lr.kind, lr.attr("axis")) for lr in learncost.load_model(path).layers[-1:]] == [("softmax", None)]

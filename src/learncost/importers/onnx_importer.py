@@ -305,6 +305,11 @@ def _conv(n: _Node) -> None:
 def _gemm(n: _Node) -> None:
     g, a, node = n.g, n.a, n.node
     w = g.weight_dims(node.input[1]) if len(node.input) >= 2 else None
+    if n.op == "MatMul" and len(n.live) == 2:
+        # two activations (attention): the IR reads a 3-D tensor as (N, C, L) and a 4-D one as (N, C, H, W),
+        # channels last, so ONNX's last two axes are not the IR's; a spec states the product (kind matmul)
+        n.opaque("MatMul of two activations (write it in a spec: kind matmul)", n.live)
+        return
     if w is None or a.get("transA", 0):
         n.opaque(f"{n.op} (non-constant weights)", n.live)
         return
@@ -520,7 +525,17 @@ def _reshape(n: _Node) -> None:
 
 @HANDLERS("Softmax")
 def _softmax(n: _Node) -> None:
-    n.add("softmax", n.live[:1])
+    """Along ``axis`` (opset 13 on: one axis, default the last); before opset 13 the axis and those after
+    it flattened, which is the last axis only where it is the last."""
+    rank = len(n.g.shapes.get(n.live[0], [])) if n.live else 0
+    opset = next((o.version for o in n.g.model.opset_import if o.domain in ("", "ai.onnx")), 13)
+    axis = n.a.get("axis", -1 if opset >= 13 else 1) % rank if rank else -1
+    if rank < 2 or axis == rank - 1:
+        n.add("softmax", n.live[:1])
+    elif opset < 13 or axis == 0 or rank not in (3, 4):
+        n.opaque(f"Softmax (axis {n.a.get('axis')} of a rank-{rank} tensor)", n.live)
+    else:
+        n.add("softmax", n.live[:1], axis=ir_axis(axis, 4) if rank == 4 else axis - 1)
 
 
 @HANDLERS("QuantizeLinear", "DequantizeLinear")

@@ -294,6 +294,19 @@ def _fold_affine(g: _Graph, op: _Op, live: list[int]) -> bool:
     return True
 
 
+@HANDLERS("BATCH_MATMUL")
+def _batch_matmul(g: _Graph, op: _Op) -> None:
+    """Two activations over their last two axes; adjoint operands and 4-D tensors (read by the IR as images)
+    stay opaque."""
+    live = g.live(op.ins)
+    opt = op.options(g, g.tflite.BatchMatMulOptions, False)
+    adjoint = opt is not None and (opt.AdjX() or opt.AdjY())
+    if len(live) != 2 or adjoint or any(len(g.shape(i)) not in (2, 3) for i in live):
+        op.opaque(g, f"{op.opname} ({'adjoint' if adjoint else 'a constant or 4-D operand'})", live[:1])
+        return
+    op.add(g, "matmul", live, dtype=op.ydt)
+
+
 @HANDLERS("RESIZE_NEAREST_NEIGHBOR")
 def _resize(g: _Graph, op: _Op) -> None:
     opt = op.options(g, g.tflite.ResizeNearestNeighborOptions, False)

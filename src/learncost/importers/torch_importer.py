@@ -258,8 +258,25 @@ def _reshape(n: _Node):
 @MODULES("Softmax")
 @FUNCTIONS("softmax")
 def _softmax(n: _Node):
+    """Along its dimension: the IR's last axis by default; another stated as ``axis``. The last node's
+    softmax is the model's head."""
+    node = n.node
+    dim = n.target.dim if node.op == "call_module" else node.kwargs.get("dim", node.args[1] if len(node.args) > 1
+                                                                        else None)
+    rank = len(n.shape_of(n.srcs[0])) + 1 if n.srcs else 0
+    axis = None if dim is None or rank < 2 else _ir_axis(dim, rank) if rank in (2, 4) else dim % rank - 1
+    if axis is not None and axis != rank - 2:
+        n.add("softmax", n.srcs[:1], axis=axis, dtype=n.dtype)
+        return False
     n.add("softmax", n.srcs[:1], dtype=n.dtype)
     return True
+
+
+@FUNCTIONS("matmul", "bmm")
+def _matmul(n: _Node):
+    """``a @ b`` of two activations: the IR reads a 3-D tensor as (N, C, L) and a 4-D one as (N, C, H, W),
+    channels last, so PyTorch's last two dimensions are not the IR's; a spec states the product."""
+    return n.opaque(f"{n.kind} of two activations (write it in a spec: kind matmul)", n.srcs)
 
 
 @FUNCTIONS("add", "iadd", "mul", "imul", "sub", "isub")
