@@ -1,6 +1,7 @@
 """The kinds beyond the paper's: grouped and dilated convolutions, pooling with ceil_mode, element-wise
 mul/sub and broadcasting add, standalone activations, mean over any axes, concat on any axis, transpose,
-strided slice, pad on any axis, nearest resize. Each formula against a hand derivation; each shape against PyTorch's
+strided slice, pad on any axis, nearest resize, softmax inside the model, matmul of two activations, layer
+normalization. Each formula against a hand derivation; each shape against PyTorch's
 own; and every kind executed by ``verify`` (counted MACs equal the analytic figures, the schedule holds
 the tracked bytes at every step) with a hand-written backward that matches autograd's gradients."""
 
@@ -162,7 +163,7 @@ SOFTMAXES = [  # softmax inside the model, on channels and on the first axis
     {"name": "fc", "kind": "dense", "units": 3},
     {"name": "out", "kind": "softmax"},
 ]
-ATTENTION = [  # one two-head self-attention block over 6 tokens of 8 features (tokens as H, features as C)
+ATTENTION = [  # a two-head transformer block over 6 tokens of 8 features (tokens as H, features as C), post-norm
     {"name": "q", "kind": "conv2d", "filters": 8, "kernel": 1, "inputs": ["input"]},
     {"name": "k", "kind": "conv2d", "filters": 8, "kernel": 1, "inputs": ["input"]},
     {"name": "v", "kind": "conv2d", "filters": 8, "kernel": 1, "inputs": ["input"]},
@@ -179,9 +180,11 @@ ATTENTION = [  # one two-head self-attention block over 6 tokens of 8 features (
     {"name": "merged", "kind": "reshape", "shape": [6, 1, 8]},
     {"name": "proj", "kind": "conv2d", "filters": 8, "kernel": 1},
     {"name": "res", "kind": "add", "inputs": ["proj", "input"]},
+    {"name": "ln1", "kind": "layer_norm"},
     {"name": "ff1", "kind": "conv2d", "filters": 16, "kernel": 1, "activation": "relu"},
     {"name": "ff2", "kind": "conv2d", "filters": 8, "kernel": 1},
-    {"name": "res2", "kind": "add", "inputs": ["ff2", "res"]},
+    {"name": "res2", "kind": "add", "inputs": ["ff2", "ln1"]},
+    {"name": "ln2", "kind": "layer_norm", "affine": False},
     {"name": "pool", "kind": "mean", "axes": [0, 1]},
     {"name": "fc", "kind": "dense", "units": 3},
     {"name": "out", "kind": "softmax"},
@@ -327,6 +330,18 @@ def test_matmul_of_two_activations():
     with pytest.raises(SpecError, match="do not multiply"):
         _model([{"name": "a", "kind": "reshape", "shape": [8, 8, 4]},
                 {"name": "mm", "kind": "matmul", "inputs": ["a", "a"]}])
+
+
+def test_layer_normalization():
+    """Over the 8 features of each of 6 tokens (E = 48, 6 rows): forward 5 E + rows for the statistics and x_hat,
+    plus gamma x_hat + beta (2 E): 342; 246 without them. Backward from the kept input: 5 E + rows again, gamma g
+    (E), 2 means, a product, x_hat times a mean, 2 subtractions and r (7 E): 630; 582 without gamma. gamma and
+    beta (8 each) are frozen parameters: counted in the model's, never trained."""
+    m = _model(ATTENTION, shape=(6, 1, 8), task="classification")
+    ln1, ln2 = m.by_name["ln1"], m.by_name["ln2"]
+    assert (ln1.weights, ln1.biases, ln1.has_weights, ln2.weights) == (8, 8, False, 0)
+    f = _macc(m)
+    assert f["ln1"] == {"forward": 342, "backward": 630} and f["ln2"] == {"forward": 246, "backward": 582}
 
 
 @pytest.mark.parametrize("name", ["upsampling", "softmaxes", "attention"])

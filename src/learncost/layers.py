@@ -376,6 +376,15 @@ def _slice(p: dict, ins: list[Shape], loc: str) -> Built:
     return Built(tuple(out), attrs=(("begin", tuple(begin)), ("end", tuple(end)), ("step", tuple(step))))
 
 
+@kind("layer_norm")
+def _layer_norm(p: dict, ins: list[Shape], loc: str) -> Built:
+    """Each row of the last axis normalized to zero mean and unit variance, then scaled by gamma and
+    shifted by beta (one each per feature, frozen: ``ir.WEIGHT_KINDS``); ``affine: false`` drops them."""
+    features = ins[0][-1]
+    affine = p.get("affine", True)
+    return Built(ins[0], weights=features if affine else 0, biases=features if affine else 0)
+
+
 @kind("matmul", arity=(2, 2))
 def _matmul(p: dict, ins: list[Shape], loc: str) -> Built:
     """The product of two activations over their last two axes, A (..., n, k) B (..., k, m) -> (..., n, m),

@@ -78,6 +78,7 @@ class LayerSpec(_Strict):
                     Field(max_length=limits.MAX_RANK)] | None = None
     scale: IntOrList | None = None
     method: str | None = None
+    affine: bool = True
 
 
 class ModelSpec(_Strict):

@@ -14,7 +14,7 @@ from .ir import Layer, Model
 #: kinds the module can execute; a model with any other kind has no torch equivalent yet
 EXECUTABLE = frozenset({"input", "conv2d", "depthwise_conv2d", "dense", "avg_pool2d", "max_pool2d", "pad", "add",
                         "concat", "reshape", "flatten", "softmax", "quantize", "dequantize", "mul", "sub",
-                        "activation", "mean", "transpose", "slice", "resize", "matmul"})
+                        "activation", "mean", "transpose", "slice", "resize", "matmul", "layer_norm"})
 PARAMETRIC = frozenset({"conv2d", "depthwise_conv2d", "dense"})
 #: activations a layer of another kind can carry fused and the reference can differentiate (from the
 #: layer's output, or a mask); the others need their input and run as ``activation`` layers
@@ -39,6 +39,18 @@ def to_ir(t, shape: tuple[int, ...]):
 def from_ir(t, shape: tuple[int, ...]):
     """An IR-ordered value back in the module's layout (N, C, H, W), materialized."""
     return (t.permute(0, 3, 1, 2) if len(shape) == 3 else t).contiguous()
+
+
+LAYER_NORM_EPS = 1e-5
+
+
+def layer_norm_stats(x):
+    """(x_hat, r) over the last axis of an IR-ordered value, each step a counted operation: the mean, the
+    difference, its square and their mean, var + eps, r = 1 / sqrt (not a MACC), x_hat = (x - mean) r."""
+    torch = require_torch()
+    centered = x - x.mean(dim=-1, keepdim=True)
+    r = torch.rsqrt((centered * centered).mean(dim=-1, keepdim=True) + LAYER_NORM_EPS)
+    return centered * r, r
 
 
 def broadcast_operand(t, shape: tuple[int, ...], out: tuple[int, ...]):
@@ -103,6 +115,14 @@ def build_module(model: Model):
         def forward(self, x):
             return F.prelu(x, self.weight)
 
+    class _Affine(nn.Module):
+        """A layer normalization's gamma and beta, frozen (buffers, as PReLU's slopes)."""
+
+        def __init__(self, n: int):
+            super().__init__()
+            self.register_buffer("weight", torch.full((n,), 1.25))
+            self.register_buffer("bias", torch.full((n,), 0.1))
+
     class Net(nn.Module):
         def __init__(self):
             super().__init__()
@@ -127,6 +147,8 @@ def build_module(model: Model):
                 return nn.Linear(layer.input_elements, layer.output_elements, bias=layer.biases > 0)
             if layer.kind == "activation" and layer.activation == "prelu":
                 return _Slopes(layer.weights)
+            if layer.kind == "layer_norm" and layer.weights:
+                return _Affine(layer.weights)
             return None
 
         def params(self, layer: Layer):
@@ -185,6 +207,13 @@ def build_module(model: Model):
                 index = (slice(None), *(slice(b, e, st) for b, e, st in
                                         zip(layer.attr("begin"), layer.attr("end"), layer.attr("step"))))
                 pre = from_ir(to_ir(ins[0], src)[index], layer.output_shape).clone()
+            elif k == "layer_norm":
+                shape = layer.output_shape
+                x_hat, _ = layer_norm_stats(to_ir(ins[0], shape))
+                if layer.weights:
+                    affine = self.ops[module_key(layer)]
+                    x_hat = torch.addcmul(affine.bias, x_hat, affine.weight)  # gamma x_hat + beta: 2 per element
+                pre = from_ir(x_hat, shape)
             elif k == "matmul":
                 a, b = (to_ir(x, shape) for x, shape in zip(ins, layer.input_shapes))
                 pre = from_ir(torch.matmul(a, b), layer.output_shape)

@@ -200,9 +200,9 @@ def readout_product(d: Dims, classes: int) -> int:
     return d.H_out * d.W_out * d.C_out * classes
 
 
-#: non-linear kinds whose Jacobian is symmetric: the tangent through them (J t) costs what their backward (J^T g)
-#: does; a softmax's is y (t - sum(y t))
-SYMMETRIC_KINDS = ("softmax",)
+#: non-linear kinds whose tangent (J t) costs what their backward (J^T g) does: a softmax's J is symmetric,
+#: y (t - sum(y t)); a layer normalization's J t = gamma r (t - mean(t) - x_hat mean(t x_hat)), from its input
+TANGENT_AS_BACKWARD = ("softmax", "layer_norm")
 
 #: kinds whose tangent is a selection, not their forward: a max pool passes on the tangent at each
 #: window's maximum (found by the forward pass), no MACC
@@ -269,6 +269,24 @@ def mean_backward(d: Dims, layer: Layer) -> int:
     """Each input element receives its output's error over the count reduced: one multiply per input
     element, H_in * W_in * C_in (as the average pool's backward, P20)."""
     return layer.input_elements
+
+
+@formula("layer_norm", "forward")
+def layer_norm_forward(d: Dims, layer: Layer) -> int:
+    """Per row of F features (E elements, E / F rows): the mean (E), x - mean (E), its square (E) and their
+    mean (E), var + eps (one per row), x_hat = (x - mean) r with r = 1 / sqrt(var + eps) (E; the root is not a
+    MACC), gamma x_hat + beta (2 E where affine): 7 E + E / F (5 E + E / F without gamma and beta)."""
+    e, rows = layer.output_elements, layer.output_elements // layer.output_shape[-1]
+    return (7 if layer.weights else 5) * e + rows
+
+
+@formula("layer_norm", "backward")
+def layer_norm_backward(d: Dims, layer: Layer) -> int:
+    """From its kept input: x_hat and r recomputed (5 E + E / F); g' = gamma g (E, where affine);
+    dx = r (g' - mean(g') - x_hat mean(g' x_hat)): the two means (2 E), g' x_hat (E), x_hat times its mean (E),
+    two subtractions (2 E) and the product by r (E): 13 E + E / F (12 E + E / F without gamma)."""
+    e, rows = layer.output_elements, layer.output_elements // layer.output_shape[-1]
+    return (13 if layer.weights else 12) * e + rows
 
 
 @formula("matmul", "forward")

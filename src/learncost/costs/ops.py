@@ -33,7 +33,7 @@ from typing import Mapping
 
 from ..ir import Dims, Layer, Model
 from ..layers import HEAD_KINDS
-from .formulas import (BILINEAR_KINDS, GENERATOR_MACC, OPTIMIZER_MACC, SELECTING_KINDS, SYMMETRIC_KINDS,
+from .formulas import (BILINEAR_KINDS, GENERATOR_MACC, OPTIMIZER_MACC, SELECTING_KINDS, TANGENT_AS_BACKWARD,
                        feedback_projection,
                        input_errors, readout_product, tangent)
 from .registry import OPERATIONS, formula_for, model_formula_for
@@ -107,7 +107,7 @@ def layer_costs(model: Model, plan, *, convention: str | None = None,
             c["readout"] = c["readout_gradient"] = readout_product(d, classes)
         if plan.output_error[name]:  # the tangent runs where an error would: from the first trained layer to the logits
             through = 0 if layer.kind in SELECTING_KINDS else \
-                _formula(layer, "backward", overrides) if layer.kind in SYMMETRIC_KINDS else c["forward"]
+                _formula(layer, "backward", overrides) if layer.kind in TANGENT_AS_BACKWARD else c["forward"]
             if layer.kind in BILINEAR_KINDS:  # d(AB) = dA B + A dB: a product for each input a tangent reaches
                 through = c["forward"] * sum(bool(plan.output_error[src]) for src in layer.inputs)
             c["tangent"] = tangent(through, plan.needs_input_error[name],

@@ -126,6 +126,8 @@ def mask_kept(layer, plan, reached=reached_by_backward) -> bool:
     return plan.setup.masks and layer.activation in MASKABLE and reached(layer, plan)
 
 
+#: kinds whose backward reads their input (a layer normalization recomputes its statistics from it)
+INPUT_KEEPING = frozenset({"layer_norm"})
 #: kinds whose backward reads their own output (a softmax's dx = y (g - sum(g y)))
 OUTPUT_DERIVATIVE = frozenset({"softmax"})
 
@@ -146,11 +148,12 @@ def kept_inputs(layer, plan, reached=reached_by_backward) -> list[int]:
     """Which of the layer's inputs its backward pass reads (their buffers are kept for it):
     - a trained layer's input for its weight gradient (``input_kept``);
     - a product's other factors, for the error of each input an error must reach;
-    - an activation's input where its derivative needs it (``layers.INPUT_DERIVATIVE``)."""
+    - an activation's input where its derivative needs it (``layers.INPUT_DERIVATIVE``), a layer
+      normalization's (``INPUT_KEEPING``)."""
     out = [0] if input_kept(layer, plan) else []
     if not reached(layer, plan):
         return out
-    if layer.kind == "activation" and layer.activation in INPUT_DERIVATIVE:
+    if layer.kind == "activation" and layer.activation in INPUT_DERIVATIVE or layer.kind in INPUT_KEEPING:
         out.append(0)
     if layer.kind in ("mul", "matmul") and plan.needs_input_error[layer.name]:
         for i, src in enumerate(layer.inputs):

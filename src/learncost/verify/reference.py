@@ -31,7 +31,8 @@ from ..ir import Layer
 from ..schedules.common import (feedback_matrices, kept_buffers, mask_kept, passes_error, reached_by_backward,
                                 reached_by_update, sliced, transient)
 from ..setups import OPTIMIZER_STATE
-from ..torch_build import ELU_ALPHA, LEAKY_SLOPE, build_module, example_input, from_ir, module_key, to_ir
+from ..torch_build import (ELU_ALPHA, LEAKY_SLOPE, build_module, example_input, from_ir, layer_norm_stats, module_key,
+                           to_ir)
 from .counter import MacCounter
 from .tracker import Tracker
 
@@ -524,6 +525,8 @@ def _input_gradient(s: Step, layer: Layer, g, in_shape, aligned: bool = False, i
             return from_ir(spread * (math.prod(kept) / math.prod(src)), src)
         if layer.kind == "softmax":
             return _softmax_gradient(layer, g, output)
+        if layer.kind == "layer_norm":
+            return _layer_norm_vector(s, layer, value(0), g, gamma_first=True)
         if layer.kind == "matmul":  # dA = g B^T, dB = A^T g
             sa, sb = layer.input_shapes
             gi = to_ir(g, layer.output_shape)
@@ -556,6 +559,21 @@ def _input_gradient(s: Step, layer: Layer, g, in_shape, aligned: bool = False, i
             part = to_ir(g, layer.output_shape).narrow(axis + 1, start, shapes[index][axis])
             return from_ir(part, shapes[index]).clone()
     raise ValueError(f"no input gradient for {layer.kind}")
+
+
+def _layer_norm_vector(s: Step, layer: Layer, x, v, gamma_first: bool):
+    """A layer normalization's J^T g (``gamma_first``: g scaled by gamma first) or J t (scaled last), from its
+    input: x_hat and r recomputed, then r (v' - mean(v') - x_hat mean(v' x_hat)) (``formulas.layer_norm_backward``)."""
+    shape = layer.output_shape
+    x_hat, r = layer_norm_stats(to_ir(x, shape))
+    gamma = s.net.ops[module_key(layer)].weight if layer.weights else None
+    vi = to_ir(v, shape)
+    if gamma is not None and gamma_first:
+        vi = vi * gamma
+    out = (vi - vi.mean(dim=-1, keepdim=True) - x_hat * (vi * x_hat).mean(dim=-1, keepdim=True)) * r
+    if gamma is not None and not gamma_first:
+        out = out * gamma
+    return from_ir(out, shape)
 
 
 def _matmul_tangent(layer: Layer, ins: list, t_ins: list):
@@ -1137,6 +1155,9 @@ def forward_gradient_training(s: Step) -> None:
                     elif layer.kind == "matmul":  # d(AB) = dA B + A dB, over the inputs a tangent reaches
                         with s.counter.at(layer.name, "tangent"):
                             t = _matmul_tangent(layer, ins, t_ins)
+                    elif layer.kind == "layer_norm":
+                        with s.counter.at(layer.name, "tangent"):
+                            t = _layer_norm_vector(s, layer, ins[0], t_ins[0], gamma_first=False)
                     elif layer.kind == "softmax":  # J t = y (t - sum(y t)): J is symmetric
                         with s.counter.at(layer.name, "tangent"):
                             t = _softmax_gradient(layer, t_ins[0], out)
