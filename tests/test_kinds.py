@@ -363,3 +363,49 @@ def test_executes_as_counted_under_every_procedure(name):
         counted = {o.operation: o.counted for o in v.check("bp", "training").operations}
         assert counted["backward"] > 0  # the errors went back through the new kinds
 
+
+
+# -- the Keyword Transformer (built-in kwt) --------------------------------------------------------------
+
+def test_kwt_forward_by_hand():
+    """KWT-1 (Berg et al., Interspeech 2021) as built in: 98 tokens, 40 -> 64 features, 12 blocks, MLP 256.
+    embed 98*40*64 = 250,880; per block q, k, v 3*98*64*64 = 1,204,224, scores 98*98*64 = 614,656, softmax
+    (the paper's convention, 15 per element) 144,060, weights x V 614,656, projection 401,408, two adds 2*6,272,
+    two layer norms 2*(7*6,272 + 98) = 88,004, the feed-forward 2*98*64*256 = 3,211,264: 6,290,816; then the
+    tokens' mean 6,272, the classifier 768 and its softmax 180: 75,747,892 per inference."""
+    m = learncost.load_model("kwt")
+    assert m.by_name["scores1"].output_shape == (1, 98, 98) and m.by_name["ln12b"].output_shape == (98, 1, 64)
+    a = learncost.analyze(m, ["bp"])
+    assert next(r.macc for r in a.rows if r.phase == "inference") == 250_880 + 12 * 6_290_816 + 6_272 + 768 + 180
+    params = sum(lr.weights + lr.biases for lr in m.layers)
+    assert params == 2_624 + 12 * (4 * 4_160 + 16_640 + 16_448 + 256) + 780  # embed, blocks, classifier
+
+
+def test_kwt_executes_as_counted_under_every_procedure():
+    """Two blocks of two heads under int8-fp32grad: every procedure counted and held exactly as analysed."""
+    pytest.importorskip("torch")
+    from learncost.verify import verify
+
+    v = verify(learncost.load_model("kwt", params={"depth": 2, "heads": 2}), ["all"], setup="int8-fp32grad")
+    assert v.unexplained == []
+    for c in v.checks:
+        assert all(o.counted == o.analytic for o in c.operations), (c.procedure, c.phase)
+        assert c.memory.schedule_mismatch == []
+
+
+def test_errors_of_readers_through_a_reshape_add_up_in_its_buffer():
+    """A reshape read by two trained layers: their errors are summed in the buffer it reads through (c1's), 32
+    adds (4 x 1 x 8), booked on c1, where the execution adds them."""
+    pytest.importorskip("torch")
+    from learncost.verify import verify
+
+    m = _model([{"name": "c1", "kind": "conv2d", "filters": 8, "kernel": 1},
+                {"name": "x", "kind": "reshape", "shape": [4, 1, 8]},
+                {"name": "q", "kind": "conv2d", "filters": 8, "kernel": 1, "inputs": ["x"]},
+                {"name": "k", "kind": "conv2d", "filters": 8, "kernel": 1, "inputs": ["x"]},
+                {"name": "s", "kind": "add", "inputs": ["q", "k"]}], shape=(4, 1, 8))
+    a = learncost.analyze(m, ["bp"], setup="int8-fp32grad")
+    sums = {lr.name: lr.macc["gradient_sum"] for lr in a.layers if lr.macc["gradient_sum"]}
+    assert sums == {"c1": 32}
+    v = verify(m, ["bp"], setup="int8-fp32grad")
+    assert v.unexplained == []

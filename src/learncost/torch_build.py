@@ -202,6 +202,8 @@ def build_module(model: Model):
             elif k == "transpose":
                 src = layer.input_shapes[0]
                 pre = from_ir(to_ir(ins[0], src).permute(0, *(a + 1 for a in layer.attr("perm"))), layer.output_shape)
+                # a copy, as the IR states it, even where only an axis of size 1 moves (contiguous already)
+                pre = pre.clone() if pre.untyped_storage().data_ptr() == ins[0].untyped_storage().data_ptr() else pre
             elif k == "slice":
                 src = layer.input_shapes[0]
                 index = (slice(None), *(slice(b, e, st) for b, e, st in

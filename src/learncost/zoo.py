@@ -1,5 +1,5 @@
 """Resolving a model name: a built-in id (the MLPerf Tiny ``kws``, ``vww``, ``ic``, ``ad``; MIT's
-``mcunet-5fps``, ``mbv2-w0.35``, ``proxyless-w0.3``) or a file path."""
+``mcunet-5fps``, ``mbv2-w0.35``, ``proxyless-w0.3``; the Keyword Transformer ``kwt``) or a file path."""
 
 from __future__ import annotations
 
@@ -21,6 +21,8 @@ BUILTIN = {
     "mcunet-5fps": ("mcunet", "mcunet-in1"),
     "mbv2-w0.35": ("mbv2", "mobilenetv2-w0.35"),
     "proxyless-w0.3": ("proxyless", "proxylessnas-w0.3"),
+    # attention: the Keyword Transformer (Berg et al., Interspeech 2021)
+    "kwt": ("kwt-1", "keyword-transformer"),
 }
 SPEC_SUFFIXES = (".yaml", ".yml", ".toml")
 

@@ -541,7 +541,9 @@ def _input_gradient(s: Step, layer: Layer, g, in_shape, aligned: bool = False, i
             inverse = [0] * len(layer.attr("perm"))
             for i, a in enumerate(layer.attr("perm")):
                 inverse[a] = i
-            return from_ir(to_ir(g, layer.output_shape).permute(0, *(a + 1 for a in inverse)), layer.input_shapes[0])
+            dx = from_ir(to_ir(g, layer.output_shape).permute(0, *(a + 1 for a in inverse)), layer.input_shapes[0])
+            # a copy, as the forward's, even where only an axis of size 1 moves
+            return dx.clone() if dx.untyped_storage().data_ptr() == g.untyped_storage().data_ptr() else dx
         if layer.kind == "slice":
             src = layer.input_shapes[0]
             dx = g.new_zeros(in_shape)
@@ -1155,6 +1157,8 @@ def forward_gradient_training(s: Step) -> None:
                     elif layer.kind == "matmul":  # d(AB) = dA B + A dB, over the inputs a tangent reaches
                         with s.counter.at(layer.name, "tangent"):
                             t = _matmul_tangent(layer, ins, t_ins)
+                    elif layer.kind == "activation":  # the function's derivative, below
+                        t = t_ins[0].clone()
                     elif layer.kind == "layer_norm":
                         with s.counter.at(layer.name, "tangent"):
                             t = _layer_norm_vector(s, layer, ins[0], t_ins[0], gamma_first=False)
@@ -1169,8 +1173,8 @@ def forward_gradient_training(s: Step) -> None:
                     else:
                         raise LearncostError(f"{layer.name}: the forward gradient's reference has no tangent rule "
                                              f"for a {layer.kind} layer", hint="verify a model of linear layers")
-                    if layer.activation:
-                        t = _through_derivative(layer, t, None, out)
+                    if layer.activation:  # a standalone activation's derivative may read its input
+                        t = _through_derivative(layer, t, None, out, lambda: ins[0], _slopes(s, layer))
                     tangents[layer.name] = t
                     # a transient layer's tangent (a padded or reshaped copy) stands for its buffer's
                     s.hold(f"tangent {_buffer_name(s, layer)}", "tangent", t, m)
