@@ -104,7 +104,8 @@ def test_listing_commands():
     assert "speech-commands" in run_cli("datasets", "-f", "csv").stdout
     models = json.loads(run_cli("models", "-f", "json").stdout)
     # the MLPerf Tiny models of the paper, then MIT's on-device training models
-    assert [m["id"] for m in models] == ["kws", "vww", "ic", "ad", "mcunet-5fps", "mbv2-w0.35", "proxyless-w0.3"]
+    assert [m["id"] for m in models] == ["kws", "vww", "ic", "ad", "mcunet-5fps", "mbv2-w0.35", "proxyless-w0.3",
+                                            "kwt"]
     assert "largest_pair_plus_larger" in run_cli("procedures").stdout
     setups = json.loads(run_cli("setups", "-f", "json").stdout)
     assert [s["id"] for s in setups][:6] == ["paper", "int8-fp32grad", "float32", "bias-only", "last-k",

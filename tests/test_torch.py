@@ -97,3 +97,16 @@ def test_rebuilt_module_counts_match(model_id):
     assert out.numel() == result.model.output.output_elements
     ours = sum(lr.macc["forward"] for lr in result.layers if lr.kind in ("conv2d", "depthwise_conv2d", "dense"))
     assert counter.get_total_flops() == 2 * ours  # PyTorch counts a multiply-add as 2 FLOPs
+
+
+class SoftmaxOverLength(nn.Module):
+    def forward(self, x):
+        return torch.softmax(x, dim=2) + torch.softmax(x, dim=1)
+
+
+def test_softmax_dims_map_to_ir_axes():
+    """A (N, C, L) tensor is the IR's (1, L, C): softmax over dim 2 (L) is along IR axis 1, stated; over dim 1
+    (C) along the last, the default."""
+    m = learncost.from_torch(SoftmaxOverLength(), (1, 6, 4))
+    assert [(lr.output_shape, lr.attr("axis")) for lr in m.layers if lr.kind == "softmax"] == [
+        ((1, 4, 6), 1), ((1, 4, 6), None)]

@@ -513,9 +513,9 @@ def _split(n: _Node) -> None:
 
 def ir_axis(axis: int, rank: int) -> int:
     """An ONNX axis (batch included) of a rank-``rank`` tensor as the IR's axis: NCHW's C, H, W are
-    the IR's 2, 0, 1; a vector's features are axis 0."""
+    the IR's 2, 0, 1; NCL's C, L the IR's 2, 1 (``to_hwc``); a vector's features are axis 0."""
     axis %= rank
-    return {4: {1: 2, 2: 0, 3: 1}, 2: {1: 0}}[rank][axis]
+    return {4: {1: 2, 2: 0, 3: 1}, 3: {1: 2, 2: 1}, 2: {1: 0}}[rank][axis]
 
 
 @HANDLERS("Flatten", "Reshape", "Squeeze", "Unsqueeze")
@@ -525,17 +525,25 @@ def _reshape(n: _Node) -> None:
 
 @HANDLERS("Softmax")
 def _softmax(n: _Node) -> None:
-    """Along ``axis`` (opset 13 on: one axis, default the last); before opset 13 the axis and those after
-    it flattened, which is the last axis only where it is the last."""
-    rank = len(n.g.shapes.get(n.live[0], [])) if n.live else 0
-    opset = next((o.version for o in n.g.model.opset_import if o.domain in ("", "ai.onnx")), 13)
-    axis = n.a.get("axis", -1 if opset >= 13 else 1) % rank if rank else -1
-    if rank < 2 or axis == rank - 1:
+    """Along ``axis`` (opset 13 on: one axis, default the last). Before opset 13 the axis and those after it
+    are flattened into one: the same where at most one of them is longer than 1."""
+    shape = list(n.g.shapes.get(n.live[0], [])) if n.live else []
+    rank = len(shape)
+    if rank < 2 or any(not isinstance(d, int) for d in shape):
         n.add("softmax", n.live[:1])
-    elif opset < 13 or axis == 0 or rank not in (3, 4):
-        n.opaque(f"Softmax (axis {n.a.get('axis')} of a rank-{rank} tensor)", n.live)
-    else:
-        n.add("softmax", n.live[:1], axis=ir_axis(axis, 4) if rank == 4 else axis - 1)
+        return
+    opset = next((o.version for o in n.g.model.opset_import if o.domain in ("", "ai.onnx")), 13)
+    axis = n.a.get("axis", -1 if opset >= 13 else 1) % rank
+    if opset < 13:
+        long = [a for a in range(axis, rank) if shape[a] > 1]
+        if len(long) > 1:
+            n.opaque(f"Softmax (over axes {axis}.. of a rank-{rank} tensor, flattened)", n.live)
+            return
+        axis = long[0] if long else rank - 1
+    if axis == 0:
+        n.opaque("Softmax (over the batch)", n.live)
+        return
+    n.add("softmax", n.live[:1], axis=ir_axis(axis, rank))
 
 
 @HANDLERS("QuantizeLinear", "DequantizeLinear")

@@ -263,9 +263,11 @@ def _softmax(n: _Node):
     node = n.node
     dim = n.target.dim if node.op == "call_module" else node.kwargs.get("dim", node.args[1] if len(node.args) > 1
                                                                         else None)
-    rank = len(n.shape_of(n.srcs[0])) + 1 if n.srcs else 0
-    axis = None if dim is None or rank < 2 else _ir_axis(dim, rank) if rank in (2, 4) else dim % rank - 1
-    if axis is not None and axis != rank - 2:
+    meta = node.args[0].meta.get("tensor_meta") if node.args and hasattr(node.args[0], "meta") else None
+    rank = len(meta.shape) if hasattr(meta, "shape") else 0  # PyTorch's rank, batch included
+    axis = None if dim is None or rank not in (2, 3, 4) or dim % rank == 0 else _ir_axis(dim, rank)
+    last = len(n.shape_of(n.srcs[0])) - 1 if n.srcs else 0
+    if axis is not None and axis != last:
         n.add("softmax", n.srcs[:1], axis=axis, dtype=n.dtype)
         return False
     n.add("softmax", n.srcs[:1], dtype=n.dtype)
@@ -312,8 +314,8 @@ def _mean(n: _Node):
 
 def _ir_axis(dim: int, rank: int) -> int:
     """A PyTorch dimension (batch included) of a rank-``rank`` tensor as the IR's axis (NCHW's C, H, W
-    are the IR's 2, 0, 1)."""
-    return {4: {1: 2, 2: 0, 3: 1}, 2: {1: 0}}[rank][dim % rank]
+    are the IR's 2, 0, 1; NCL's C, L the IR's 2, 1: ``to_hwc``)."""
+    return {4: {1: 2, 2: 0, 3: 1}, 3: {1: 2, 2: 1}, 2: {1: 0}}[rank][dim % rank]
 
 
 @FUNCTIONS("permute", "transpose")
