@@ -445,9 +445,10 @@ def test_nearest_resize_in_every_format(tmp_path):
 
 def test_attention_products_and_softmax_axes(tmp_path):
     """TFLite (channels last, as the IR): BATCH_MATMUL of two activations and a softmax over the keys, 6 tokens
-    of 8 features: scores (6, 6) of 8 MACs each, 288, then (6, 8) of 6, 288. ONNX and PyTorch read 3-D tensors
-    as (N, C, L), so their products of two activations stay opaque, named with the way out (a spec); an ONNX
-    softmax over the channels of an image is kept on that axis."""
+    of 8 features: scores (6, 6) of 8 MACs each, 288, then (6, 8) of 6, 288. ONNX and PyTorch read a 3-D
+    tensor as (N, C, L), the IR's (1, L, C): their A B is the IR's B A, with the same counts (and the softmax
+    over the keys, ONNX's last axis, is along the IR's axis 1); a product of 4-D activations stays opaque,
+    named with the way out (a spec); an ONNX softmax over the channels of an image is along the IR's last."""
     import tflite
 
     B = tflite.BuiltinOperator
@@ -470,11 +471,31 @@ def test_attention_products_and_softmax_axes(tmp_path):
 
     from onnx import helper
 
-    nodes = [helper.make_node("Relu", ["x"], ["a"]), helper.make_node("MatMul", ["a", "x"], ["y"])]
+    # ONNX and PyTorch 3-D tensors (N, n, k) are the IR's (1, k, n): A B is the IR's B A, the same MACs
+    nodes = [helper.make_node("Relu", ["x"], ["a"]), helper.make_node("Reshape", ["x", "shape"], ["b"]),
+             helper.make_node("MatMul", ["a", "b"], ["s"]), helper.make_node("Softmax", ["s"], ["w"], axis=-1),
+             helper.make_node("MatMul", ["w", "a"], ["y"])]
     path = tmp_path / "att.onnx"
-    path.write_bytes(_onnx(nodes, [], (1, 6, 6)))
+    path.write_bytes(_onnx(nodes, [_ints("shape", [1, 8, 6])], (1, 6, 8)))
+    m = learncost.load_model(path)
+    kinds = [(lr.kind, lr.output_shape, lr.attr("axis")) for lr in m.layers if lr.kind in ("matmul", "softmax")]
+    assert kinds == [("matmul", (1, 6, 6), None), ("softmax", (1, 6, 6), 1), ("matmul", (1, 8, 6), None)]
+    assert [v for k, v in _forward(m).items() if m.by_name[k].kind == "matmul"] == [288, 288]
+    nodes = [helper.make_node("Relu", ["x"], ["a"]), helper.make_node("MatMul", ["a", "x"], ["y"])]
+    path.write_bytes(_onnx(nodes, [], (1, 2, 6, 6)))
     m = learncost.load_model(path, allow_unsupported=True)
     assert m.layers[-1].kind == "opaque" and any("kind matmul" in warning for warning in m.warnings)
     nodes = [helper.make_node("Conv", ["x", "w"], ["c"]), helper.make_node("Softmax", ["c"], ["y"], axis=1)]
     path.write_bytes(_onnx(nodes, [_zeros("w", 4, 3, 1, 1)], (1, 3, 5, 5), opset=13))
     assert [(lr.kind, lr.attr("axis")) for lr in learncost.load_model(path).layers[-1:]] == [("softmax", None)]
+
+    torch = pytest.importorskip("torch")
+
+    class Attention(torch.nn.Module):
+        def forward(self, x):
+            return torch.softmax(x @ x.reshape(1, 8, 6), dim=-1) @ x
+
+    m = learncost.from_torch(Attention(), (1, 6, 8))
+    assert [(lr.kind, lr.output_shape) for lr in m.layers if lr.kind == "matmul"] == [("matmul", (1, 6, 6)),
+                                                                                    ("matmul", (1, 8, 6))]
+    assert [v for k, v in _forward(m).items() if m.by_name[k].kind == "matmul"] == [288, 288]

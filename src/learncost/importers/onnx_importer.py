@@ -306,9 +306,13 @@ def _gemm(n: _Node) -> None:
     g, a, node = n.g, n.a, n.node
     w = g.weight_dims(node.input[1]) if len(node.input) >= 2 else None
     if n.op == "MatMul" and len(n.live) == 2:
-        # two activations (attention): the IR reads a 3-D tensor as (N, C, L) and a 4-D one as (N, C, H, W),
-        # channels last, so ONNX's last two axes are not the IR's; a spec states the product (kind matmul)
-        n.opaque("MatMul of two activations (write it in a spec: kind matmul)", n.live)
+        # two activations (attention). The IR reads a 3-D tensor (N, n, k) as (1, k, n), its transpose: the
+        # product A B is then the IR's B A ((A B)^T = B^T A^T). A 4-D one is read as an image, its axes
+        # rotated: a spec states that product (kind matmul)
+        if all(len(g.shapes.get(x, [])) == 3 for x in n.live):
+            n.add("matmul", [n.live[1], n.live[0]])
+        else:
+            n.opaque("MatMul of two 4-D activations (write it in a spec: kind matmul)", n.live)
         return
     if w is None or a.get("transA", 0):
         n.opaque(f"{n.op} (non-constant weights)", n.live)

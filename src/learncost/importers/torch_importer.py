@@ -276,9 +276,16 @@ def _softmax(n: _Node):
 
 @FUNCTIONS("matmul", "bmm")
 def _matmul(n: _Node):
-    """``a @ b`` of two activations: the IR reads a 3-D tensor as (N, C, L) and a 4-D one as (N, C, H, W),
-    channels last, so PyTorch's last two dimensions are not the IR's; a spec states the product."""
-    return n.opaque(f"{n.kind} of two activations (write it in a spec: kind matmul)", n.srcs)
+    """``a @ b`` of two activations. The IR reads a 3-D tensor (N, n, k) as (1, k, n), its transpose: the
+    product A B is then the IR's B A ((A B)^T = B^T A^T). A 4-D one is read as an image, its axes rotated:
+    a spec states that product."""
+    operands = n.operands(n.node.args)
+    ranks = {len(a.meta["tensor_meta"].shape) for a in n.node.args[:2] if hasattr(a, "meta") and
+             hasattr(a.meta.get("tensor_meta"), "shape")}
+    if len(operands) == 2 and ranks == {3}:
+        return n.add("matmul", [operands[1], operands[0]], dtype=n.dtype)
+    return n.opaque(f"{n.kind} of two {'4-D ' if 4 in ranks else ''}activations (write it in a spec: kind matmul)",
+                    n.srcs)
 
 
 @FUNCTIONS("add", "iadd", "mul", "imul", "sub", "isub")
