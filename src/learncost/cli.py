@@ -668,8 +668,26 @@ class Terminated(BaseException):
         self.signum = signum
 
 
+#: termination signals received during this run: a C extension running Python code (pydantic's schema
+#: builder) may turn the ``Terminated`` raised inside it into an exception of its own
+_RECEIVED: list[int] = []
+
+
 def _on_signal(signum, frame):
+    _RECEIVED.append(signum)
     raise Terminated(signum)
+
+
+def _on_interrupt(signum, frame):
+    """Ctrl-C as Python's own handler raises it, remembered (as ``_on_signal``)."""
+    _RECEIVED.append(signum)
+    raise KeyboardInterrupt
+
+
+def _interrupted(as_json: bool) -> int:
+    signum = _RECEIVED[0]
+    message = "learncost: interrupted" if signum == 2 else f"learncost: stopped by signal {signum}"
+    return _report("LC-INTERRUPTED", message, 128 + signum, as_json)
 
 
 def _options(argv: list[str]) -> tuple[list[str], bool, bool]:
@@ -718,19 +736,25 @@ def main(argv: list[str] | None = None) -> int:
     exc_types = _usage_errors()
     args, debug, as_json = _options(list(sys.argv[1:] if argv is None else argv))
     _WARNINGS.clear()
+    _RECEIVED.clear()
     previous = {}
-    for name in ("SIGTERM", "SIGHUP"):
-        if hasattr(signal, name):
-            try:
-                previous[name] = signal.signal(getattr(signal, name), _on_signal)
-            except ValueError:  # not the main thread (an embedding application): keep its handlers
-                pass
+    for name in ("SIGTERM", "SIGHUP", "SIGINT"):
+        if not hasattr(signal, name):
+            continue
+        if name == "SIGINT" and signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+            continue  # Ctrl-C ignored (a background job) or handled by an embedding application: left as it is
+        try:
+            previous[name] = signal.signal(getattr(signal, name), _on_interrupt if name == "SIGINT" else _on_signal)
+        except ValueError:  # not the main thread (an embedding application): keep its handlers
+            pass
     try:
         status = typer.main.get_command(app).main(args=args, prog_name="learncost", standalone_mode=False)
         if status == 130:  # typer turns KeyboardInterrupt into Exit(130) and hands back the code
             return _report("LC-INTERRUPTED", "learncost: interrupted", 130, as_json)
         status = status if isinstance(status, int) else 0
     except LearncostError as exc:
+        if _RECEIVED:
+            return _interrupted(as_json)
         return _report(exc.code, exc.message, exc.exit_status, as_json, hint=exc.hint, location=exc.location,
                        line=f"learncost: error: {exc.line()}")
     except exc_types.NoArgsIsHelpError as exc:
@@ -760,6 +784,8 @@ def main(argv: list[str] | None = None) -> int:
                        line="learncost: error: out of memory (the model or sweep is too large for this machine's "
                             "memory)")
     except Exception as exc:
+        if _RECEIVED:  # the signal's exception, converted on its way up by an extension
+            return _interrupted(as_json)
         if debug:
             import traceback
 
@@ -780,11 +806,16 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run() -> None:
+    import os
+
     code = main()
     try:
         sys.stdout.flush()
     except OSError:  # a closed pipe: keep the interpreter from printing "Exception ignored" at exit
-        import os
-
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    if _RECEIVED:
+        # interrupted inside a C extension, the interpreter's finalization can abort (seen: SIGABRT after the
+        # report); the cleanup ran in ``finally`` blocks already, so leave with the reported status at once
+        sys.stderr.flush()
+        os._exit(code)
     sys.exit(code)
