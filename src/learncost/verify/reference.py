@@ -1266,22 +1266,21 @@ def ff_training(s: Step) -> None:
     """Hinton 2022: a positive pass (true label) and a negative pass (wrong label), each layer
     trained on its own goodness (sum of squared activities) and passing on its length-normalized
     output. The sample is kept for the second pass. No backward pass, no softmax head."""
-    setup = s.setup
-    m = setup.micro
-    true_label = s.seed % s.model.classes if s.model.supervised else None
-    wrong_label = (true_label + 1) % s.model.classes if s.model.supervised else None
+    m = s.setup.micro
 
     def micro_batch(prefix: str, last_micro: bool) -> None:
         x = s.new_input(m)
         s.hold(s.input_name, "activation", x, m)
-        _ff_passes(s, x, m, prefix, last_micro, true_label, wrong_label)
+        _ff_passes(s, x, m, prefix, last_micro)
         del x
 
     s.training(micro_batch)
 
 
-def _ff_passes(s: Step, x, m: int, prefix: str, last_micro: bool, true_label, wrong_label) -> None:
+def _ff_passes(s: Step, x, m: int, prefix: str, last_micro: bool) -> None:
     """The positive pass (true label) and the negative pass (wrong label), the sample ``x`` kept through both."""
+    true_label = s.seed % s.model.classes if s.model.supervised else None
+    wrong_label = (true_label + 1) % s.model.classes if s.model.supervised else None
     for positive, label, sign in ((True, true_label, "positive"), (False, wrong_label, "negative")):
         _embed(s, x, label, negative=not positive)
         values = {s.input_name: x}
@@ -1371,13 +1370,11 @@ def ff_readout_training(s: Step) -> None:
     but the first hidden layer's) feed a linear readout; the readout's error and, for each activity, its
     weight gradient e h^T, applied (or buffered) before the activity goes."""
     m = s.setup.micro
-    true_label = s.seed % s.model.classes if s.model.supervised else None
-    wrong_label = (true_label + 1) % s.model.classes if s.model.supervised else None
 
     def micro_batch(prefix: str, last_micro: bool) -> None:
         x = s.new_input(m)
         s.hold(s.input_name, "activation", x, m)
-        _ff_passes(s, x, m, prefix, last_micro, true_label, wrong_label)
+        _ff_passes(s, x, m, prefix, last_micro)
         if not s.model.supervised:  # the negative pass shifted an autoencoder's sample in place: shifted back
             with s.counter.paused():
                 x.copy_(x.roll(-1, dims=-1))
