@@ -19,6 +19,11 @@ from .ir import Shape, any_true
 #: and a reshape is a view of its input. Their consumers read through them.
 TRANSIENT_KINDS = frozenset({"pad", "reshape", "flatten", "quantize", "dequantize"})
 
+def transient(layer) -> bool:
+    """A layer whose output is its input's buffer (a padding, reshape or converter read through), not its own."""
+    return layer.kind in TRANSIENT_KINDS and bool(layer.inputs)
+
+
 #: the classifier's output head as the sheet models it (INT8->float converter, softmax,
 #: float->INT8 converter). Forward-Forward does not use it (sheet: FF sums R18, not W18).
 HEAD_KINDS = frozenset({"softmax", "quantize", "dequantize"})

@@ -41,6 +41,12 @@ def from_ir(t, shape: tuple[int, ...]):
     return (t.permute(0, 3, 1, 2) if len(shape) == 3 else t).contiguous()
 
 
+def copied(t, source):
+    """``t`` in memory of its own: a transpose is a copy, as the IR states it, even where only an axis of size 1
+    moved and the permuted value, contiguous already, still shares ``source``'s memory."""
+    return t.clone() if t.untyped_storage().data_ptr() == source.untyped_storage().data_ptr() else t
+
+
 LAYER_NORM_EPS = 1e-5
 
 
@@ -201,9 +207,8 @@ def build_module(model: Model):
                 pre = from_ir(pre.reshape(pre.shape[0], *layer.output_shape), layer.output_shape)
             elif k == "transpose":
                 src = layer.input_shapes[0]
-                pre = from_ir(to_ir(ins[0], src).permute(0, *(a + 1 for a in layer.attr("perm"))), layer.output_shape)
-                # a copy, as the IR states it, even where only an axis of size 1 moves (contiguous already)
-                pre = pre.clone() if pre.untyped_storage().data_ptr() == ins[0].untyped_storage().data_ptr() else pre
+                pre = copied(from_ir(to_ir(ins[0], src).permute(0, *(a + 1 for a in layer.attr("perm"))),
+                                     layer.output_shape), ins[0])
             elif k == "slice":
                 src = layer.input_shapes[0]
                 index = (slice(None), *(slice(b, e, st) for b, e, st in

@@ -32,7 +32,7 @@ from dataclasses import replace
 from typing import Mapping
 
 from ..ir import Dims, Layer, Model
-from ..layers import HEAD_KINDS, TRANSIENT_KINDS
+from ..layers import HEAD_KINDS, transient
 from .formulas import (BILINEAR_KINDS, GENERATOR_MACC, OPTIMIZER_MACC, SELECTING_KINDS, TANGENT_AS_BACKWARD,
                        feedback_projection,
                        input_errors, readout_product, tangent)
@@ -132,7 +132,7 @@ def layer_costs(model: Model, plan, *, convention: str | None = None,
         if readout:  # the readout's weights on this activity: trained, as every layer's, by the setup's optimizer
             c["readout_step"] = per_param * c["readout_gradient"]
             c["readout_accumulation"] = c["readout_gradient"]
-        if plan.output_error[name] and not _transient(layer):
+        if plan.output_error[name] and not transient(layer):
             senders = _senders(model, plan, name)
             if len(senders) > 1:
                 c["gradient_sum"] = layer.output_elements * (len(senders) - 1)
@@ -141,16 +141,12 @@ def layer_costs(model: Model, plan, *, convention: str | None = None,
     return out
 
 
-def _transient(layer: Layer) -> bool:
-    return layer.kind in TRANSIENT_KINDS and bool(layer.inputs)
-
-
 def _senders(model: Model, plan, name: str) -> list[str]:
     """The layers sending an error back to ``name``'s buffer: its readers, and those reading it through a
     reshape or a padding (their errors are summed in the buffer they read through)."""
     out = []
     for r in model.consumers[name]:
-        if _transient(model.by_name[r]):
+        if transient(model.by_name[r]):
             out += _senders(model, plan, r)
         elif plan.output_error[r] and plan.needs_input_error[r]:
             out.append(r)

@@ -11,16 +11,12 @@ read from flash, as inference engines on MCUs do (and as the paper counts infere
 from __future__ import annotations
 
 from ..ir import any_true
-from ..layers import INPUT_DERIVATIVE, TRANSIENT_KINDS
+from ..layers import INPUT_DERIVATIVE, transient  # noqa: F401  (the schedules read it from here)
 from ..setups import OPTIMIZER_STATE
 from . import Schedule
 
 #: activations whose derivative a 1-bit mask can stand for (output in (0, 6) for ReLU6, > 0 for ReLU)
 MASKABLE = frozenset({"relu", "relu6"})
-
-
-def transient(layer) -> bool:
-    return layer.kind in TRANSIENT_KINDS and bool(layer.inputs)
 
 
 def feedback_matrices(model, plan, kind: str | None) -> list[tuple[str, str, int]]:

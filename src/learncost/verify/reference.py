@@ -31,8 +31,8 @@ from ..ir import Layer
 from ..schedules.common import (feedback_matrices, kept_buffers, mask_kept, passes_error, reached_by_backward,
                                 reached_by_update, sliced, transient)
 from ..setups import OPTIMIZER_STATE
-from ..torch_build import (ELU_ALPHA, LEAKY_SLOPE, build_module, example_input, from_ir, layer_norm_stats, module_key,
-                           to_ir)
+from ..torch_build import (ELU_ALPHA, LEAKY_SLOPE, build_module, copied, example_input, from_ir, layer_norm_stats,
+                           module_key, to_ir)
 from .counter import MacCounter
 from .tracker import Tracker
 
@@ -541,9 +541,8 @@ def _input_gradient(s: Step, layer: Layer, g, in_shape, aligned: bool = False, i
             inverse = [0] * len(layer.attr("perm"))
             for i, a in enumerate(layer.attr("perm")):
                 inverse[a] = i
-            dx = from_ir(to_ir(g, layer.output_shape).permute(0, *(a + 1 for a in inverse)), layer.input_shapes[0])
-            # a copy, as the forward's, even where only an axis of size 1 moves
-            return dx.clone() if dx.untyped_storage().data_ptr() == g.untyped_storage().data_ptr() else dx
+            return copied(from_ir(to_ir(g, layer.output_shape).permute(0, *(a + 1 for a in inverse)),
+                                  layer.input_shapes[0]), g)
         if layer.kind == "slice":
             src = layer.input_shapes[0]
             dx = g.new_zeros(in_shape)
