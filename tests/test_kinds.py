@@ -223,33 +223,15 @@ def test_new_kinds_execute_as_counted(name, setup):
 def test_hand_written_backward_of_new_kinds_matches_autograd(monkeypatch, name):
     """One SGD step at learning rate 1: W0 - W1 is the reference's gradient, from what it kept (the
     factors of a product, an activation's input); autograd's comes from the whole graph."""
-    torch = pytest.importorskip("torch")
-    from learncost.evaluate import Evaluator
+    pytest.importorskip("torch")
     from learncost.setups import load
     from learncost.torch_build import module_key
     from learncost.verify import reference as R
 
+    from test_verify_setups import sgd_step_against_autograd
+
     monkeypatch.setattr(R, "LEARNING_RATE", 1.0)
-    m = _built(name)
-    ev = Evaluator(m, load("int8-fp32grad"))
-    step = R.Step(ev, seed=3)
-    before = {k: v.detach().clone() for k, v in step.net.state_dict().items()}
-    x = R.example_input(m, seed=3)
-    with step.counter:
-        R.bp_training(step)
-    after = step.net.state_dict()
-    net = R.build_module(m)
-    net.load_state_dict(before)
-    values = {m.input.name: x}
-    for layer in m.layers[1:]:
-        values[layer.name] = net.run_layer(layer, [values[s] for s in layer.inputs])[1]
-    logits = values[ev.plan.logits.name].reshape(1, -1)
-    target = step.target(values, 1)
-    if m.output.kind == "softmax":
-        loss = torch.nn.functional.cross_entropy(logits, target.argmax(1))  # dL/dlogits = p - y
-    else:
-        loss = 0.5 * ((logits - target) ** 2).sum()  # dL/dlogits = logits - y, as the reference's error
-    loss.backward()
+    ev, net, before, after = sgd_step_against_autograd(_built(name), load("int8-fp32grad"))
     for layer in ev.plan.weight_layers:
         weight, bias = net.params(layer)
         key = module_key(layer)

@@ -85,18 +85,11 @@ def test_tracked_residual_block_matches_the_hand_derivation():
     assert c.memory.tracked_bytes == 324 and c.memory.tracked_at == "backward c2"  # test_setups derives it
 
 
-@pytest.mark.parametrize("model, setup", [
-    ("cnn", "int8-fp32grad"), ("residual", "int8-fp32grad"), ("kws", "int8-fp32grad"), ("ic", "paper"),
-    ("cnn", "channel ratio"),
-])
-def test_hand_written_backward_matches_autograd(monkeypatch, model, setup):
-    """One SGD step with a learning rate of 1: W0 - W1 is the gradient the reference computed from what it
-    kept; autograd computes it from the whole graph. The two agree on every trained slice."""
-    monkeypatch.setattr(R, "LEARNING_RATE", 1.0)
-    m = {"cnn": lambda: _model(CNN), "residual": lambda: _model(RESIDUAL)}.get(model, lambda: learncost.load_model(model))()
-    st = _variant("int8-fp32grad", update={"weights": {"last": 2, "ratio": 0.5}, "biases": {"last": 2}}) \
-        if setup == "channel ratio" else load(setup)
-    ev = Evaluator(m, st)
+def sgd_step_against_autograd(m, setup):
+    """One SGD step of the reference's backpropagation at learning rate 1 (set by the caller), then autograd
+    on the whole graph from the same weights and sample: (evaluator, the autograd module, weights before,
+    weights after). W0 - W1 is the reference's gradient, from what it kept; the module's ``.grad`` autograd's."""
+    ev = Evaluator(m, setup)
     step = R.Step(ev, seed=3)
     before = {k: v.detach().clone() for k, v in step.net.state_dict().items()}
     x = R.example_input(m, seed=3)
@@ -116,6 +109,21 @@ def test_hand_written_backward_matches_autograd(monkeypatch, model, setup):
     else:
         loss = 0.5 * ((logits - target) ** 2).sum()  # dL/dlogits = logits - y
     loss.backward()
+    return ev, net, before, after
+
+
+@pytest.mark.parametrize("model, setup", [
+    ("cnn", "int8-fp32grad"), ("residual", "int8-fp32grad"), ("kws", "int8-fp32grad"), ("ic", "paper"),
+    ("cnn", "channel ratio"),
+])
+def test_hand_written_backward_matches_autograd(monkeypatch, model, setup):
+    """One SGD step with a learning rate of 1: W0 - W1 is the gradient the reference computed from what it
+    kept; autograd computes it from the whole graph. The two agree on every trained slice."""
+    monkeypatch.setattr(R, "LEARNING_RATE", 1.0)
+    m = {"cnn": lambda: _model(CNN), "residual": lambda: _model(RESIDUAL)}.get(model, lambda: learncost.load_model(model))()
+    st = _variant("int8-fp32grad", update={"weights": {"last": 2, "ratio": 0.5}, "biases": {"last": 2}}) \
+        if setup == "channel ratio" else load(setup)
+    ev, net, before, after = sgd_step_against_autograd(m, st)
     checked = 0
     for layer in ev.plan.weight_layers:
         u = ev.plan.of(layer.name)

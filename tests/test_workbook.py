@@ -77,15 +77,20 @@ def _check_layers(cells, a, sheet):
             assert cells.get((sheet.upper(), f"{letter}{k}"), 0) == value, (lr.name, op)
 
 
-@pytest.mark.parametrize("model", ["kws", "ic", "ad"])  # a chain, residual branches, an unsupervised autoencoder
-def test_xlsx_recomputes_to_learncost_figures(tmp_path, model):
-    a = analyze(model, mcus=BOARDS)
+def _recomputes(tmp_path, a):
+    """Write ``a``'s workbook, recompute it, check its totals and layer cells against ``a``: (book, path)."""
     book = W.build([a])
-    path = tmp_path / f"{model}.xlsx"
+    path = tmp_path / f"{a.model_key}.xlsx"
     W.write_xlsx(book, path)
     cells = _compute(path)
     _check_totals(cells, book, [a])
-    _check_layers(cells, a, f"{model}_layers")
+    _check_layers(cells, a, f"{a.model_key}_layers")
+    return book, path
+
+
+@pytest.mark.parametrize("model", ["kws", "ic", "ad"])  # a chain, residual branches, an unsupervised autoencoder
+def test_xlsx_recomputes_to_learncost_figures(tmp_path, model):
+    _recomputes(tmp_path, analyze(model, mcus=BOARDS))
 
 
 def _edit(path, sheet, cell, value):
@@ -204,12 +209,7 @@ def test_workbook_under_a_setup_recomputes_and_follows_its_cells(tmp_path):
     from learncost.setups import build, load
 
     a = analyze("kws", ["bp", "ff"], BOARDS, setup="int8-fp32grad")
-    book = W.build([a])
-    path = tmp_path / "kws.xlsx"
-    W.write_xlsx(book, path)
-    cells = _compute(path)
-    _check_totals(cells, book, [a])
-    _check_layers(cells, a, "kws_layers")
+    book, path = _recomputes(tmp_path, a)
     assert [sheet.name for sheet in book.sheets] == ["settings", "setup", "kws_layers", "kws_tensors", "kws_steps", "totals"]
 
     setup_rows = [row[0] for row in book.sheets[1].rows]
@@ -234,10 +234,4 @@ def test_workbook_under_a_setup_recomputes_and_follows_its_cells(tmp_path):
 def test_ff_readout_workbook_recomputes(tmp_path):
     """FF with a readout under int8-fp32grad: its readout cells (classes x each activity's elements, its SGD
     step) and its parameters beyond the model's layers recompute to learncost's figures."""
-    a = analyze("kws", ["ff", "ff-readout"], BOARDS, setup="int8-fp32grad")
-    book = W.build([a])
-    path = tmp_path / "kws.xlsx"
-    W.write_xlsx(book, path)
-    cells = _compute(path)
-    _check_totals(cells, book, [a])
-    _check_layers(cells, a, "kws_layers")
+    _recomputes(tmp_path, analyze("kws", ["ff", "ff-readout"], BOARDS, setup="int8-fp32grad"))
