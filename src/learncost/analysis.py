@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Iterable, Mapping
 
 from .catalog import MCU, Dataset, get_dataset, get_mcu, mcus as all_mcus
+from .engines import PAPER, Rates, cycles as engine_cycles, rates as engine_rates
 from .evaluate import Evaluator
 from .fit import Fit, check as check_fit
 from .ir import Model
@@ -41,6 +42,8 @@ class LayerReport:
     params_bytes: int
     macc: dict[str, int]
     note: str | None = None
+    #: MCU id -> operation -> ms of one application of the operation on this layer (the board's engine)
+    latency_ms: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 @dataclass
@@ -64,12 +67,20 @@ class Row:
     memory_by_role: dict[str, int] = field(default_factory=dict)
     samples: int = 1  # samples the MACC and memory cover: the training batch, or 1
     flash_bytes: int = 0  # what flash must hold (the parameters, and F where the setup stores it there)
+    #: by MCU id: the engine that times the row, the spread its calibration supports, energy per sample
+    engine: dict[str, str] = field(default_factory=dict)
+    latency_ms_range: dict[str, list[float] | None] = field(default_factory=dict)
+    energy_mj: dict[str, float | None] = field(default_factory=dict)
+    energy_mj_range: dict[str, list[float] | None] = field(default_factory=dict)
+    train_hours_range: dict[str, list[float] | None] | None = None
+    train_energy_wh: dict[str, float | None] | None = None
 
     def to_dict(self) -> dict:
         d = asdict(self)
         d["fit"] = {mcu_id: f.to_dict() for mcu_id, f in self.fit.items()}  # with the verdicts, not just fields
-        if d["train_hours"] is None:
-            del d["train_hours"]
+        for key in ("train_hours", "train_hours_range", "train_energy_wh"):
+            if d[key] is None:
+                del d[key]
         return d
 
 
@@ -83,6 +94,7 @@ class Analysis:
     warnings: list[str] = field(default_factory=list)
     evaluator: Evaluator | None = field(default=None, repr=False)
     procedures: dict[str, Procedure] = field(default_factory=dict, repr=False)
+    rates: dict[str, Rates | None] = field(default_factory=dict, repr=False)  # MCU id -> its engine's rates
 
     @property
     def setup(self) -> Setup:
@@ -108,7 +120,7 @@ class Analysis:
             "model": self.model_key,
             "parameters": self.model.parameters,
             "mcus": {m.id: {"clock_mhz": m.clock_mhz, "cycles_per_macc": m.cycles_per_macc, "sram_kb": m.sram_kb,
-                            "flash_kb": m.flash_kb} for m in self.mcus},
+                            "flash_kb": m.flash_kb} | _rates_dict(self.rates.get(m.id)) for m in self.mcus},
             "dataset": asdict(self.dataset) if self.dataset else None,
             "setup": setup_dict(self.setup),
             "memory_accounting": self.evaluator.accounting,
@@ -128,13 +140,22 @@ class Analysis:
         flat = []
         for r in self.rows:
             d = r.to_dict()
-            for key in ("latency_ms", "train_hours"):
+            for key in ("latency_ms", "train_hours", "engine", "latency_ms_range", "energy_mj", "energy_mj_range",
+                        "train_hours_range", "train_energy_wh"):
                 for mcu, value in (d.pop(key, None) or {}).items():
                     d[f"{key}[{mcu}]"] = value
             d.update({f"macc[{op}]": v for op, v in d.pop("macc_by_operation").items()})
             d.update({f"fits[{mcu}]": f["fits"] for mcu, f in d.pop("fit").items()})
             flat.append(d)
         return pd.DataFrame(flat)
+
+
+def _rates_dict(r: Rates | None) -> dict:
+    if r is None:
+        return {"engine": None}
+    return {"engine": r.engine, "engine_cycles_per_macc": r.cycles_per_macc, "engine_basis": r.basis,
+            "latency_spread": r.spread and list(r.spread), "power_mw": r.power_mw,
+            "power_mw_range": r.power_range and list(r.power_range)}
 
 
 def layer_dict(lr: LayerReport) -> dict:
@@ -165,13 +186,15 @@ def analyze(
     patches: Patches | None = None,
     setup: Setup | str | None = None,
     memory: str | None = None,
+    engine: str | None = None,
 ) -> Analysis:
     """Costs of ``model`` under each procedure, for training and inference.
 
     ``procedures`` defaults to all registered ones, ``mcus`` to the paper's two boards and
     ``dataset`` to the one the model declares (training hours need a dataset). ``setup`` is a
     preset id, a setup file or a ``Setup`` (default: the paper's); ``memory`` picks the memory
-    accounting (default: the setup's).
+    accounting (default: the setup's); ``engine`` times every board with that engine's profile
+    (default: each board's own measured engine, ``paper`` where it has none; ``learncost.engines``).
     """
     if isinstance(model, str):
         from .zoo import load_model
@@ -184,6 +207,8 @@ def analyze(
     elif dataset is None and model.dataset:
         dataset = get_dataset(model.dataset)
     ev = Evaluator(model, setup, memory=memory, patches=patches)
+    timed = {m.id: engine_rates(m, engine) for m in boards}
+    kinds = {layer.name: layer.kind for layer in model.layers}
     layers = [
         LayerReport(
             name=layer.name, kind=layer.kind, inputs=list(layer.inputs), output_shape=list(layer.output_shape),
@@ -191,6 +216,7 @@ def analyze(
             weights=layer.weights, biases=layer.biases,
             params_bytes=ev.sizes.params(layer),
             macc=costs, note=layer.note,
+            latency_ms={m: {op: r.ms(v, layer.kind) for op, v in costs.items() if v} for m, r in timed.items() if r},
         )
         for layer, costs in zip(model.layers, ev.costs)
     ]
@@ -199,10 +225,20 @@ def analyze(
         for phase_name in PHASES:
             f = ev.figures(proc, phase_name)
             per_sample = f.macc / f.samples
-            latency = {m.id: m.latency_ms(per_sample) for m in boards}
-            hours = None
+            split = None
+            t = {}
+            for m in boards:
+                r = timed[m.id]
+                if r is not None and r.engine != PAPER and split is None:
+                    split = ev.breakdown(proc, phase_name)
+                t[m.id] = timing(m, r, per_sample, split, kinds, f.samples)
+            latency = {mcu_id: x.latency_ms for mcu_id, x in t.items()}
+            hours = hours_range = train_wh = None
             if phase_name == "training":  # empty without a workload: the JSON contract keeps the key
                 hours = {mcu_id: dataset.train_hours(ms) for mcu_id, ms in latency.items()} if dataset else {}
+                hours_range = {mcu_id: x.scaled(dataset.train_hours) for mcu_id, x in t.items()} if dataset else {}
+                train_wh = ({mcu_id: None if x.energy_mj is None else x.energy_mj * dataset.epochs * dataset.samples
+                             / 3.6e6 for mcu_id, x in t.items()} if dataset else {})
             mem = f.memory
             rows.append(Row(
                 model=model.id or model.name, procedure=proc.id, phase=phase_name, macc=f.macc,
@@ -212,7 +248,45 @@ def analyze(
                 fit={m.id: check_fit(mem.bytes, f.params_bytes, m, flash_need=f.flash_bytes) for m in boards},
                 setup=ev.setup.key, memory_accounting=mem.accounting, memory_by_role=dict(mem.by_role),
                 samples=f.samples, flash_bytes=f.flash_bytes,
+                engine={mcu_id: r and r.engine for mcu_id, r in timed.items()},
+                latency_ms_range={mcu_id: x.latency_range for mcu_id, x in t.items()},
+                energy_mj={mcu_id: x.energy_mj for mcu_id, x in t.items()},
+                energy_mj_range={mcu_id: x.energy_range for mcu_id, x in t.items()},
+                train_hours_range=hours_range, train_energy_wh=train_wh,
             ))
     warnings = list(model.warnings) + ev.plan.warnings
     return Analysis(model=model, layers=layers, rows=rows, mcus=boards, dataset=dataset, warnings=warnings,
-                    evaluator=ev, procedures={p.id: p for p in procs})
+                    evaluator=ev, procedures={p.id: p for p in procs}, rates=timed)
+
+
+@dataclass(frozen=True)
+class Timing:
+    """One row's time and energy per sample on one board, with the spread the engine's calibration supports."""
+
+    latency_ms: float | None
+    latency_range: list[float] | None = None
+    energy_mj: float | None = None
+    energy_range: list[float] | None = None
+
+    def scaled(self, fn) -> list[float] | None:
+        return None if self.latency_range is None else [fn(x) for x in self.latency_range]
+
+
+def timing(mcu: MCU, r: Rates | None, per_sample: float, split: dict | None, kinds: dict[str, str],
+           samples: int) -> Timing:
+    """Latency per sample: the paper's MACC x cycles/MACC / clock under ``paper``, else the sum over layers
+    and operations of MACC x the rate of the layer's kind (``engines.cycles``) / clock / samples. Energy
+    per sample: latency x the board's measured power (mJ = ms x mW / 1000). Ranges: the latency times the
+    calibration's spread (true / predicted, low and high); energy also at the power's extremes."""
+    if r is None:
+        return Timing(None)
+    if r.engine == PAPER:
+        ms = mcu.latency_ms(per_sample)
+    else:
+        ms = engine_cycles(r, split, kinds) / samples / (r.clock_mhz * 1e3)
+    lo_hi = None if r.spread is None else [ms * r.spread[0], ms * r.spread[1]]
+    if r.power_mw is None:
+        return Timing(ms, lo_hi)
+    energy = ms * r.power_mw / 1e3
+    base = lo_hi or [ms, ms]
+    return Timing(ms, lo_hi, energy, [base[0] * r.power_range[0] / 1e3, base[1] * r.power_range[1] / 1e3])

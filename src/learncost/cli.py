@@ -63,6 +63,10 @@ PROC_HELP = ("Procedure id (repeatable; `learncost procedures` lists them); `all
 McuOpt = typer.Option(None, "--mcu", "-m", help="MCU id (repeatable); see `learncost mcus`.")
 ClockOpt = typer.Option(None, "--clock-mhz", help="Custom MCU clock (MHz); needs --cycles-per-macc.",
                         callback=_bounded("--clock-mhz", MAX_OPTION))
+EngineOpt = typer.Option(
+    None, "--engine", "-e",
+    help="Time every board with this engine's profile (learncost engines lists them); default: each board's own "
+         "measured engine, the paper's one cycles/MACC where it has none (always for `paper`).")
 CyclesOpt = typer.Option(None, "--cycles-per-macc", help="Custom MCU cycles per MACC; needs --clock-mhz.",
                          callback=_bounded("--cycles-per-macc", MAX_OPTION))
 SramOpt = typer.Option(None, "--sram-kb", help="Custom MCU SRAM (KB of 1024 B), for fit checks.",
@@ -178,7 +182,7 @@ def _mcus(ids: Optional[list[str]], clock: Optional[float], cycles: Optional[flo
 def _analysis(model: str, procedure: Optional[list[str]], boards, allow_unsupported: bool, classes: Optional[int],
               input_shape: Optional[str], fmt: Format, *, dataset: Optional[str] = None,
               epochs: Optional[int] = None, samples: Optional[int] = None, params: Optional[dict] = None,
-              setup: Optional[str] = None, memory: Optional[str] = None):
+              setup: Optional[str] = None, memory: Optional[str] = None, engine: Optional[str] = None):
     """Load the model and analyse it under the chosen procedures, boards, workload and setup (analyze, fit)."""
     from .analysis import analyze as run
     from .catalog import get_dataset, workload
@@ -194,7 +198,7 @@ def _analysis(model: str, procedure: Optional[list[str]], boards, allow_unsuppor
         _warn(m)  # tables and markdown carry the warnings themselves
     ds_name = dataset or m.dataset
     result = run(m, procs, boards, workload(get_dataset(ds_name) if ds_name else None, epochs, samples),
-                 setup=chosen, memory=memory)
+                 setup=chosen, memory=memory, engine=engine)
     if fmt in (Format.csv, Format.json):
         for w in result.warnings[len(m.warnings):]:
             print(f"learncost: warning: {w}", file=sys.stderr)
@@ -256,6 +260,7 @@ def paper(
     cycles_per_macc: Optional[float] = CyclesOpt,
     epochs: Optional[int] = EpochsOpt,
     samples: Optional[int] = SamplesOpt,
+    engine: Optional[str] = EngineOpt,
     output: Optional[str] = OutputOpt,
     force: bool = ForceOpt,
 ) -> None:
@@ -276,7 +281,7 @@ def paper(
         from .zoo import load_model
 
         override = {m: workload(get_dataset(load_model(m).dataset), epochs, samples) for m in paper_mod.setup()["models"]}
-    result = paper_mod.compute(as_published, mcus=boards, dataset_override=override)
+    result = paper_mod.compute(as_published, mcus=boards, dataset_override=override, engine=engine or "paper")
     from .report import plots
 
     _emit(fmt, tables=lambda: rep.tables(result), json_text=lambda: rep.to_json(result),
@@ -303,6 +308,7 @@ def analyze(
     param: Optional[list[str]] = ParamOpt,
     setup_name: Optional[str] = SetupOpt,
     memory: Optional[str] = MemoryOpt,
+    engine: Optional[str] = EngineOpt,
     fmt: Format = FormatOpt,
     output: Optional[str] = OutputOpt,
     force: bool = ForceOpt,
@@ -314,7 +320,7 @@ def analyze(
     boards = _mcus(mcu, clock_mhz, cycles_per_macc, setup()["mcus"], sram_kb, flash_kb)
     result = _analysis(model, procedure, boards, allow_unsupported, classes, input_shape, fmt,
                        dataset=dataset, epochs=epochs, samples=samples, params=_params(param),
-                       setup=setup_name, memory=memory)
+                       setup=setup_name, memory=memory, engine=engine)
 
     _emit(fmt, tables=lambda: rep.tables(result, per_layer), json_text=lambda: rep.to_json(result, per_layer),
           csv_text=lambda: rep.csv_text(result, per_layer), output=output, force=force,
@@ -337,6 +343,7 @@ def fit(
     param: Optional[list[str]] = ParamOpt,
     setup_name: Optional[str] = SetupOpt,
     memory: Optional[str] = MemoryOpt,
+    engine: Optional[str] = EngineOpt,
     fmt: Format = FormatOpt,
     output: Optional[str] = OutputOpt,
     force: bool = ForceOpt,
@@ -347,7 +354,7 @@ def fit(
 
     boards = _mcus(mcu, clock_mhz, cycles_per_macc, list(catalogue()), sram_kb, flash_kb)
     result = _analysis(model, procedure, boards, allow_unsupported, classes, input_shape, fmt,
-                       params=_params(param), setup=setup_name, memory=memory)
+                       params=_params(param), setup=setup_name, memory=memory, engine=engine)
 
     _emit(fmt, tables=lambda: rep.tables(result), json_text=lambda: rep.to_json(result),
           csv_text=lambda: rep.csv_text(result), output=output, force=force,
@@ -369,6 +376,7 @@ def sweep(
     flash_kb: Optional[float] = FlashOpt,
     setup_name: Optional[str] = SetupOpt,
     memory: Optional[str] = MemoryOpt,
+    engine: Optional[str] = EngineOpt,
     fmt: Format = FormatOpt,
     output: Optional[str] = OutputOpt,
     force: bool = ForceOpt,
@@ -394,10 +402,10 @@ def sweep(
 
         with Progress(console=Console(stderr=True), transient=True) as bar:
             task = bar.add_task("sweeping", total=total)
-            result = run(model, values, procs, boards, dataset, setup=setup_name, memory=memory,
+            result = run(model, values, procs, boards, dataset, setup=setup_name, memory=memory, engine=engine,
                          progress=lambda done, n: bar.update(task, completed=done))
     else:
-        result = run(model, values, procs, boards, dataset, setup=setup_name, memory=memory)
+        result = run(model, values, procs, boards, dataset, setup=setup_name, memory=memory, engine=engine)
     _emit(fmt, tables=lambda: rep.tables(result), json_text=lambda: rep.to_json(result),
           csv_text=lambda: rep.csv_text(result), output=output, force=force,
           figure=lambda: plots.sweep_figure(result), setup=result.setup, accounting=result.memory)
@@ -569,6 +577,31 @@ def mcus(fmt: Format = FormatOpt) -> None:
     _emit_listing(fmt, "MCUs", cols, rows, numeric={3, 4, 7, 8},
                   notes=["derived cycles/MACC = clock / MLPerf Tiny median throughput / forward MACC of the "
                          "built-in model, per benchmark; KB = 1024 B"])
+
+
+@app.command()
+def engines(fmt: Format = FormatOpt) -> None:
+    """The engine profiles: cycles per MACC by layer kind and core, fitted on MLPerf Tiny v1.0 (inference)
+    and MIT's Tiny Training measurements (training), with the spread and power each supports."""
+    from .engines import profiles
+
+    cols = ["engine", "name", "core", "conv", "depthwise", "dense", "measured_on", "spread", "power_mw", "backward",
+            "source"]
+    rows = []
+    for e, p in profiles().items():
+        for core, g in p["cores"].items():
+            boards = g.get("boards") or {}
+            resid = [r for b in boards.values() for r in (b or {}).get("residuals", {}).values()]
+            spread = (f"{min(resid):+.1%} to {max(resid):+.1%} (predicted / measured - 1)" if resid
+                      else f"{g['range'][0]:g}-{g['range'][1]:g} cycles/MACC" if "range" in g else None)
+            power = {b: v["power_mw"] for b, v in boards.items() if v and v.get("power_mw")}
+            power_text = "; ".join(f"{b} {min(w.values()):.3g}-{max(w.values()):.3g}" for b, w in power.items())
+            rows.append([e, p["name"], core, *(g["cycles_per_macc"][c] for c in ("conv", "depthwise", "dense")),
+                         ", ".join(boards), spread, power_text or None, p["backward"], p["source"]])
+    _emit_listing(fmt, "Engines", cols, rows, numeric={3, 4, 5},
+                  notes=["cycles per MACC of each layer kind's operations (pools, element-wise and other kinds at the "
+                         "dense rate); fitted by `python -m learncost.calibrate`; a board of a listed core can use "
+                         "the profile, `paper` (one cycles/MACC per board) is always there"])
 
 
 @app.command()

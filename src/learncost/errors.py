@@ -16,6 +16,7 @@ CODES = {
     "LC-UNKNOWN-MCU": "no MCU by that id in the catalogue",
     "LC-UNKNOWN-DATASET": "no dataset by that id",
     "LC-UNKNOWN-PROCEDURE": "no learning procedure by that id",
+    "LC-UNKNOWN-ENGINE": "no engine by that id, or none profiled for the board's core",
     "LC-UNKNOWN-NAME": "another unknown id (an operation, a memory rule)",
     "LC-PROCEDURE-MODEL": "a procedure that cannot run on this model (FF's readout with no layer with weights)",
     "LC-INPUT-FILE": "a model path that cannot be read: missing, a directory, not a regular file, no permission",

@@ -26,6 +26,7 @@ from . import overflow, params as P
 from . import setups as S
 from .analysis import resolve_names
 from .catalog import MCU, Dataset, get_dataset, get_mcu, mcus as all_mcus
+from .engines import PAPER, cycles as engine_cycles, rates as engine_rates
 from .errors import LearncostError, SpecError
 from .evaluate import Evaluator
 from .fit import check as check_fit
@@ -63,6 +64,9 @@ class Sweep:
     setup: S.Setup | None = None  # at its parameters' defaults (the swept ones are in ``grid``)
     memory: str = "paper"
     setup_parameters: tuple[str, ...] = ()  # which of ``grid``'s parameters belong to the setup
+    rates: dict[str, Any] = field(default_factory=dict)  # MCU id -> its engine's rates (``engines.rates``)
+    #: (procedure, phase, MCU id) -> cycles per variant, for boards timed by a per-kind engine profile
+    cycles: dict[tuple[str, str, str], np.ndarray] = field(default_factory=dict)
 
     @property
     def size(self) -> int:
@@ -75,10 +79,21 @@ class Sweep:
         return P.describe(self.grid, variant)
 
     def latency_ms(self, procedure: str, phase: str, mcu: MCU) -> np.ndarray | None:
-        if mcu.cycles_per_macc is None:
-            return None
+        """Per sample, as ``analysis.timing`` computes it: the paper's MACC x cycles/MACC / clock, or the
+        engine profile's cycles (each layer's operations at its kind's rate) / samples / clock."""
+        r = self.rates.get(mcu.id)
         key = (procedure, phase)
-        return mcu.latency_ms(self.macc[key] / self.samples[key])  # per sample
+        if r is None or (r.engine == PAPER and mcu.cycles_per_macc is None):
+            return None
+        if r.engine == PAPER:
+            return mcu.latency_ms(self.macc[key] / self.samples[key])  # per sample
+        return self.cycles[(procedure, phase, mcu.id)] / self.samples[key] / (r.clock_mhz * 1e3)
+
+    def energy_mj(self, procedure: str, phase: str, mcu: MCU) -> np.ndarray | None:
+        """Per sample: latency x the board's measured power (mJ = ms x mW / 1000)."""
+        r = self.rates.get(mcu.id)
+        ms = self.latency_ms(procedure, phase, mcu)
+        return None if ms is None or r.power_mw is None else ms * r.power_mw / 1e3
 
     def fits(self, procedure: str, mcu: MCU, phase: str = "training") -> np.ndarray | None:
         """Per variant: the phase's RAM fits the board's SRAM and the parameters its flash
@@ -120,6 +135,8 @@ class Sweep:
         out = []
         lat = {(p.id, ph, m.id): self.latency_ms(p.id, ph, m) for p in self.procedures for ph in PHASES
                for m in self.mcus}
+        energy = {(p.id, ph, m.id): self.energy_mj(p.id, ph, m) for p in self.procedures for ph in PHASES
+                  for m in self.mcus}
         for v in np.flatnonzero(self.valid):
             assignment = self.assignment(v)
             for proc in self.procedures:
@@ -132,9 +149,14 @@ class Sweep:
                     for m in self.mcus:
                         ms = lat[(proc.id, phase, m.id)]
                         row[f"latency_ms[{m.id}]"] = None if ms is None else float(ms[v])
+                        mj = energy[(proc.id, phase, m.id)]
+                        row[f"energy_mj[{m.id}]"] = None if mj is None else float(mj[v])
                         if phase == "training":
                             row[f"train_hours[{m.id}]"] = (
                                 None if ms is None or self.dataset is None else self.dataset.train_hours(float(ms[v])))
+                            row[f"train_energy_wh[{m.id}]"] = (
+                                None if mj is None or self.dataset is None
+                                else float(mj[v]) * self.dataset.epochs * self.dataset.samples / 3.6e6)
                         # the verdict analyze gives (a board missing one capacity can still say no)
                         row[f"fits[{m.id}]"] = check_fit(int(self.ram[key][v]), int(self.params[key][v]), m,
                                                          flash_need=int(self.flash[key][v])).fits
@@ -203,11 +225,12 @@ def _grid(values: Mapping[str, list]) -> dict[str, np.ndarray]:
 
 def run(spec: Any, values: Mapping[str, Iterable] | None = None, procedures: Iterable[str | Procedure] | None = None,
         mcus: Iterable[str | MCU] | None = None, dataset: str | Dataset | None = None, *,
-        progress: Progress | None = None, setup: Any = None, memory: str | None = None) -> Sweep:
+        progress: Progress | None = None, setup: Any = None, memory: str | None = None,
+        engine: str | None = None) -> Sweep:
     """Evaluate every combination of ``values`` (parameter -> values; the others keep their
     defaults) for a spec (a built-in id, a spec file, or a parsed spec dict) under a setup (a
     preset id, a setup file or a ``Setup``; default the paper's), whose declared parameters may
-    be swept too."""
+    be swept too. ``engine`` times every board with that engine (``analysis.analyze``)."""
     data, origin, model_id = _spec(spec)
     declared = P.declared(data, origin)
     if isinstance(setup, S.Setup):
@@ -250,11 +273,15 @@ def run(spec: Any, values: Mapping[str, Iterable] | None = None, procedures: Ite
                    procedures=procs, mcus=boards, dataset=dataset, valid=np.zeros(n, dtype=bool), errors={},
                    forward_macc=np.zeros(n, dtype=np.int64), params_bytes=np.zeros(n, dtype=np.int64),
                    setup=base_setup, memory=memory or base_setup.memory,
-                   setup_parameters=tuple(setup_declared))
+                   setup_parameters=tuple(setup_declared),
+                   rates={m.id: engine_rates(m, engine) for m in boards})
     for proc in procs:
         for phase in PHASES:
             for table in (result.macc, result.ram, result.flash, result.params, result.samples):
                 table[(proc.id, phase)] = np.zeros(n, dtype=np.int64)
+            for m_id, r in result.rates.items():
+                if r is not None and r.engine != PAPER:
+                    result.cycles[(proc.id, phase, m_id)] = np.zeros(n)
 
     model_grid = {k: v for k, v in grid.items() if k in declared}
     keys = [np.broadcast_to(np.asarray(k if k is not None else -1), (n,)) for k in P.structure(data, model_grid, origin)]
@@ -377,4 +404,10 @@ def _evaluate(result: Sweep, ctx: _Context, members: np.ndarray) -> None:
             result.flash[key][members] = per_variant(f.flash_bytes)
             result.params[key][members] = per_variant(f.params_bytes)
             result.samples[key][members] = f.samples
+            timed = [(m_id, r) for m_id, r in result.rates.items() if r is not None and r.engine != PAPER]
+            if timed:
+                split = ev.breakdown(proc, phase_name)
+                kinds = {layer.name: layer.kind for layer in model.layers}
+                for m_id, r in timed:
+                    result.cycles[(proc.id, phase_name, m_id)][members] = engine_cycles(r, split, kinds)
     result.valid[members] = True

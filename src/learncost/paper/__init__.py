@@ -111,8 +111,10 @@ def relative_changes(analyses: dict[str, Analysis], groups: dict[str, list[str]]
 
 
 def compute(as_published: bool = False, *, models: list[str] | None = None,
-            mcus: list[MCU | str] | None = None, dataset_override: dict[str, Dataset] | None = None) -> PaperResult:
-    """The paper's tables for its four models (or ``models``) on its two MCUs (or ``mcus``)."""
+            mcus: list[MCU | str] | None = None, dataset_override: dict[str, Dataset] | None = None,
+            engine: str | None = "paper") -> PaperResult:
+    """The paper's tables for its four models (or ``models``) on its two MCUs (or ``mcus``), timed by the
+    paper's one-number model (``engine``: another engine's profiles, or None for each board's own)."""
     cfg = setup()
     model_ids = models or cfg["models"]
     boards = mcus or cfg["mcus"]
@@ -123,7 +125,7 @@ def compute(as_published: bool = False, *, models: list[str] | None = None,
         if as_published:
             applied += [e.id for e in errata() if e.model == model_id]
         dataset = (dataset_override or {}).get(model_id)
-        analyses[model_id] = analyze(model_id, cfg["procedures"], boards, dataset, patches=patches)
+        analyses[model_id] = analyze(model_id, cfg["procedures"], boards, dataset, patches=patches, engine=engine)
     relative = relative_changes(analyses, cfg["groups"], cfg["procedures"])
     first = next(iter(analyses.values()))
     return PaperResult(as_published, analyses, relative, first.mcus, applied)

@@ -28,7 +28,7 @@ def tables(a: Analysis) -> list[Table]:
     trains = {mcu.id: [r.procedure for r in a.rows if r.phase == "training" and r.fit[mcu.id].fits]
               for mcu in a.mcus}
     notes = [f"{mcu_id}: trains with {', '.join(p) if p else 'no procedure'}" for mcu_id, p in trains.items()]
-    notes += [mcu_note(mcu) for mcu in a.mcus]
+    notes += [mcu_note(mcu, a.rates.get(mcu.id)) for mcu in a.mcus]
     notes.append("yes: RAM within SRAM and parameters within flash; no: what it misses by (1 KB = 1024 B)")
     notes.append("assumes " + setup_note(a))
     if a.setup.key == "paper":

@@ -41,7 +41,7 @@ def _largest(s: Sweep) -> Table:
             rows.append([mcu.id, proc.id, len(idx), s.label(v), int(s.forward_macc[v]),
                          int(s.ram[(proc.id, "training")][v]), None if ms is None else _round(float(ms[v])),
                          _round(hours)])
-    notes = [mcu_note(m) for m in s.mcus]
+    notes = [mcu_note(m, s.rates.get(m.id)) for m in s.mcus]
     notes.append("trains: training RAM within SRAM and parameters within flash (1 KB = 1024 B); "
                  "largest: the variant with the most forward MACC among those")
     if s.dataset:
@@ -93,7 +93,8 @@ def tables(s: Sweep) -> list[Table]:
 def _columns(s: Sweep) -> list[str]:
     cols = ["variant", *s.grid, "procedure", "phase", "macc", "forward_macc", "params_bytes", "ram_bytes", "samples"]
     for m in s.mcus:
-        cols += [f"latency_ms[{m.id}]", f"train_hours[{m.id}]", f"fits[{m.id}]"]
+        cols += [f"latency_ms[{m.id}]", f"train_hours[{m.id}]", f"fits[{m.id}]", f"energy_mj[{m.id}]",
+                 f"train_energy_wh[{m.id}]"]
     return cols
 
 
@@ -109,6 +110,7 @@ def to_json(s: Sweep) -> str:
         "parameters": {k: {"values": v, "description": s.descriptions.get(k) or None} for k, v in s.values.items()},
         "variants": s.size,
         "mcus": [m.id for m in s.mcus],
+        "engines": {m_id: r and r.engine for m_id, r in s.rates.items()},
         "impossible": [{"variant": v, **s.assignment(v), "error": e} for v, e in sorted(s.errors.items())],
         "fits": {m.id: fits(m) for m in s.mcus},
         "pareto": {p.id: [int(v) for v in s.pareto(p.id)] for p in s.procedures},
