@@ -231,7 +231,7 @@ def analyze(
                 r = timed[m.id]
                 if r is not None and r.engine != PAPER and split is None:
                     split = ev.breakdown(proc, phase_name)
-                t[m.id] = timing(m, r, per_sample, split, kinds, f.samples)
+                t[m.id] = timing(m, r, per_sample, split, kinds, f.samples, phase_name)
             latency = {mcu_id: x.latency_ms for mcu_id, x in t.items()}
             hours = hours_range = train_wh = None
             if phase_name == "training":  # empty without a workload: the JSON contract keeps the key
@@ -273,18 +273,21 @@ class Timing:
 
 
 def timing(mcu: MCU, r: Rates | None, per_sample: float, split: dict | None, kinds: dict[str, str],
-           samples: int) -> Timing:
+           samples: int, phase: str = "inference") -> Timing:
     """Latency per sample: the paper's MACC x cycles/MACC / clock under ``paper``, else the sum over layers
     and operations of MACC x the rate of the layer's kind (``engines.cycles``) / clock / samples. Energy
     per sample: latency x the board's measured power (mJ = ms x mW / 1000). Ranges: the latency times the
-    calibration's spread (true / predicted, low and high); energy also at the power's extremes."""
+    calibration's spread (true / predicted, low and high), widened for training under an inference-only
+    engine by the allowance for unmeasured backward kernels (``Rates.spread_for``); energy also at the
+    power's extremes."""
     if r is None:
         return Timing(None)
     if r.engine == PAPER:
         ms = mcu.latency_ms(per_sample)
     else:
         ms = engine_cycles(r, split, kinds) / samples / (r.clock_mhz * 1e3)
-    lo_hi = None if r.spread is None else [ms * r.spread[0], ms * r.spread[1]]
+    spread = r.spread_for(phase)
+    lo_hi = None if spread is None else [ms * spread[0], ms * spread[1]]
     if r.power_mw is None:
         return Timing(ms, lo_hi)
     energy = ms * r.power_mw / 1e3

@@ -40,6 +40,15 @@ class Rates:
     power_range: tuple[float, float] | None = None
     basis: str = ""
     origin: str = ""  # "measured on this board" or where the profile was transferred from
+    #: training rows of an inference-only profile: how much longer a measured training engine ran than
+    #: forward-rate kernels predict (``calibrate.backward_allowance``), the high end of their range
+    training_allowance: float | None = None
+
+    def spread_for(self, phase: str) -> tuple[float, float] | None:
+        if phase != "training" or not self.training_allowance:
+            return self.spread
+        lo, hi = self.spread or (1.0, 1.0)
+        return lo, hi * self.training_allowance
 
     def rate(self, kind: str) -> float:
         return self.cycles_per_macc[KIND_CLASS.get(kind, "dense")]
@@ -129,4 +138,4 @@ def rates(mcu: MCU, engine: str | None = None) -> Rates | None:
     return Rates(engine, mcu.id, mcu.clock_mhz, dict(core["cycles_per_macc"]), float(p.get("overhead_cycles", 0)),
                  spread=spread, power_mw=power, power_range=power_range,
                  basis=f"{p['name']}: {where}" + (f"; power measured under {power_engine}" if power else ""),
-                 origin=where)
+                 origin=where, training_allowance=p.get("training_allowance"))
