@@ -203,3 +203,65 @@ def test_training_under_an_inference_engine_allows_for_unmeasured_backward_kerne
     lo_i, hi_i = a.row("bp", "inference").latency_ms_range["disco-f746ng"]
     inference_ms = a.row("bp", "inference").latency_ms["disco-f746ng"]
     assert hi_i == pytest.approx(inference_ms / (1 - 0.0334))  # inference carries the measured spread only
+
+
+def test_sweep_rows_carry_the_same_ranges():
+    from learncost.sweep import run
+
+    s = run("kws", {"filters": [64]}, ["bp"], ["disco-f746ng"])
+    a = analyze("kws", ["bp"], ["disco-f746ng"])
+    for r in s.rows():
+        expected = a.row("bp", r["phase"]).latency_ms_range["disco-f746ng"]
+        assert [r["latency_ms_low[disco-f746ng]"], r["latency_ms_high[disco-f746ng]"]] == pytest.approx(expected)
+
+
+def test_fit_against_a_time_budget(capsys):
+    """BP on DS-CNN (kws): training 7,666,544 MACC per sample; on the NUCLEO-G474RE (paper engine, 4.5 cycles at
+    170 MHz) 202.94 ms, 36 x 85,511 samples = 173.5 h, no range (stated constant). On the DISCO-F746NG (Plumerai)
+    57.43 ms, 49.1 h, range 47.6-93.1 h (the calibration's spread and the backward allowance)."""
+    assert main(["fit", "kws", "-p", "bp", "-m", "disco-f746ng", "-m", "nucleo-g474re", "-m", "nrf52840-dk",
+                 "--max-hours", "60", "-f", "json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["time_budget"] == {"ms": None, "hours": 60}
+    got = {(r["mcu"], r["phase"]): r["time_fits"] for r in d["fit"]}
+    assert got[("nucleo-g474re", "training")] == "no: 174 h > 60"
+    assert got[("disco-f746ng", "training")] == "maybe: 47.6-93.1 h"
+    assert got[("nrf52840-dk", "training")] == "unknown"  # no cycles/MACC: no time to judge
+    assert got[("disco-f746ng", "inference")] is None  # an hours budget says nothing of inference
+    assert main(["fit", "kws", "-p", "bp", "-m", "disco-f746ng", "--max-ms", "21", "-f", "json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    got = {r["phase"]: r["time_fits"] for r in d["fit"]}
+    # inference 19.72 ms, range 19.12-20.40 ms: within 21 ms at the high end
+    assert got == {"training": "no: 55.7-109 ms > 21", "inference": "yes"}
+
+
+@pytest.mark.parametrize("args", [["fit", "kws", "--max-hours", "-3"], ["fit", "kws", "--max-ms", "nan"],
+                                  ["fit", "kws", "--max-ms", "0"]])
+def test_a_bad_time_budget_is_refused(args, capsys):
+    assert main(args) == 2
+    assert "[LC-OPTION]" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("setup", ["paper", "tte-mcunet-49kb"])
+def test_per_layer_milliseconds_add_up_to_the_row(setup):
+    model = "mcunet-5fps" if setup.startswith("tte") else "ic"
+    a = analyze(model, ["bp"], ["disco-f746ng"], setup=setup, engine="tinyengine" if model == "mcunet-5fps" else None)
+    for phase in ("training", "inference"):
+        split = a.latency_breakdown("bp", phase, "disco-f746ng")
+        total = sum(sum(ops.values()) for ops in split.values())
+        assert total == pytest.approx(a.row("bp", phase).latency_ms["disco-f746ng"], rel=1e-12)
+
+
+def test_the_figure_draws_the_milliseconds_panel():
+    pytest.importorskip("matplotlib")
+    from learncost.report import plots
+
+    fig = plots.analysis_figure(analyze("kws", ["bp", "ff"], ["disco-f746ng"]))
+    titles = [ax.get_title() for ax in fig.axes]
+    assert "training ms per sample per layer on disco-f746ng (engine plumerai), by operation" in titles
+    # the conv1 bar of BP's training: forward + backward + weight_update at its kind's rate, per sample
+    a = analyze("kws", ["bp"], ["disco-f746ng"])
+    expected = sum(a.latency_breakdown("bp", "training", "disco-f746ng")["dw1"].values())
+    panel = next(ax for ax in fig.axes if ax.get_title().startswith("training ms"))
+    tops = {round(p.get_x() + p.get_width() / 2, 3): p.get_y() + p.get_height() for p in panel.patches}
+    assert any(abs(top - expected) < 1e-9 for top in tops.values())

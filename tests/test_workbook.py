@@ -93,6 +93,15 @@ def test_xlsx_recomputes_to_learncost_figures(tmp_path, model):
     _recomputes(tmp_path, analyze(model, mcus=BOARDS))
 
 
+@pytest.mark.parametrize("setup", ["paper", "int8-fp32grad"])
+def test_engine_profiles_recompute_as_live_formulas(tmp_path, setup):
+    """Boards timed by a per-kind engine profile (the F746 under Plumerai, the L4R5 under X-CUBE-AI): the latency
+    cell is each rate class's MACC cells times the class's rate in settings; recomputed, it is learncost's."""
+    a = analyze("kws", mcus=["disco-f746ng", "nucleo-l4r5zi"], setup=setup)
+    assert {r.engine["disco-f746ng"] for r in a.rows} == {"plumerai"}
+    _recomputes(tmp_path, a)
+
+
 def _edit(path, sheet, cell, value):
     wb = openpyxl.load_workbook(path)
     wb[sheet][cell] = value

@@ -115,6 +115,18 @@ class Analysis:
         proc = procedure if isinstance(procedure, Procedure) else self.procedures.get(procedure) or get_procedure(procedure)
         return self.evaluator.breakdown(proc, phase)
 
+    def latency_breakdown(self, procedure: str | Procedure, phase: str, mcu_id: str) -> dict[str, dict[str, float]]:
+        """Milliseconds per sample of each layer and operation on one board: ``breakdown`` at the rate of each
+        layer's kind under the board's engine (``engines.Rates.ms``), over the row's samples; empty where
+        nothing times the board."""
+        r = self.rates.get(mcu_id)
+        if r is None:
+            return {}
+        samples = self.row(procedure if isinstance(procedure, str) else procedure.id, phase).samples
+        kinds = {layer.name: layer.kind for layer in self.model.layers}
+        return {name: {op: r.ms(v, kinds[name]) / samples for op, v in ops.items()}
+                for name, ops in self.breakdown(procedure, phase).items()}
+
     def to_dict(self, per_layer: bool = False) -> dict:
         out = {
             "model": self.model_key,

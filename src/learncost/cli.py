@@ -344,6 +344,9 @@ def fit(
     setup_name: Optional[str] = SetupOpt,
     memory: Optional[str] = MemoryOpt,
     engine: Optional[str] = EngineOpt,
+    max_ms: Optional[float] = typer.Option(None, "--max-ms", help="Time budget: ms per sample (training and inference)."),
+    max_hours: Optional[float] = typer.Option(
+        None, "--max-hours", help="Time budget: hours per training run (the model's dataset: epochs x samples)."),
     fmt: Format = FormatOpt,
     output: Optional[str] = OutputOpt,
     force: bool = ForceOpt,
@@ -353,11 +356,20 @@ def fit(
     from .report import fit_report as rep, plots
 
     boards = _mcus(mcu, clock_mhz, cycles_per_macc, list(catalogue()), sram_kb, flash_kb)
+    budget = None
+    for flag, value in (("--max-ms", max_ms), ("--max-hours", max_hours)):
+        if value is not None and not (value > 0 and math.isfinite(value)):
+            raise LearncostError(f"{flag} must be a positive number, got {value:g}", code="LC-OPTION")
+    if max_ms is not None or max_hours is not None:
+        budget = rep.Budget(max_ms, max_hours)
     result = _analysis(model, procedure, boards, allow_unsupported, classes, input_shape, fmt,
                        params=_params(param), setup=setup_name, memory=memory, engine=engine)
+    if max_hours is not None and result.dataset is None:
+        raise LearncostError("--max-hours needs a training workload: the model declares no dataset",
+                             code="LC-OPTION", hint="give the time budget per sample with --max-ms")
 
-    _emit(fmt, tables=lambda: rep.tables(result), json_text=lambda: rep.to_json(result),
-          csv_text=lambda: rep.csv_text(result), output=output, force=force,
+    _emit(fmt, tables=lambda: rep.tables(result, budget), json_text=lambda: rep.to_json(result, budget),
+          csv_text=lambda: rep.csv_text(result, budget), output=output, force=force,
           figure=lambda: plots.analysis_figure(result), workbook=lambda: _workbook([result]),
           setup=result.setup, accounting=result.evaluator.accounting)
 

@@ -67,3 +67,17 @@ def check(ram_bytes: int, params_bytes: int, mcu: MCU, *, flash_need: int | None
     sram, flash = mcu.sram_bytes, mcu.flash_bytes
     return Fit(ram_bytes, sram, None if sram is None else sram - ram_bytes,
                params_bytes, flash, None if flash is None else flash - need, need)
+
+
+def time_verdict(value: float | None, span: list[float] | None, budget: float | None, unit: str = "") -> str | None:
+    """A time budget (per-sample ms, or training hours) against a figure and the range its engine's calibration
+    supports: 'yes' when even the high end is within it, 'no' when even the low end is over, 'maybe' when the
+    range straddles it; None without a budget or a figure. A figure with no range is its own range."""
+    if budget is None or value is None:
+        return None
+    lo, hi = span or (value, value)
+    if hi <= budget:
+        return "yes"
+    if lo > budget:
+        return f"no: {lo:.3g}-{hi:.3g} {unit} > {budget:g}" if hi != lo else f"no: {lo:.3g} {unit} > {budget:g}"
+    return f"maybe: {lo:.3g}-{hi:.3g} {unit}"

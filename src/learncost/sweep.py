@@ -149,6 +149,9 @@ class Sweep:
                     for m in self.mcus:
                         ms = lat[(proc.id, phase, m.id)]
                         row[f"latency_ms[{m.id}]"] = None if ms is None else float(ms[v])
+                        spread = None if ms is None else self.rates[m.id].spread_for(phase)
+                        row[f"latency_ms_low[{m.id}]"] = None if spread is None else float(ms[v]) * spread[0]
+                        row[f"latency_ms_high[{m.id}]"] = None if spread is None else float(ms[v]) * spread[1]
                         mj = energy[(proc.id, phase, m.id)]
                         row[f"energy_mj[{m.id}]"] = None if mj is None else float(mj[v])
                         if phase == "training":

@@ -39,12 +39,36 @@ def _bars(ax, labels, train, infer, title, ylabel):
     ax.set_ylabel(ylabel)
 
 
+def _stacked(ax, procs, layers, splits, scale: float):
+    """One bar per procedure within each layer's group, stacked by operation (``splits``: procedure ->
+    layer -> operation -> value, divided by ``scale``)."""
+    width = 0.8 / max(len(procs), 1)
+    colours = {op: f"C{n}" for n, op in enumerate(OPERATIONS)}
+    labelled: set[str] = set()
+    for k, p in enumerate(procs):
+        bottom = [0.0] * len(layers)
+        for op in OPERATIONS:
+            values = [splits[p].get(name, {}).get(op, 0) / scale for name in layers]
+            if any(values):
+                ax.bar([j + k * width for j in range(len(layers))], values, width, bottom=bottom,
+                       color=colours[op], label=None if op in labelled else op)
+                labelled.add(op)
+                bottom = [b + v for b, v in zip(bottom, values)]
+    ax.set_xticks([j + 0.4 - width / 2 for j in range(len(layers))], [printable(n) for n in layers], rotation=90,
+                  fontsize=6)
+    ax.set_xlabel("bars per layer: " + ", ".join(procs), fontsize=7)
+    ax.legend(fontsize=6)
+
+
 def analysis_figure(a: Analysis):
-    """MACC and RAM per procedure (SRAM of each board as a line) and the per-layer MACC of
-    every procedure's training step, stacked by operation."""
+    """MACC and RAM per procedure (SRAM of each board as a line), the per-layer MACC of every procedure's
+    training step stacked by operation, and, on the first board something times, its training milliseconds
+    per layer and operation under the board's engine."""
     plt = _pyplot()
     procs = list(dict.fromkeys(r.procedure for r in a.rows))
-    fig, axes = plt.subplots(1, 3, figsize=(17, 4.8))
+    timed = next((m for m in a.mcus if a.rates.get(m.id)), None)
+    fig, grid = plt.subplots(2, 2, figsize=(15, 9.5)) if timed else plt.subplots(1, 3, figsize=(17, 4.8))
+    axes = list(grid.flat)
     t = {p: a.row(p, "training") for p in procs}
     i = {p: a.row(p, "inference") for p in procs}
     _bars(axes[0], procs, [t[p].macc / 1e6 for p in procs], [i[p].macc / 1e6 for p in procs],
@@ -56,33 +80,21 @@ def analysis_figure(a: Analysis):
             axes[1].axhline(mcu.sram_kb, linestyle="--", linewidth=1)
             axes[1].annotate(f"{mcu.id} SRAM", (len(procs) - 0.5, mcu.sram_kb), ha="right", va="bottom", fontsize=7)
     axes[0].legend()
-    ax = axes[2]
     splits = {p: a.breakdown(p, "training") for p in procs}
     layers = [layer.name for layer in a.model.layers if any(layer.name in split for split in splits.values())]
-    ax.set_title("training MACC per layer, by operation")
-    if len(layers) > MAX_DRAWN_LAYERS:
-        ax.text(0.5, 0.5, f"{len(layers):,} layers: too many to draw a bar each\n(--per-layer lists them all)",
-                ha="center", va="center", transform=ax.transAxes)
-        fig.suptitle(f"{printable(a.model.name)}: what on-device learning costs")
-        fig.tight_layout()
-        return fig
-    width = 0.8 / max(len(procs), 1)
-    colours = {op: f"C{n}" for n, op in enumerate(OPERATIONS)}
-    labelled: set[str] = set()
-    for k, p in enumerate(procs):  # one bar per procedure within each layer's group, in procedure order
-        bottom = [0.0] * len(layers)
-        for op in OPERATIONS:
-            values = [splits[p].get(name, {}).get(op, 0) / 1e6 for name in layers]
-            if any(values):
-                ax.bar([j + k * width for j in range(len(layers))], values, width, bottom=bottom,
-                       color=colours[op], label=None if op in labelled else op)
-                labelled.add(op)
-                bottom = [b + v for b, v in zip(bottom, values)]
-    ax.set_xticks([j + 0.4 - width / 2 for j in range(len(layers))], [printable(n) for n in layers], rotation=90,
-                  fontsize=6)
-    ax.set_xlabel("bars per layer: " + ", ".join(procs), fontsize=7)
-    ax.set_ylabel("million MACC")
-    ax.legend(fontsize=6)
+    axes[2].set_title("training MACC per layer, by operation")
+    panels = [(axes[2], splits, 1e6, "million MACC")]
+    if timed:
+        engine = a.rates[timed.id].engine
+        axes[3].set_title(f"training ms per sample per layer on {timed.id} (engine {engine}), by operation")
+        panels.append((axes[3], {p: a.latency_breakdown(p, "training", timed.id) for p in procs}, 1.0, "ms"))
+    for ax, values, scale, unit in panels:
+        if len(layers) > MAX_DRAWN_LAYERS:
+            ax.text(0.5, 0.5, f"{len(layers):,} layers: too many to draw a bar each\n(--per-layer lists them all)",
+                    ha="center", va="center", transform=ax.transAxes)
+            continue
+        _stacked(ax, procs, layers, values, scale)
+        ax.set_ylabel(unit)
     fig.suptitle(f"{printable(a.model.name)}: what on-device learning costs (setup {a.setup.key}, "
                  f"{a.evaluator.accounting} memory)")
     fig.tight_layout()

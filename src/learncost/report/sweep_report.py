@@ -94,7 +94,7 @@ def _columns(s: Sweep) -> list[str]:
     cols = ["variant", *s.grid, "procedure", "phase", "macc", "forward_macc", "params_bytes", "ram_bytes", "samples"]
     for m in s.mcus:
         cols += [f"latency_ms[{m.id}]", f"train_hours[{m.id}]", f"fits[{m.id}]", f"energy_mj[{m.id}]",
-                 f"train_energy_wh[{m.id}]"]
+                 f"train_energy_wh[{m.id}]", f"latency_ms_low[{m.id}]", f"latency_ms_high[{m.id}]"]
     return cols
 
 

@@ -28,6 +28,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from ..analysis import Analysis
+from ..engines import KIND_CLASS, PAPER
 from ..costs import OPERATIONS, OPS
 from ..costs.formulas import SELECTING_KINDS
 from ..costs.registry import formulas_for, model_formula_for
@@ -46,6 +47,11 @@ SHAPE_COLS = ["C_in", "H_in", "W_in", "H_out", "W_out", "C_out", "elements", "ac
               "params_B", "trained_channels", "trained_params"]
 LAYER_COLS = INPUT_COLS + SHAPE_COLS + list(OPERATIONS)
 FEATURE_MAP_KINDS = {"conv2d", "depthwise_conv2d", "avg_pool2d", "max_pool2d"}
+
+
+#: the engine rate classes and their columns in the settings sheet (after mcu .. source, engine)
+RATE_CLASSES = ("conv", "depthwise", "dense")
+RATE_COLS = {cls: 7 + k for k, cls in enumerate(RATE_CLASSES)}
 
 
 def col_letter(index: int) -> str:
@@ -382,11 +388,14 @@ def build(analyses: list[Analysis]) -> Book:
                                      "do not express yet", hint="use .csv/.json/.md/.html for this model")
     mcus = analyses[0].mcus
     settings = Sheet("settings")
-    settings.rows.append(["mcu", "clock_mhz", "cycles_per_macc", "sram_kb", "flash_kb", "source"])
+    settings.rows.append(["mcu", "clock_mhz", "cycles_per_macc", "sram_kb", "flash_kb", "source", "engine",
+                          *(f"{cls}_cycles_per_macc" for cls in RATE_CLASSES)])
     board_row = {}
     for m in mcus:
         board_row[m.id] = len(settings.rows)
-        settings.rows.append([m.id, m.clock_mhz, m.cycles_per_macc, m.sram_kb, m.flash_kb, m.source])
+        r = analyses[0].rates.get(m.id)
+        settings.rows.append([m.id, m.clock_mhz, m.cycles_per_macc, m.sram_kb, m.flash_kb, m.source,
+                              r and r.engine, *((r.cycles_per_macc[cls] if r else None) for cls in RATE_CLASSES)])
     settings.rows.append([])
     settings.rows.append(["model", "dataset", "epochs", "samples", "passes"])
     st = _Setup(analyses[0].setup)
@@ -551,12 +560,13 @@ def _totals(a: Analysis, at: _LayerRows, totals: Sheet, mem_cells: dict, setting
     params_sum = f"SUM({_ranges(at.sheet, layer_rows, LAYER_COLS.index('params_B'))})"
     passes = settings.ref(srow, 4)
     epochs, samples = settings.ref(srow, 2), settings.ref(srow, 3)
-    for r in a.rows:
-        phase = a.procedures[r.procedure].phase(r.phase)
+    def terms(phase, r, kinds=None) -> list[str]:
+        """The row's MACC as cell sums, over the layers of ``kinds`` (a rate class) or all of them."""
         parts = []
         for term in phase.terms:
             pick = WHERE[term.where] if term.where else (lambda plan, layer: True)
-            rows = [at.row[layer.name] for layer in m.layers if pick(ev.plan, layer)]
+            rows = [at.row[layer.name] for layer in m.layers if pick(ev.plan, layer)
+                    and (kinds is None or KIND_CLASS.get(layer.kind, "dense") == kinds)]
             if not rows:
                 continue
             times = passes if term.times == "classes" else str(ev.times(phase, term))
@@ -566,6 +576,11 @@ def _totals(a: Analysis, at: _LayerRows, totals: Sheet, mem_cells: dict, setting
             if r.phase == "training" and OPS[term.op].per == "sample":
                 total += f"*{st.ref('batch')}"
             parts.append(total if times == "1" else f"{times}*{total}")
+        return parts
+
+    for r in a.rows:
+        phase = a.procedures[r.procedure].phase(r.phase)
+        parts = terms(phase, r)
         k = len(totals.rows)
         col = {name: j for j, name in enumerate(totals.rows[0])}
         ref = lambda name: totals.ref(k, col[name], sheet=False)  # noqa: E731
@@ -584,8 +599,16 @@ def _totals(a: Analysis, at: _LayerRows, totals: Sheet, mem_cells: dict, setting
             clock, cycles = settings.ref(b, 1), settings.ref(b, 2)
             sram, flash = settings.ref(b, 3), settings.ref(b, 4)
             latency = r.latency_ms[mcu.id]
-            row.append(None if latency is None else
-                       Formula(f"{per_sample}*{cycles}/({clock}*1000000)*1000", latency))
+            rates = a.rates.get(mcu.id)
+            if latency is not None and rates is not None and rates.engine != PAPER:
+                # the engine's rates by kind (settings), each over its layers' MACC (engines.cycles)
+                weighted = [f"{settings.ref(b, RATE_COLS[cls])}*({'+'.join(cls_parts)})" for cls in RATE_CLASSES
+                            if (cls_parts := terms(phase, r, cls))]
+                batch = f"/{st.ref('batch')}" if r.phase == "training" else ""
+                row.append(Formula(f"({'+'.join(weighted) or '0'}){batch}/({clock}*1000)", latency))
+            else:
+                row.append(None if latency is None else
+                           Formula(f"{per_sample}*{cycles}/({clock}*1000000)*1000", latency))
             hours = (r.train_hours or {}).get(mcu.id)
             row.append(None if hours is None else
                        Formula(f"{ref(f'latency_ms[{mcu.id}]')}/1000*{epochs}*{samples}/3600", hours))
