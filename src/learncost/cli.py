@@ -97,6 +97,16 @@ ParamOpt = typer.Option(None, "--param", help="NAME=VALUE: set a parameter the s
 SetupOpt = typer.Option(None, "--setup", "-s",
                         help="Training setup: a preset id (see `learncost setups`) or a setup file (.yaml/.toml); "
                              "default: paper (the paper's assumptions).")
+class Convention(str, Enum):
+    paper = "paper"
+    executed = "executed"
+    xcubeai = "xcubeai"
+
+
+ConventionOpt = typer.Option(
+    None, "--convention",
+    help="MACC convention: paper (the sheet's), executed (every multiply-accumulate), xcubeai (what X-CUBE-AI "
+         "prints: the paper's plus one per bias); default: the setup's.")
 MemoryOpt = typer.Option(None, "--memory",
                          help="Memory accounting: paper (the paper's rules), saved-for-backward (MIT's estimate), "
                               "live (peak of the procedure's schedule); default: the setup's.")
@@ -182,7 +192,8 @@ def _mcus(ids: Optional[list[str]], clock: Optional[float], cycles: Optional[flo
 def _analysis(model: str, procedure: Optional[list[str]], boards, allow_unsupported: bool, classes: Optional[int],
               input_shape: Optional[str], fmt: Format, *, dataset: Optional[str] = None,
               epochs: Optional[int] = None, samples: Optional[int] = None, params: Optional[dict] = None,
-              setup: Optional[str] = None, memory: Optional[str] = None, engine: Optional[str] = None):
+              setup: Optional[str] = None, memory: Optional[str] = None, engine: Optional[str] = None,
+              convention: Optional[str] = None):
     """Load the model and analyse it under the chosen procedures, boards, workload and setup (analyze, fit)."""
     from .analysis import analyze as run
     from .catalog import get_dataset, workload
@@ -193,6 +204,8 @@ def _analysis(model: str, procedure: Optional[list[str]], boards, allow_unsuppor
         raise LearncostError("--dataset needs a dataset id, got an empty string", code="LC-OPTION",
                              hint="see `learncost datasets`")
     chosen, model_params = _setup(setup, params or {})
+    if convention is not None:
+        chosen = chosen.model_copy(update={"convention": Convention(convention).value})
     m = _load(model, allow_unsupported, classes, input_shape, model_params)
     if fmt in (Format.csv, Format.json):
         _warn(m)  # tables and markdown carry the warnings themselves
@@ -308,6 +321,7 @@ def analyze(
     param: Optional[list[str]] = ParamOpt,
     setup_name: Optional[str] = SetupOpt,
     memory: Optional[str] = MemoryOpt,
+    convention: Optional[Convention] = ConventionOpt,
     engine: Optional[str] = EngineOpt,
     fmt: Format = FormatOpt,
     output: Optional[str] = OutputOpt,
@@ -320,7 +334,7 @@ def analyze(
     boards = _mcus(mcu, clock_mhz, cycles_per_macc, setup()["mcus"], sram_kb, flash_kb)
     result = _analysis(model, procedure, boards, allow_unsupported, classes, input_shape, fmt,
                        dataset=dataset, epochs=epochs, samples=samples, params=_params(param),
-                       setup=setup_name, memory=memory, engine=engine)
+                       setup=setup_name, memory=memory, engine=engine, convention=convention)
 
     _emit(fmt, tables=lambda: rep.tables(result, per_layer), json_text=lambda: rep.to_json(result, per_layer),
           csv_text=lambda: rep.csv_text(result, per_layer), output=output, force=force,
@@ -343,6 +357,7 @@ def fit(
     param: Optional[list[str]] = ParamOpt,
     setup_name: Optional[str] = SetupOpt,
     memory: Optional[str] = MemoryOpt,
+    convention: Optional[Convention] = ConventionOpt,
     engine: Optional[str] = EngineOpt,
     max_ms: Optional[float] = typer.Option(None, "--max-ms", help="Time budget: ms per sample (training and inference)."),
     max_hours: Optional[float] = typer.Option(
@@ -363,7 +378,8 @@ def fit(
     if max_ms is not None or max_hours is not None:
         budget = rep.Budget(max_ms, max_hours)
     result = _analysis(model, procedure, boards, allow_unsupported, classes, input_shape, fmt,
-                       params=_params(param), setup=setup_name, memory=memory, engine=engine)
+                       params=_params(param), setup=setup_name, memory=memory, engine=engine,
+                       convention=convention)
     if max_hours is not None and result.dataset is None:
         raise LearncostError("--max-hours needs a training workload: the model declares no dataset",
                              code="LC-OPTION", hint="give the time budget per sample with --max-ms")

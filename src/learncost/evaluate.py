@@ -16,6 +16,7 @@ from typing import Any
 
 from . import accounting as acc
 from .costs import OPERATIONS, OPS, layer_costs
+from .costs.registry import PAPER_LIKE
 from .ir import Model
 from .procedures import TIMES, WHERE, Phase, Procedure
 from .setups import ACCOUNTINGS, Setup, load as load_setup
@@ -121,7 +122,7 @@ class Evaluator:
         as plain sums (and shared between phases) so that per-layer figures may be arrays."""
         phase = procedure.phase(phase_name)
         by_op: dict[str, Any] = dict.fromkeys(OPERATIONS, 0)
-        paper = self.setup.convention == "paper"
+        paper = self.setup.convention in PAPER_LIKE
         for term in phase.terms:
             if paper and not OPS[term.op].paper:
                 continue  # booked as zero on every layer

@@ -36,7 +36,7 @@ from ..layers import HEAD_KINDS, transient
 from .formulas import (BILINEAR_KINDS, GENERATOR_MACC, OPTIMIZER_MACC, SELECTING_KINDS, TANGENT_AS_BACKWARD,
                        feedback_projection,
                        input_errors, readout_product, tangent)
-from .registry import OPERATIONS, formula_for, model_formula_for
+from .registry import OPERATIONS, PAPER_LIKE, XCUBEAI, formula_for, model_formula_for
 
 #: per (layer name, operation): either dims to substitute or the operation whose formula to use.
 #: Only the paper's errata use these, to reproduce the sheet exactly.
@@ -74,7 +74,7 @@ def layer_costs(model: Model, plan, *, convention: str | None = None,
     overrides = overrides or {}
     setup = plan.setup
     convention = convention or setup.convention
-    paper = convention == "paper"
+    paper = convention in PAPER_LIKE
     per_param = OPTIMIZER_MACC[setup.optimizer]
     out = []
     for layer in model.layers:
@@ -84,6 +84,8 @@ def layer_costs(model: Model, plan, *, convention: str | None = None,
         c["forward"] = _formula(layer, "forward", overrides)
         if not paper and layer.kind in HEAD_KINDS:
             c["forward"] = 0  # a converter or a float softmax executes no multiply-accumulate
+        if convention == XCUBEAI and c["forward"]:
+            c["forward"] += layer.biases  # X-CUBE-AI's printed macc: one per bias (registry.XCUBEAI)
         if plan.needs_input_error[name] and plan.output_error[name]:
             c["backward"] = _formula(layer, "backward", overrides) + input_errors(layer, plan.output_error.__getitem__)
         if u.weights:

@@ -63,6 +63,16 @@ _OPS = (
               "gradient (momentum, Adam): one per trained parameter; plain SGD folds it into its update"),
 )
 OPS: dict[str, Operation] = {op.name: op for op in _OPS}
+
+#: conventions that book only the operations the sheet books (``Operation.paper``)
+PAPER_LIKE = frozenset({"paper", "xcubeai"})
+#: X-CUBE-AI's convention (its printed ``macc``): the paper's, whose head constants (2 MACC per element of
+#: a converter, 15 of a float softmax) come from X-CUBE-AI, plus one MACC per bias of a layer. Evidence:
+#: X-CUBE-AI 7.3's ModelMacc for the four MLPerf Tiny models (ST's v1.0 submissions,
+#: mlcommons/tiny_results_v1.0 closed/STMicroelectronics/code/*/*/*.ioc) exceeds the paper convention's
+#: forward MACC by exactly the model's biases: kws 2,665,584 - 2,664,996 = 588, vww 7,494,744 - 7,492,006 =
+#: 2,738, ic 12,534,936 - 12,534,590 = 346, ad 265,864 - 264,192 = 1,672
+XCUBEAI = "xcubeai"
 #: operations in the order reports show them
 OPERATIONS = tuple(OPS)
 #: the operations the paper's sheet books

@@ -31,7 +31,7 @@ from ..analysis import Analysis
 from ..engines import KIND_CLASS, PAPER
 from ..costs import OPERATIONS, OPS
 from ..costs.formulas import SELECTING_KINDS
-from ..costs.registry import formulas_for, model_formula_for
+from ..costs.registry import PAPER_LIKE, XCUBEAI, formulas_for, model_formula_for
 from ..dtypes import dtype_bytes
 from ..ir import Dims, Layer
 from ..layers import HEAD_KINDS
@@ -274,7 +274,7 @@ def _macc_cells(a: Analysis, layer: Layer, maccs: dict[str, int], own, c, st: _S
                             name=layer.name)
     registered = formulas_for(layer.kind)
     plan = a.evaluator.plan
-    paper = a.setup.convention == "paper"
+    paper = a.setup.convention in PAPER_LIKE
     name = layer.name
 
     def geometric(op: str, d: Dims = dims):
@@ -284,6 +284,8 @@ def _macc_cells(a: Analysis, layer: Layer, maccs: dict[str, int], own, c, st: _S
     cells: dict[str, Any] = dict.fromkeys(OPERATIONS, 0)
     if paper or layer.kind not in HEAD_KINDS:
         cells["forward"] = geometric("forward")
+    if a.setup.convention == XCUBEAI and layer.biases and cells["forward"]:
+        cells["forward"] = Formula(f"{cells['forward'].text}+{own('biases')}", maccs["forward"])
     if plan.needs_input_error[name] and plan.output_error[name]:
         cells["backward"] = geometric("backward")
     if layer.has_weights:
@@ -570,7 +572,7 @@ def _totals(a: Analysis, at: _LayerRows, totals: Sheet, mem_cells: dict, setting
             if not rows:
                 continue
             times = passes if term.times == "classes" else str(ev.times(phase, term))
-            if times == "0" or (a.setup.convention == "paper" and not OPS[term.op].paper):
+            if times == "0" or (a.setup.convention in PAPER_LIKE and not OPS[term.op].paper):
                 continue
             total = f"SUM({_ranges(at.sheet, rows, LAYER_COLS.index(term.op))})"
             if r.phase == "training" and OPS[term.op].per == "sample":

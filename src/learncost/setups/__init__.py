@@ -140,8 +140,9 @@ class Setup(_Strict):
     feedback: Literal["uncounted", "ram", "flash", "regenerated"] = "uncounted"
     errors: Literal["counted", "uncounted"] = "uncounted"
     #: paper: the sheet's bookings (X-CUBE-AI's head constants, no bias gradients, no update
-    #: application); executed: every multiply-accumulate an implementation executes
-    convention: Literal["paper", "executed"] = "paper"
+    #: application); executed: every multiply-accumulate an implementation executes; xcubeai: what
+    #: X-CUBE-AI prints (the paper's bookings plus one MACC per bias, ``costs.registry.XCUBEAI``)
+    convention: Literal["paper", "executed", "xcubeai"] = "paper"
     #: checkpointed backpropagation keeps every k-th output it can cut at (default: sqrt of the body's length)
     checkpoint_every: conint(ge=1) | None = None
     #: the memory accounting reports use unless ``--memory`` says otherwise

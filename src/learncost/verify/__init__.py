@@ -307,7 +307,7 @@ def verify(model: Model, procedures: list[str | Procedure] | None = None, *, see
             raise LearncostError(f"procedure {proc.id!r} has no reference implementation to execute",
                                  hint=f"verify knows {', '.join(REFERENCES)}")
     ev = Evaluator(model, setup, memory=memory)
-    paper = ev.setup.convention == "paper"
+    paper = ev.setup.convention != "executed"
     executed = ev if not paper else Evaluator(model, ev.setup.model_copy(update={"convention": "executed"}),
                                               memory=memory)
     checks = []
