@@ -45,3 +45,114 @@ def test_the_workbook_recomputes_under_xcubeai(tmp_path):
     from tests.test_workbook import _recomputes
 
     _recomputes(tmp_path, analyze("kws", mcus=["nucleo-g474re"], setup=_xcubeai()))
+
+
+# --- reading reports and validating against them ------------------------------------------------------------
+
+from tests import xcubeai_reports as R  # noqa: E402
+
+
+@pytest.fixture
+def tiny(tmp_path):
+    path = tmp_path / "tiny.yaml"
+    path.write_text(R.SPEC)
+    return path
+
+
+LAYOUTS = {
+    "5.2": (R.v5, "X-CUBE-AI", "5.2.0"),
+    "7.1": (lambda: R.v7("7.1.0-RC3"), "X-CUBE-AI", "7.1.0"),
+    "7.3": (lambda: R.v7("7.3.0-RC5", original=True), "X-CUBE-AI", "7.3.0"),
+    "8.1": (R.v8, "X-CUBE-AI", "8.1.0"),
+    "9.0": (lambda: R.v8("STEdgeAI Core v9.0.0-19802"), "X-CUBE-AI", "9.0.0"),
+    "core-2.2": (lambda: R.v8("ST Edge AI Core v2.2.0-20266 2adc00962"), "ST Edge AI Core", "2.2.0"),
+}
+
+
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+def test_each_layout_reads_to_the_same_figures(layout):
+    from learncost import xcubeai
+
+    write, tool, version = LAYOUTS[layout]
+    r = xcubeai.parse(write(), f"{layout}.txt")
+    assert (r.tool, r.version) == (tool, version)
+    assert r.model_file == "/models/tiny.tflite"
+    assert [x.name for x in r.layers] == [row[0] for row in R.ROWS]
+    assert [x.macc for x in r.layers][:2] == [None, 6_916]
+    old = layout == "5.2"
+    assert [x.macc for x in r.layers][-2:] == [20 if old else 25, 75]
+    assert r.weights_bytes == R.WEIGHTS and r.activations_bytes == R.ACTIVATIONS
+    assert [(a.name, a.size_bytes) for a in r.c_arrays if a.scratch] == R.SCRATCH
+    conv = r.layers[1]
+    assert (conv.m_id, conv.params, conv.size_bytes, conv.connected) == (0, 112, 124, ["input_0"])
+    if layout in ("7.3", "8.1", "9.0", "core-2.2"):
+        assert (conv.type, conv.original, conv.shape) == ("Conv2D", "CONV_2D", (1, 8, 8, 4))
+    if layout in ("8.1", "9.0", "core-2.2"):
+        assert r.layers[6].connected == ["pool_2", "dense_3_weights"]  # the continuation row
+    if not old:
+        assert (r.model_macc, r.c_model_macc, r.macc) == (R.MODEL_MACC, R.C_MACC, R.C_MACC)
+
+
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+def test_validate_explains_every_difference(tiny, layout):
+    from learncost import load_model, xcubeai
+    from learncost.validate import FUSED, FUSED_KEPT, NO_DENSE_BIAS, compare
+
+    write = LAYOUTS[layout][0]
+    v = compare(load_model(str(tiny)), xcubeai.parse(write(), "r.txt"))
+    reasons = [(p.layer, p.reason) for p in v.pairs]
+    old = layout == "5.2"
+    assert reasons == [("conv", "equal"), ("conv", FUSED), ("dw", "equal"), ("dw", FUSED), ("pool", "equal"),
+                       ("fc", NO_DENSE_BIAS if old else "equal"), ("softmax", "equal")]
+    assert v.macc == R.C_MACC and not v.unexplained
+    totals = {t["figure"]: (t["difference"], t["reason"]) for t in v.totals}
+    if old:  # 5.x's total counts the fused activations and leaves the dense bias out: 9,580 vs 9,575 + 512
+        assert totals["macc (C model)"] == (9_580 - 10_087, FUSED_KEPT)
+    else:
+        assert totals["macc (C model)"] == (0, "equal")
+        assert totals["macc (model table)"] == (-512, "the model table's fused activations (512)")
+    # int8 weights and int32 biases: learncost's parameter bytes are the report's weights (ro)
+    assert totals["weights (ro) B"] == (0, "equal")
+
+
+def test_validate_on_the_command_line(tiny, tmp_path, capsys):
+    import json
+
+    report = tmp_path / "network_generate_report.txt"
+    report.write_text(R.v8())
+    assert main(["validate", str(tiny), str(report), "-f", "json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["report"]["version"] == "8.1.0" and d["unexplained"] == 0
+    assert d["report"]["scratch_bytes"] == 432 + 64
+    # a report that disagrees: the conv's MACC edited, exit status 3 with the first difference named
+    report.write_text(R.v8().replace("6,916", "6,999"))
+    assert main(["validate", str(tiny), str(report)]) == 3
+    err = capsys.readouterr().err
+    assert "UNEXPLAINED, first conv" in err and "[LC-VERIFY-UNEXPLAINED]" in err
+
+
+@pytest.mark.parametrize("text, needle", [
+    ("", "the report is empty"),
+    ("hello world\nsecond line\n", "line 1: not an X-CUBE-AI or ST Edge AI Core report"),
+    ("Neural Network Tools for STM32 v1.2.0 (AI tools v5.0.0)\nExec/report summary (generate dur=0.1s err=-1)\n",
+     "line 2: the report records a failed run"),
+    (R.v8().split("model/c-model")[0], "the model table has no closing recap"),
+    (R.v8().replace("nl_4 (Nonlinearity, SOFTMAX)", "?? garbage ?? row here"), "cannot read this row of the model table"),
+    (R.v7().replace("int8_t", "").replace("432/432", "432"), "cannot read this C array"),
+])
+def test_a_report_that_cannot_be_read_is_one_line_naming_it(tiny, tmp_path, capsys, text, needle):
+    report = tmp_path / "r.txt"
+    report.write_text(text)
+    assert main(["validate", str(tiny), str(report)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and needle in err[0] and "[LC-REPORT-FORMAT]" in err[0], err
+
+
+def test_a_missing_or_huge_report_is_refused(tiny, tmp_path, capsys):
+    assert main(["validate", str(tiny), str(tmp_path / "none.txt")]) == 2
+    assert "[LC-INPUT-FILE]" in capsys.readouterr().err
+    big = tmp_path / "big.txt"
+    with open(big, "wb") as fh:
+        fh.truncate(33 * 1024 * 1024)
+    assert main(["validate", str(tiny), str(big)]) == 2
+    assert "[LC-LIMIT-SIZE]" in capsys.readouterr().err

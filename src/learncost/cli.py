@@ -561,6 +561,38 @@ def verify(
     _fail_if_unexplained(result)
 
 
+@app.command()
+def validate(
+    model: str = typer.Argument(..., help="The model the report is of: a .tflite, .h5/.keras, .onnx, a spec or a "
+                                          "built-in id."),
+    report: str = typer.Argument(..., help="X-CUBE-AI's or ST Edge AI Core's network_generate_report.txt (or "
+                                           "*_analyze_report.txt)."),
+    allow_unsupported: bool = UnsupportedOpt,
+    classes: Optional[int] = ClassesOpt,
+    input_shape: Optional[str] = InputShapeOpt,
+    fmt: Format = FormatOpt,
+) -> None:
+    """Check learncost against an X-CUBE-AI report, layer by layer: MACC under X-CUBE-AI's convention, weights and
+    activations beside its figures; exit status 3 when a difference has no stated reason."""
+    from . import xcubeai
+    from .errors import VerifyUnexplained
+    from .report import validate_report as rep
+    from .validate import compare
+
+    parsed = xcubeai.read(report)
+    m = _load(model, allow_unsupported, classes, input_shape)
+    if fmt in (Format.csv, Format.json):
+        _warn(m)
+    result = compare(m, parsed)
+    _emit(fmt, tables=lambda: rep.tables(result), json_text=lambda: rep.to_json(result),
+          csv_text=lambda: rep.csv_text(result))
+    if result.unexplained:
+        first = result.unexplained[0]
+        what = first["figure"] if isinstance(first, dict) else (first.layer or first.report.name)
+        raise VerifyUnexplained(f"{len(result.unexplained)} difference(s) from the report UNEXPLAINED, first {what}",
+                                hint="learncost and X-CUBE-AI disagree beyond the stated rules")
+
+
 def _fail_if_unexplained(result) -> None:
     """The report is printed either way; a difference no stated rule predicts is exit status 3."""
     from .errors import VerifyUnexplained

@@ -31,6 +31,8 @@ CODES = {
     "LC-IMPORT-UNSUPPORTED-OP": "a model with an operator learncost has no cost formula for",
     "LC-IMPORT-UNSUPPORTED": "a model using a feature learncost does not model (several inputs, an element type "
                              "it does not size, channels-first Keras layers)",
+    "LC-REPORT-FORMAT": "an X-CUBE-AI or ST Edge AI Core report learncost cannot read: not such a report, a failed run, "
+                        "a truncated table or a line of an unknown layout (named by its number)",
     "LC-IMPORT-SHAPE": "a model whose shapes are unknown or disagree with what learncost infers",
     "LC-LIMIT-SIZE": "an input file larger than learncost reads",
     "LC-LIMIT-DEPTH": "a spec nested more deeply than learncost reads",

@@ -1,0 +1,176 @@
+"""A model beside X-CUBE-AI's report of it, layer by layer: the paper's validation, automated.
+
+The report's rows with MACC are aligned with learncost's layers in execution order, by kind (a Conv2D row
+with a conv2d or depthwise_conv2d layer, Dense/Gemm with dense, Pool with a pool or mean, Eltwise with an
+element-wise layer, Conversion with a converter, Nonlinearity with an activation or a softmax). learncost's
+figure is the forward MACC under the ``xcubeai`` convention (``costs.registry.XCUBEAI``). Every difference is
+zero or carries its reason:
+
+- a fused activation: the report's model table books it (1 MACC per element) on a row of its own; learncost
+  books none. X-CUBE-AI's C model drops it in integer kernels (``c_macc -100%``) and keeps it in fused float
+  kernels (``dense_of32/nl_of32``: the recap's model and C-model MACC are then equal), which the totals say;
+- before 6.0, X-CUBE-AI left the bias out of a dense layer's MACC;
+- anything else is UNEXPLAINED (exit status 3, as ``verify``).
+
+Memory is set beside the report's: ``weights (ro)`` against learncost's parameter bytes, ``activations (rw)``
+against learncost's arena for one inference (greedy by size, the ``arena`` accounting), with the report's
+kernel scratch buffers (C arrays named ``*scratch*`` in the activations pool) and, where the report
+allocates them there (``*``), the input and output buffers as what the arena does not plan.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .ir import Model
+from .xcubeai import Report, ReportLayer
+
+#: report row type -> learncost kinds it can stand for
+ROW_KINDS = {
+    "Conv2D": {"conv2d", "depthwise_conv2d"},
+    "Dense": {"dense", "matmul"},
+    "Gemm": {"dense", "matmul"},
+    "MatMul": {"dense", "matmul"},
+    "Pool": {"avg_pool2d", "max_pool2d", "mean"},
+    "Eltwise": {"add", "mul", "sub"},
+    "Conversion": {"quantize", "dequantize"},
+    "Nonlinearity": {"activation", "softmax"},
+}
+FUSED = "fused activation: X-CUBE-AI books it on a row of its own (1 per element), learncost books none"
+#: a C model's total with the fused activations in it (float kernels that fuse and count them: model == C model)
+FUSED_KEPT = "the fused activations, which this report's total counts"
+NO_DENSE_BIAS = "X-CUBE-AI before 6.0 leaves a dense layer's bias out of its MACC"
+UNEXPLAINED = "UNEXPLAINED"
+
+
+@dataclass
+class Pair:
+    report: ReportLayer | None
+    layer: str | None
+    kind: str | None
+    report_macc: int | None
+    macc: int | None  # learncost, xcubeai convention
+    reason: str  # "equal" or why not
+
+    @property
+    def difference(self) -> int | None:
+        if self.report_macc is None or self.macc is None:
+            return None
+        return self.macc - self.report_macc
+
+
+@dataclass
+class Validation:
+    model: Model
+    report: Report
+    pairs: list[Pair]
+    macc: int  # learncost's forward total, xcubeai convention
+    paper_macc: int
+    params_bytes: int
+    arena_bytes: int
+    scratch_bytes: int
+    io_in_activations: bool
+    totals: list[dict] = field(default_factory=list)
+
+    @property
+    def unexplained(self) -> list[Pair]:
+        return [p for p in self.pairs if p.reason == UNEXPLAINED] + \
+            [p for p in self.totals if p["reason"] == UNEXPLAINED]  # type: ignore[misc]
+
+
+def _row_kinds(row: ReportLayer) -> set[str]:
+    if row.type == "Conv2D" and row.original and "DEPTHWISE" in row.original.upper():
+        return {"depthwise_conv2d"}
+    if row.type == "Nonlinearity" and row.original and row.original.upper() == "SOFTMAX":
+        return {"softmax"}
+    return ROW_KINDS.get(row.type, set())
+
+
+def _version(report: Report) -> tuple[int, ...]:
+    major = tuple(int(x) for x in report.version.split("."))
+    return major if report.tool == "X-CUBE-AI" else (9 + major[0],) + major[1:]  # Core 1.x is X-CUBE-AI 9.1
+
+
+def compare(model: Model, report: Report) -> Validation:
+    from . import setups as S
+    from .evaluate import Evaluator
+    from .procedures import get_procedure
+
+    setup = S.load("paper").model_copy(update={"convention": "xcubeai"})
+    ev = Evaluator(model, setup, memory="arena")
+    paper = Evaluator(model, "paper")
+    forward = {layer.name: c["forward"] for layer, c in zip(model.layers, ev.costs)}
+    layers = [layer for layer in model.layers if forward[layer.name]]
+    rows = [r for r in report.layers if r.macc]
+    pairs: list[Pair] = []
+    i = 0
+    last = None  # the learncost layer the previous row matched
+    old = _version(report) < (6,)
+    for row in rows:
+        kinds = _row_kinds(row)
+        if row.type == "Nonlinearity" and last is not None and last.activation and \
+                row.macc == last.output_elements and (i >= len(layers) or layers[i].kind not in kinds):
+            pairs.append(Pair(row, last.name, last.kind, row.macc, 0, FUSED))
+            continue
+        j = next((k for k in range(i, min(i + 4, len(layers))) if layers[k].kind in kinds), None)
+        if j is None:
+            pairs.append(Pair(row, None, None, row.macc, None, UNEXPLAINED))
+            continue
+        for skipped in layers[i:j]:
+            pairs.append(Pair(None, skipped.name, skipped.kind, None, forward[skipped.name], UNEXPLAINED))
+        layer = layers[j]
+        macc = forward[layer.name]
+        reason = "equal" if macc == row.macc else UNEXPLAINED
+        if reason == UNEXPLAINED and old and layer.kind == "dense" and macc - layer.biases == row.macc:
+            reason = NO_DENSE_BIAS
+        pairs.append(Pair(row, layer.name, layer.kind, row.macc, macc, reason))
+        last, i = layer, j + 1
+    for rest in layers[i:]:
+        pairs.append(Pair(None, rest.name, rest.kind, None, forward[rest.name], UNEXPLAINED))
+    total = sum(forward.values())
+    bp = get_procedure("bp")
+    figures = ev.figures(bp, "inference")
+    scratch = sum(a.size_bytes for a in report.c_arrays if a.scratch and a.pool.startswith("activations"))
+    io_inside = report.summary.get("activations (rw)", "").rstrip().endswith("*")
+    v = Validation(model, report, pairs, total, sum(c["forward"] for c in paper.costs), figures.params_bytes,
+                   figures.memory.bytes, scratch, io_inside)
+    v.totals = _totals(v)
+    return v
+
+
+def _totals(v: Validation) -> list[dict]:
+    r = v.report
+    fused = sum(p.report_macc or 0 for p in v.pairs if p.reason == FUSED)
+    no_bias = sum(p.difference or 0 for p in v.pairs if p.reason == NO_DENSE_BIAS)
+    out = []
+    def reason(diff: int) -> str:
+        if diff == 0:
+            return "equal"
+        if diff == no_bias:
+            return NO_DENSE_BIAS
+        if fused and diff == no_bias - fused:
+            return FUSED_KEPT if r.model_macc == r.macc else f"the model table's fused activations ({fused:,})"
+        return UNEXPLAINED
+
+    if r.macc is not None:
+        out.append({"figure": "macc (C model)", "report": r.macc, "learncost": v.macc, "difference": v.macc - r.macc,
+                    "reason": reason(v.macc - r.macc)})
+    if r.model_macc is not None and r.model_macc != r.macc:
+        out.append({"figure": "macc (model table)", "report": r.model_macc, "learncost": v.macc,
+                    "difference": v.macc - r.model_macc, "reason": reason(v.macc - r.model_macc)})
+    if r.weights_bytes is not None:
+        diff = v.params_bytes - r.weights_bytes
+        out.append({"figure": "weights (ro) B", "report": r.weights_bytes, "learncost": v.params_bytes,
+                    "difference": diff,
+                    "reason": "equal" if diff == 0 else "informative: X-CUBE-AI packs and pads its weight arrays "
+                                                        "(per-channel scales, alignment)"})
+    if r.activations_bytes is not None:
+        diff = v.arena_bytes - r.activations_bytes
+        parts = [f"kernel scratch {v.scratch_bytes:,} B"] if v.scratch_bytes else []
+        if v.io_in_activations:
+            parts.append("the input and output buffers (allocated in the activations, *)")
+        out.append({"figure": "activations (rw) B", "report": r.activations_bytes, "learncost": v.arena_bytes,
+                    "difference": diff,
+                    "reason": "equal" if diff == 0 else "informative: learncost's arena (greedy by size) against "
+                    "X-CUBE-AI's allocator" + (", whose figure holds " + " and ".join(parts) if parts else "")})
+    return out
