@@ -96,21 +96,23 @@ def test_each_layout_reads_to_the_same_figures(layout):
 @pytest.mark.parametrize("layout", sorted(LAYOUTS))
 def test_validate_explains_every_difference(tiny, layout):
     from learncost import load_model, xcubeai
-    from learncost.validate import FUSED, FUSED_KEPT, NO_DENSE_BIAS, compare
+    from learncost.validate import FUSED, NO_DENSE_BIAS, compare
 
     write = LAYOUTS[layout][0]
     v = compare(load_model(str(tiny)), xcubeai.parse(write(), "r.txt"))
     reasons = [(p.layer, p.reason) for p in v.pairs]
     old = layout == "5.2"
-    assert reasons == [("conv", "equal"), ("conv", FUSED), ("dw", "equal"), ("dw", FUSED), ("pool", "equal"),
+    fused = FUSED.format(k=1)  # a ReLU: 1 per element
+    assert reasons == [("conv", "equal"), ("conv", fused), ("dw", "equal"), ("dw", fused), ("pool", "equal"),
                        ("fc", NO_DENSE_BIAS if old else "equal"), ("softmax", "equal")]
     assert v.macc == R.C_MACC and not v.unexplained
     totals = {t["figure"]: (t["difference"], t["reason"]) for t in v.totals}
     if old:  # 5.x's total counts the fused activations and leaves the dense bias out: 9,580 vs 9,575 + 512
-        assert totals["macc (C model)"] == (9_580 - 10_087, FUSED_KEPT)
+        assert totals["macc (C model)"] == (9_580 - 10_087, "the report's fused activations (+512) and dense biases "
+                                                             "(pre-6.0) (-5)")
     else:
         assert totals["macc (C model)"] == (0, "equal")
-        assert totals["macc (model table)"] == (-512, "the model table's fused activations (512)")
+        assert totals["macc (model table)"] == (-512, "the report's fused activations (+512)")
     # int8 weights and int32 biases: learncost's parameter bytes are the report's weights (ro)
     assert totals["weights (ro) B"] == (0, "equal")
 
@@ -139,6 +141,8 @@ def test_validate_on_the_command_line(tiny, tmp_path, capsys):
     (R.v8().split("model/c-model")[0], "the model table has no closing recap"),
     (R.v8().replace("nl_4 (Nonlinearity, SOFTMAX)", "?? garbage ?? row here"), "cannot read this row of the model table"),
     (R.v7().replace("int8_t", "").replace("432/432", "432"), "cannot read this C array"),
+    # a run of spaces a backtracking pattern would take minutes over: refused at once
+    ("Neural Network Tools for STM32 v1.2.0 (AI tools v5.0.0)\na" + " " * 30_000 + "b\n", "line 2: a line of 30,002"),
 ])
 def test_a_report_that_cannot_be_read_is_one_line_naming_it(tiny, tmp_path, capsys, text, needle):
     report = tmp_path / "r.txt"
@@ -156,3 +160,26 @@ def test_a_missing_or_huge_report_is_refused(tiny, tmp_path, capsys):
         fh.truncate(33 * 1024 * 1024)
     assert main(["validate", str(tiny), str(big)]) == 2
     assert "[LC-LIMIT-SIZE]" in capsys.readouterr().err
+
+
+def test_rows_named_by_their_operator_and_batch_norms(tiny):
+    """An NPU-style report names rows by the TFLite operator (``conv2d_1 (CONV_2D)``); a batch normalization
+    X-CUBE-AI keeps (ScaleBias, 2 MACC per element: 8*8*4 = 256 elements, 512) is one learncost's importers
+    leave out; a sigmoid's row after a layer it is fused into counts k per element."""
+    from learncost import load_model, xcubeai
+    from learncost.validate import BN_SKIPPED, FUSED, compare
+
+    text = R.v8()
+    text = text.replace("conv2d_0 (Conv2D, CONV_2D)      ", "conv2d_0 (CONV_2D)              ")
+    bn = "       bn_0 (ScaleBias, BatchNormalization) [b:1,h:8,w:8,c:4]                   512         nl_0_nl   |"
+    lines = text.splitlines()
+    at = next(k for k, line in enumerate(lines) if line.lstrip().startswith("nl_0_nl"))
+    lines.insert(at + 1, bn)
+    v = compare(load_model(str(tiny)), xcubeai.parse("\n".join(lines), "npu.txt"))
+    got = [(p.report.name if p.report else None, p.layer, p.reason) for p in v.pairs]
+    assert got[:3] == [("conv2d_0", "conv", "equal"), ("nl_0_nl", "conv", FUSED.format(k=1)),
+                       ("bn_0", None, BN_SKIPPED)]
+    assert not v.unexplained
+    totals = {t["figure"]: t["reason"] for t in v.totals}
+    # the report's model-table total would hold the BN too; its C total (9,580 as written) does not
+    assert totals["macc (C model)"] == "equal"

@@ -36,10 +36,26 @@ ROW_KINDS = {
     "Conversion": {"quantize", "dequantize"},
     "Nonlinearity": {"activation", "softmax"},
 }
-FUSED = "fused activation: X-CUBE-AI books it on a row of its own (1 per element), learncost books none"
-#: a C model's total with the fused activations in it (float kernels that fuse and count them: model == C model)
-FUSED_KEPT = "the fused activations, which this report's total counts"
-NO_DENSE_BIAS = "X-CUBE-AI before 6.0 leaves a dense layer's bias out of its MACC"
+FUSED = "fused activation: X-CUBE-AI books it on a row of its own ({k} per element), learncost books none"
+BN_SKIPPED = ("batch normalization: learncost's importers leave it out (folded, as the paper assumes), X-CUBE-AI "
+              "books it at 2 MACC per element")
+NO_DENSE_BIAS = "X-CUBE-AI before 6.0 (ONNX Gemm: before 7.0) leaves a dense layer's bias out of its MACC"
+#: NPU reports and some layouts give the original operator as the row's type: TFLite and ONNX names
+OP_KINDS = {
+    "CONV_2D": {"conv2d"}, "DEPTHWISE_CONV_2D": {"depthwise_conv2d"}, "Conv": {"conv2d", "depthwise_conv2d"},
+    "FULLY_CONNECTED": {"dense"}, "Gemm": {"dense", "matmul"}, "MatMul": {"dense", "matmul"},
+    "BATCH_MATMUL": {"matmul"},
+    "AVERAGE_POOL_2D": {"avg_pool2d"}, "MAX_POOL_2D": {"max_pool2d"}, "MEAN": {"mean", "avg_pool2d"},
+    "AveragePool": {"avg_pool2d"}, "MaxPool": {"max_pool2d"}, "GlobalAveragePool": {"avg_pool2d", "mean"},
+    "ReduceMean": {"mean"},
+    "ADD": {"add"}, "Add": {"add"}, "MUL": {"mul"}, "Mul": {"mul"}, "SUB": {"sub"}, "Sub": {"sub"},
+    "SOFTMAX": {"softmax"}, "Softmax": {"softmax"},
+    "QUANTIZE": {"quantize", "dequantize"}, "DEQUANTIZE": {"quantize", "dequantize"},
+    "QuantizeLinear": {"quantize", "dequantize"}, "DequantizeLinear": {"quantize", "dequantize"},
+    "LOGISTIC": {"activation"}, "TANH": {"activation"}, "RELU": {"activation"}, "Relu": {"activation"},
+    "Sigmoid": {"activation"}, "Tanh": {"activation"}, "HARD_SWISH": {"activation"},
+}
+BN_TYPES = {"ScaleBias", "BatchNormalization"}
 UNEXPLAINED = "UNEXPLAINED"
 
 
@@ -83,7 +99,13 @@ def _row_kinds(row: ReportLayer) -> set[str]:
         return {"depthwise_conv2d"}
     if row.type == "Nonlinearity" and row.original and row.original.upper() == "SOFTMAX":
         return {"softmax"}
-    return ROW_KINDS.get(row.type, set())
+    if row.type not in ROW_KINDS and row.name.startswith("nl_") and row.type.upper() != "SOFTMAX":
+        return {"activation"}  # NPU layout: a fused activation's row carries its layer's operator as the type
+    return ROW_KINDS.get(row.type) or OP_KINDS.get(row.type) or OP_KINDS.get(row.original or "", set())
+
+
+def _is_bn(row: ReportLayer) -> bool:
+    return row.type in BN_TYPES or "batchnorm" in (row.original or "").lower()
 
 
 def _version(report: Report) -> tuple[int, ...]:
@@ -105,12 +127,15 @@ def compare(model: Model, report: Report) -> Validation:
     pairs: list[Pair] = []
     i = 0
     last = None  # the learncost layer the previous row matched
-    old = _version(report) < (6,)
     for row in rows:
         kinds = _row_kinds(row)
-        if row.type == "Nonlinearity" and last is not None and last.activation and \
-                row.macc == last.output_elements and (i >= len(layers) or layers[i].kind not in kinds):
-            pairs.append(Pair(row, last.name, last.kind, row.macc, 0, FUSED))
+        if "activation" in kinds and last is not None and last.activation and \
+                row.macc % last.output_elements == 0 and (i >= len(layers) or layers[i].kind not in kinds):
+            pairs.append(Pair(row, last.name, last.kind, row.macc, 0,
+                              FUSED.format(k=row.macc // last.output_elements)))
+            continue
+        if _is_bn(row) and not any(layer.kind == "batch_norm" for layer in layers[i:i + 4]):
+            pairs.append(Pair(row, None, None, row.macc, 0, BN_SKIPPED))
             continue
         j = next((k for k in range(i, min(i + 4, len(layers))) if layers[k].kind in kinds), None)
         if j is None:
@@ -121,7 +146,8 @@ def compare(model: Model, report: Report) -> Validation:
         layer = layers[j]
         macc = forward[layer.name]
         reason = "equal" if macc == row.macc else UNEXPLAINED
-        if reason == UNEXPLAINED and old and layer.kind == "dense" and macc - layer.biases == row.macc:
+        old = _version(report) < ((7,) if row.type == "Gemm" else (6,))
+        if reason == UNEXPLAINED and old and layer.kind in ("dense", "matmul") and macc - layer.biases == row.macc:
             reason = NO_DENSE_BIAS
         pairs.append(Pair(row, layer.name, layer.kind, row.macc, macc, reason))
         last, i = layer, j + 1
@@ -139,25 +165,40 @@ def compare(model: Model, report: Report) -> Validation:
 
 
 def _totals(v: Validation) -> list[dict]:
+    """The report's totals beside learncost's, each difference explained by the rows' reasons where a
+    combination of them adds up to it (which of them a C model keeps depends on its kernels)."""
+    from itertools import combinations
+
     r = v.report
-    fused = sum(p.report_macc or 0 for p in v.pairs if p.reason == FUSED)
-    no_bias = sum(p.difference or 0 for p in v.pairs if p.reason == NO_DENSE_BIAS)
+    parts = {
+        "fused activations": -sum(p.report_macc or 0 for p in v.pairs if p.reason.startswith("fused activation")),
+        "batch normalizations": -sum(p.report_macc or 0 for p in v.pairs if p.reason == BN_SKIPPED),
+        "dense biases (pre-6.0)": sum(p.difference or 0 for p in v.pairs if p.reason == NO_DENSE_BIAS),
+    }
+    parts = {k: x for k, x in parts.items() if x}
     out = []
-    def reason(diff: int) -> str:
+    if r.macc is not None and r.model_macc is not None and r.model_macc != r.macc:
+        # what X-CUBE-AI's C model changes from its own model table (its c_macc column: fused activations it
+        # drops, converters it absorbs or adds): the C total differs from the table's by that much
+        c_side = {"C model's own changes (its c_macc column)": r.model_macc - r.macc}
+    else:
+        c_side = {}
+
+    def reason(diff: int, terms: dict[str, int]) -> str:
         if diff == 0:
             return "equal"
-        if diff == no_bias:
-            return NO_DENSE_BIAS
-        if fused and diff == no_bias - fused:
-            return FUSED_KEPT if r.model_macc == r.macc else f"the model table's fused activations ({fused:,})"
+        for n in range(1, len(terms) + 1):
+            for combo in combinations(terms, n):
+                if sum(terms[k] for k in combo) == diff:
+                    return "the report's " + " and ".join(f"{k} ({-terms[k]:+,})" for k in combo)
         return UNEXPLAINED
 
     if r.macc is not None:
         out.append({"figure": "macc (C model)", "report": r.macc, "learncost": v.macc, "difference": v.macc - r.macc,
-                    "reason": reason(v.macc - r.macc)})
+                    "reason": reason(v.macc - r.macc, parts | c_side)})
     if r.model_macc is not None and r.model_macc != r.macc:
         out.append({"figure": "macc (model table)", "report": r.model_macc, "learncost": v.macc,
-                    "difference": v.macc - r.model_macc, "reason": reason(v.macc - r.model_macc)})
+                    "difference": v.macc - r.model_macc, "reason": reason(v.macc - r.model_macc, parts)})
     if r.weights_bytes is not None:
         diff = v.params_bytes - r.weights_bytes
         out.append({"figure": "weights (ro) B", "report": r.weights_bytes, "learncost": v.params_bytes,

@@ -42,7 +42,10 @@ _LAYER = re.compile(r"^(?P<name>\S+) \((?P<type>[A-Za-z0-9_/]*)(?:,\s*(?P<origin
 _SHAPE = re.compile(r"^\s*(\[[^\]]*\]|\((?:[^()]*)\))")
 _RULER = re.compile(r"^[-\s]+$")
 _RECAP = re.compile(r"^(?:model/c-model:|model:|\S+ p=\d)")
-_SUMMARY = re.compile(r"^(?P<key>[A-Za-z][A-Za-z0-9_ ()#/+.-]*?)\s*:\s+(?P<value>.*)$")
+#: words of a key separated by single spaces (no run of spaces a lazy match could backtrack over)
+_SUMMARY = re.compile(r"^(?P<key>[A-Za-z][^\s:]*(?: [^\s:]+)*)\s*:\s+(?P<value>.*)$")
+#: the longest line read: real rows are a few hundred characters
+MAX_LINE = 20_000
 
 
 def _int(text: str) -> int:
@@ -129,6 +132,9 @@ def read(path: str | Path) -> Report:
 
 def parse(text: str, path: str = "<report>") -> Report:
     lines = [line.rstrip("\r\n").rstrip() for line in text.split("\n")]
+    long = next((k for k, line in enumerate(lines) if len(line) > MAX_LINE), None)
+    if long is not None:
+        raise _refuse(path, long + 1, f"a line of {len(lines[long]):,} characters: not a report's")
     start = next((k for k, line in enumerate(lines) if line.strip()), None)
     if start is None:
         raise _refuse(path, None, "the report is empty")
