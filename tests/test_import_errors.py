@@ -145,3 +145,19 @@ def test_fuzz_mutated_bytes(suffix, edits, cut):
             with tempfile.TemporaryDirectory() as tmp:
                 _SEEDS[suffix] = _valid(suffix, Path(tmp))
     _mutated(suffix, _SEEDS[suffix], edits, cut)
+
+
+def test_onnx_input_without_a_batch_axis(tmp_path):
+    """A rank-1 graph input ([784], seen in a public X-CUBE-AI project's MNIST export) used to leak a schema
+    message; it is one line naming the shape and the way out."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    import numpy as np
+
+    w = numpy_helper.from_array(np.zeros((10, 784), dtype=np.float32), "w")
+    graph = helper.make_graph([helper.make_node("MatMul", ["w", "x"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [784])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [10])], [w])
+    path = tmp_path / "flat.onnx"
+    path.write_bytes(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]).SerializeToString())
+    _check_one_line(run_cli("analyze", str(path)), "flat.onnx", "has shape [784] without a batch axis")

@@ -183,3 +183,44 @@ def test_rows_named_by_their_operator_and_batch_norms(tiny):
     totals = {t["figure"]: t["reason"] for t in v.totals}
     # the report's model-table total would hold the BN too; its C total (9,580 as written) does not
     assert totals["macc (C model)"] == "equal"
+
+
+# --- public projects that hold a report and its model (read from a local mirror, never copied here) ---------
+
+MIRRORS = __import__("pathlib").Path("/work/.mirror")
+#: (repository, report, model, X-CUBE-AI's C-model MACC = learncost's xcubeai forward MACC exactly?)
+PUBLIC = [
+    ("mlcommons/tiny", "benchmark/reference_submissions/streaming_wakeword/sww_ref_l4r5zi/X-CUBE-AI/App/"
+     "sww_model_generate_report.txt", "benchmark/training/streaming_wakeword/trained_models/str_ww_ref_model.tflite",
+     True),
+    ("hajimi-yzy/YOLO-Human-Detection-Project-Based-on-STM32H750", "X-CUBE-AI/App/network_generate_report.txt",
+     "models/nanov4_96_full_int8.tflite", True),
+    ("nammannam/GR1_MobileNetV2_Person_Validation_STM32F429ZI", "X-CUBE-AI/App/network_generate_report.txt",
+     "mobilenet_v2_0.35_128_fft_int8.tflite", False),
+    ("Lanove/XCube_AITest", "X-CUBE-AI/App/network_generate_report.txt", "NN_Model1.tflite", False),
+    ("bulicp/MNIST-NN-H750", "network_analyze_report.txt", "mnist_model-2_PerChannel_quant_random_1.onnx", False),
+]
+
+
+@pytest.mark.parametrize("repo, report, model, exact", PUBLIC, ids=[p[0].split("/")[0] for p in PUBLIC])
+def test_public_reports_with_their_models(tmp_path, repo, report, model, exact):
+    import subprocess
+
+    from learncost import load_model, xcubeai
+    from learncost.validate import compare
+
+    git = MIRRORS / repo.replace("/", "+") / "repo"
+    if not git.exists():
+        pytest.skip(f"no local mirror of github:{repo} (the files are public and never copied into the repository)")
+    files = {}
+    for name in (report, model):
+        out = tmp_path / name.split("/")[-1]
+        out.write_bytes(subprocess.run(["git", "--git-dir", str(git), "show", f"HEAD:{name}"], check=True,
+                                       capture_output=True).stdout)
+        files[name] = out
+    v = compare(load_model(str(files[model])), xcubeai.read(files[report]))
+    assert not v.unexplained, [(p.report and p.report.name, p.layer, p.difference) for p in v.pairs
+                                if p.reason == "UNEXPLAINED"]
+    assert sum(p.reason == "equal" for p in v.pairs) >= 4
+    if exact:
+        assert v.macc == v.report.macc

@@ -168,6 +168,11 @@ class _Graph:
         if raw is None:
             raise ImportFailure(f"{self.origin}: no shape known for {what} {name!r}", hint="give --input-shape",
                                 code="LC-IMPORT-SHAPE")
+        if len(raw) < 2:  # the first axis is read as the batch: a rank-1 input has nothing after it
+            raise ImportFailure(f"{self.origin}: {what} {name!r} has shape {list(raw)} without a batch axis; learncost "
+                                "reads the first axis of an ONNX tensor as the batch",
+                                hint="re-export the model with a batch axis (e.g. torch.onnx.export with an input of "
+                                     "shape [1, ...])", code="LC-IMPORT-UNSUPPORTED")
         if any(isinstance(d, str) for d in raw[1:]) or any(d <= 0 for d in raw[1:]):
             raise ImportFailure(f"{self.origin}: {what} {name!r} has symbolic dimensions {raw}",
                                 hint="give the input shape with --input-shape, e.g. --input-shape 1,3,96,96",
