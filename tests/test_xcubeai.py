@@ -224,3 +224,41 @@ def test_public_reports_with_their_models(tmp_path, repo, report, model, exact):
     assert sum(p.reason == "equal" for p in v.pairs) >= 4
     if exact:
         assert v.macc == v.report.macc
+
+
+def _c_info(nodes) -> str:
+    import json
+
+    return json.dumps({
+        "json_schema_version": "2.0",
+        "environment": {"tools": [{"name": "ST.EdgeAI.Core", "version": "2.2.0-20266",
+                                   "input_model": {"model_files": [{"name": "tiny.tflite"}]}}]},
+        "memory_footprint": {"weights": R.WEIGHTS, "activations": R.ACTIVATIONS},
+        "graphs": [{"nodes": nodes}],
+        "buffers": [{"name": "conv2d_0_scratch0_array", "size_bytes": 432,
+                     "flags": "STAI_FLAG_PREALLOCATED|STAI_FLAG_ACTIVATIONS|STAI_FLAG_SCRATCHS"}],
+    })
+
+
+def test_c_info_json_lists_the_c_models_nodes(tiny, tmp_path, capsys):
+    """The C model's nodes (the integer kernels run the ReLUs inside the convolutions): conv 6,916, depthwise
+    2,308, pool 256, dense 25, softmax 75 (hand derivation in tests/xcubeai_reports.py), 9,580 in all."""
+    import json
+
+    nodes = [{"id": k, "name": n, "description": d, "macc": m} for k, (n, d, m) in enumerate(
+        [("conv2d_0", "Conv2D", 6_916), ("conv2d_1", "Conv2D", 2_308), ("pool_2", "Pool", 256),
+         ("dense_3", "Dense", 25), ("nl_4", "Nonlinearity", 75)])]
+    path = tmp_path / "network_c_info.json"
+    path.write_text(_c_info(nodes))
+    assert main(["validate", str(tiny), str(path), "-f", "json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert (d["report"]["tool"], d["report"]["version"], d["report"]["model_file"]) == ("ST Edge AI Core", "2.2.0",
+                                                                                        "tiny.tflite")
+    assert [x["reason"] for x in d["layers"]] == ["equal"] * 5 and d["unexplained"] == 0
+    assert d["report"]["scratch_bytes"] == 432
+    path.write_text(_c_info("not a list"))
+    assert main(["validate", str(tiny), str(path)]) == 2
+    path.write_text("{\"graphs\": []}")
+    assert main(["validate", str(tiny), str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "not an ST Edge AI Core c_info.json" in err and "[LC-REPORT-FORMAT]" in err

@@ -35,10 +35,12 @@ ROW_KINDS = {
     "Eltwise": {"add", "mul", "sub"},
     "Conversion": {"quantize", "dequantize"},
     "Nonlinearity": {"activation", "softmax"},
+    "Eltwise/add": {"add"}, "Eltwise/mul": {"mul"}, "Eltwise/sub": {"sub"},
 }
 FUSED = "fused activation: X-CUBE-AI books it on a row of its own ({k} per element), learncost books none"
 BN_SKIPPED = ("batch normalization: learncost's importers leave it out (folded, as the paper assumes), X-CUBE-AI "
               "books it at 2 MACC per element")
+ABSORBED = "a converter or activation X-CUBE-AI's C model runs inside its integer kernels (c_info.json lists C nodes)"
 NO_DENSE_BIAS = "X-CUBE-AI before 6.0 (ONNX Gemm: before 7.0) leaves a dense layer's bias out of its MACC"
 #: NPU reports and some layouts give the original operator as the row's type: TFLite and ONNX names
 OP_KINDS = {
@@ -108,6 +110,11 @@ def _is_bn(row: ReportLayer) -> bool:
     return row.type in BN_TYPES or "batchnorm" in (row.original or "").lower()
 
 
+def _unmatched(layer, forward: dict[str, int], report: Report) -> Pair:
+    absorbed = report.c_model_rows and layer.kind in ("quantize", "dequantize", "activation")
+    return Pair(None, layer.name, layer.kind, None, forward[layer.name], ABSORBED if absorbed else UNEXPLAINED)
+
+
 def _version(report: Report) -> tuple[int, ...]:
     major = tuple(int(x) for x in report.version.split("."))
     return major if report.tool == "X-CUBE-AI" else (9 + major[0],) + major[1:]  # Core 1.x is X-CUBE-AI 9.1
@@ -142,7 +149,7 @@ def compare(model: Model, report: Report) -> Validation:
             pairs.append(Pair(row, None, None, row.macc, None, UNEXPLAINED))
             continue
         for skipped in layers[i:j]:
-            pairs.append(Pair(None, skipped.name, skipped.kind, None, forward[skipped.name], UNEXPLAINED))
+            pairs.append(_unmatched(skipped, forward, report))
         layer = layers[j]
         macc = forward[layer.name]
         reason = "equal" if macc == row.macc else UNEXPLAINED
@@ -152,7 +159,7 @@ def compare(model: Model, report: Report) -> Validation:
         pairs.append(Pair(row, layer.name, layer.kind, row.macc, macc, reason))
         last, i = layer, j + 1
     for rest in layers[i:]:
-        pairs.append(Pair(None, rest.name, rest.kind, None, forward[rest.name], UNEXPLAINED))
+        pairs.append(_unmatched(rest, forward, report))
     total = sum(forward.values())
     bp = get_procedure("bp")
     figures = ev.figures(bp, "inference")
@@ -174,6 +181,7 @@ def _totals(v: Validation) -> list[dict]:
         "fused activations": -sum(p.report_macc or 0 for p in v.pairs if p.reason.startswith("fused activation")),
         "batch normalizations": -sum(p.report_macc or 0 for p in v.pairs if p.reason == BN_SKIPPED),
         "dense biases (pre-6.0)": sum(p.difference or 0 for p in v.pairs if p.reason == NO_DENSE_BIAS),
+        "C kernels' absorbed converters and activations": sum(p.macc or 0 for p in v.pairs if p.reason == ABSORBED),
     }
     parts = {k: x for k, x in parts.items() if x}
     out = []

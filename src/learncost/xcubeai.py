@@ -102,6 +102,8 @@ class Report:
     #: the recap: the model table's MACC (fused activations included) and the C model's
     model_macc: int | None = None
     c_model_macc: int | None = None
+    #: the rows are the C model's nodes (``*_c_info.json``), not the model table's
+    c_model_rows: bool = False
 
     @property
     def model_file(self) -> str | None:
@@ -127,7 +129,50 @@ def read(path: str | Path) -> Report:
     from .safe_read import read_bytes
 
     data = read_bytes(Path(path), MAX_BYTES, what="report")
+    if str(path).endswith(".json"):
+        return parse_c_info(data, str(path))
     return parse(data.decode("utf-8", errors="replace"), str(path))
+
+
+def parse_c_info(data: bytes, path: str = "<c_info.json>") -> Report:
+    """ST Edge AI Core's ``<network>_c_info.json`` (schema 2.0, Core 1.0 on): the tool in
+    ``environment.tools[0]``, the model file in its ``input_model``, ``memory_footprint`` (weights,
+    activations) and the C model's nodes in ``graphs[0].nodes`` (name, ``description`` = the kernel's type,
+    ``macc``), with the buffers (scratch buffers flagged ``STAI_FLAG_SCRATCHS``)."""
+    import json
+
+    try:
+        doc = json.loads(data.decode("utf-8"))
+        tool = doc["environment"]["tools"][0]
+        model = tool.get("input_model") or {}
+        footprint = doc.get("memory_footprint") or {}
+        nodes = doc["graphs"][0]["nodes"]
+        buffers = doc.get("buffers") or []
+    except (ValueError, UnicodeDecodeError, KeyError, IndexError, TypeError) as exc:
+        what = "not JSON" if isinstance(exc, (ValueError, UnicodeDecodeError)) else f"no {exc} where a c_info.json has one"
+        raise _refuse(path, None, f"not an ST Edge AI Core c_info.json: {what}") from None
+    m = re.match(r"(\d+\.\d+\.\d+)", str(tool.get("version", "")))
+    if m is None or not isinstance(nodes, list):
+        raise _refuse(path, None, "a c_info.json without the tool's version or the graph's nodes")
+    layers = []
+    for k, node in enumerate(nodes):
+        if not isinstance(node, dict):
+            raise _refuse(path, None, f"graph node {k} is not an object")
+        macc = node.get("macc")
+        if macc is not None and not isinstance(macc, int):
+            raise _refuse(path, None, f"graph node {k} ({str(node.get('name'))[:40]}) has a macc that is not an integer")
+        layers.append(ReportLayer(node.get("id") if isinstance(node.get("id"), int) else None, str(node.get("name")),
+                                  str(node.get("description", "")), None, None, None, None, macc or None, [], 0))
+    files = model.get("model_files") or [{}]
+    summary = {"model file": str(files[0].get("name", ""))} if files[0].get("name") else {}
+    arrays = [CArray(str(b.get("name")), 0, int(b.get("size_bytes") or 0),
+                     "activations" if "ACTIVATIONS" in str(b.get("flags", "")) else "weights",
+                     str(b.get("flags", ""))) for b in buffers if isinstance(b, dict)]
+    total = sum(x.macc or 0 for x in layers)
+    return Report(path, "ST Edge AI Core", m.group(1), "c_info", summary, total,
+                  footprint.get("weights") if isinstance(footprint.get("weights"), int) else None,
+                  footprint.get("activations") if isinstance(footprint.get("activations"), int) else None,
+                  None, layers, arrays, model_macc=None, c_model_macc=total, c_model_rows=True)
 
 
 def parse(text: str, path: str = "<report>") -> Report:
