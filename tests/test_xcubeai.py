@@ -126,6 +126,9 @@ def test_validate_on_the_command_line(tiny, tmp_path, capsys):
     d = json.loads(capsys.readouterr().out)
     assert d["report"]["version"] == "8.1.0" and d["unexplained"] == 0
     assert d["report"]["scratch_bytes"] == 432 + 64
+    # beside X-CUBE-AI's convention, the paper's: the conv without its 4 biases, 3*3*3*4*8*8 = 6,912
+    conv = next(x for x in d["layers"] if x["report_layer"] == "conv2d_0")
+    assert (conv["macc"], conv["paper_macc"]) == (6_916, 6_912)
     # a report that disagrees: the conv's MACC edited, exit status 3 with the first difference named
     report.write_text(R.v8().replace("6,916", "6,999"))
     assert main(["validate", str(tiny), str(report)]) == 3

@@ -69,6 +69,7 @@ class Pair:
     report_macc: int | None
     macc: int | None  # learncost, xcubeai convention
     reason: str  # "equal" or why not
+    paper_macc: int | None = None  # learncost, the paper's convention
 
     @property
     def difference(self) -> int | None:
@@ -165,7 +166,11 @@ def compare(model: Model, report: Report) -> Validation:
     figures = ev.figures(bp, "inference")
     scratch = sum(a.size_bytes for a in report.c_arrays if a.scratch and a.pool.startswith("activations"))
     io_inside = report.summary.get("activations (rw)", "").rstrip().endswith("*")
-    v = Validation(model, report, pairs, total, sum(c["forward"] for c in paper.costs), figures.params_bytes,
+    paper_forward = {layer.name: c["forward"] for layer, c in zip(model.layers, paper.costs)}
+    for p in pairs:
+        if p.layer is not None and p.macc:
+            p.paper_macc = paper_forward[p.layer]
+    v = Validation(model, report, pairs, total, sum(paper_forward.values()), figures.params_bytes,
                    figures.memory.bytes, scratch, io_inside)
     v.totals = _totals(v)
     return v

@@ -7,7 +7,8 @@ import json
 from ..validate import Validation
 from .tables import Table, to_csv
 
-COLUMNS = ["m_id", "report_layer", "report_type", "report_macc", "layer", "kind", "macc", "difference", "reason"]
+COLUMNS = ["m_id", "report_layer", "report_type", "report_macc", "layer", "kind", "macc", "difference", "reason",
+           "paper_macc"]
 
 
 def _records(v: Validation) -> list[list]:
@@ -15,7 +16,7 @@ def _records(v: Validation) -> list[list]:
     for p in v.pairs:
         r = p.report
         out.append([r and r.m_id, r and r.name, r and (r.type + (f", {r.original}" if r.original else "")),
-                    p.report_macc, p.layer, p.kind, p.macc, p.difference, p.reason])
+                    p.report_macc, p.layer, p.kind, p.macc, p.difference, p.reason, p.paper_macc])
     return out
 
 
@@ -33,8 +34,8 @@ def tables(v: Validation) -> list[Table]:
              f"{len(v.unexplained)} difference(s) UNEXPLAINED" if v.unexplained else "every difference explained"]
     totals = [[t["figure"], t["report"], t["learncost"], t["difference"], t["reason"]] for t in v.totals]
     return [Table(_header(v), ["m_id", "report layer", "type", "report MACC", "learncost layer", "kind", "MACC",
-                               "difference", "reason"],
-                  [[*rec[:7], rec[7], rec[8]] for rec in _records(v)], notes, numeric={0, 3, 6, 7}),
+                               "difference", "reason", "paper MACC"],
+                  _records(v), notes, numeric={0, 3, 6, 7, 9}),
             Table("Totals", ["figure", "report", "learncost", "difference", "reason"], totals, [],
                   numeric={1, 2, 3})]
 
