@@ -265,3 +265,29 @@ def test_the_figure_draws_the_milliseconds_panel():
     panel = next(ax for ax in fig.axes if ax.get_title().startswith("training ms"))
     tops = {round(p.get_x() + p.get_width() / 2, 3): p.get_y() + p.get_height() for p in panel.patches}
     assert any(abs(top - expected) < 1e-9 for top in tops.values())
+
+
+def test_command_line_values_override_the_chosen_board(capsys):
+    """`--cycles-per-macc` on a catalogue board that has none: the nRF52840 (64 MHz, no MLPerf Tiny result)
+    at 3.5 cycles/MACC times BP's DS-CNN training step, 7,666,544 MACC, at 7,666,544 x 3.5 / 64e3 = 419.264 ms,
+    under the board's own id and the paper's one-number model."""
+    assert main(["analyze", "kws", "-m", "nrf52840-dk", "--cycles-per-macc", "3.5", "-p", "bp", "-f", "json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    training = next(r for r in d["rows"] if r["phase"] == "training")
+    assert training["latency_ms"] == {"nrf52840-dk": pytest.approx(7_666_544 * 3.5 / 64e3)}
+    assert training["engine"] == {"nrf52840-dk": "paper"}
+    # --sram-kb in place of the DISCO-F746NG's 320 KB: FF on MobileNet (293,794 B) misses 256 KB by 31,650 B
+    assert main(["fit", "vww", "-m", "disco-f746ng", "--sram-kb", "256", "-p", "ff", "-f", "json"]) == 0
+    row = next(r for r in json.loads(capsys.readouterr().out)["fit"] if r["phase"] == "training")
+    assert (row["mcu"], row["sram_bytes"], row["ram_margin_bytes"]) == ("disco-f746ng", 262_144, -31_650)
+
+
+def test_a_custom_board_needs_only_what_the_question_needs(capsys):
+    """SRAM alone answers the RAM question: BP's MobileNet training (470,316 B) misses 320 KB by 142,636 B,
+    FF's (293,794 B) fits it; whether flash holds the parameters stays unknown, never 'no'."""
+    assert main(["fit", "vww", "--sram-kb", "320", "-p", "bp", "-p", "ff", "-f", "markdown"]) == 0
+    out = capsys.readouterr().out
+    assert "| bp | training | 470,316 | no: RAM +142,636 B |" in out
+    assert "| ff | training | 293,794 | RAM yes, flash unknown |" in out
+    assert "custom: ff within what is known; unknown until --flash-kb is given" in out
+    assert "trains with no procedure" not in out

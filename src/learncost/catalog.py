@@ -78,8 +78,8 @@ class MCU:
 
     def latency_ms(self, macc: int) -> float | None:
         """Per-sample latency: MACC x cycles/MACC / clock  (sheet C241 = 1e6*C197*C229/B229*1e3);
-        None for a board whose cycles/MACC is unknown."""
-        if self.cycles_per_macc is None:
+        None for a board whose cycles/MACC or clock is unknown."""
+        if self.cycles_per_macc is None or not self.clock_mhz:
             return None
         return macc * self.cycles_per_macc / (self.clock_mhz * 1e6) * 1e3
 
@@ -171,17 +171,34 @@ def get_dataset(name: str) -> Dataset:
     return table[name.lower()]
 
 
+def _positive(**values: float | None) -> None:
+    for flag, value in values.items():
+        if value is not None and value <= 0:
+            raise LearncostError(f"--{flag.replace('_', '-')} must be positive, got {value:g}", code="LC-OPTION")
+
+
 def custom_mcu(clock_mhz: float | None, cycles_per_macc: float | None,
                sram_kb: float | None = None, flash_kb: float | None = None) -> MCU:
-    if clock_mhz is None or cycles_per_macc is None:
-        raise LearncostError("a custom MCU needs both --clock-mhz and --cycles-per-macc")
-    for flag, value in (("--clock-mhz", clock_mhz), ("--cycles-per-macc", cycles_per_macc),
-                        ("--sram-kb", sram_kb), ("--flash-kb", flash_kb)):
-        if value is not None and value <= 0:
-            raise LearncostError(f"{flag} must be positive, got {value:g}")
-    return MCU(id="custom", name=f"custom {clock_mhz:g} MHz, {cycles_per_macc:g} cycles/MACC",
-               clock_mhz=clock_mhz, cycles=cycles_per_macc, sram_kb=sram_kb, flash_kb=flash_kb,
-               source="command line")
+    """A board from the command line, with what the question needs: a latency needs the clock and
+    cycles/MACC, a RAM fit the SRAM, a flash fit the flash; what is not given stays unknown."""
+    _positive(clock_mhz=clock_mhz, cycles_per_macc=cycles_per_macc, sram_kb=sram_kb, flash_kb=flash_kb)
+    parts = [f"{clock_mhz:g} MHz" if clock_mhz else None, f"{cycles_per_macc:g} cycles/MACC" if cycles_per_macc else None,
+             f"{sram_kb:g} KB SRAM" if sram_kb else None, f"{flash_kb:g} KB flash" if flash_kb else None]
+    return MCU(id="custom", name="custom " + ", ".join(p for p in parts if p), clock_mhz=clock_mhz,  # type: ignore[arg-type]
+               cycles=cycles_per_macc, sram_kb=sram_kb, flash_kb=flash_kb, source="command line")
+
+
+def override_mcu(mcu: MCU, clock_mhz: float | None, cycles_per_macc: float | None,
+                 sram_kb: float | None = None, flash_kb: float | None = None) -> MCU:
+    """A catalogue board with the command line's values in place of its own (it keeps its id); a stated
+    cycles/MACC makes the paper's one-number model time it (``engines.default_engine``)."""
+    from dataclasses import replace
+
+    _positive(clock_mhz=clock_mhz, cycles_per_macc=cycles_per_macc, sram_kb=sram_kb, flash_kb=flash_kb)
+    given = {k: v for k, v in (("clock_mhz", clock_mhz), ("cycles", cycles_per_macc), ("sram_kb", sram_kb),
+                               ("flash_kb", flash_kb)) if v is not None}
+    what = ", ".join(f"{k.replace('cycles', 'cycles/MACC')} {v:g}" for k, v in given.items())
+    return replace(mcu, **given, source=f"{mcu.source}; overridden on the command line: {what}")
 
 
 def workload(dataset: Dataset | None, epochs: int | None, samples: int | None) -> Dataset | None:

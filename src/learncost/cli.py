@@ -181,12 +181,14 @@ def _warn(model) -> None:
 
 def _mcus(ids: Optional[list[str]], clock: Optional[float], cycles: Optional[float], default: list[str],
           sram_kb: Optional[float] = None, flash_kb: Optional[float] = None):
-    from .catalog import custom_mcu, get_mcu
+    from .catalog import custom_mcu, get_mcu, override_mcu
 
-    chosen = [get_mcu(i) for i in ids] if ids else []
-    if clock is not None or cycles is not None or sram_kb is not None or flash_kb is not None:
-        chosen.append(custom_mcu(clock, cycles, sram_kb, flash_kb))
-    return chosen or [get_mcu(i) for i in default]
+    overrides = clock is not None or cycles is not None or sram_kb is not None or flash_kb is not None
+    if ids:  # the options change the chosen boards, which keep their ids
+        return [override_mcu(get_mcu(i), clock, cycles, sram_kb, flash_kb) if overrides else get_mcu(i) for i in ids]
+    if overrides:
+        return [custom_mcu(clock, cycles, sram_kb, flash_kb)]
+    return [get_mcu(i) for i in default]
 
 
 def _analysis(model: str, procedure: Optional[list[str]], boards, allow_unsupported: bool, classes: Optional[int],

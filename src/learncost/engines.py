@@ -84,6 +84,8 @@ def engines_for(mcu: MCU) -> list[str]:
 
 def default_engine(mcu: MCU) -> str:
     """The board's own measured engine where it has a profile; ``paper`` otherwise."""
+    if mcu.cycles is not None:  # a stated cycles/MACC (the paper's boards, the command line's) is the paper's model
+        return PAPER
     own = mcu.measured and next((s.engine for s in submissions() if s.board == mcu.id and s.round == "v1.0"), None)
     if own and own in profiles() and mcu.core in profiles()[own]["cores"]:
         return own
@@ -105,6 +107,8 @@ def rates(mcu: MCU, engine: str | None = None) -> Rates | None:
     """The board's rates under ``engine`` (default: ``default_engine``); None where nothing times it."""
     engine = engine or default_engine(mcu)
     power, power_range, power_engine = _power(mcu.id)
+    if not mcu.clock_mhz:
+        return None  # no clock, no time
     if engine == PAPER:
         if mcu.cycles_per_macc is None:
             return None

@@ -41,8 +41,13 @@ class Fit:
         return True
 
     def verdict(self) -> str:
-        """'yes', 'no: RAM +N B, flash +M B' (what it misses by) or 'unknown'."""
+        """'yes', 'no: RAM +N B, flash +M B' (what it misses by), 'RAM yes, flash unknown' (the capacity
+        that is known answers for itself) or 'unknown'."""
         if self.fits is None and self.ram_fits is not False and self.flash_fits is not False:
+            if self.ram_fits:
+                return "RAM yes, flash unknown"
+            if self.flash_fits:
+                return "flash yes, RAM unknown"
             return "unknown"
         if self.fits:
             return "yes"

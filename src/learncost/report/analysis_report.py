@@ -65,13 +65,14 @@ def mcu_note(mcu, rates=None) -> str:
         c = rates.cycles_per_macc
         cycles = (f"engine {rates.engine} ({rates.origin}), cycles/MACC conv {c['conv']:.3g}, depthwise {c['depthwise']:.3g}, "
                   f"dense and other kinds {c['dense']:.3g}")
-    memory = f", {mcu.sram_kb:g} KB SRAM, {mcu.flash_kb:g} KB flash" if mcu.sram_kb and mcu.flash_kb else ""
+    memory = "".join(f", {v:g} KB {what}" for v, what in ((mcu.sram_kb, "SRAM"), (mcu.flash_kb, "flash")) if v)
     extra = ""
     if rates is not None and rates.spread:
         extra += f"; latency x {rates.spread[0]:.2f}-{rates.spread[1]:.2f} (the calibration's spread)"
     if rates is not None and rates.power_mw:
         extra += f"; {rates.power_mw:.3g} mW measured ({rates.power_range[0]:.3g}-{rates.power_range[1]:.3g})"
-    return f"{mcu.id}: {mcu.clock_mhz:g} MHz, {cycles}{memory}{extra}"
+    clock = f"{mcu.clock_mhz:g} MHz" if mcu.clock_mhz else "clock unknown (give --clock-mhz)"
+    return f"{mcu.id}: {clock}, {cycles}{memory}{extra}"
 
 
 def _hours(r, mcu_id: str) -> str | float | None:

@@ -76,7 +76,18 @@ def tables(a: Analysis, budget: Budget | None = None) -> list[Table]:
     cols = ["procedure", "phase", "RAM B", *(mcu.id for mcu in a.mcus)]
     trains = {mcu.id: [r.procedure for r in a.rows if r.phase == "training" and _trains(a, r, mcu.id, budget)]
               for mcu in a.mcus}
-    notes = [f"{mcu_id}: trains with {', '.join(p) if p else 'no procedure'}" for mcu_id, p in trains.items()]
+    unknown = {mcu.id: [r.procedure for r in a.rows if r.phase == "training" and r.fit[mcu.id].fits is None]
+               for mcu in a.mcus}
+    notes = []
+    for mcu_id, p in trains.items():
+        if p or not unknown[mcu_id]:
+            notes.append(f"{mcu_id}: trains with {', '.join(p) if p else 'no procedure'}")
+        if unknown[mcu_id]:  # a capacity not given: neither yes nor no
+            board = next(m for m in a.mcus if m.id == mcu_id)
+            missing = " and ".join(flag for flag, v in (("--sram-kb", board.sram_kb), ("--flash-kb", board.flash_kb))
+                                   if v is None)
+            notes.append(f"{mcu_id}: {', '.join(unknown[mcu_id])} within what is known; unknown until {missing} "
+                         "is given")
     notes += [mcu_note(mcu, a.rates.get(mcu.id)) for mcu in a.mcus]
     notes.append("yes: RAM within SRAM and parameters within flash; no: what it misses by (1 KB = 1024 B)")
     if budget is not None:
