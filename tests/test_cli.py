@@ -135,3 +135,12 @@ def test_bad_input_one_line_exit_2(args, needle):
     assert len(lines) == 1 and lines[0].startswith("learncost: error: ")
     assert needle in lines[0]
     assert "Traceback" not in out.stderr
+
+
+def test_version_and_short_help():
+    from learncost import __version__
+
+    r = run_cli("--version")
+    assert r.returncode == 0 and r.stdout.strip() == f"learncost {__version__}"
+    r = run_cli("analyze", "-h")
+    assert r.returncode == 0 and "Usage: learncost analyze" in r.stdout and "--engine" in r.stdout

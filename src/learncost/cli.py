@@ -14,15 +14,26 @@ from .printable import printable
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
     help="What on-device learning costs: MACCs, peak RAM, latency and training time of BP, "
          "Forward-Forward, PEPITA and MEMPEPITA on microcontrollers.",
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        from . import __version__
+
+        print(f"learncost {__version__}")
+        raise typer.Exit(0)
 
 
 @app.callback()
 def _everywhere(
     debug: bool = typer.Option(False, "--debug", help="On a learncost bug (exit status 1), print the traceback. "
                                                       "Accepted anywhere on the command line."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Print learncost's version and exit."),
 ) -> None:
     """What on-device learning costs: MACCs, peak RAM, latency and training time of BP, Forward-Forward,
     PEPITA and MEMPEPITA on microcontrollers. Exit status: 0 done, 2 bad input, 3 verify found an
