@@ -212,3 +212,89 @@ def test_pickled_torch_refused(tmp_path):
     path.write_bytes(b"\x80\x04not really")
     with pytest.raises(learncost.LearncostError, match="arbitrary code"):
         learncost.load_model(path)
+
+
+def _scaled_sequence() -> bytes:
+    """A TFLite Conv1D model as the converter writes one (the shape of a public activity tracker's):
+    input 1x16x3 -> MUL by 3 per-channel constants -> ADD 3 constants (a normalization) -> EXPAND_DIMS
+    -> 1x16x3 conv 1x5 to 8 valid -> max pool 1x2 -> MUL by a scalar (batch normalization left after a pool)
+    -> reshape 48 -> fully connected 2."""
+    import tflite
+
+    from tflite_writer import INT32, TFLiteWriter, conv_options, fc_options
+
+    B = tflite.BuiltinOperator
+    w = TFLiteWriter()
+    x = w.tensor("x", [1, 16, 3])
+    m = w.tensor("mul", [1, 16, 3])
+    w.op(B.MUL, [x, w.const("scale", [3])], [m])
+    a = w.tensor("add", [1, 16, 3])
+    w.op(B.ADD, [m, w.const("shift", [3])], [a])
+    e = w.tensor("expanded", [1, 1, 16, 3])
+    w.op(B.EXPAND_DIMS, [a, w.int32("axis", [1])], [e])
+    c = w.tensor("conv", [1, 1, 12, 8])
+    w.op(B.CONV_2D, [e, w.const("cw", [8, 1, 5, 3]), w.const("cb", [8], INT32)], [c],
+         conv_options(padding=tflite.Padding.VALID))
+    p = w.tensor("pool", [1, 1, 6, 8])
+    from tflite_writer import pool_options
+
+    w.op(B.MAX_POOL_2D, [c], [p], _pool_1x2(pool_options))
+    s = w.tensor("bn", [1, 1, 6, 8])
+    w.op(B.MUL, [p, w.const("gamma", [1])], [s])
+    r = w.tensor("flat", [1, 48])
+    w.op(B.RESHAPE, [s, w.int32("newshape", [1, 48])], [r])
+    f = w.tensor("fc", [1, 2])
+    w.op(B.FULLY_CONNECTED, [r, w.const("fw", [2, 48]), w.const("fb", [2], INT32)], [f], fc_options())
+    return w.bytes([x], [f])
+
+
+def _pool_1x2(pool_options):
+    import tflite
+
+    kind, build = pool_options(2, 2)
+
+    def one_by_two(b):
+        tflite.Pool2DOptionsStart(b)
+        tflite.Pool2DOptionsAddPadding(b, tflite.Padding.VALID)
+        tflite.Pool2DOptionsAddStrideH(b, 1)
+        tflite.Pool2DOptionsAddStrideW(b, 2)
+        tflite.Pool2DOptionsAddFilterHeight(b, 1)
+        tflite.Pool2DOptionsAddFilterWidth(b, 2)
+        return tflite.Pool2DOptionsEnd(b)
+
+    return (kind, one_by_two)
+
+
+def test_tflite_constant_scales_read_as_1x1_depthwise(tmp_path):
+    """MUL by a per-channel constant on a sequence: a 1x1 depthwise convolution on 1x16x3 (reshapes around it,
+    free), forward 16 x 3 = 48 MACC; the ADD of a constant after it is its bias (3 parameters). EXPAND_DIMS is
+    a reshape. The scalar MUL after the pool: a 1x1 depthwise on 1x6x8, 48 MACC, its one value counted as 8
+    weights (its note says so). Conv 1x5x3 x 8 filters x 12 positions = 1,440; pool 1x2 x 48 outputs = 96;
+    dense 48 x 2 = 96 (paper convention, hand derivation)."""
+    from learncost import load_model
+    from learncost.evaluate import Evaluator
+    from learncost.verify import verify
+
+    path = tmp_path / "seq.tflite"
+    path.write_bytes(_scaled_sequence())
+    model = load_model(str(path), classes=2)
+    scales = [layer for layer in model.layers if layer.kind == "depthwise_conv2d"]
+    assert [(s.weights, s.biases, s.output_shape) for s in scales] == [(3, 3, (1, 16, 3)), (8, 0, (1, 6, 8))]
+    assert "its one value counted as 8 weights" in scales[1].note
+    forward = {layer.name: c["forward"] for layer, c in zip(model.layers, Evaluator(model, "paper").costs)}
+    assert [forward[s.name] for s in scales] == [48, 48]
+    assert sum(forward.values()) == 48 + 1_440 + 96 + 48 + 96
+    # executed in PyTorch, every procedure's counted MACs and tracked bytes are the analytic ones
+    result = verify(model, ["ff", "pepita"])
+    assert not [u for c in result.checks for u in c.unexplained]
+
+
+def test_verify_refuses_what_its_reference_cannot_execute(tmp_path):
+    """BP through a max pool: the reference executor has no max-pool input gradient; verify says so in one
+    line (exit 2), not an internal error."""
+    from conftest import run_cli
+
+    path = tmp_path / "seq.tflite"
+    path.write_bytes(_scaled_sequence())
+    r = run_cli("verify", str(path), "-p", "bp", "--classes", "2")
+    assert r.returncode == 2 and "[LC-VERIFY-UNSUPPORTED]" in r.stderr and "max_pool2d" in r.stderr

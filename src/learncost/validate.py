@@ -97,9 +97,28 @@ class Validation:
             [p for p in self.totals if p["reason"] == UNEXPLAINED]  # type: ignore[misc]
 
 
+SCALE = "scale"  # a 1x1 depthwise convolution the TFLite importer reads a constant MUL as
+SCALED = ("a constant scale (and the shift after it): learncost reads them as a 1x1 depthwise convolution with a "
+          "bias (1 MACC per element, 1 per channel), X-CUBE-AI as element-wise layers (1 per element each)")
+FOLDED = ("a constant scale or shift learncost folds into the layer before it (batch normalization), X-CUBE-AI books "
+          "1 per element")
+
+
+def _is_scale(layer) -> bool:
+    return layer.kind == "depthwise_conv2d" and "MUL by a constant" in (layer.note or "")
+
+
+def _matches(layer, kinds: set[str]) -> bool:
+    return (SCALE in kinds and _is_scale(layer)) or (layer.kind in kinds and not _is_scale(layer))
+
+
 def _row_kinds(row: ReportLayer) -> set[str]:
     if row.type == "Conv2D" and row.original and "DEPTHWISE" in row.original.upper():
         return {"depthwise_conv2d"}
+    if row.type == "Conv2D" and row.original and row.original.upper() in ("CONV_2D", "CONV2D", "CONV1D"):
+        return {"conv2d"}
+    if row.type == "Eltwise" and (row.original or "").upper() == "MUL":
+        return {"mul", SCALE}
     if row.type == "Nonlinearity" and row.original and row.original.upper() == "SOFTMAX":
         return {"softmax"}
     if row.type not in ROW_KINDS and row.name.startswith("nl_") and row.type.upper() != "SOFTMAX":
@@ -145,7 +164,11 @@ def compare(model: Model, report: Report) -> Validation:
         if _is_bn(row) and not any(layer.kind == "batch_norm" for layer in layers[i:i + 4]):
             pairs.append(Pair(row, None, None, row.macc, 0, BN_SKIPPED))
             continue
-        j = next((k for k in range(i, min(i + 4, len(layers))) if layers[k].kind in kinds), None)
+        j = next((k for k in range(i, min(i + 4, len(layers))) if _matches(layers[k], kinds)), None)
+        if j is None and row.type == "Eltwise" and last is not None and \
+                (_is_scale(last) or (last.kind in ("conv2d", "depthwise_conv2d", "dense") and not last.activation)):
+            pairs.append(Pair(row, last.name, last.kind, row.macc, 0, SCALED if _is_scale(last) else FOLDED))
+            continue
         if j is None:
             pairs.append(Pair(row, None, None, row.macc, None, UNEXPLAINED))
             continue
@@ -154,6 +177,8 @@ def compare(model: Model, report: Report) -> Validation:
         layer = layers[j]
         macc = forward[layer.name]
         reason = "equal" if macc == row.macc else UNEXPLAINED
+        if _is_scale(layer) and reason == UNEXPLAINED:
+            reason = SCALED
         old = _version(report) < ((7,) if row.type == "Gemm" else (6,))
         if reason == UNEXPLAINED and old and layer.kind in ("dense", "matmul") and macc - layer.biases == row.macc:
             reason = NO_DENSE_BIAS
@@ -185,6 +210,8 @@ def _totals(v: Validation) -> list[dict]:
     parts = {
         "fused activations": -sum(p.report_macc or 0 for p in v.pairs if p.reason.startswith("fused activation")),
         "batch normalizations": -sum(p.report_macc or 0 for p in v.pairs if p.reason == BN_SKIPPED),
+        "constant scales and shifts": sum((p.macc or 0) - (p.report_macc or 0) for p in v.pairs
+                                          if p.reason in (SCALED, FOLDED)),
         "dense biases (pre-6.0)": sum(p.difference or 0 for p in v.pairs if p.reason == NO_DENSE_BIAS),
         "C kernels' absorbed converters and activations": sum(p.macc or 0 for p in v.pairs if p.reason == ABSORBED),
     }

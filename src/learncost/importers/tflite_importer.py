@@ -260,6 +260,8 @@ def _join(g: _Graph, op: _Op) -> None:
     if len(live) < 2:
         if op.opname in ("ADD", "MUL", "SUB") and _fold_affine(g, op, live):
             return
+        if op.opname == "MUL" and _constant_scale(g, op, live):
+            return
         op.opaque(g, f"{op.opname} (with a constant)", live[:1])
         return
     if op.opname == "CONCATENATION":
@@ -281,16 +283,50 @@ def _join(g: _Graph, op: _Op) -> None:
 def _fold_affine(g: _Graph, op: _Op, live: list[int]) -> bool:
     """x * c, x + c or x - c with a scalar or per-channel constant right after a convolution or a
     dense layer without activation: batch normalization left unfolded by the converter, folded here
-    as the paper folds batch normalization (reported, not counted)."""
+    as the paper folds batch normalization (reported, not counted); a shift on a layer without a bias
+    becomes its bias (one parameter per output channel)."""
     if len(live) != 1:
         return False
     layer = g.b.producer(g.key(live[0]))
+    if layer is not None and layer["kind"] == "reshape" and layer["name"].endswith("_back"):  # a sequence's scale
+        layer = next((x for x in reversed(g.b.layers) if x["name"] == layer["inputs"][0]), None)
     const = next((i for i in op.ins if i >= 0 and g.constant(i)), None)
     if layer is None or layer["kind"] not in ("conv2d", "depthwise_conv2d", "dense") or const is None:
         return False
     if layer.get("activation") not in (None, "linear") or math.prod(g.shape(const) or [1]) not in (1, op.y[-1]):
         return False
+    if op.opname in ("ADD", "SUB") and layer.get("use_bias") is False:
+        layer["use_bias"] = True  # the shift becomes the bias the layer did not have: one per output channel
+        layer["bias_dtype"] = g.dtype(const)
     g.b.skip(g.key(live[0]), op.out_names, "constant scale or shift after a linear layer (batch normalization)")
+    return True
+
+
+def _constant_scale(g: _Graph, op: _Op, live: list[int]) -> bool:
+    """x * c, c a scalar or one value per channel, on a feature map and after no linear layer (an input's
+    normalization, batch normalization the converter left after a pool or an activation): the per-channel
+    affine a 1x1 depthwise convolution computes, read as one (1 MACC per element); a constant shift that
+    follows folds into its bias. A scalar c is one value the layer counts once per channel (its note says so)."""
+    rank = len(g.shape(live[0]))
+    if len(live) != 1 or rank not in (3, 4):  # batch + H, W, C, or batch + L, C (a sequence: read as 1 x L x C)
+        return False
+    const = next((i for i in op.ins if i >= 0 and g.constant(i)), None)
+    channels = g.shape(live[0])[-1]
+    values = math.prod(g.shape(const) or [1]) if const is not None else None
+    if values not in (1, channels):
+        return False
+    opt = op.options(g, g.tflite.MulOptions, False)
+    note = f"{g.name(op.outs[0])}: MUL by a constant read as a 1x1 depthwise convolution" + (
+        f" (its one value counted as {channels} weights)" if values == 1 and channels > 1 else "")
+    scale = dict(kernel=1, use_bias=False, dtype=op.ydt, weight_dtype=g.dtype(const),
+                 activation=FUSED.get(opt.FusedActivationFunction()) if opt else None, note=note)
+    if rank == 4:
+        op.add(g, "depthwise_conv2d", [live[0]], **scale)
+        return True
+    as_map, scaled = f"{op.raw}:as_map", f"{op.raw}:scaled"  # intermediates of no tensor of the file
+    g.b.add(f"{op.raw}_as_map", "reshape", [g.key(live[0])], [as_map], shape=[1, *op.y], dtype=op.ydt)
+    g.b.add(op.raw, "depthwise_conv2d", [as_map], [scaled], expect=(1, *op.y), **scale)
+    g.b.add(f"{op.raw}_back", "reshape", [scaled], op.out_names, expect=tuple(op.y), shape=list(op.y), dtype=op.ydt)
     return True
 
 
@@ -320,7 +356,7 @@ def _resize(g: _Graph, op: _Op) -> None:
         op.add(g, "resize", [op.ins[0]], scale=scale, dtype=op.ydt)
 
 
-@HANDLERS("RESHAPE", "SQUEEZE")
+@HANDLERS("RESHAPE", "SQUEEZE", "EXPAND_DIMS")
 def _reshape(g: _Graph, op: _Op) -> None:
     op.add(g, "reshape", [op.ins[0]], shape=op.y, dtype=op.ydt)
 

@@ -299,7 +299,7 @@ def verify(model: Model, procedures: list[str | Procedure] | None = None, *, see
     check_executable(model)
     require_torch()  # a clear error, not an ImportError, where the torch extra is missing
     from ..evaluate import Evaluator
-    from .reference import REFERENCES, Step
+    from .reference import REFERENCES, NoInputGradient, Step
 
     procs = resolve_procedures(procedures)
     for proc in procs:
@@ -314,8 +314,15 @@ def verify(model: Model, procedures: list[str | Procedure] | None = None, *, see
     for proc in procs:
         for phase_name in PHASES:
             step = Step(ev, seed)
-            with step.counter:
-                REFERENCES[proc.id].phase(phase_name)(step)
+            try:
+                with step.counter:
+                    REFERENCES[proc.id].phase(phase_name)(step)
+            except NoInputGradient as exc:
+                raise LearncostError(f"verify cannot execute {proc.id}'s {phase_name} on this model yet: the reference "
+                                     f"executor has no input gradient for {exc.kind} (layer {exc.layer!r})",
+                                     code="LC-VERIFY-UNSUPPORTED",
+                                     hint="analyze's figures stand; procedures that pass no error through it (pepita, "
+                                          "mempepita, ff) verify") from None
             analytic = {(n, op): v for n, ops in ev.breakdown(proc, phase_name).items() for op, v in ops.items()}
             expected = {(n, op): v for n, ops in executed.breakdown(proc, phase_name).items() for op, v in ops.items()}
             counts = step.counter.counts

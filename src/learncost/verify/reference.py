@@ -496,6 +496,14 @@ def _read_shape(s: Step, layer: Layer, src: str, samples: int) -> tuple:
     return tuple(shape)
 
 
+class NoInputGradient(Exception):
+    """A kind whose input gradient the reference does not execute (a max pool's routing to its maxima)."""
+
+    def __init__(self, kind: str, layer: str):
+        super().__init__(f"no input gradient for {kind}")
+        self.kind, self.layer = kind, layer
+
+
 def _input_gradient(s: Step, layer: Layer, g, in_shape, aligned: bool = False, index: int = 0, value=None,
                     output=None):
     """The error with respect to the layer's input ``index`` (as the layer reads it, before cropping);
@@ -559,7 +567,7 @@ def _input_gradient(s: Step, layer: Layer, g, in_shape, aligned: bool = False, i
             start = sum(sh[axis] for sh in shapes[:index])
             part = to_ir(g, layer.output_shape).narrow(axis + 1, start, shapes[index][axis])
             return from_ir(part, shapes[index]).clone()
-    raise ValueError(f"no input gradient for {layer.kind}")
+    raise NoInputGradient(layer.kind, layer.name)
 
 
 def _layer_norm_vector(s: Step, layer: Layer, x, v, gamma_first: bool):
