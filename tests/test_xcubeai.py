@@ -265,3 +265,45 @@ def test_c_info_json_lists_the_c_models_nodes(tiny, tmp_path, capsys):
     assert main(["validate", str(tiny), str(path)]) == 2
     err = capsys.readouterr().err
     assert "not an ST Edge AI Core c_info.json" in err and "[LC-REPORT-FORMAT]" in err
+
+
+SCALED_REPORT = """Neural Network Tools for STM32 family v1.7.0 (stm.ai v8.1.0-19520)
+Exec/report summary (generate)
+model file         :   /models/seq.tflite
+macc               :   1,786
+weights (ro)       :   200 B (200 B) (1 segment)
+activations (rw)   :   400 B (400 B) (1 segment) *
+------ ------------------------ ------------- ---------- -------- -------------- --- --------
+m_id   layer (type,original)    oshape        param/size     macc   connected to   | c_type
+------ ------------------------ ------------- ---------- -------- -------------- --- --------
+0      x (Input, )              [b:1,h:16,c:3]
+       eltwise_0 (Eltwise, MUL) [b:1,h:16,c:3]                48              x   |
+1      eltwise_1 (Eltwise, ADD) [b:1,h:16,c:3]                48      eltwise_0   |
+3      conv2d_3 (Conv2D, CONV_2D) [b:1,h:1,w:12,c:8] 128/152  1,448      eltwise_1   |
+4      pool_4 (Pool, MAX_POOL_2D) [b:1,h:1,w:6,c:8]           96       conv2d_3   |
+5      eltwise_5 (Eltwise, MUL) [b:1,h:1,w:6,c:8]             48         pool_4   |
+7      dense_7 (Dense, FULLY_CONNECTED) [b:1,c:2] 98/104       98      eltwise_5   |
+------ ------------------------ ------------- ---------- -------- -------------- --- --------
+model/c-model: macc=1,786/1,786 weights=200/200  activations=--/400 io=--/0
+"""
+
+
+def test_element_wise_constant_rows_beside_learncosts_scales(tmp_path):
+    """X-CUBE-AI's Eltwise MUL and ADD by constants (1 per element: 16 x 3 = 48 each) against learncost's 1x1
+    depthwise scale with the shift as its bias (48 + 3 biases = 51, xcubeai convention); the scalar scale after
+    the pool (6 x 8 = 48, no bias) is equal. Totals: learncost 51 + 1,448 + 96 + 48 + 98 = 1,741 against the
+    report's 1,786: -45 = (51 - 48) + (0 - 48), the scales and shifts."""
+    from test_importers import _scaled_sequence
+
+    from learncost import load_model, xcubeai
+    from learncost.validate import SCALED, compare
+
+    path = tmp_path / "seq.tflite"
+    path.write_bytes(_scaled_sequence())
+    v = compare(load_model(str(path), classes=2), xcubeai.parse(SCALED_REPORT, "seq.txt"))
+    got = [(p.report.name if p.report else None, p.macc, p.reason) for p in v.pairs]
+    assert got == [("eltwise_0", 51, SCALED), ("eltwise_1", 0, SCALED), ("conv2d_3", 1_448, "equal"),
+                   ("pool_4", 96, "equal"), ("eltwise_5", 48, "equal"), ("dense_7", 98, "equal")]
+    assert v.macc == 1_741 and not v.unexplained
+    totals = {t["figure"]: (t["difference"], t["reason"]) for t in v.totals}
+    assert totals["macc (C model)"] == (-45, "the report's constant scales and shifts (+45)")
