@@ -291,3 +291,13 @@ def test_a_custom_board_needs_only_what_the_question_needs(capsys):
     assert "| ff | training | 293,794 | RAM yes, flash unknown |" in out
     assert "custom: ff within what is known; unknown until --flash-kb is given" in out
     assert "trains with no procedure" not in out
+
+
+def test_the_catalogue_names_the_engines_each_board_was_measured_with(capsys):
+    """measurements.yaml: the NUCLEO-L4R5ZI ran X-CUBE-AI 7.3 (ST), Plumerai's engine and microTVM with
+    CMSIS-NN and native schedules (OctoML) in MLPerf Tiny v1.0; the F746 Plumerai's, and MIT's training runs."""
+    assert main(["mcus", "-f", "json"]) == 0
+    got = {m["id"]: m["engines_measured"] for m in json.loads(capsys.readouterr().out)}
+    assert got["nucleo-l4r5zi"] == "x-cube-ai-7.3, plumerai, microtvm-cmsis-nn, microtvm-native"
+    assert got["disco-f746ng"] == "plumerai, tinyengine, tflm-kernels"
+    assert got["nrf52840-dk"] is None

@@ -643,10 +643,13 @@ def mcus(fmt: Format = FormatOpt) -> None:
         per = ", ".join(f"{b} {v:.2f}" for b, v in m.derivation().items())
         return f"{m.measured.round}: median of {per}"
 
+    from .engines import measured_engines
+
     cols = ["id", "name", "core", "clock_mhz", "cycles_per_macc", "cycles_basis", "engine", "sram_kb", "flash_kb",
-            "source"]
+            "source", "engines_measured"]
     rows = [[m.id, m.name, m.core, m.clock_mhz, None if m.cycles_per_macc is None else round(m.cycles_per_macc, 3),
-             basis(m), m.engine, m.sram_kb, m.flash_kb, m.source] for m in catalog().values()]
+             basis(m), m.engine, m.sram_kb, m.flash_kb, m.source, ", ".join(measured_engines(m)) or None]
+            for m in catalog().values()]
     _emit_listing(fmt, "MCUs", cols, rows, numeric={3, 4, 7, 8},
                   notes=["derived cycles/MACC = clock / MLPerf Tiny median throughput / forward MACC of the "
                          "built-in model, per benchmark; KB = 1024 B"])

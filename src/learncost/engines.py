@@ -75,6 +75,11 @@ def _power(board: str) -> tuple[float | None, tuple[float, float] | None, str | 
     return None, None, None
 
 
+def measured_engines(mcu: MCU) -> list[str]:
+    """The engine profiles fitted on this board's own measurements (``learncost mcus``)."""
+    return [e for e, p in profiles().items() if any(mcu.id in (core.get("boards") or {}) for core in p["cores"].values())]
+
+
 def engines_for(mcu: MCU) -> list[str]:
     """The engines a board can be costed with: ``paper`` where it has a cycles/MACC, then each profile
     measured on a board of its core."""
