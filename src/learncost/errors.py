@@ -48,8 +48,8 @@ CODES = {
     "LC-OUTPUT-WRITE": "the operating system refused to write --output (permission, full disk, name too long)",
     "LC-DEPENDENCY": "an optional package needed for this is not installed",
     "LC-VERIFY-UNEXPLAINED": "verify found a difference no stated rule predicts (exit status 3)",
-    "LC-VERIFY-UNSUPPORTED": "verify cannot execute this procedure on this model (a kind whose backward its reference "
-                             "executor lacks: a max pool's)",
+    "LC-VERIFY-UNSUPPORTED": "verify cannot execute this procedure on this model (a kind whose input gradient its "
+                             "reference executor lacks)",
     "LC-INTERRUPTED": "interrupted by Ctrl-C or a termination signal (exit status 130 or 128 + signal)",
     "LC-INTERNAL": "a bug in learncost (exit status 1): please report it",
 }

@@ -122,8 +122,9 @@ def mask_kept(layer, plan, reached=reached_by_backward) -> bool:
     return plan.setup.masks and layer.activation in MASKABLE and reached(layer, plan)
 
 
-#: kinds whose backward reads their input (a layer normalization recomputes its statistics from it)
-INPUT_KEEPING = frozenset({"layer_norm"})
+#: kinds whose backward reads their input (a layer normalization recomputes its statistics from it, a max
+#: pool finds each window's maximum again to route the error there)
+INPUT_KEEPING = frozenset({"layer_norm", "max_pool2d"})
 #: kinds whose backward reads their own output (a softmax's dx = y (g - sum(g y)))
 OUTPUT_DERIVATIVE = frozenset({"softmax"})
 

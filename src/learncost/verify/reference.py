@@ -524,6 +524,12 @@ def _input_gradient(s: Step, layer: Layer, g, in_shape, aligned: bool = False, i
         if layer.kind == "avg_pool2d":
             return torch.ops.aten.avg_pool2d_backward(g, torch.empty(()).expand(in_shape), list(layer.kernel),
                                                       list(layer.stride), [0, 0], False, True, None)
+        if layer.kind == "max_pool2d":  # routed to each window's maximum, found again in the kept input
+            x = s.net.layer_input(layer, [value(0)])
+            with s.counter.paused():  # comparisons, no multiply-accumulate (``formulas.max_pool_backward``)
+                _, idx = torch.ops.aten.max_pool2d_with_indices(x, list(layer.kernel), list(layer.stride))
+            return torch.ops.aten.max_pool2d_with_indices_backward(g, x, list(layer.kernel), list(layer.stride),
+                                                                   [0, 0], [1, 1], False, idx)
         if layer.kind in ("add", "sub", "mul"):
             return _elementwise_gradient(layer, g, index, value)
         if layer.kind == "mean":
