@@ -34,9 +34,6 @@ import statistics
 import sys
 from collections import defaultdict
 
-#: layer kind -> rate class; every other kind (pools, element-wise, normalization) runs at the dense rate:
-#: no benchmark separates them, and like a dense layer they stream each operand once
-KIND_CLASS = {"conv2d": "conv", "depthwise_conv2d": "depthwise", "dense": "dense", "matmul": "dense"}
 CLASSES = ("conv", "depthwise", "dense")
 BENCHMARKS = ("kws", "vww", "ic", "ad")
 CALIBRATION_ROUND = "v1.0"
@@ -53,12 +50,9 @@ TTE_SCHEMES = {"mcunet-5fps": ("mcunet", ("49kb", "74kb", "99kb", "124kb", "148k
 TTE_BOARD = "disco-f746ng"
 
 
-def kind_class(kind: str) -> str:
-    return KIND_CLASS.get(kind, "dense")
-
-
 def forward_vector(model_id: str) -> tuple[dict[str, int], int]:
     """The built-in model's forward MACC by rate class (paper convention) and its kernel calls."""
+    from .engines import kind_class
     from .evaluate import Evaluator
     from .zoo import load_model
 

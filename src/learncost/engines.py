@@ -16,8 +16,13 @@ from .catalog import MCU, _data, submissions
 from .errors import LearncostError
 
 PAPER = "paper"
-#: layer kind -> rate class (``calibrate.KIND_CLASS``; other kinds run at the dense rate)
+#: layer kind -> rate class; every other kind (pools, element-wise, normalization) runs at the dense rate: no
+#: benchmark separates them, and like a dense layer they stream each operand once
 KIND_CLASS = {"conv2d": "conv", "depthwise_conv2d": "depthwise", "dense": "dense", "matmul": "dense"}
+
+
+def kind_class(kind: str) -> str:
+    return KIND_CLASS.get(kind, "dense")
 
 
 @lru_cache(maxsize=None)
@@ -51,7 +56,7 @@ class Rates:
         return lo, hi * self.training_allowance
 
     def rate(self, kind: str) -> float:
-        return self.cycles_per_macc[KIND_CLASS.get(kind, "dense")]
+        return self.cycles_per_macc[kind_class(kind)]
 
     def ms(self, macc, kind: str):
         """Latency of ``macc`` MACC of a layer of ``kind``: MACC x c_k / clock (ms)."""

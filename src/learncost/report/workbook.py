@@ -28,7 +28,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from ..analysis import Analysis
-from ..engines import KIND_CLASS, PAPER
+from ..engines import PAPER, kind_class
 from ..costs import OPERATIONS, OPS
 from ..costs.formulas import SELECTING_KINDS
 from ..costs.registry import PAPER_LIKE, XCUBEAI, formulas_for, model_formula_for
@@ -568,7 +568,7 @@ def _totals(a: Analysis, at: _LayerRows, totals: Sheet, mem_cells: dict, setting
         for term in phase.terms:
             pick = WHERE[term.where] if term.where else (lambda plan, layer: True)
             rows = [at.row[layer.name] for layer in m.layers if pick(ev.plan, layer)
-                    and (kinds is None or KIND_CLASS.get(layer.kind, "dense") == kinds)]
+                    and (kinds is None or kind_class(layer.kind) == kinds)]
             if not rows:
                 continue
             times = passes if term.times == "classes" else str(ev.times(phase, term))
