@@ -79,3 +79,21 @@ def test_unknown_phase_is_refused():
 
     with pytest.raises(UnknownNameError, match="unknown phase 'trainig'"):
         get_procedure("bp").phase("trainig")
+
+
+def test_the_api_shows_itself():
+    """dir() lists the lazy names; reprs are one short line; a missing row says what exists; a sweep has a
+    DataFrame like an analysis (2 variants x 1 procedure x 2 phases = 4 rows)."""
+    import learncost
+
+    assert {"analyze", "load_model", "verify", "sweep", "setups"} <= set(dir(learncost))
+    a = learncost.analyze("kws", ["bp", "ff"], ["nucleo-g474re"])
+    assert repr(a) == "<Analysis kws: 2 procedures x 2 phases, 1 MCUs, setup paper>"
+    with pytest.raises(KeyError, match="procedures bp, ff; phases training, inference"):
+        a.row("bp", "train")
+    s = learncost.sweep.run("kws", {"filters": [32, 64]}, ["bp"], ["disco-f746ng"])
+    assert repr(s) == "<Sweep kws: 2 variants (2 possible) x 1 procedures, 1 MCUs>"
+    df = s.to_dataframe()
+    # at 64 filters BP's training step is the README's 7,666,544 MACC; at 32 it is what analyze counts
+    small = learncost.analyze(learncost.load_model("kws", params={"filters": 32}), ["bp"], []).row("bp", "training")
+    assert len(df) == 4 and list(df["macc"][df["phase"] == "training"]) == [small.macc, 7_666_544]

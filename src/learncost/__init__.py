@@ -18,6 +18,11 @@ __all__ = ["analyze", "load_model", "load_spec", "from_torch", "verify", "paper"
            "__version__"]
 
 
+def __dir__() -> list[str]:
+    """The public names (lazy attributes included), for ``dir(learncost)`` and completion in notebooks."""
+    return sorted(set(__all__) | {n for n in globals() if n.startswith("__")})
+
+
 def __getattr__(name: str):
     # lazy, so that `import learncost` and the CLI start fast
     if name == "analyze":

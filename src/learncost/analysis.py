@@ -104,11 +104,17 @@ class Analysis:
     def model_key(self) -> str:
         return self.model.id or self.model.name
 
+    def __repr__(self) -> str:
+        procs = list(dict.fromkeys(r.procedure for r in self.rows))
+        return (f"<Analysis {self.model_key}: {len(procs)} procedures x {len(PHASES)} phases, {len(self.mcus)} MCUs, "
+                f"setup {self.setup.key}>")
+
     def row(self, procedure: str, phase: str) -> Row:
         for r in self.rows:
             if r.procedure == procedure and r.phase == phase:
                 return r
-        raise KeyError((procedure, phase))
+        procs = ", ".join(dict.fromkeys(r.procedure for r in self.rows))
+        raise KeyError(f"no row ({procedure!r}, {phase!r}): procedures {procs}; phases {', '.join(PHASES)}")
 
     def breakdown(self, procedure: str | Procedure, phase: str) -> dict[str, dict[str, int]]:
         """MACC of each layer and operation under one procedure's phase (terms applied, no zeros)."""
@@ -145,7 +151,13 @@ class Analysis:
 
     def to_dataframe(self, per_layer: bool = False):
         """Rows (or, with ``per_layer``, layers) as a pandas DataFrame (pandas is imported here only)."""
-        import pandas as pd
+        try:
+            import pandas as pd
+        except ImportError:
+            from .errors import LearncostError
+
+            raise LearncostError("to_dataframe needs pandas, which is not installed", code="LC-DEPENDENCY",
+                                 hint="pip install 'learncost[reports]'") from None
 
         if per_layer:
             return pd.DataFrame([layer_dict(lr) for lr in self.layers])

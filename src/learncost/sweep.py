@@ -130,6 +130,19 @@ class Sweep:
                 best = cap[k]
         return np.array(front, dtype=np.int64)
 
+    def __repr__(self) -> str:
+        return (f"<Sweep {self.model}: {self.size:,} variants ({int(self.valid.sum()):,} possible) x "
+                f"{len(self.procedures)} procedures, {len(self.mcus)} MCUs>")
+
+    def to_dataframe(self):
+        """``rows()`` as a pandas DataFrame (pandas is imported here only)."""
+        try:
+            import pandas as pd
+        except ImportError:
+            raise LearncostError("to_dataframe needs pandas, which is not installed", code="LC-DEPENDENCY",
+                                 hint="pip install 'learncost[reports]'") from None
+        return pd.DataFrame(self.rows())
+
     def rows(self) -> list[dict[str, Any]]:
         """One row per possible variant, procedure and phase, in the shape of ``analyze``'s rows."""
         out = []
