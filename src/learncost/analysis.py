@@ -129,8 +129,8 @@ class Analysis:
         if r is None:
             return {}
         samples = self.row(procedure if isinstance(procedure, str) else procedure.id, phase).samples
-        kinds = {layer.name: layer.kind for layer in self.model.layers}
-        return {name: {op: r.ms(v, kinds[name]) / samples for op, v in ops.items()}
+        layer = self.model.by_name
+        return {name: {op: r.ms(v, layer[name].kind) / samples for op, v in ops.items()}
                 for name, ops in self.breakdown(procedure, phase).items()}
 
     def to_dict(self, per_layer: bool = False) -> dict:
@@ -232,7 +232,6 @@ def analyze(
         dataset = get_dataset(model.dataset)
     ev = Evaluator(model, setup, memory=memory, patches=patches)
     timed = {m.id: engine_rates(m, engine) for m in boards}
-    kinds = {layer.name: layer.kind for layer in model.layers}
     layers = [
         LayerReport(
             name=layer.name, kind=layer.kind, inputs=list(layer.inputs), output_shape=list(layer.output_shape),
@@ -255,7 +254,7 @@ def analyze(
                 r = timed[m.id]
                 if r is not None and r.engine != PAPER and split is None:
                     split = ev.breakdown(proc, phase_name)
-                t[m.id] = timing(m, r, per_sample, split, kinds, f.samples, phase_name)
+                t[m.id] = timing(m, r, per_sample, split, model, f.samples, phase_name)
             latency = {mcu_id: x.latency_ms for mcu_id, x in t.items()}
             hours = hours_range = train_wh = None
             if phase_name == "training":  # empty without a workload: the JSON contract keeps the key
@@ -296,7 +295,7 @@ class Timing:
         return None if self.latency_range is None else [fn(x) for x in self.latency_range]
 
 
-def timing(mcu: MCU, r: Rates | None, per_sample: float, split: dict | None, kinds: dict[str, str],
+def timing(mcu: MCU, r: Rates | None, per_sample: float, split: dict | None, model: Model,
            samples: int, phase: str = "inference") -> Timing:
     """Latency per sample: the paper's MACC x cycles/MACC / clock under ``paper``, else the sum over layers
     and operations of MACC x the rate of the layer's kind (``engines.cycles``) / clock / samples. Energy
@@ -309,7 +308,7 @@ def timing(mcu: MCU, r: Rates | None, per_sample: float, split: dict | None, kin
     if r.engine == PAPER:
         ms = mcu.latency_ms(per_sample)
     else:
-        ms = engine_cycles(r, split, kinds) / samples / (r.clock_mhz * 1e3)
+        ms = engine_cycles(r, split, model) / samples / (r.clock_mhz * 1e3)
     spread = r.spread_for(phase)
     lo_hi = None if spread is None else [ms * spread[0], ms * spread[1]]
     if r.power_mw is None:

@@ -163,10 +163,9 @@ def backward_allowance(forward_rates: dict[str, float]) -> float:
     for model_id, ms in TTE_MEASURED["tinyengine"].items():
         prefix, labels = TTE_SCHEMES[model_id]
         model = load_model(model_id)
-        kinds = {layer.name: layer.kind for layer in model.layers}
         for label in labels:
             split = Evaluator(model, f"tte-{prefix}-{label}").breakdown(bp, "training")
-            ratios.append(ms / (engine_cycles(r, split, kinds) / (mcu.clock_mhz * 1e3)))
+            ratios.append(ms / (engine_cycles(r, split, model) / (mcu.clock_mhz * 1e3)))
     return round(statistics.median(ratios), 3)
 
 

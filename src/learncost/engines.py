@@ -102,12 +102,13 @@ def default_engine(mcu: MCU) -> str:
     return PAPER
 
 
-def cycles(rates: "Rates", breakdown: dict, kinds: dict[str, str]):
-    """Cycles of a phase: sum over layers l and operations o of MACC_l,o x c_kind(l) (each layer's
-    operations at its kind's rate), plus the overhead per kernel call (one per layer and operation)."""
+def cycles(rates: "Rates", breakdown: dict, model):
+    """Cycles of a phase (``breakdown``: layer -> operation -> MACC of ``model``): sum over layers l and
+    operations o of MACC_l,o x c_kind(l) (each layer's operations at its kind's rate), plus the overhead per
+    kernel call (one per layer and operation)."""
     total = 0
     for layer, ops in breakdown.items():
-        c = rates.rate(kinds[layer])
+        c = rates.rate(model.by_name[layer].kind)
         for macc in ops.values():
             total = total + macc * c + rates.overhead_cycles
     return total

@@ -409,6 +409,7 @@ def _evaluate(result: Sweep, ctx: _Context, members: np.ndarray) -> None:
         return np.broadcast_to(np.asarray(x, dtype=np.int64), (n,))
 
     ev = Evaluator(model, setup, memory=result.memory)
+    timed = [(m_id, r) for m_id, r in result.rates.items() if r is not None and r.engine != PAPER]
     result.params_bytes[members] = per_variant(ev.sizes.all_params())
     result.forward_macc[members] = per_variant(sum(c["forward"] for c in ev.costs))
     for proc in result.procedures:
@@ -420,10 +421,8 @@ def _evaluate(result: Sweep, ctx: _Context, members: np.ndarray) -> None:
             result.flash[key][members] = per_variant(f.flash_bytes)
             result.params[key][members] = per_variant(f.params_bytes)
             result.samples[key][members] = f.samples
-            timed = [(m_id, r) for m_id, r in result.rates.items() if r is not None and r.engine != PAPER]
             if timed:
                 split = ev.breakdown(proc, phase_name)
-                kinds = {layer.name: layer.kind for layer in model.layers}
                 for m_id, r in timed:
-                    result.cycles[(proc.id, phase_name, m_id)][members] = engine_cycles(r, split, kinds)
+                    result.cycles[(proc.id, phase_name, m_id)][members] = engine_cycles(r, split, model)
     result.valid[members] = True
