@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Iterable, Mapping
 
 from .catalog import MCU, Dataset, get_dataset, get_mcu, mcus as all_mcus
-from .engines import PAPER, Rates, cycles as engine_cycles, rates as engine_rates
+from .engines import PAPER, Rates, cycles as engine_cycles, latency_ms as engine_latency, rates as engine_rates
 from .evaluate import Evaluator
 from .fit import Fit, check as check_fit
 from .ir import Model
@@ -260,8 +260,7 @@ def analyze(
             if phase_name == "training":  # empty without a workload: the JSON contract keeps the key
                 hours = {mcu_id: dataset.train_hours(ms) for mcu_id, ms in latency.items()} if dataset else {}
                 hours_range = {mcu_id: x.scaled(dataset.train_hours) for mcu_id, x in t.items()} if dataset else {}
-                train_wh = ({mcu_id: None if x.energy_mj is None else x.energy_mj * dataset.epochs * dataset.samples
-                             / 3.6e6 for mcu_id, x in t.items()} if dataset else {})
+                train_wh = {mcu_id: dataset.train_energy_wh(x.energy_mj) for mcu_id, x in t.items()} if dataset else {}
             mem = f.memory
             rows.append(Row(
                 model=model.id or model.name, procedure=proc.id, phase=phase_name, macc=f.macc,
@@ -305,14 +304,10 @@ def timing(mcu: MCU, r: Rates | None, per_sample: float, split: dict | None, mod
     power's extremes."""
     if r is None:
         return Timing(None)
-    if r.engine == PAPER:
-        ms = mcu.latency_ms(per_sample)
-    else:
-        ms = engine_cycles(r, split, model) / samples / (r.clock_mhz * 1e3)
+    ms = engine_latency(mcu, r, per_sample, None if r.engine == PAPER else engine_cycles(r, split, model), samples)
     spread = r.spread_for(phase)
     lo_hi = None if spread is None else [ms * spread[0], ms * spread[1]]
     if r.power_mw is None:
         return Timing(ms, lo_hi)
-    energy = ms * r.power_mw / 1e3
     base = lo_hi or [ms, ms]
-    return Timing(ms, lo_hi, energy, [base[0] * r.power_range[0] / 1e3, base[1] * r.power_range[1] / 1e3])
+    return Timing(ms, lo_hi, r.energy_mj(ms), [base[0] * r.power_range[0] / 1e3, base[1] * r.power_range[1] / 1e3])

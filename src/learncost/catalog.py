@@ -98,6 +98,12 @@ class Dataset:
             return None
         return latency_ms / 1e3 * self.epochs * self.samples / 3600
 
+    def train_energy_wh(self, energy_mj: float | None) -> float | None:
+        """Energy of the run: mJ per sample x epochs x samples / 3.6e6 (mJ per Wh)."""
+        if energy_mj is None:
+            return None
+        return energy_mj * self.epochs * self.samples / 3.6e6
+
 
 #: the benchmarks whose median is a board's whole-model cycles/MACC (the autoencoder, dense layers only,
 #: is fitted by the engine profiles but kept out of the one-number constant the catalogue has always had)

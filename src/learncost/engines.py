@@ -62,6 +62,18 @@ class Rates:
         """Latency of ``macc`` MACC of a layer of ``kind``: MACC x c_k / clock (ms)."""
         return macc * self.rate(kind) / (self.clock_mhz * 1e3)
 
+    def energy_mj(self, ms):
+        """Energy of ``ms`` milliseconds at the board's measured power: mJ = ms x mW / 1000 (None without one)."""
+        return None if self.power_mw is None else ms * self.power_mw / 1e3
+
+
+def latency_ms(mcu: MCU, rates: "Rates", macc_per_sample, cycles_total, samples):
+    """Latency per sample: under ``paper`` the sheet's MACC x cycles/MACC / clock (``MCU.latency_ms``), under an
+    engine profile its cycles (``cycles``, the phase's ``samples`` together) / samples / clock."""
+    if rates.engine == PAPER:
+        return mcu.latency_ms(macc_per_sample)
+    return cycles_total / samples / (rates.clock_mhz * 1e3)
+
 
 def _spread_of_residuals(boards: dict) -> tuple[float, float] | None:
     """true / predicted = 1 / (1 + residual), over every benchmark of every board of the core."""
@@ -117,9 +129,9 @@ def cycles(rates: "Rates", breakdown: dict, model):
 def rates(mcu: MCU, engine: str | None = None) -> Rates | None:
     """The board's rates under ``engine`` (default: ``default_engine``); None where nothing times it."""
     engine = engine or default_engine(mcu)
-    power, power_range, power_engine = _power(mcu.id)
     if not mcu.clock_mhz:
         return None  # no clock, no time
+    power, power_range, power_engine = _power(mcu.id)
     if engine == PAPER:
         if mcu.cycles_per_macc is None:
             return None

@@ -26,7 +26,7 @@ from . import overflow, params as P
 from . import setups as S
 from .analysis import resolve_names
 from .catalog import MCU, Dataset, get_dataset, get_mcu, mcus as all_mcus
-from .engines import PAPER, cycles as engine_cycles, rates as engine_rates
+from .engines import PAPER, cycles as engine_cycles, latency_ms as engine_latency, rates as engine_rates
 from .errors import LearncostError, SpecError
 from .evaluate import Evaluator
 from .fit import check as check_fit
@@ -83,17 +83,15 @@ class Sweep:
         engine profile's cycles (each layer's operations at its kind's rate) / samples / clock."""
         r = self.rates.get(mcu.id)
         key = (procedure, phase)
-        if r is None or (r.engine == PAPER and mcu.cycles_per_macc is None):
+        if r is None:
             return None
-        if r.engine == PAPER:
-            return mcu.latency_ms(self.macc[key] / self.samples[key])  # per sample
-        return self.cycles[(procedure, phase, mcu.id)] / self.samples[key] / (r.clock_mhz * 1e3)
+        return engine_latency(mcu, r, self.macc[key] / self.samples[key], self.cycles.get((procedure, phase, mcu.id)),
+                              self.samples[key])
 
     def energy_mj(self, procedure: str, phase: str, mcu: MCU) -> np.ndarray | None:
         """Per sample: latency x the board's measured power (mJ = ms x mW / 1000)."""
-        r = self.rates.get(mcu.id)
         ms = self.latency_ms(procedure, phase, mcu)
-        return None if ms is None or r.power_mw is None else ms * r.power_mw / 1e3
+        return None if ms is None else self.rates[mcu.id].energy_mj(ms)
 
     def fits(self, procedure: str, mcu: MCU, phase: str = "training") -> np.ndarray | None:
         """Per variant: the phase's RAM fits the board's SRAM and the parameters its flash
@@ -171,8 +169,7 @@ class Sweep:
                             row[f"train_hours[{m.id}]"] = (
                                 None if ms is None or self.dataset is None else self.dataset.train_hours(float(ms[v])))
                             row[f"train_energy_wh[{m.id}]"] = (
-                                None if mj is None or self.dataset is None
-                                else float(mj[v]) * self.dataset.epochs * self.dataset.samples / 3.6e6)
+                                None if mj is None or self.dataset is None else self.dataset.train_energy_wh(float(mj[v])))
                         # the verdict analyze gives (a board missing one capacity can still say no)
                         row[f"fits[{m.id}]"] = check_fit(int(self.ram[key][v]), int(self.params[key][v]), m,
                                                          flash_need=int(self.flash[key][v])).fits
