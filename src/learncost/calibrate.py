@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import statistics
 import sys
-from collections import defaultdict
+from functools import lru_cache
 
 CLASSES = ("conv", "depthwise", "dense")
 BENCHMARKS = ("kws", "vww", "ic", "ad")
@@ -114,23 +114,31 @@ def fit_inference(engine: str) -> dict:
     return out
 
 
-def training_rates(engine: str) -> dict:
-    """cycles per executed training MACC for each (model, scheme) the figure may show."""
-    from .catalog import get_mcu
+@lru_cache(maxsize=None)
+def _tte_steps() -> dict[tuple[str, str], tuple]:
+    """(model, scheme) -> (model, the executed MACC of one training step, its breakdown), for the 15 schemes
+    MIT's figure may show: evaluated once, read by both training engines and by the backward allowance."""
     from .evaluate import Evaluator
     from .procedures import get_procedure
     from .zoo import load_model
 
-    clock = get_mcu(TTE_BOARD).clock_mhz * 1e6
     bp = get_procedure("bp")
     out = {}
-    for model_id, ms in TTE_MEASURED[engine].items():
-        prefix, labels = TTE_SCHEMES[model_id]
+    for model_id, (prefix, labels) in TTE_SCHEMES.items():
         model = load_model(model_id)
         for label in labels:
-            macc = Evaluator(model, f"tte-{prefix}-{label}").figures(bp, "training").macc
-            out[(model_id, label)] = ms / 1e3 * clock / macc
+            ev = Evaluator(model, f"tte-{prefix}-{label}")
+            out[(model_id, label)] = (model, ev.figures(bp, "training").macc, ev.breakdown(bp, "training"))
     return out
+
+
+def training_rates(engine: str) -> dict:
+    """cycles per executed training MACC for each (model, scheme) the figure may show."""
+    from .catalog import get_mcu
+
+    clock = get_mcu(TTE_BOARD).clock_mhz * 1e6
+    return {(model_id, label): TTE_MEASURED[engine][model_id] / 1e3 * clock / macc
+            for (model_id, label), (_, macc, _) in _tte_steps().items()}
 
 
 def fit_training(engine: str) -> dict:
@@ -152,20 +160,11 @@ def backward_allowance(forward_rates: dict[str, float]) -> float:
     their backward kernels were never measured."""
     from .catalog import get_mcu
     from .engines import Rates, cycles as engine_cycles
-    from .evaluate import Evaluator
-    from .procedures import get_procedure
-    from .zoo import load_model
 
     mcu = get_mcu(TTE_BOARD)
     r = Rates(FORWARD_RATE_ENGINE, mcu.id, mcu.clock_mhz, forward_rates)
-    bp = get_procedure("bp")
-    ratios = []
-    for model_id, ms in TTE_MEASURED["tinyengine"].items():
-        prefix, labels = TTE_SCHEMES[model_id]
-        model = load_model(model_id)
-        for label in labels:
-            split = Evaluator(model, f"tte-{prefix}-{label}").breakdown(bp, "training")
-            ratios.append(ms / (engine_cycles(r, split, model) / (mcu.clock_mhz * 1e3)))
+    ratios = [TTE_MEASURED["tinyengine"][model_id] / (engine_cycles(r, split, model) / (mcu.clock_mhz * 1e3))
+              for (model_id, _), (model, _, split) in _tte_steps().items()]
     return round(statistics.median(ratios), 3)
 
 
