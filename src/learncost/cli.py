@@ -447,6 +447,18 @@ def sweep(
                          progress=lambda done, n: bar.update(task, completed=done))
     else:
         result = run(model, values, procs, boards, dataset, setup=setup_name, memory=memory, engine=engine)
+    from pathlib import Path
+
+    from .report.output import TEXT, write
+
+    kind = fmt.value if output is None else TEXT.get(Path(output).suffix.lower())
+    if kind in ("json", "csv"):  # streamed: the rows are written block by block, never held as one text
+        if output is None:
+            sys.stdout.writelines(rep.chunks(result, kind))
+        else:
+            path = write(output, force, text=lambda k: rep.chunks(result, k), figure=None)
+            print(f"learncost: wrote {printable(path)}", file=sys.stderr)
+        return
     _emit(fmt, tables=lambda: rep.tables(result), json_text=lambda: rep.to_json(result),
           csv_text=lambda: rep.csv_text(result), output=output, force=force,
           figure=lambda: plots.sweep_figure(result), setup=result.setup, accounting=result.memory)

@@ -17,8 +17,9 @@ paper's four fixed models).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -37,6 +38,8 @@ Progress = Callable[[int, int], None]
 #: variants evaluated per numpy pass: large enough to amortise the per-pass Python work,
 #: small enough for a progress bar to move
 CHUNK = 8192
+#: possible variants whose rows are built together when rows are written (``Sweep.row_blocks``)
+ROW_BLOCK = 2048
 #: the grid's size limit: each variant holds a few dozen 8-byte figures
 MAX_VARIANTS = 5_000_000
 
@@ -78,19 +81,21 @@ class Sweep:
     def label(self, variant: int) -> str:
         return P.describe(self.grid, variant)
 
-    def latency_ms(self, procedure: str, phase: str, mcu: MCU) -> np.ndarray | None:
+    def latency_ms(self, procedure: str, phase: str, mcu: MCU, at: Any = slice(None)) -> np.ndarray | None:
         """Per sample, as ``analysis.timing`` computes it: the paper's MACC x cycles/MACC / clock, or the
-        engine profile's cycles (each layer's operations at its kind's rate) / samples / clock."""
+        engine profile's cycles (each layer's operations at its kind's rate) / samples / clock; for the
+        variants ``at`` selects (all by default)."""
         r = self.rates.get(mcu.id)
         key = (procedure, phase)
         if r is None:
             return None
-        return engine_latency(mcu, r, self.macc[key] / self.samples[key], self.cycles.get((procedure, phase, mcu.id)),
-                              self.samples[key])
+        cycles = self.cycles.get((procedure, phase, mcu.id))
+        samples = self.samples[key][at]
+        return engine_latency(mcu, r, self.macc[key][at] / samples, None if cycles is None else cycles[at], samples)
 
-    def energy_mj(self, procedure: str, phase: str, mcu: MCU) -> np.ndarray | None:
+    def energy_mj(self, procedure: str, phase: str, mcu: MCU, at: Any = slice(None)) -> np.ndarray | None:
         """Per sample: latency x the board's measured power (mJ = ms x mW / 1000)."""
-        ms = self.latency_ms(procedure, phase, mcu)
+        ms = self.latency_ms(procedure, phase, mcu, at)
         return None if ms is None else self.rates[mcu.id].energy_mj(ms)
 
     def fits(self, procedure: str, mcu: MCU, phase: str = "training") -> np.ndarray | None:
@@ -143,38 +148,70 @@ class Sweep:
 
     def rows(self) -> list[dict[str, Any]]:
         """One row per possible variant, procedure and phase, in the shape of ``analyze``'s rows."""
-        out = []
-        lat = {(p.id, ph, m.id): self.latency_ms(p.id, ph, m) for p in self.procedures for ph in PHASES
-               for m in self.mcus}
-        energy = {(p.id, ph, m.id): self.energy_mj(p.id, ph, m) for p in self.procedures for ph in PHASES
-                  for m in self.mcus}
-        for v in np.flatnonzero(self.valid):
-            assignment = self.assignment(v)
-            for proc in self.procedures:
-                for phase in PHASES:
-                    key = (proc.id, phase)
-                    row = {"variant": int(v), **assignment, "procedure": proc.id, "phase": phase,
-                           "macc": int(self.macc[key][v]), "forward_macc": int(self.forward_macc[v]),
-                           "params_bytes": int(self.params[key][v]), "ram_bytes": int(self.ram[key][v]),
-                           "samples": int(self.samples[key][v])}
-                    for m in self.mcus:
-                        ms = lat[(proc.id, phase, m.id)]
-                        row[f"latency_ms[{m.id}]"] = None if ms is None else float(ms[v])
-                        spread = None if ms is None else self.rates[m.id].spread_for(phase)
-                        row[f"latency_ms_low[{m.id}]"] = None if spread is None else float(ms[v]) * spread[0]
-                        row[f"latency_ms_high[{m.id}]"] = None if spread is None else float(ms[v]) * spread[1]
-                        mj = energy[(proc.id, phase, m.id)]
-                        row[f"energy_mj[{m.id}]"] = None if mj is None else float(mj[v])
-                        if phase == "training":
-                            row[f"train_hours[{m.id}]"] = (
-                                None if ms is None or self.dataset is None else self.dataset.train_hours(float(ms[v])))
-                            row[f"train_energy_wh[{m.id}]"] = (
-                                None if mj is None or self.dataset is None else self.dataset.train_energy_wh(float(mj[v])))
-                        # the verdict analyze gives (a board missing one capacity can still say no)
-                        row[f"fits[{m.id}]"] = check_fit(int(self.ram[key][v]), int(self.params[key][v]), m,
-                                                         flash_need=int(self.flash[key][v])).fits
-                    out.append(row)
+        return [row for block in self.row_blocks() for row in block_rows(block)]
+
+    def row_blocks(self, variants: int = ROW_BLOCK) -> Iterator[list[dict[str, list]]]:
+        """``rows()`` by blocks of at most ``variants`` possible variants, column by column: for each
+        (procedure, phase), row key -> one value per variant of the block. A writer holds one block at
+        a time, so its memory does not grow with the sweep."""
+        valid = np.flatnonzero(self.valid)
+        for start in range(0, len(valid), variants):
+            idx = valid[start:start + variants]
+            head = {"variant": idx.tolist()}
+            values = [a[idx].tolist() for a in self.grid.values()]
+            head.update(zip(self.grid, values))
+            yield [{**head, "procedure": [p.id] * len(idx), "phase": [phase] * len(idx),
+                    **self._figures_at(p.id, phase, idx)} for p in self.procedures for phase in PHASES]
+
+    def _figures_at(self, procedure: str, phase: str, idx: np.ndarray) -> dict[str, list]:
+        """Row key -> value for the variants ``idx``, for one procedure's phase (``rows()``'s figures)."""
+        key, k = (procedure, phase), len(idx)
+        ram, params, flash = self.ram[key][idx], self.params[key][idx], self.flash[key][idx]
+        out = {"macc": self.macc[key][idx].tolist(), "forward_macc": self.forward_macc[idx].tolist(),
+               "params_bytes": params.tolist(), "ram_bytes": ram.tolist(), "samples": self.samples[key][idx].tolist()}
+        none = [None] * k
+        for m in self.mcus:
+            ms = self.latency_ms(procedure, phase, m, idx)
+            spread = None if ms is None else self.rates[m.id].spread_for(phase)
+            mj = self.energy_mj(procedure, phase, m, idx)
+            out[f"latency_ms[{m.id}]"] = none if ms is None else ms.tolist()
+            out[f"latency_ms_low[{m.id}]"] = none if spread is None else (ms * spread[0]).tolist()
+            out[f"latency_ms_high[{m.id}]"] = none if spread is None else (ms * spread[1]).tolist()
+            out[f"energy_mj[{m.id}]"] = none if mj is None else mj.tolist()
+            if phase == "training":
+                out[f"train_hours[{m.id}]"] = (none if ms is None or self.dataset is None
+                                               else self.dataset.train_hours(ms).tolist())
+                out[f"train_energy_wh[{m.id}]"] = (none if mj is None or self.dataset is None
+                                                   else self.dataset.train_energy_wh(mj).tolist())
+            out[f"fits[{m.id}]"] = _verdicts(ram, params, flash, m)
         return out
+
+
+def block_rows(block: list[dict[str, list]]) -> list[dict[str, Any]]:
+    """The rows of one of ``Sweep.row_blocks``'s blocks, in ``Sweep.rows``'s order."""
+    return interleave([[dict(zip(cols, values)) for values in zip(*cols.values())] for cols in block])
+
+
+def interleave(parts: list[list]) -> list:
+    """Parts of equal length merged element by element: the first of each part, then the second..."""
+    out: list = [None] * sum(map(len, parts))
+    for j, part in enumerate(parts):
+        out[j::len(parts)] = part
+    return out
+
+
+def _verdicts(ram: np.ndarray, params: np.ndarray, flash: np.ndarray, mcu: MCU) -> list:
+    """The verdict ``analyze`` gives each variant (``fit.check``; a board missing one capacity can still
+    say no). A verdict depends only on whether RAM and flash each fit, so ``check`` is asked once per
+    outcome, on a variant that has it."""
+    outcome = np.zeros(len(ram), dtype=np.int64)
+    for weight, capacity, need in ((2, mcu.sram_bytes, ram), (1, mcu.flash_bytes, flash)):
+        if capacity is not None:
+            outcome += weight * (need <= capacity)
+    kinds, first = np.unique(outcome, return_index=True)
+    verdict = {int(o): check_fit(int(ram[i]), int(params[i]), mcu, flash_need=int(flash[i])).fits
+               for o, i in zip(kinds, first)}
+    return [verdict[o] for o in outcome.tolist()]
 
 
 def parse_values(text: str) -> tuple[str, list]:

@@ -1,5 +1,6 @@
 """``--output FILE``: the format from the extension, written atomically, never over a file
-without ``--force``. Nothing is left on disk when rendering or writing fails."""
+without ``--force``. Nothing is left on disk when rendering or writing fails, a text rendered
+piece by piece while it is written (a sweep's export) included."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import os
 import signal
 import tempfile
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable, Iterable
 
 from ..errors import LearncostError
 from ..printable import printable
@@ -105,9 +106,18 @@ def _remove(tmp: Path) -> None:
     _PENDING.discard(tmp)
 
 
-def write(path: str, force: bool, *, text: Callable[[str], str], figure: Callable[[], object] | None,
+def write_text(path: Path, content: str | Iterable[str]) -> None:
+    """``content`` in UTF-8: one text, or pieces written as they come (a large export is never held whole)."""
+    with open(path, "w", encoding="utf-8") as f:
+        if isinstance(content, str):
+            f.write(content)
+        else:
+            f.writelines(content)
+
+
+def write(path: str, force: bool, *, text: Callable[[str], str | Iterable[str]], figure: Callable[[], object] | None,
           workbook: Callable[[], object] | None = None) -> Path:
-    """Write ``text(format)`` for .csv/.json/.md, save ``figure()`` for .png/.svg/.pdf, or
+    """Write ``text(format)`` (a text, or its pieces) for .csv/.json/.md, save ``figure()`` for .png/.svg/.pdf, or
     ``workbook()`` (a ``report.workbook.Book``) as a live .xlsx/.ods."""
     supported = set(TEXT) | (IMAGES if figure is not None else set()) | (WORKBOOKS if workbook is not None else set())
     p = check_path(path, force, supported)
@@ -126,7 +136,7 @@ def write(path: str, force: bool, *, text: Callable[[str], str], figure: Callabl
         write_atomic(p, lambda tmp: writer(book, tmp))
     elif ext in TEXT:
         content = text(TEXT[ext])
-        write_atomic(p, lambda tmp: tmp.write_text(content, encoding="utf-8"))
+        write_atomic(p, lambda tmp: write_text(tmp, content))
     else:
         fig = figure()
         try:

@@ -3,9 +3,12 @@ the Pareto front, and every variant's figures as rows."""
 
 from __future__ import annotations
 
+import itertools
 import json
+from collections.abc import Iterable, Iterator
+from typing import Any
 
-from ..sweep import Sweep
+from ..sweep import Sweep, block_rows, interleave
 from .analysis_report import _round, mcu_note
 from .tables import Table, to_csv
 
@@ -99,25 +102,87 @@ def _columns(s: Sweep) -> list[str]:
 
 
 def to_json(s: Sweep) -> str:
-    def fits(m):
-        f = s.fitting(m)
-        return None if f is None else {p: [int(v) for v in idx] for p, idx in f.items()}
-
-    return json.dumps({
-        "model": s.model,
-        "setup": s.setup.key if s.setup else "paper",
-        "memory_accounting": s.memory,
-        "parameters": {k: {"values": v, "description": s.descriptions.get(k) or None} for k, v in s.values.items()},
-        "variants": s.size,
-        "mcus": [m.id for m in s.mcus],
-        "engines": {m_id: r and r.engine for m_id, r in s.rates.items()},
-        "impossible": [{"variant": v, **s.assignment(v), "error": e} for v, e in sorted(s.errors.items())],
-        "fits": {m.id: fits(m) for m in s.mcus},
-        "pareto": {p.id: [int(v) for v in s.pareto(p.id)] for p in s.procedures},
-        "rows": s.rows(),
-    }, indent=2)
+    """The sweep as one JSON document (``json_chunks`` joined)."""
+    return "".join(json_chunks(s))
 
 
 def csv_text(s: Sweep) -> str:
+    """Every row as CSV (``csv_chunks`` joined)."""
+    return "".join(csv_chunks(s))
+
+
+def chunks(s: Sweep, kind: str) -> Iterator[str]:
+    """The ``json`` or ``csv`` export as pieces of text to write one after the other (a JSON file ends
+    with a newline, as the other commands write theirs)."""
+    return itertools.chain(json_chunks(s), ["\n"]) if kind == "json" else csv_chunks(s)
+
+
+def json_chunks(s: Sweep) -> Iterator[str]:
+    """The sweep as JSON, block by block: what it holds beyond the sweep's arrays is one block of rows,
+    whatever the number of variants. The keys are a contract (extend them, never rename)."""
+    members: list[tuple[str, Any]] = [
+        ("model", s.model),
+        ("setup", s.setup.key if s.setup else "paper"),
+        ("memory_accounting", s.memory),
+        ("parameters", {k: {"values": v, "description": s.descriptions.get(k) or None} for k, v in s.values.items()}),
+        ("variants", s.size),
+        ("mcus", [m.id for m in s.mcus]),
+        ("engines", {m_id: r and r.engine for m_id, r in s.rates.items()}),
+        ("impossible", _array(_blocks([json.dumps({"variant": v, **s.assignment(v), "error": e})
+                                       for v, e in sorted(s.errors.items())]), "  ")),
+        ("fits", _object([(m.id, _fits(s, m)) for m in s.mcus], "  ")),
+        ("pareto", _object([(p.id, _ints(s.pareto(p.id), "    ")) for p in s.procedures], "  ")),
+        ("rows", _array(([json.dumps(row) for row in block_rows(block)] for block in s.row_blocks()), "  ")),
+    ]
+    yield from _object(members, "")
+
+
+def _object(members: list[tuple[str, Any]], indent: str) -> Iterator[str]:
+    """A JSON object: each value is plain data (written as ``json.dumps(indent=2)`` writes it) or the
+    pieces of text of a value written by parts (a generator)."""
+    if not members:
+        yield "{}"
+        return
+    yield "{"
+    for k, (key, value) in enumerate(members):
+        yield ("," if k else "") + f"\n{indent}  {json.dumps(key)}: "
+        if isinstance(value, Iterator):
+            yield from value
+        else:
+            yield json.dumps(value, indent=2).replace("\n", f"\n{indent}  ")
+    yield f"\n{indent}}}"
+
+
+def _array(blocks: Iterable[list[str]], indent: str) -> Iterator[str]:
+    """A JSON array of items already written as JSON, one per line, given by blocks of items."""
+    pad, started = f"\n{indent}  ", False
+    for block in blocks:
+        if block:
+            yield ("," if started else "[") + pad + ("," + pad).join(block)
+            started = True
+    yield f"\n{indent}]" if started else "[]"
+
+
+def _blocks(items: list, size: int = 4096) -> Iterator[list]:
+    return (items[k:k + size] for k in range(0, len(items), size))
+
+
+def _ints(values, indent: str) -> Iterator[str]:
+    """A JSON array of the integers of a numpy array, converted a block at a time."""
+    return _array(([str(v) for v in values[k:k + 4096].tolist()] for k in range(0, len(values), 4096)), indent)
+
+
+def _fits(s: Sweep, m) -> Any:
+    """Procedure -> the variants that train on ``m`` (``Sweep.fitting``), or None when a capacity is unknown."""
+    f = s.fitting(m)
+    return None if f is None else _object([(p, _ints(idx, "      ")) for p, idx in f.items()], "    ")
+
+
+def csv_chunks(s: Sweep) -> Iterator[str]:
+    """Every row as CSV, the header first, then block by block (``to_csv`` writes each block)."""
     cols = _columns(s)
-    return to_csv(cols, [[row.get(c) for c in cols] for row in s.rows()])
+    header = to_csv(cols, [])
+    yield header
+    for block in s.row_blocks():
+        parts = [list(zip(*(c.get(name, itertools.repeat(None)) for name in cols))) for c in block]
+        yield to_csv(cols, interleave(parts))[len(header):]
