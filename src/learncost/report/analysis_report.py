@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 from ..analysis import Analysis
 from ..costs import OPERATIONS
+from .schema import dumps
 from .tables import Table, to_csv
 
 LAYER_FIELDS = ["name", "kind", "output_shape", "activations_bytes", "weights", "biases", *OPERATIONS]
@@ -147,7 +146,7 @@ def _ms(value: float | None) -> float | None:
 
 
 def to_json(a: Analysis, per_layer: bool) -> str:
-    return json.dumps(a.to_dict(per_layer=per_layer), indent=2)
+    return dumps(a.to_dict(per_layer=per_layer))
 
 
 def csv_text(a: Analysis, per_layer: bool) -> str:

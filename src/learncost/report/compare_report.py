@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import json
-
 from ..compare import Comparison
+from .schema import dumps
 from .tables import Table, to_csv
 
 COLUMNS = ["A layer", "A kind", "A forward", "A output", "A params", "B layer", "B kind", "B forward", "B output",
@@ -31,14 +30,14 @@ def tables(c: Comparison) -> list[Table]:
 
 
 def to_json(c: Comparison) -> str:
-    return json.dumps({
+    return dumps({
         "a": c.a.name, "b": c.b.name, "differing": c.differing,
         "layers": [{"a": p.a.name if p.a else None, "b": p.b.name if p.b else None,
                     "kind": (p.a or p.b).kind, "differences": p.differences, "notes": p.notes,
                     "a_forward": p.a.macc["forward"] if p.a else None, "b_forward": p.b.macc["forward"] if p.b else None}
                    for p in c.pairs],
         "left_out": c.left_out,
-    }, indent=2)
+    })
 
 
 def csv_text(c: Comparison) -> str:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 from ..analysis import Analysis
 from ..fit import time_verdict
 from .analysis_report import mcu_note, model_label, setup_note
+from .schema import dumps
 from .tables import Table, to_csv
 
 
@@ -107,9 +107,9 @@ def tables(a: Analysis, budget: Budget | None = None) -> list[Table]:
 
 
 def to_json(a: Analysis, budget: Budget | None = None) -> str:
-    return json.dumps({"model": a.model_key, "setup": a.setup.key, "memory_accounting": a.evaluator.accounting,
+    return dumps({"model": a.model_key, "setup": a.setup.key, "memory_accounting": a.evaluator.accounting,
                        "time_budget": budget and {"ms": budget.ms, "hours": budget.hours},
-                       "fit": [dict(zip(COLUMNS, r)) for r in _records(a, budget)]}, indent=2)
+                       "fit": [dict(zip(COLUMNS, r)) for r in _records(a, budget)]})
 
 
 def csv_text(a: Analysis, budget: Budget | None = None) -> str:

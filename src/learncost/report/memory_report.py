@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import json
-
+from .schema import dumps
 from .tables import Table, to_csv
 
 COLUMNS = ["tensor", "role", "first step", "last step", "bytes", "offset", "end"]
@@ -34,7 +33,7 @@ def tables(m) -> list[Table]:
 
 def to_json(m) -> str:
     layout, schedule = m.layout, m.schedule
-    return json.dumps({
+    return dumps({
         "model": m.model_key, "procedure": m.procedure, "phase": m.phase, "setup": m.setup.key,
         "arena_bytes": layout.arena, "alignment": layout.alignment, "live_peak_bytes": layout.live_peak,
         "live_peak_at": schedule.steps[layout.live_at], "fragmentation_bytes": layout.fragmentation,
@@ -43,7 +42,7 @@ def to_json(m) -> str:
                              [p.tensor.name, p.tensor.role, p.tensor.first, p.tensor.last, int(p.tensor.bytes),
                               p.offset, p.end])) for p in layout.placements],
         "resident": [{"name": t.name, "role": t.role, "bytes": int(t.bytes)} for t in layout.persistent],
-    }, indent=2)
+    })
 
 
 def csv_text(m) -> str:

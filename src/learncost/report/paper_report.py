@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 from ..paper import METRICS, PaperResult, effects, errata, setup
 from .analysis_report import mcu_note
+from .schema import dumps
 from .tables import Table, to_csv
 
 LABELS = {"kws": "DS-CNN/SC", "vww": "MobileNet/VWW", "ic": "ResNet/Cifar10", "ad": "AE/ToyADMOS"}
@@ -65,7 +64,7 @@ def to_dict(r: PaperResult) -> dict:
 
 
 def to_json(r: PaperResult) -> str:
-    return json.dumps(to_dict(r), indent=2)
+    return dumps(to_dict(r))
 
 
 def csv_text(r: PaperResult) -> str:

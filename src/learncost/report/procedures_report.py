@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 from ..compare import ProcedureComparison
 from .analysis_report import mcu_note, model_label, setup_note
+from .schema import dumps
 from .tables import Table, to_csv
 
 COLUMNS = ["procedure", "phase", "macc_per_sample", "macc_vs_baseline", "ram_bytes", "ram_vs_baseline", "memory_rule"]
@@ -45,8 +44,8 @@ def to_json(c: ProcedureComparison) -> str:
     out = []
     for f, rec in zip(c.rows, _records(c)):
         out.append(dict(zip(COLUMNS, rec)) | {"name": f.name, "latency_ms": f.latency_ms})
-    return json.dumps({"model": a.model_key, "setup": a.setup.key, "memory_accounting": a.evaluator.accounting,
-                       "baseline": c.baseline, "procedures": out}, indent=2)
+    return dumps({"model": a.model_key, "setup": a.setup.key, "memory_accounting": a.evaluator.accounting,
+                       "baseline": c.baseline, "procedures": out})
 
 
 def csv_text(c: ProcedureComparison) -> str:

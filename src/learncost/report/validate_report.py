@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import json
-
 from ..validate import Validation
+from .schema import dumps
 from .tables import Table, to_csv
 
 COLUMNS = ["m_id", "report_layer", "report_type", "report_macc", "layer", "kind", "macc", "difference", "reason",
@@ -42,7 +41,7 @@ def tables(v: Validation) -> list[Table]:
 
 def to_json(v: Validation) -> str:
     r = v.report
-    return json.dumps({
+    return dumps({
         "model": v.model.id or v.model.name,
         "report": {"path": r.path, "tool": r.tool, "version": r.version, "kind": r.kind, "model_file": r.model_file,
                    "macc": r.macc, "model_macc": r.model_macc, "weights_bytes": r.weights_bytes,
@@ -53,7 +52,7 @@ def to_json(v: Validation) -> str:
         "layers": [dict(zip(COLUMNS, rec)) for rec in _records(v)],
         "totals": v.totals,
         "unexplained": len(v.unexplained),
-    }, indent=2)
+    })
 
 
 def csv_text(v: Validation) -> str:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import json
-
 from ..verify import Verification
+from .schema import dumps
 from .tables import Table, to_csv
 
 OP_COLUMNS = ["procedure", "phase", "operation", "counted as", "analytic", "counted", "difference", "status", "why"]
@@ -89,7 +88,7 @@ def tables(v: Verification, per_layer: bool = False) -> list[Table]:
 
 
 def to_json(v: Verification) -> str:
-    return json.dumps(v.to_dict(), indent=2)
+    return dumps(v.to_dict())
 
 
 def csv_text(v: Verification) -> str:
