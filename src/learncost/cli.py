@@ -295,9 +295,9 @@ def paper(
     from .report import paper_report as rep
 
     if errata:
-        import json
+        from .report.schema import dumps
 
-        _emit(fmt, tables=rep.errata_tables, json_text=lambda: json.dumps({"errata": rep.errata_dicts()}, indent=2),
+        _emit(fmt, tables=rep.errata_tables, json_text=lambda: dumps({"errata": rep.errata_dicts()}),
               csv_text=rep.errata_csv)
         return
     boards = _mcus(mcu, clock_mhz, cycles_per_macc, paper_mod.setup()["mcus"])
@@ -839,10 +839,10 @@ def _report(code: str, message: str, status: int, as_json: bool, *, hint: str | 
             location: str | None = None, line: str | None = None) -> int:
     """One line on stderr: ``learncost: error: ... [LC-CODE]``, or one JSON object with ``-f json``."""
     if as_json:
-        import json
+        from .report.schema import dumps
 
-        print(json.dumps({"code": code, "message": printable(message), "location": location and printable(location),
-                          "hint": hint and printable(hint), "exit_status": status}), file=sys.stderr)
+        print(dumps({"code": code, "message": printable(message), "location": location and printable(location),
+                     "hint": hint and printable(hint), "exit_status": status}, indent=None), file=sys.stderr)
     else:
         print(f"{printable(line or message)} [{code}]", file=sys.stderr)
     return status
