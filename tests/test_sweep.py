@@ -8,8 +8,8 @@ and analysed by ``analyze`` (the path the paper tests pin to the published sheet
 import itertools
 import json
 
-import numpy as np
 import pytest
+from conftest import run_cli
 
 import learncost
 from learncost import sweep
@@ -19,8 +19,6 @@ from learncost.errors import LearncostError, SpecError
 from learncost.fit import check
 from learncost.spec import model_from_data
 from learncost.zoo import load_model
-
-from conftest import run_cli
 
 BOARDS = ["stm32h735g-dk", "nucleo-g474re", "disco-f746ng"]
 
@@ -264,3 +262,108 @@ def test_a_board_missing_one_capacity_gets_analyzes_verdict():
         fit = learncost.analyze(model, ["bp"], [board]).row("bp", row["phase"]).fit["custom"]
         assert row["fits[custom]"] is fit.fits
     assert [r["fits[custom]"] for r in s.rows()] == [None, None, False, None]  # 95,218 B > 65,536 B
+
+
+# --- streamed exports ----------------------------------------------------------------------
+
+def _peer_rows(model, values, boards, dataset=None):
+    """The rows a sweep must give, from one ``analyze`` per variant (itertools.product order)."""
+    out = []
+    for v, combo in enumerate(itertools.product(*values.values())):
+        assignment = dict(zip(values, combo))
+        for r in analyze(load_model(model, params=assignment), mcus=boards, dataset=dataset).rows:
+            row = {"variant": v, **assignment, "procedure": r.procedure, "phase": r.phase, "macc": r.macc,
+                   "params_bytes": r.params_bytes, "ram_bytes": r.ram_bytes, "samples": r.samples}
+            for m in boards:
+                row[f"latency_ms[{m}]"] = r.latency_ms[m]
+                row[f"energy_mj[{m}]"] = r.energy_mj[m]
+                row[f"fits[{m}]"] = r.fit[m].fits
+                if r.phase == "training":
+                    row[f"train_hours[{m}]"] = r.train_hours[m] if dataset else None
+            out.append(row)
+    return out
+
+
+def _agree(rows, peer):
+    assert len(rows) == len(peer)
+    for row, expected in zip(rows, peer):
+        assert {k: row[k] for k in expected} == expected
+
+
+KWS_BLOCKS = {"filters": [8, 24, 64], "blocks": [0, 1, 2, 3, 5, 8]}
+KWS_BOARDS = ["stm32h735g-dk", "nucleo-g474re"]
+
+
+def test_kws_with_varying_blocks_gives_the_peers_figures_on_every_variant():
+    """Six layer lists: every (variant, procedure, phase) row equals its own analysis, latency and
+    energy exactly (the same floating-point operations), not approximately."""
+    s = sweep.run("kws", KWS_BLOCKS, mcus=KWS_BOARDS, dataset="speech-commands")
+    _agree(s.rows(), _peer_rows("kws", KWS_BLOCKS, KWS_BOARDS, "speech-commands"))
+
+
+def test_streamed_json_holds_the_peers_rows_and_the_same_document_as_one_text(monkeypatch):
+    from learncost.report import sweep_report as rep
+
+    s = sweep.run("kws", KWS_BLOCKS, mcus=KWS_BOARDS, dataset="speech-commands")
+    whole = json.loads(rep.to_json(s))
+    _agree(whole["rows"], _peer_rows("kws", KWS_BLOCKS, KWS_BOARDS, "speech-commands"))
+    assert whole["variants"] == 18 and whole["impossible"] == [] and whole["mcus"] == KWS_BOARDS
+    assert whole["pareto"] == {p.id: s.pareto(p.id).tolist() for p in s.procedures}
+    assert whole["fits"] == {m.id: {p: idx.tolist() for p, idx in s.fitting(m).items()} for m in s.mcus}
+    monkeypatch.setattr(sweep, "ROW_BLOCK", 4)  # blocks of 4 variants: block edges inside every list
+    pieces = list(rep.chunks(s, "json"))
+    assert len(pieces) > 18 * 8 // 32 and pieces[-1] == "\n"
+    assert json.loads("".join(pieces)) == whole
+
+
+def test_streamed_csv_holds_the_same_rows_as_json(monkeypatch):
+    import csv
+    import io
+
+    from learncost.report import sweep_report as rep
+
+    values = {"res": [4, 12, 16], "width": [8, 9]}  # res 4 is impossible: no rows
+    s = sweep.run(_spec(), values, mcus=["nucleo-g474re"], dataset="speech-commands")
+    rows = json.loads(rep.to_json(s))["rows"]
+    monkeypatch.setattr(sweep, "ROW_BLOCK", 1)
+    text = "".join(rep.chunks(s, "csv"))
+    parsed = list(csv.DictReader(io.StringIO(text)))
+    assert len(parsed) == len(rows) == 4 * 4 * 2
+    for got, row in zip(parsed, rows):
+        for key, value in row.items():
+            assert got[key] == ("" if value is None else str(value)), key
+    assert text == rep.csv_text(s) and text.startswith("variant,res,width,blocks,procedure,phase,macc,")
+
+
+def test_an_error_while_streaming_leaves_no_file(tmp_path, monkeypatch):
+    """Writing is atomic: rows are rendered while the file is written, and a failure part-way
+    removes the temporary file and never creates the output."""
+    from learncost.report import output
+    from learncost.report import sweep_report as rep
+
+    s = sweep.run("kws", KWS_BLOCKS, ["bp"], KWS_BOARDS)
+    monkeypatch.setattr(sweep, "ROW_BLOCK", 2)
+    blocks = sweep.Sweep.row_blocks
+
+    def failing(self, variants=None):
+        for k, block in enumerate(blocks(self, variants)):
+            if k == 3:
+                raise RuntimeError("disk gone")
+            yield block
+
+    monkeypatch.setattr(sweep.Sweep, "row_blocks", failing)
+    for kind in ("json", "csv"):
+        with pytest.raises(RuntimeError, match="disk gone"):
+            output.write(str(tmp_path / f"sweep.{kind}"), False, text=lambda k: rep.chunks(s, k), figure=None)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_streams_json_and_csv_to_files_and_stdout(tmp_path):
+    args = ("sweep", "kws", "--param", "filters=16,32", "--param", "blocks=0,2", "-m", "nucleo-g474re")
+    assert run_cli(*args, "-o", str(tmp_path / "s.json")).returncode == 0
+    assert run_cli(*args, "-o", str(tmp_path / "s.csv")).returncode == 0
+    on_stdout = run_cli(*args, "-f", "json").stdout
+    assert json.loads((tmp_path / "s.json").read_text()) == json.loads(on_stdout)
+    assert (tmp_path / "s.json").read_text().endswith("}\n")
+    assert (tmp_path / "s.csv").read_text() == run_cli(*args, "-f", "csv").stdout
+    assert len(json.loads(on_stdout)["rows"]) == 4 * 4 * 2

@@ -150,10 +150,11 @@ class Sweep:
         """One row per possible variant, procedure and phase, in the shape of ``analyze``'s rows."""
         return [row for block in self.row_blocks() for row in block_rows(block)]
 
-    def row_blocks(self, variants: int = ROW_BLOCK) -> Iterator[list[dict[str, list]]]:
-        """``rows()`` by blocks of at most ``variants`` possible variants, column by column: for each
-        (procedure, phase), row key -> one value per variant of the block. A writer holds one block at
-        a time, so its memory does not grow with the sweep."""
+    def row_blocks(self, variants: int | None = None) -> Iterator[list[dict[str, list]]]:
+        """``rows()`` by blocks of at most ``variants`` (default ``ROW_BLOCK``) possible variants, column
+        by column: for each (procedure, phase), row key -> one value per variant of the block. A writer
+        holds one block at a time, so its memory does not grow with the sweep."""
+        variants = variants or ROW_BLOCK
         valid = np.flatnonzero(self.valid)
         for start in range(0, len(valid), variants):
             idx = valid[start:start + variants]
