@@ -10,6 +10,7 @@ from typing import Any
 
 from ..sweep import Sweep, block_rows, interleave
 from .analysis_report import _round, mcu_note
+from .schema import SCHEMA_VERSION
 from .tables import Table, to_csv
 
 #: impossible variants listed in the table (all of them are in the JSON)
@@ -121,6 +122,7 @@ def json_chunks(s: Sweep) -> Iterator[str]:
     """The sweep as JSON, block by block: what it holds beyond the sweep's arrays is one block of rows,
     whatever the number of variants. The keys are a contract (extend them, never rename)."""
     members: list[tuple[str, Any]] = [
+        ("schema_version", SCHEMA_VERSION),
         ("model", s.model),
         ("setup", s.setup.key if s.setup else "paper"),
         ("memory_accounting", s.memory),
