@@ -195,7 +195,7 @@ def test_json_error_object(tmp_path):
     r, _ = run(["analyze", "kws", "--mcu", "esp32", "-f", "json"], tmp_path)
     assert r.returncode == 2 and r.stdout == ""
     error = json.loads(r.stderr)
-    assert error == {"code": "LC-UNKNOWN-MCU", "message": "unknown MCU 'esp32'", "location": None,
+    assert error == {"schema_version": "1.0", "code": "LC-UNKNOWN-MCU", "message": "unknown MCU 'esp32'", "location": None,
                      "hint": error["hint"], "exit_status": 2}
     assert error["hint"].startswith("did you mean esp32-s3-devkitc-1?")
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
+import os
 import sys
 from enum import Enum
 from typing import Optional
 
 import typer
 
+from . import completion
 from .errors import LearncostError
 from .printable import printable
 
@@ -32,13 +34,15 @@ def _version(value: bool) -> None:
 def _everywhere(
     debug: bool = typer.Option(False, "--debug", help="On a learncost bug (exit status 1), print the traceback. "
                                                       "Accepted anywhere on the command line."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No warnings and no progress bar on stderr (errors "
+                                                            "still print). Accepted anywhere on the command line."),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
                                  help="Print learncost's version and exit."),
 ) -> None:
     """What on-device learning costs: MACCs, peak RAM, latency and training time of BP, Forward-Forward,
     PEPITA and MEMPEPITA on microcontrollers. Exit status: 0 done, 2 bad input, 3 verify found an
     UNEXPLAINED difference, 130 interrupted, 1 a bug in learncost."""
-    # main() takes --debug out of the arguments before click parses them; this only documents it
+    # main() takes --debug and --quiet out of the arguments before click parses them; this only documents them
 
 
 class Format(str, Enum):
@@ -71,13 +75,16 @@ MAX_OPTION = 1e9
 FormatOpt = typer.Option(Format.table, "--format", "-f", help="Output format.")
 PROC_HELP = ("Procedure id (repeatable; `learncost procedures` lists them); `all` for every one. "
              "Default: the paper's four (bp, ff, pepita, mempepita).")
-McuOpt = typer.Option(None, "--mcu", "-m", help="MCU id (repeatable); see `learncost mcus`.")
+ProcOpt = typer.Option(None, "--procedure", "-p", help=PROC_HELP, autocompletion=completion.procedures)
+McuOpt = typer.Option(None, "--mcu", "-m", help="MCU id (repeatable); see `learncost mcus`.",
+                      autocompletion=completion.mcus)
 ClockOpt = typer.Option(None, "--clock-mhz", help="Custom MCU clock (MHz); needs --cycles-per-macc.",
                         callback=_bounded("--clock-mhz", MAX_OPTION))
 EngineOpt = typer.Option(
     None, "--engine", "-e",
     help="Time every board with this engine's profile (learncost engines lists them); default: each board's own "
-         "measured engine, the paper's one cycles/MACC where it has none (always for `paper`).")
+         "measured engine, the paper's one cycles/MACC where it has none (always for `paper`).",
+    autocompletion=completion.engines)
 CyclesOpt = typer.Option(None, "--cycles-per-macc", help="Custom MCU cycles per MACC; needs --clock-mhz.",
                          callback=_bounded("--cycles-per-macc", MAX_OPTION))
 SramOpt = typer.Option(None, "--sram-kb", help="Custom MCU SRAM (KB of 1024 B), for fit checks.",
@@ -107,7 +114,7 @@ ParamOpt = typer.Option(None, "--param", help="NAME=VALUE: set a parameter the s
                                                "(repeatable); `learncost sweep` takes several values.")
 SetupOpt = typer.Option(None, "--setup", "-s",
                         help="Training setup: a preset id (see `learncost setups`) or a setup file (.yaml/.toml); "
-                             "default: paper (the paper's assumptions).")
+                             "default: paper (the paper's assumptions).", autocompletion=completion.setups)
 class Convention(str, Enum):
     paper = "paper"
     executed = "executed"
@@ -184,6 +191,8 @@ def _load(model: str, allow_unsupported: bool, classes: Optional[int], input_sha
 
 #: warning lines, printed once the command succeeds: a failing command prints its one error line only
 _WARNINGS: list[str] = []
+#: set by --quiet: no warnings, no progress bar (errors are still one line each)
+_QUIET: list[bool] = []
 
 
 def _warn(model) -> None:
@@ -317,11 +326,13 @@ def paper(
 
 @app.command()
 def analyze(
-    model: str = typer.Argument(..., help="Built-in model id (kws, vww, ic, ad) or a model spec file."),
+    model: str = typer.Argument(..., help="Built-in model id (kws, vww, ic, ad) or a model spec file.",
+                                autocompletion=completion.models),
     per_layer: bool = typer.Option(False, "--per-layer", help="Show every layer and operation."),
-    procedure: Optional[list[str]] = typer.Option(None, "--procedure", "-p", help=PROC_HELP),
+    procedure: Optional[list[str]] = ProcOpt,
     mcu: Optional[list[str]] = McuOpt,
-    dataset: Optional[str] = typer.Option(None, "--dataset", "-d", help="Dataset id for training time; see `learncost datasets`."),
+    dataset: Optional[str] = typer.Option(None, "--dataset", "-d", help="Dataset id for training time; see `learncost datasets`.",
+                                             autocompletion=completion.datasets),
     clock_mhz: Optional[float] = ClockOpt,
     cycles_per_macc: Optional[float] = CyclesOpt,
     sram_kb: Optional[float] = SramOpt,
@@ -357,8 +368,9 @@ def analyze(
 
 @app.command()
 def fit(
-    model: str = typer.Argument(..., help="Built-in model id (kws, vww, ic, ad) or a model file."),
-    procedure: Optional[list[str]] = typer.Option(None, "--procedure", "-p", help=PROC_HELP),
+    model: str = typer.Argument(..., help="Built-in model id (kws, vww, ic, ad) or a model file.",
+                                autocompletion=completion.models),
+    procedure: Optional[list[str]] = ProcOpt,
     mcu: Optional[list[str]] = typer.Option(None, "--mcu", "-m", help="MCU id (repeatable); default: the whole catalogue."),
     clock_mhz: Optional[float] = ClockOpt,
     cycles_per_macc: Optional[float] = CyclesOpt,
@@ -408,9 +420,10 @@ def sweep(
     model: str = typer.Argument(..., help="Built-in model id (kws, vww, ic, ad) or a model spec declaring parameters."),
     param: Optional[list[str]] = typer.Option(
         None, "--param", help="NAME=V1,V2,... or NAME=START:STOP:STEP (repeatable); the rest keep their defaults."),
-    procedure: Optional[list[str]] = typer.Option(None, "--procedure", "-p", help=PROC_HELP),
+    procedure: Optional[list[str]] = ProcOpt,
     mcu: Optional[list[str]] = McuOpt,
-    dataset: Optional[str] = typer.Option(None, "--dataset", "-d", help="Dataset id for training time; see `learncost datasets`."),
+    dataset: Optional[str] = typer.Option(None, "--dataset", "-d", help="Dataset id for training time; see `learncost datasets`.",
+                                             autocompletion=completion.datasets),
     clock_mhz: Optional[float] = ClockOpt,
     cycles_per_macc: Optional[float] = CyclesOpt,
     sram_kb: Optional[float] = SramOpt,
@@ -437,11 +450,12 @@ def sweep(
         check_path(output, force, set(TEXT) | IMAGES)  # before the work, not after
     boards = _mcus(mcu, clock_mhz, cycles_per_macc, setup()["mcus"], sram_kb, flash_kb)
     procs = resolve_procedures(procedure) if procedure else None
-    if total >= PROGRESS_FROM and sys.stderr.isatty():
-        from rich.console import Console
+    if total >= PROGRESS_FROM and sys.stderr.isatty() and not _QUIET:
         from rich.progress import Progress
 
-        with Progress(console=Console(stderr=True), transient=True) as bar:
+        from .report.tables import terminal
+
+        with Progress(console=terminal(stderr=True), transient=True) as bar:
             task = bar.add_task("sweeping", total=total)
             result = run(model, values, procs, boards, dataset, setup=setup_name, memory=memory, engine=engine,
                          progress=lambda done, n: bar.update(task, completed=done))
@@ -466,7 +480,7 @@ def sweep(
 
 @app.command()
 def memory(
-    model: str = typer.Argument(..., help="Built-in model id or a model file."),
+    model: str = typer.Argument(..., help="Built-in model id or a model file.", autocompletion=completion.models),
     procedure: str = typer.Option("bp", "--procedure", "-p", help="A procedure id (learncost procedures lists them)."),
     phase: str = typer.Option("training", "--phase", help="training or inference."),
     allow_unsupported: bool = UnsupportedOpt,
@@ -523,7 +537,7 @@ def compare(
 
 @app.command("compare-procedures")
 def compare_procedures(
-    model: str = typer.Argument(..., help="Built-in model id or a model file."),
+    model: str = typer.Argument(..., help="Built-in model id or a model file.", autocompletion=completion.models),
     procedure: Optional[list[str]] = typer.Option(None, "--procedure", "-p",
                                                   help="Procedure id (repeatable); default: every registered one."),
     baseline: str = typer.Option("bp", "--baseline", help="The procedure the others are compared with."),
@@ -558,8 +572,9 @@ def compare_procedures(
 
 @app.command()
 def verify(
-    model: str = typer.Argument(..., help="Built-in model id (kws, vww, ic, ad) or a model file."),
-    procedure: Optional[list[str]] = typer.Option(None, "--procedure", "-p", help=PROC_HELP),
+    model: str = typer.Argument(..., help="Built-in model id (kws, vww, ic, ad) or a model file.",
+                                autocompletion=completion.models),
+    procedure: Optional[list[str]] = ProcOpt,
     per_layer: bool = typer.Option(False, "--per-layer", help="Also list every layer whose counted MACC differs."),
     seed: int = typer.Option(0, "--seed", min=0, max=2**32 - 1,
                              help="Seed of the random weights and sample (counts do not depend on it)."),
@@ -626,6 +641,21 @@ def _fail_if_unexplained(result) -> None:
     if found:
         raise VerifyUnexplained(f"{len(found)} difference(s) UNEXPLAINED, first {found[0]}",
                                 hint="the analytic figures and the execution disagree beyond the stated rules")
+
+
+class Shell(str, Enum):
+    bash = "bash"
+    zsh = "zsh"
+    fish = "fish"
+    powershell = "powershell"
+
+
+@app.command("completion")
+def completion_script(shell: Shell = typer.Argument(..., help="The shell: bash, zsh, fish or powershell.")) -> None:
+    """Print the shell completion script: commands, options and the ids they take (boards, setups,
+    engines, procedures, datasets, built-in models). Add `eval "$(learncost completion bash)"` to
+    ~/.bashrc (zsh: ~/.zshrc; fish: `learncost completion fish | source` in config.fish)."""
+    print(completion.script(shell.value))
 
 
 @app.command()
@@ -812,8 +842,9 @@ def _interrupted(as_json: bool) -> int:
 
 
 def _options(argv: list[str]) -> tuple[list[str], bool, bool]:
-    """``--debug`` taken out of the arguments wherever it is, and whether errors go out as JSON
-    (``-f json``), read before click parses anything so that usage errors follow it too."""
+    """``--debug`` and ``--quiet`` taken out of the arguments wherever they are (``--quiet`` is
+    remembered in ``_QUIET``), and whether errors go out as JSON (``-f json``), read before click
+    parses anything so that usage errors follow it too."""
     args, debug, as_json = [], False, False
     for i, arg in enumerate(argv):
         if arg == "--":
@@ -821,6 +852,9 @@ def _options(argv: list[str]) -> tuple[list[str], bool, bool]:
             break
         if arg == "--debug":
             debug = True
+            continue
+        if arg in ("--quiet", "-q"):
+            _QUIET.append(True)
             continue
         args.append(arg)
     for i, arg in enumerate(args):
@@ -855,6 +889,9 @@ def main(argv: list[str] | None = None) -> int:
     import signal
 
     exc_types = _usage_errors()
+    _QUIET.clear()
+    if completion.COMPLETE_VAR in os.environ:
+        completion.register()
     args, debug, as_json = _options(list(sys.argv[1:] if argv is None else argv))
     _WARNINGS.clear()
     _RECEIVED.clear()
@@ -920,7 +957,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         for name, handler in previous.items():
             signal.signal(getattr(signal, name), handler)
-    for line in _WARNINGS:
+    for line in [] if _QUIET else _WARNINGS:
         print(line, file=sys.stderr)
     _WARNINGS.clear()
     return status

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -85,17 +86,27 @@ def _widths(t: Table, texts: list[list[str]], avail: int) -> list[int] | None:
     return [max(need[c], min(natural[c], lo)) for c in range(n)]
 
 
+def terminal(stderr: bool = False):
+    """The rich console learncost prints through. Piped output gets no escape codes and keeps whole
+    rows (240 columns rather than 80); ``NO_COLOR`` (https://no-color.org, any non-empty value) drops
+    every escape code, bold and dim included, on a terminal too."""
+    import os
+
+    from rich.console import Console
+
+    stream = sys.stderr if stderr else sys.stdout
+    plain = bool(os.environ.get("NO_COLOR"))
+    return Console(stderr=stderr, width=None if stream.isatty() else 240, no_color=plain or None,
+                   color_system=None if plain else "auto")
+
+
 def to_rich(tables: list[Table], console=None) -> None:
     """Tables on the terminal. Numbers and ids are never cut: columns narrow by wrapping text at
     spaces, and when even that cannot fit, each row is printed as a block of ``column: value`` lines."""
-    from rich.console import Console
     from rich.table import Table as RichTable
     from rich.text import Text
 
-    import sys
-
-    # piped output keeps whole rows rather than folding them at 80 columns
-    console = console or Console(width=None if sys.stdout.isatty() else 240)
+    console = console or terminal()
     for t in tables:
         texts = [[cell(v, t.digits) for v in row] for row in t.rows]
         boxed = True
