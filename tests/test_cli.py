@@ -145,3 +145,18 @@ def test_version_and_short_help():
     assert r.returncode == 0 and r.stdout.strip() == f"learncost {__version__}"
     r = run_cli("analyze", "-h")
     assert r.returncode == 0 and "Usage: learncost analyze" in r.stdout and "--engine" in r.stdout
+
+
+def test_errata_written_with_output(tmp_path):
+    """`paper --errata -o FILE` writes the list (it used to print it and write nothing); the file holds the
+    same nine errata as the JSON on stdout (README: the sheet has nine)."""
+    listed = json.loads(run_cli("paper", "--errata", "-f", "json").stdout)["errata"]
+    assert len(listed) == 9
+    r = run_cli("paper", "--errata", "-o", str(tmp_path / "errata.json"))
+    assert r.returncode == 0 and r.stdout == "" and "wrote" in r.stderr
+    assert json.loads((tmp_path / "errata.json").read_text())["errata"] == listed
+    assert run_cli("paper", "--errata", "-o", str(tmp_path / "errata.csv")).returncode == 0
+    ids = {row["id"] for row in csv.DictReader(io.StringIO((tmp_path / "errata.csv").read_text()))}
+    assert ids == {e["id"] for e in listed}
+    r = run_cli("paper", "--errata", "-o", str(tmp_path / "errata.png"))
+    assert r.returncode == 2 and "unsupported extension .png" in r.stderr and not (tmp_path / "errata.png").exists()

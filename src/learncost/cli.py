@@ -307,7 +307,7 @@ def paper(
         from .report.schema import dumps
 
         _emit(fmt, tables=rep.errata_tables, json_text=lambda: dumps({"errata": rep.errata_dicts()}),
-              csv_text=rep.errata_csv)
+              csv_text=rep.errata_csv, output=output, force=force)
         return
     boards = _mcus(mcu, clock_mhz, cycles_per_macc, paper_mod.setup()["mcus"])
     override = None
