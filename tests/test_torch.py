@@ -110,3 +110,17 @@ def test_softmax_dims_map_to_ir_axes():
     m = learncost.from_torch(SoftmaxOverLength(), (1, 6, 4))
     assert [(lr.output_shape, lr.attr("axis")) for lr in m.layers if lr.kind == "softmax"] == [
         ((1, 4, 6), 1), ((1, 4, 6), None)]
+
+
+def test_torch_onnx_export_imports_as_from_torch(tmp_path):
+    """The `onnx` extra installs what torch.onnx.export needs (onnxscript): a module exported to ONNX
+    and the same module traced by from_torch give the same layers and the same figures."""
+    pytest.importorskip("onnxscript", reason="onnxscript not installed (pip install 'learncost[onnx]')")
+    module = SmallNet().eval()
+    path = tmp_path / "small.onnx"
+    torch.onnx.export(module, (torch.zeros(1, 3, 16, 16),), str(path))
+    exported = learncost.analyze(learncost.load_model(path), procedures=["bp"], mcus=["disco-f746ng"])
+    traced = learncost.analyze(learncost.from_torch(module, (1, 3, 16, 16)), procedures=["bp"], mcus=["disco-f746ng"])
+    for phase in ("training", "inference"):
+        a, b = exported.row("bp", phase), traced.row("bp", phase)
+        assert (a.macc, a.ram_bytes, a.params_bytes) == (b.macc, b.ram_bytes, b.params_bytes)
