@@ -69,7 +69,7 @@ def test_options_confirm_not_change_a_stated_model(tmp_path):
     spec.write_text("name: m\nclasses: 2\ninput: {shape: [4]}\nlayers:\n  - {kind: dense, units: 2}\n")
     with pytest.raises(learncost.LearncostError, match="--classes 3 does not match m"):
         learncost.load_model(spec, classes=3)
-    with pytest.raises(learncost.LearncostError, match="--input-shape applies to ONNX graphs only"):
+    with pytest.raises(learncost.LearncostError, match="--input-shape applies to imported files"):
         learncost.load_model(spec, input_shape=[1, 4])
 
 

@@ -303,3 +303,71 @@ def test_verify_executes_bp_through_a_max_pool(tmp_path):
 
     checks = json.loads(r.stdout)["checks"]
     assert all(not c["unexplained"] for c in checks)
+
+
+# --- --input-shape ---------------------------------------------------------------------------
+
+def _keras_file(tmp_path, batch_input_shape):
+    import copy
+
+    import h5py
+
+    tmp_path.mkdir(exist_ok=True)
+    config = copy.deepcopy(KERAS2)
+    config["config"]["layers"][0]["config"]["batch_input_shape"] = batch_input_shape
+    path = tmp_path / "m.h5"
+    with h5py.File(path, "w") as f:
+        f.attrs["model_config"] = json.dumps(config)
+    return path
+
+
+def test_keras_input_shape_fills_unknown_dimensions(tmp_path):
+    """A fully convolutional Keras model saved with an unknown spatial size ([None, None, None, 2]) is
+    refused with the way out, and costed at the size --input-shape gives. Hand derivation at 16x16:
+    conv 3x3x2x4 same = 16*16*72 = 18,432 MACC; the dense layer's are independent of the size (8*3)."""
+    path = _keras_file(tmp_path, [None, None, None, 2])
+    with pytest.raises(learncost.LearncostError, match="input shape is unknown") as err:
+        learncost.load_model(path)
+    assert "--input-shape" in err.value.hint and "1,H,H,2" in err.value.hint
+    m = learncost.load_model(path, input_shape=[1, 16, 16, 2])
+    assert m.by_name["conv"].output_shape == (16, 16, 4) and m.by_name["fc"].output_shape == (3,)
+    at_8 = learncost.load_model(_keras_file(tmp_path / "fixed", [None, 8, 8, 2]))
+    assert learncost.load_model(path, input_shape=[1, 8, 8, 2]).by_name["sum"].output_shape == \
+        at_8.by_name["sum"].output_shape
+    a = learncost.analyze(m, procedures=["bp"], mcus=["disco-f746ng"])
+    conv = next(lr for lr in a.layers if lr.name == "conv")
+    assert conv.macc["forward"] == 16 * 16 * 3 * 3 * 2 * 4
+
+
+def test_input_shape_rank_and_formats(tmp_path):
+    path = _keras_file(tmp_path, [None, None, None, 2])
+    with pytest.raises(learncost.LearncostError, match="3 dimensions .batch included., the model's input has 4"):
+        learncost.load_model(path, input_shape=[1, 16, 16])
+    tfl = tmp_path / "small.tflite"
+    tfl.write_bytes(small_cnn())
+    with pytest.raises(learncost.LearncostError, match="cannot resize a TFLite model"):
+        learncost.load_model(tfl, input_shape=[1, 8, 8, 2])
+    with pytest.raises(learncost.LearncostError, match="states its input shape"):
+        learncost.load_model("kws", input_shape=[1, 49, 10, 1])
+
+
+def test_tflite_dynamic_input_is_refused(tmp_path):
+    """A converter writes placeholder shapes (1) for a dynamic input's dimensions: costing them would be
+    silently wrong, so the file is refused with the way out."""
+    import tflite
+
+    from tflite_writer import TFLiteWriter, conv_options
+
+    w = TFLiteWriter()
+    x = w.dynamic(w.tensor("x", [1, 1, 1, 2]), [-1, -1, -1, 2])
+    c = w.tensor("conv", [1, 1, 1, 4])
+    w.op(tflite.BuiltinOperator.CONV_2D, [x, w.const("cw", [4, 3, 3, 2]), w.const("cb", [4], tflite.TensorType.INT32)],
+         [c], conv_options())
+    path = tmp_path / "dynamic.tflite"
+    path.write_bytes(w.bytes([x], [c]))
+    with pytest.raises(learncost.LearncostError, match=r"dynamic dimensions \(shape signature \[-1, -1, -1, 2\]\)"):
+        learncost.load_model(path)
+    # a dynamic batch alone is the usual converter output and imports
+    w.signatures[x] = [-1, 1, 1, 2]
+    path.write_bytes(w.bytes([x], [c]))
+    assert learncost.load_model(path, classes=4).by_name["input"].output_shape == (1, 1, 2)

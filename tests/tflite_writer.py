@@ -16,10 +16,16 @@ class TFLiteWriter:
         self.tensors: list[tuple[str, list[int], int, bytes | None]] = []
         self.ops: list[tuple[int, list[int], list[int], tuple | None]] = []
         self.codes: list[int] = []
+        self.signatures: dict[int, list[int]] = {}  # tensor -> shape signature (-1: a dynamic dimension)
 
     def tensor(self, name: str | None, shape: list[int], dtype: int = INT8, data: bytes | None = None) -> int:
         self.tensors.append((name, shape, dtype, data))
         return len(self.tensors) - 1
+
+    def dynamic(self, index: int, signature: list[int]) -> int:
+        """Give tensor ``index`` a shape signature (as a converter writes for a dynamic input)."""
+        self.signatures[index] = signature
+        return index
 
     def const(self, name: str | None, shape: list[int], dtype: int = INT8) -> int:
         size = {INT8: 1, INT32: 4, FLOAT32: 4}[dtype] * int(np.prod(shape))
@@ -59,7 +65,10 @@ class TFLiteWriter:
         for i, (name, shape, dtype, data) in enumerate(self.tensors):
             n = b.CreateString(name) if name is not None else None  # None: no name field (the schema allows it)
             sh = ivec(tflite.TensorStartShapeVector, shape)
+            sig = ivec(tflite.TensorStartShapeSignatureVector, self.signatures[i]) if i in self.signatures else None
             tflite.TensorStart(b)
+            if sig is not None:
+                tflite.TensorAddShapeSignature(b, sig)
             if n is not None:
                 tflite.TensorAddName(b, n)
             tflite.TensorAddShape(b, sh)

@@ -103,7 +103,9 @@ UnsupportedOpt = typer.Option(False, "--allow-unsupported",
                               help="Carry operators with no cost formula as zero-cost layers (with a warning).")
 ClassesOpt = typer.Option(None, "--classes", help="Number of classes (overrides what the file implies).",
                           callback=_bounded("--classes", 2**31 - 1, -math.inf))
-InputShapeOpt = typer.Option(None, "--input-shape", help="Input shape for ONNX graphs with symbolic dimensions, e.g. 1,3,96,96.")
+InputShapeOpt = typer.Option(None, "--input-shape",
+                             help="Input shape, batch included, of an ONNX graph (e.g. 1,3,96,96) or a Keras model "
+                                  "(e.g. 1,96,96,3) whose input has unknown dimensions, or to cost it at another size.")
 
 
 #: sweeps at least this large show a progress bar (on a terminal)

@@ -111,8 +111,6 @@ def load_model(name: str | Path, *, allow_unsupported: bool = False, classes: in
     if params:
         raise LearncostError(f"{printable(path.name)}: --param applies to model specs (.yaml/.toml) that declare "
                              "parameters", code="LC-SPEC-PARAM")
-    if input_shape is not None and suffix != ".onnx":
-        raise LearncostError(f"{printable(path.name)}: --input-shape applies to ONNX graphs only", code="LC-OPTION")
     from .importers import import_file
 
     return import_file(path, allow_unsupported=allow_unsupported, classes=classes, input_shape=input_shape)
@@ -122,8 +120,9 @@ def _checked(model: Model, classes: int | None, input_shape: list[int] | None) -
     """A built-in or spec model states its classes and input: an option may confirm them, not change them."""
     name = model.id or model.name
     if input_shape is not None:
-        raise LearncostError(f"--input-shape applies to ONNX graphs only; {printable(name)} states its input shape",
-                             code="LC-OPTION")
+        raise LearncostError(f"--input-shape applies to imported files (ONNX, Keras); {printable(name)} states its "
+                             "input shape", hint="a spec's input is its `input: {shape: ...}` (or a parameter it "
+                             "declares: --param)", code="LC-OPTION")
     if classes is not None and classes != model.classes:
         raise LearncostError(f"--classes {classes} does not match {printable(name)} ({model.classes} classes)",
                              code="LC-OPTION")

@@ -36,7 +36,12 @@ def import_file(path: Path, *, allow_unsupported: bool = False, classes: int | N
     if suffix not in IMPORTERS:
         raise LearncostError(f"{printable(path.name)}: unsupported model format {suffix or '(no extension)'!r}",
                              hint="use .tflite, .h5/.keras, .onnx, or a .yaml/.toml spec", code="LC-IMPORT-FORMAT")
-    extra = {"input_shape": input_shape} if input_shape is not None else {}  # only the ONNX importer takes it
+    if input_shape is not None and suffix == ".tflite":
+        raise LearncostError(f"{printable(path.name)}: --input-shape cannot resize a TFLite model: the file states every "
+                             "tensor's shape, and a dynamic input's are placeholders", code="LC-OPTION",
+                             hint="convert the model again with a fixed input shape (TFLiteConverter from a concrete "
+                                  "function or a Keras model with a fixed input)")
+    extra = {"input_shape": input_shape} if input_shape is not None else {}  # the ONNX and Keras importers take it
     return run_isolated(f"{__name__}.{IMPORTERS[suffix]}", "load", (path,),
                         {"allow_unsupported": allow_unsupported, "classes": classes, **extra},
                         what=printable(path.name), timeout=read_timeout(), preload=LIBRARIES[IMPORTERS[suffix]])

@@ -121,10 +121,11 @@ def _pair(value: Any) -> list[int]:
     return [int(v) for v in value]
 
 
-def load(path: Path, *, allow_unsupported: bool = False, classes: int | None = None):
+def load(path: Path, *, allow_unsupported: bool = False, classes: int | None = None,
+         input_shape: list[int] | None = None):
     config = _read_config(path)
     try:
-        return _load(path, config, allow_unsupported, classes)
+        return _load(path, config, allow_unsupported, classes, input_shape)
     except ImportFailure:
         raise
     except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
@@ -148,7 +149,18 @@ class _Layer:
         self.common: dict[str, Any] = {"dtype": dtype, "weight_dtype": dtype, "bias_dtype": dtype}
 
 
-def _load(path: Path, config: dict, allow_unsupported: bool, classes: int | None):
+def _input_shape(origin: str, stated: list | None, given: list[int] | None) -> list | None:
+    """The batch input shape: the file's, or ``--input-shape`` (batch included, as Keras states it) where
+    the file leaves a dimension unknown or the user sets one (a fully convolutional model at another size)."""
+    if given is None:
+        return stated
+    if stated and len(stated) != len(given):
+        raise ImportFailure(f"{origin}: --input-shape has {len(given)} dimensions (batch included), the model's "
+                            f"input has {len(stated)} ({stated})", code="LC-IMPORT-SHAPE")
+    return list(given)
+
+
+def _load(path: Path, config: dict, allow_unsupported: bool, classes: int | None, input_shape: list[int] | None):
     origin = path.name
     layers = config["config"]["layers"]
     sequential = config.get("class_name") == "Sequential"
@@ -167,9 +179,11 @@ def _load(path: Path, config: dict, allow_unsupported: bool, classes: int | None
         shape = cfg.get("batch_input_shape") or cfg.get("batch_shape")
         input_name = "__input__"
         body = layers
+    shape = _input_shape(origin, shape, input_shape)
     if not shape or any(d is None for d in shape[1:]):
-        raise ImportFailure(f"{origin}: the input shape is unknown ({shape})", hint="give it with --input-shape",
-                            code="LC-IMPORT-SHAPE")
+        raise ImportFailure(f"{origin}: the input shape is unknown ({shape})", code="LC-IMPORT-SHAPE",
+                            hint="give it with --input-shape, batch included, e.g. --input-shape "
+                                 + ",".join(["1", *("H" if d is None else str(d) for d in (shape or [None, None])[1:])]))
     dims = [int(d) for d in shape[1:]]
     dtype = FLOATS.get(str(cfg.get("dtype", "float32")) if not isinstance(cfg.get("dtype"), dict) else "float32", "float32")
     one_d = len(dims) == 2  # (steps, channels): Conv1D-style models become 1 x steps x channels

@@ -143,6 +143,17 @@ class _Op:
         g.b.opaque(what or self.opname, self.pos, self.raw, [g.key(i) for i in chosen], self.out_names, tuple(self.y))
 
 
+def _static_input(g: _Graph, index: int) -> None:
+    """A dynamic input (shape signature -1 beyond the batch) leaves placeholder shapes (1) in the file: costing
+    them would be silently wrong."""
+    t = g.tensor(index)
+    signature = [int(d) for d in t.ShapeSignatureAsNumpy()] if t.ShapeSignatureLength() else []
+    if any(d < 0 for d in signature[1:]):
+        raise ImportFailure(f"{g.origin}: the input has dynamic dimensions (shape signature {signature}); the file's "
+                            f"tensor shapes are placeholders", code="LC-IMPORT-SHAPE",
+                            hint="convert the model again with a fixed input shape (TFLite Micro needs one too)")
+
+
 def _load(path: Path, data: bytes, allow_unsupported: bool, classes: int | None):
     import tflite
 
@@ -156,6 +167,7 @@ def _load(path: Path, data: bytes, allow_unsupported: bool, classes: int | None)
         raise ImportFailure(f"{origin}: the graph has {g.g.InputsLength()} inputs; learncost models one input",
                             code="LC-IMPORT-UNSUPPORTED")
     in_idx = int(g.g.InputsAsNumpy()[0])
+    _static_input(g, in_idx)
     g.b = GraphBuilder(origin, drop_batch(g.shape(in_idx), origin, "the input"), g.dtype(in_idx))
     g.b.alias[g.key(in_idx)] = "input"
 
