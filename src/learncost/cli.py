@@ -108,6 +108,20 @@ InputShapeOpt = typer.Option(None, "--input-shape",
                                   "(e.g. 1,96,96,3) whose input has unknown dimensions, or to cost it at another size.")
 
 
+class Dtype(str, Enum):
+    int8 = "int8"
+    int16 = "int16"
+    float32 = "float32"
+    int8_paper = "int8-paper"
+
+
+DtypeOpt = typer.Option(
+    None, "--dtype",
+    help="Cost the model in the element types it is deployed with: int8 (int8 activations and weights, int32 biases: "
+         "TFLite's int8 quantization), int16 (TFLite's 16x8: int16 activations, int8 weights, int64 biases), float32, "
+         "or int8-paper (INT8 everywhere, the paper's assumption); default: the types the model states.")
+
+
 #: sweeps at least this large show a progress bar (on a terminal)
 PROGRESS_FROM = 200_000
 
@@ -170,7 +184,7 @@ def _setup(name: Optional[str], params: dict):
 
 
 def _load(model: str, allow_unsupported: bool, classes: Optional[int], input_shape: Optional[str],
-          params: Optional[dict] = None):
+          params: Optional[dict] = None, dtype: Optional[str] = None):
     from .zoo import load_model
 
     from .limits import MAX_INT, MAX_RANK
@@ -188,7 +202,12 @@ def _load(model: str, allow_unsupported: bool, classes: Optional[int], input_sha
     if classes is not None and classes < 1:
         raise LearncostError(f"--classes must be positive, got {classes}", code="LC-OPTION")
     return load_model(model, allow_unsupported=allow_unsupported, classes=classes, input_shape=shape,
-                      params=params or None)
+                      params=params or None, dtype=dtype and Dtype(dtype).value)
+
+
+def _imported(model: str) -> bool:
+    """Whether ``model`` names a file whose input shape ``--input-shape`` may set (ONNX, Keras)."""
+    return model.lower().endswith((".onnx", ".h5", ".hdf5", ".keras"))
 
 
 #: warning lines, printed once the command succeeds: a failing command prints its one error line only
@@ -217,7 +236,7 @@ def _analysis(model: str, procedure: Optional[list[str]], boards, allow_unsuppor
               input_shape: Optional[str], fmt: Format, *, dataset: Optional[str] = None,
               epochs: Optional[int] = None, samples: Optional[int] = None, params: Optional[dict] = None,
               setup: Optional[str] = None, memory: Optional[str] = None, engine: Optional[str] = None,
-              convention: Optional[str] = None):
+              convention: Optional[str] = None, dtype: Optional[str] = None):
     """Load the model and analyse it under the chosen procedures, boards, workload and setup (analyze, fit)."""
     from .analysis import analyze as run
     from .catalog import get_dataset, workload
@@ -230,7 +249,7 @@ def _analysis(model: str, procedure: Optional[list[str]], boards, allow_unsuppor
     chosen, model_params = _setup(setup, params or {})
     if convention is not None:
         chosen = chosen.model_copy(update={"convention": Convention(convention).value})
-    m = _load(model, allow_unsupported, classes, input_shape, model_params)
+    m = _load(model, allow_unsupported, classes, input_shape, model_params, dtype)
     if fmt in (Format.csv, Format.json):
         _warn(m)  # tables and markdown carry the warnings themselves
     ds_name = dataset or m.dataset
@@ -344,6 +363,7 @@ def analyze(
     allow_unsupported: bool = UnsupportedOpt,
     classes: Optional[int] = ClassesOpt,
     input_shape: Optional[str] = InputShapeOpt,
+    dtype: Optional[Dtype] = DtypeOpt,
     param: Optional[list[str]] = ParamOpt,
     setup_name: Optional[str] = SetupOpt,
     memory: Optional[str] = MemoryOpt,
@@ -360,7 +380,7 @@ def analyze(
     boards = _mcus(mcu, clock_mhz, cycles_per_macc, setup()["mcus"], sram_kb, flash_kb)
     result = _analysis(model, procedure, boards, allow_unsupported, classes, input_shape, fmt,
                        dataset=dataset, epochs=epochs, samples=samples, params=_params(param),
-                       setup=setup_name, memory=memory, engine=engine, convention=convention)
+                       setup=setup_name, memory=memory, engine=engine, convention=convention, dtype=dtype)
 
     _emit(fmt, tables=lambda: rep.tables(result, per_layer), json_text=lambda: rep.to_json(result, per_layer),
           csv_text=lambda: rep.csv_text(result, per_layer), output=output, force=force,
@@ -381,6 +401,7 @@ def fit(
     allow_unsupported: bool = UnsupportedOpt,
     classes: Optional[int] = ClassesOpt,
     input_shape: Optional[str] = InputShapeOpt,
+    dtype: Optional[Dtype] = DtypeOpt,
     param: Optional[list[str]] = ParamOpt,
     setup_name: Optional[str] = SetupOpt,
     memory: Optional[str] = MemoryOpt,
@@ -406,7 +427,7 @@ def fit(
         budget = rep.Budget(max_ms, max_hours)
     result = _analysis(model, procedure, boards, allow_unsupported, classes, input_shape, fmt,
                        params=_params(param), setup=setup_name, memory=memory, engine=engine,
-                       convention=convention)
+                       convention=convention, dtype=dtype)
     if max_hours is not None and result.dataset is None:
         raise LearncostError("--max-hours needs a training workload: the model declares no dataset",
                              code="LC-OPTION", hint="give the time budget per sample with --max-ms")
@@ -488,6 +509,7 @@ def memory(
     allow_unsupported: bool = UnsupportedOpt,
     classes: Optional[int] = ClassesOpt,
     input_shape: Optional[str] = InputShapeOpt,
+    dtype: Optional[Dtype] = DtypeOpt,
     param: Optional[list[str]] = ParamOpt,
     setup_name: Optional[str] = SetupOpt,
     fmt: Format = FormatOpt,
@@ -505,7 +527,7 @@ def memory(
     proc = get_procedure(procedure)
     proc.phase(phase)  # refuses an unknown phase
     chosen, model_params = _setup(setup_name, _params(param))
-    m = _load(model, allow_unsupported, classes, input_shape, model_params)
+    m = _load(model, allow_unsupported, classes, input_shape, model_params, dtype)
     ev = Evaluator(m, chosen)
     schedule, layout = ev.layout(proc, phase)
     result = SimpleNamespace(schedule=schedule, layout=layout, procedure=proc.id, phase=phase, setup=ev.setup,
@@ -521,14 +543,15 @@ def compare(
     model_b: str = typer.Argument(..., help="Second model: built-in id or file."),
     allow_unsupported: bool = UnsupportedOpt,
     input_shape: Optional[str] = InputShapeOpt,
+    dtype: Optional[Dtype] = DtypeOpt,
     fmt: Format = FormatOpt,
 ) -> None:
     """Two models side by side, layer by layer, flagging forward MACC, output size and parameter differences."""
     from .compare import compare as run
     from .report import compare_report as rep
 
-    a = _load(model_a, allow_unsupported, None, input_shape if model_a.lower().endswith(".onnx") else None)
-    b = _load(model_b, allow_unsupported, None, input_shape if model_b.lower().endswith(".onnx") else None)
+    a = _load(model_a, allow_unsupported, None, input_shape if _imported(model_a) else None, dtype=dtype)
+    b = _load(model_b, allow_unsupported, None, input_shape if _imported(model_b) else None, dtype=dtype)
     result = run(a, b)
     if fmt in (Format.csv, Format.json):
         _warn(a)
@@ -549,6 +572,7 @@ def compare_procedures(
     allow_unsupported: bool = UnsupportedOpt,
     classes: Optional[int] = ClassesOpt,
     input_shape: Optional[str] = InputShapeOpt,
+    dtype: Optional[Dtype] = DtypeOpt,
     param: Optional[list[str]] = ParamOpt,
     setup_name: Optional[str] = SetupOpt,
     memory: Optional[str] = MemoryOpt,
@@ -567,7 +591,7 @@ def compare_procedures(
     if baseline.lower() not in [p.lower() for p in chosen] and "all" not in [p.lower() for p in chosen]:
         chosen.insert(0, baseline)
     result = run(_analysis(model, chosen, boards, allow_unsupported, classes, input_shape, fmt, params=_params(param),
-                           setup=setup_name, memory=memory), baseline.lower())
+                           setup=setup_name, memory=memory, dtype=dtype), baseline.lower())
     _emit(fmt, tables=lambda: rep.tables(result), json_text=lambda: rep.to_json(result),
           csv_text=lambda: rep.csv_text(result), output=output, force=force)
 
@@ -583,6 +607,7 @@ def verify(
     allow_unsupported: bool = UnsupportedOpt,
     classes: Optional[int] = ClassesOpt,
     input_shape: Optional[str] = InputShapeOpt,
+    dtype: Optional[Dtype] = DtypeOpt,
     param: Optional[list[str]] = ParamOpt,
     setup_name: Optional[str] = SetupOpt,
     memory: Optional[str] = MemoryOpt,
@@ -596,7 +621,7 @@ def verify(
 
     procs = resolve_procedures(procedure) if procedure else None
     chosen, model_params = _setup(setup_name, _params(param))
-    m = _load(model, allow_unsupported, classes, input_shape, model_params)
+    m = _load(model, allow_unsupported, classes, input_shape, model_params, dtype)
     result = run(m, procs, seed=seed, setup=chosen, memory=memory)
     _emit(fmt, tables=lambda: rep.tables(result, per_layer), json_text=lambda: rep.to_json(result),
           csv_text=lambda: rep.csv_text(result))

@@ -75,13 +75,30 @@ def _parsed_builtin(model_id: str) -> dict:
 
 
 def load_model(name: str | Path, *, allow_unsupported: bool = False, classes: int | None = None,
-               input_shape: list[int] | None = None, params: dict | None = None) -> Model:
+               input_shape: list[int] | None = None, params: dict | None = None, dtype: str | None = None) -> Model:
     """A built-in model by id, or a model file: spec (YAML/TOML), TFLite, Keras (.h5/.keras) or ONNX.
 
     ``allow_unsupported`` carries operators with no cost formula as zero-cost layers (with a
     warning) instead of failing; ``classes`` overrides the number of classes a file implies;
-    ``params`` sets a spec's declared parameters (the rest keep their defaults).
+    ``input_shape`` (batch included) gives an ONNX or Keras input its unknown dimensions;
+    ``params`` sets a spec's declared parameters (the rest keep their defaults); ``dtype``
+    (``int8``, ``int16``, ``float32``, ``int8-paper``: ``dtypes.DEPLOYED``) costs the model in the
+    element types it is deployed with.
+
+        >>> m = load_model("kws", dtype="float32")
+        >>> m.layers[1].activation_bytes == 4 * load_model("kws").layers[1].activation_bytes
+        True
     """
+    model = _load_model(name, allow_unsupported, classes, input_shape, params)
+    if dtype is None:
+        return model
+    from .dtypes import deployed
+
+    return deployed(model, dtype)
+
+
+def _load_model(name: str | Path, allow_unsupported: bool, classes: int | None, input_shape: list[int] | None,
+                params: dict | None) -> Model:
     if isinstance(name, str):
         model_id = canonical(name)
         if model_id and params:

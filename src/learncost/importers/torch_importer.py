@@ -61,7 +61,27 @@ class _Node:
 
 
 def load_module(module, input_shape: list[int] | tuple[int, ...], *, name: str | None = None,
-                classes: int | None = None, allow_unsupported: bool = False):
+                classes: int | None = None, allow_unsupported: bool = False, dtype: str | None = None):
+    """A live ``torch.nn.Module`` as a learncost model (``learncost.from_torch``): traced with ``torch.fx``,
+    shapes propagated on the meta device (nothing computed). ``input_shape`` includes the batch (NCHW);
+    ``dtype`` (``int8``, ``int16``, ``float32``, ``int8-paper``) costs it as deployed, e.g. the int8
+    model a float32 module becomes.
+
+        >>> import torch.nn as nn, learncost
+        >>> net = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 30 * 30, 10))
+        >>> model = learncost.from_torch(net, (1, 3, 32, 32), dtype="int8")
+        >>> learncost.analyze(model, procedures=["bp"]).row("bp", "inference").macc
+        266400
+    """
+    model = _load_module(module, input_shape, name, classes, allow_unsupported)
+    if dtype is None:
+        return model
+    from ..dtypes import deployed
+
+    return deployed(model, dtype)
+
+
+def _load_module(module, input_shape, name: str | None, classes: int | None, allow_unsupported: bool):
     try:
         import torch
         from torch import fx, nn
