@@ -37,7 +37,14 @@ def __getattr__(name: str):
         from .spec import model_from_data
 
         def load_spec(data: dict, origin: str = "spec", **values):
-            """Build a model from a spec already parsed into a dict, at the given parameter values."""
+            """Build a model from a spec already parsed into a dict, at the given parameter values.
+
+                >>> import learncost
+                >>> spec = {"name": "tiny", "classes": 2, "input": {"shape": [4]},
+                ...         "layers": [{"kind": "dense", "units": 2}]}
+                >>> learncost.load_spec(spec).layers[-1].weights
+                8
+            """
             return model_from_data(data, origin=origin, values=values)
 
         return load_spec

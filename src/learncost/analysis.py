@@ -149,15 +149,18 @@ class Analysis:
             out["layers"] = [layer_dict(lr) for lr in self.layers]
         return out
 
+    def _repr_html_(self) -> str:
+        """Jupyter's display: the tables ``learncost analyze`` prints."""
+        from .report.analysis_report import tables
+        from .report.html import tables_html
+
+        return tables_html(tables(self, False))
+
     def to_dataframe(self, per_layer: bool = False):
         """Rows (or, with ``per_layer``, layers) as a pandas DataFrame (pandas is imported here only)."""
-        try:
-            import pandas as pd
-        except ImportError:
-            from .errors import LearncostError
+        from .results import pandas
 
-            raise LearncostError("to_dataframe needs pandas, which is not installed", code="LC-DEPENDENCY",
-                                 hint="pip install 'learncost[reports]'") from None
+        pd = pandas()
 
         if per_layer:
             return pd.DataFrame([layer_dict(lr) for lr in self.layers])
@@ -219,6 +222,11 @@ def analyze(
     preset id, a setup file or a ``Setup`` (default: the paper's); ``memory`` picks the memory
     accounting (default: the setup's); ``engine`` times every board with that engine's profile
     (default: each board's own measured engine, ``paper`` where it has none; ``learncost.engines``).
+
+        >>> import learncost
+        >>> a = learncost.analyze("kws", procedures=["bp"], mcus=["stm32h735g-dk"])
+        >>> a.row("bp", "training").ram_bytes  # the paper's rule: activations + parameters
+        95218
     """
     if isinstance(model, str):
         from .zoo import load_model

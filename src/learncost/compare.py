@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from .analysis import LayerReport, analyze
 from .ir import Model
 from .layers import TRANSIENT_KINDS
+from .results import Reported
 
 #: kinds that align with each other across formats (a global MEAN imports as an average pool)
 _ALIGN = {"max_pool2d": "pool", "avg_pool2d": "pool"}
@@ -24,12 +25,18 @@ class Pair:
     notes: list[str] = field(default_factory=list)  # element types: informative, not a difference
 
 
-@dataclass
-class Comparison:
+@dataclass(repr=False)
+class Comparison(Reported):
+    """Two models layer by layer (``learncost compare``)."""
+
+    REPORT = "compare_report"
     a: Model
     b: Model
     pairs: list[Pair]
     left_out: dict[str, list[str]]
+
+    def __repr__(self) -> str:
+        return f"<Comparison {self.a.name} vs {self.b.name}: {len(self.pairs)} layer pairs, {self.differing} differ>"
 
     @property
     def differing(self) -> int:
@@ -100,11 +107,18 @@ class ProcedureFigures:
     memory_rule: str
 
 
-@dataclass
-class ProcedureComparison:
+@dataclass(repr=False)
+class ProcedureComparison(Reported):
+    """Every procedure beside a baseline (``learncost compare-procedures``)."""
+
+    REPORT = "procedures_report"
     analysis: object  # the Analysis the figures come from
     baseline: str
     rows: list[ProcedureFigures]
+
+    def __repr__(self) -> str:
+        procs = len(dict.fromkeys(r.procedure for r in self.rows))
+        return f"<ProcedureComparison {self.analysis.model_key}: {procs} procedures against {self.baseline}>"
 
 
 def compare_procedures(a, baseline: str = "bp") -> ProcedureComparison:

@@ -139,12 +139,16 @@ class Sweep:
 
     def to_dataframe(self):
         """``rows()`` as a pandas DataFrame (pandas is imported here only)."""
-        try:
-            import pandas as pd
-        except ImportError:
-            raise LearncostError("to_dataframe needs pandas, which is not installed", code="LC-DEPENDENCY",
-                                 hint="pip install 'learncost[reports]'") from None
-        return pd.DataFrame(self.rows())
+        from .results import pandas
+
+        return pandas().DataFrame(self.rows())
+
+    def _repr_html_(self) -> str:
+        """Jupyter's display: the tables ``learncost sweep`` prints."""
+        from .report.html import tables_html
+        from .report.sweep_report import tables
+
+        return tables_html(tables(self))
 
     def rows(self) -> list[dict[str, Any]]:
         """One row per possible variant, procedure and phase, in the shape of ``analyze``'s rows."""
@@ -281,7 +285,13 @@ def run(spec: Any, values: Mapping[str, Iterable] | None = None, procedures: Ite
     """Evaluate every combination of ``values`` (parameter -> values; the others keep their
     defaults) for a spec (a built-in id, a spec file, or a parsed spec dict) under a setup (a
     preset id, a setup file or a ``Setup``; default the paper's), whose declared parameters may
-    be swept too. ``engine`` times every board with that engine (``analysis.analyze``)."""
+    be swept too. ``engine`` times every board with that engine (``analysis.analyze``).
+
+        >>> from learncost import sweep
+        >>> s = sweep.run("kws", {"filters": [32, 64]}, ["bp"], ["disco-f746ng"])
+        >>> s.macc[("bp", "training")].tolist()  # at 64 filters, the paper's DS-CNN
+        [2297392, 7666544]
+    """
     data, origin, model_id = _spec(spec)
     declared = P.declared(data, origin)
     if isinstance(setup, S.Setup):

@@ -23,6 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .ir import Model
+from .results import Reported
 from .xcubeai import Report, ReportLayer
 
 #: report row type -> learncost kinds it can stand for
@@ -78,8 +79,11 @@ class Pair:
         return self.macc - self.report_macc
 
 
-@dataclass
-class Validation:
+@dataclass(repr=False)
+class Validation(Reported):
+    """learncost's counts beside an X-CUBE-AI / ST Edge AI Core report (``learncost validate``)."""
+
+    REPORT = "validate_report"
     model: Model
     report: Report
     pairs: list[Pair]
@@ -95,6 +99,10 @@ class Validation:
     def unexplained(self) -> list[Pair]:
         return [p for p in self.pairs if p.reason == UNEXPLAINED] + \
             [p for p in self.totals if p["reason"] == UNEXPLAINED]  # type: ignore[misc]
+
+    def __repr__(self) -> str:
+        return (f"<Validation {self.model.id or self.model.name} against {self.report.tool} {self.report.version}: "
+                f"{len(self.pairs)} layers, {len(self.unexplained)} unexplained>")
 
 
 SCALE = "scale"  # a 1x1 depthwise convolution the TFLite importer reads a constant MUL as

@@ -85,8 +85,9 @@ def load_model(name: str | Path, *, allow_unsupported: bool = False, classes: in
     (``int8``, ``int16``, ``float32``, ``int8-paper``: ``dtypes.DEPLOYED``) costs the model in the
     element types it is deployed with.
 
-        >>> m = load_model("kws", dtype="float32")
-        >>> m.layers[1].activation_bytes == 4 * load_model("kws").layers[1].activation_bytes
+        >>> import learncost
+        >>> m = learncost.load_model("kws", dtype="float32")
+        >>> m.layers[1].activation_bytes == 4 * learncost.load_model("kws").layers[1].activation_bytes
         True
     """
     model = _load_model(name, allow_unsupported, classes, input_shape, params)

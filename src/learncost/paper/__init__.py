@@ -9,6 +9,7 @@ from typing import Any
 
 from ..analysis import Analysis, Patches, analyze
 from ..catalog import MCU, Dataset, load_yaml
+from ..results import Reported
 
 METRICS = ("training_macc", "training_activations", "training_ram", "inference_macc", "inference_ram")
 
@@ -75,14 +76,22 @@ def patches_for(model_id: str) -> Patches:
     return merge([e for e in errata() if e.model == model_id])
 
 
-@dataclass
-class PaperResult:
+@dataclass(repr=False)
+class PaperResult(Reported):
+    """The paper's tables (``learncost paper``): one analysis per model, the relative changes."""
+
+    REPORT = "paper_report"
     as_published: bool
     analyses: dict[str, Analysis]
     #: group -> procedure -> metric -> mean relative change against BP (0.397 = +39.7 %)
     relative: dict[str, dict[str, dict[str, float]]]
     mcus: list[MCU]
     errata_applied: list[str] = field(default_factory=list)
+
+    def __repr__(self) -> str:
+        mode = "as published" if self.as_published else "consistent"
+        return (f"<PaperResult {mode}: {', '.join(self.analyses)}, {len(self.mcus)} MCUs, "
+                f"{len(self.errata_applied)} errata applied>")
 
 
 def metric(analysis: Analysis, procedure: str, name: str) -> float:
@@ -114,7 +123,15 @@ def compute(as_published: bool = False, *, models: list[str] | None = None,
             mcus: list[MCU | str] | None = None, dataset_override: dict[str, Dataset] | None = None,
             engine: str | None = "paper") -> PaperResult:
     """The paper's tables for its four models (or ``models``) on its two MCUs (or ``mcus``), timed by the
-    paper's one-number model (``engine``: another engine's profiles, or None for each board's own)."""
+    paper's one-number model (``engine``: another engine's profiles, or None for each board's own).
+    ``as_published`` applies the sheet's errata.
+
+        >>> from learncost import paper
+        >>> paper.compute().analyses["vww"].row("bp", "training").macc  # learncost's consistent rules
+        21975976
+        >>> paper.compute(True).analyses["vww"].row("bp", "training").macc  # the sheet's B79
+        22356136
+    """
     cfg = setup()
     model_ids = models or cfg["models"]
     boards = mcus or cfg["mcus"]

@@ -10,16 +10,18 @@ from html import escape
 
 from .tables import Table, cell
 
-STYLE = """
-body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 78em; color: #222; }
+CSS_TABLES = """
 table { border-collapse: collapse; margin: 0.5em 0 0.3em; font-size: 0.85em; }
 th, td { border: 1px solid #ccc; padding: 0.2em 0.5em; vertical-align: top; }
 th { background: #f0f0f0; }
 td.n { text-align: right; font-variant-numeric: tabular-nums; }
 caption { text-align: left; font-weight: bold; padding: 0.3em 0; }
 ul.notes { color: #555; font-size: 0.85em; margin-top: 0; }
-img { max-width: 100%; }
 """
+STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 78em; color: #222; }
+img { max-width: 100%; }
+""" + CSS_TABLES
 
 
 def _table(t: Table) -> str:
@@ -34,6 +36,11 @@ def _table(t: Table) -> str:
     notes = "".join(f"<li>{escape(n)}</li>" for n in t.notes)
     return (f"<table><caption>{escape(t.title)}</caption><thead><tr>{head}</tr></thead>"
             f"<tbody>{''.join(body)}</tbody></table>" + (f'<ul class="notes">{notes}</ul>' if notes else ""))
+
+
+def tables_html(tables: list[Table]) -> str:
+    """Tables as an HTML fragment (a notebook's rich display of a result), styled like the page."""
+    return f"<div><style scoped>{CSS_TABLES}</style>" + "".join(_table(t) for t in tables) + "</div>"
 
 
 def _png(fig) -> str:

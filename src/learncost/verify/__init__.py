@@ -18,12 +18,15 @@ is light; torch loads when ``verify()`` runs.
 
 from __future__ import annotations
 
+import sys
+import types
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 
 from ..costs import OPERATIONS, OPS
 from ..errors import LearncostError
 from ..ir import Model
+from ..results import Reported
 from ..layers import HEAD_KINDS
 from ..procedures import PHASES, Procedure, resolve_procedures
 
@@ -167,12 +170,19 @@ class PhaseCheck:
         return out
 
 
-@dataclass
-class Verification:
+@dataclass(repr=False)
+class Verification(Reported):
+    """Analytic counts beside the counts of executing each procedure (``learncost verify``)."""
+
+    REPORT = "verify_report"
     model: Model
     checks: list[PhaseCheck]
     seed: int
     setup: str = "paper"
+
+    def __repr__(self) -> str:
+        return (f"<Verification {self.model.id or self.model.name}, setup {self.setup}: {len(self.checks)} checks, "
+                f"{len(self.unexplained)} unexplained>")
 
     def check(self, procedure: str, phase: str) -> PhaseCheck:
         for c in self.checks:
@@ -291,10 +301,21 @@ def _asides(model: Model, setup, phase, proc: Procedure, plan) -> list[str]:
             "(a device could regenerate it from a seed)"]
 
 
-def verify(model: Model, procedures: list[str | Procedure] | None = None, *, seed: int = 0, setup=None,
+def verify(model: Model | str, procedures: list[str | Procedure] | None = None, *, seed: int = 0, setup=None,
            memory: str | None = None) -> Verification:
-    """Execute every phase of every procedure on ``model`` under ``setup`` and compare with the analytic figures."""
+    """Execute every phase of every procedure on ``model`` (a ``Model``, a built-in id or a model file) under
+    ``setup`` and compare with the analytic figures (needs the torch extra).
+
+        >>> import learncost
+        >>> learncost.verify("ad", ["bp"]).unexplained  # every difference has a stated reason
+        []
+    """
     from ..torch_build import check_executable, require_torch
+
+    if isinstance(model, str):
+        from ..zoo import load_model
+
+        model = load_model(model)
 
     check_executable(model)
     require_torch()  # a clear error, not an ImportError, where the torch extra is missing
@@ -348,3 +369,14 @@ def verify(model: Model, procedures: list[str | Procedure] | None = None, *, see
                                      dict(step.counter.uncounted.most_common()),
                                      _asides(model, ev.setup, proc.phase(phase_name), proc, ev.plan)))
     return Verification(model, checks, seed, ev.setup.key)
+
+
+class _CallableModule(types.ModuleType):
+    """``learncost.verify`` names both this package and its function: once the package is imported (by any
+    module), Python binds the name to the package, so calling the package calls ``verify``."""
+
+    def __call__(self, *args, **kwargs) -> Verification:
+        return verify(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule
