@@ -11,8 +11,8 @@ grow with the number of rows. Each case runs in a fresh subprocess and reports:
 
     python benchmarks/bench_export.py [--sizes 100000 1000000] [--formats json csv] [--all]
 
-The grid is ic's ``width`` (1,000 values) x ``resolution`` (100 or 1,000 values), every variant
-possible. By default one procedure (bp) and one board, two rows per variant (10^6 variants write
+The grid is ad's ``hidden`` (1,000 values) x ``bottleneck`` (100 or 1,000 values), every variant
+possible (ic's large widths at large resolutions would pass int64 and be set aside). By default one procedure (bp) and one board, two rows per variant (10^6 variants write
 2 x 10^6 rows, a file of about 0.5 GB as JSON); ``--all`` takes the four procedures and two boards
 (eight rows per variant, 16 x 10^6 rows at 10^6 variants: minutes, and gigabytes on disk).
 """
@@ -36,11 +36,10 @@ def case(variants: int, fmt: str, every: bool) -> dict:
     from learncost import sweep
     from learncost.report import output, sweep_report
 
-    resolutions = variants // 1000
-    grid = {"width": range(4, 1004), "resolution": range(8, 8 + resolutions)}
+    grid = {"hidden": range(8, 1008), "bottleneck": range(1, 1 + variants // 1000)}
     procs, boards = (None, ["stm32h735g-dk", "nucleo-g474re"]) if every else (["bp"], ["stm32h735g-dk"])
     start = time.perf_counter()
-    result = sweep.run("ic", grid, procs, boards)
+    result = sweep.run("ad", grid, procs, boards)
     run_s = time.perf_counter() - start
     assert result.size == variants and result.valid.all()
     rss_run = _rss_mb()
@@ -78,7 +77,7 @@ def main() -> int:
         variants, fmt = args.case.split(",")
         print(json.dumps(case(int(variants), fmt, args.all)))
         return 0
-    print(f"export of a sweep of ic, width x resolution, {'4 procedures x 2 boards' if args.all else 'bp x 1 board'}; "
+    print(f"export of a sweep of ad, hidden x bottleneck, {'4 procedures x 2 boards' if args.all else 'bp x 1 board'}; "
           "one subprocess per case")
     print(f"{'variants':>10} {'format':>6} {'rows':>11} {'file MB':>8} {'run s':>6} {'write s':>7} "
           f"{'RSS after run MB':>16} {'peak RSS MB':>11} {'export peak MB':>14}")
