@@ -118,3 +118,11 @@ def test_sweep_display_and_frame():
     frame = s.to_dataframe()
     training = frame[(frame["procedure"] == "bp") & (frame["phase"] == "training")]
     assert training["macc"].tolist() == [2_297_392, 7_666_544]  # at 64 filters: sheet B33
+
+
+def test_a_missing_check_says_which_exist():
+    pytest.importorskip("torch")
+    v = learncost.verify("ad", ["bp"])
+    assert v.check("bp", "training").procedure == "bp"
+    with pytest.raises(KeyError, match="no check .'ff', 'training'.: procedures bp; phases training, inference"):
+        v.check("ff", "training")

@@ -188,7 +188,8 @@ class Verification(Reported):
         for c in self.checks:
             if c.procedure == procedure and c.phase == phase:
                 return c
-        raise KeyError((procedure, phase))
+        procs = ", ".join(dict.fromkeys(c.procedure for c in self.checks))
+        raise KeyError(f"no check ({procedure!r}, {phase!r}): procedures {procs}; phases {', '.join(PHASES)}")
 
     @property
     def unexplained(self) -> list[str]:
