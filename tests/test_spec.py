@@ -53,7 +53,7 @@ def test_classes_inferred_with_a_warning():
       {"name": "s", "kind": "add", "inputs": ["a", "b"]}], {}, "layers[2] (s).inputs", "channel or size mismatch"),
     ([{"kind": "conv2d", "filtres": 4, "kernel": 3}], {}, "layers[0].filtres", "Extra inputs are not permitted"),
     ([{"kind": "conv2d", "kernel": 3}], {}, "layers[0].filters", "positive integer"),
-    ([{"kind": "lstm"}], {}, "layers[0].kind", "unknown layer kind 'lstm'"),
+    ([{"kind": "conv3d"}], {}, "layers[0].kind", "unknown layer kind 'conv3d'"),
     ([{"kind": "dense", "units": 3, "inputs": ["nowhere"]}], {}, "layers[0].inputs", "no earlier layer named 'nowhere'"),
     ([{"kind": "dense", "units": 4}], {}, "classes", "is 3 but the output layer"),
     ([{"kind": "dense", "units": 3, "dtype": "int7"}], {}, "layers[0].dtype", "unknown dtype 'int7'"),

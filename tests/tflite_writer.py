@@ -202,3 +202,23 @@ def add_options():
         return tflite.AddOptionsEnd(b)
 
     return (tflite.BuiltinOptions.AddOptions, build)
+
+
+def svdf_options(rank: int, activation: int = 1):
+    def build(b):
+        tflite.SVDFOptionsStart(b)
+        tflite.SVDFOptionsAddRank(b, rank)
+        tflite.SVDFOptionsAddFusedActivationFunction(b, activation)
+        return tflite.SVDFOptionsEnd(b)
+
+    return (tflite.BuiltinOptions.SVDFOptions, build)
+
+
+def lstm_options(time_major: bool = False):
+    def build(b):
+        tflite.UnidirectionalSequenceLSTMOptionsStart(b)
+        tflite.UnidirectionalSequenceLSTMOptionsAddFusedActivationFunction(b, 4)  # tanh, the cell's
+        tflite.UnidirectionalSequenceLSTMOptionsAddTimeMajor(b, time_major)
+        return tflite.UnidirectionalSequenceLSTMOptionsEnd(b)
+
+    return (tflite.BuiltinOptions.UnidirectionalSequenceLSTMOptions, build)

@@ -17,7 +17,9 @@ from typing import Any
 from . import accounting as acc
 from .costs import OPERATIONS, OPS, layer_costs
 from .costs.registry import PAPER_LIKE
+from .errors import LearncostError
 from .ir import Model
+from .layers import RECURRENT_KINDS
 from .procedures import TIMES, WHERE, Phase, Procedure
 from .setups import ACCOUNTINGS, Setup, load as load_setup
 from .setups.plan import Plan
@@ -103,9 +105,23 @@ class Evaluator:
         pick = WHERE[term.where]
         return [pick(self.plan, layer) for layer in self.model.layers]
 
+    def _applicable(self, procedure: Procedure, phase) -> None:
+        """Refuse, in one line, a procedure whose work learncost does not count on one of the model's layers: a
+        tangent (the forward gradient) through a recurrent cell, whose Jacobian-vector product through time has
+        no formula yet."""
+        if not any(term.op == "tangent" for term in phase.terms):
+            return
+        for layer in self.model.layers:
+            if layer.kind in RECURRENT_KINDS and self.plan.output_error[layer.name]:
+                raise LearncostError(f"{procedure.id} carries a tangent through recurrent layer {layer.name!r} "
+                                     f"({layer.kind}), whose Jacobian-vector product through time learncost does "
+                                     "not count yet", code="LC-PROCEDURE-MODEL",
+                                     hint="choose another procedure, or freeze the cell and what lies before it")
+
     def breakdown(self, procedure: Procedure, phase_name: str) -> dict[str, dict[str, Any]]:
         """Layer -> operation -> MACC under the phase's terms (zeros left out)."""
         phase = procedure.phase(phase_name)
+        self._applicable(procedure, phase)
         out: dict[str, dict[str, Any]] = {}
         for term in phase.terms:
             times = self.times(phase, term) * self._scale(phase_name, term.op)
@@ -121,6 +137,7 @@ class Evaluator:
         """Operation -> MACC of the whole model under the phase: the sums of ``breakdown``, written
         as plain sums (and shared between phases) so that per-layer figures may be arrays."""
         phase = procedure.phase(phase_name)
+        self._applicable(procedure, phase)
         by_op: dict[str, Any] = dict.fromkeys(OPERATIONS, 0)
         paper = self.setup.convention in PAPER_LIKE
         for term in phase.terms:

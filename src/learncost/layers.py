@@ -402,6 +402,59 @@ def _matmul(p: dict, ins: list[Shape], loc: str) -> Built:
     return Built((*a[:-2], a[-2], b[-1]))
 
 
+#: recurrent cells (``lstm``, ``gru``, ``svdf``): trained as a dense layer is (``ir.WEIGHT_KINDS``), their
+#: backward pass running through time from the states their forward pass saves
+RECURRENT_GATES = {"lstm": 4, "gru": 3}
+RECURRENT_KINDS = frozenset({"lstm", "gru", "svdf"})
+
+
+def _sequence(shape: Shape, loc: str) -> Shape:
+    if len(shape) != 2:
+        raise SpecError(f"needs a sequence (T, F) as input (time steps, features), got shape {list(shape)}",
+                        location=f"{loc}.inputs", hint="reshape the input to (T, F) first")
+    return shape
+
+
+def _recurrent(gates: int, default_vectors: int) -> Builder:
+    """A cell unrolled over the T steps of its (T, F) input: ``gates`` gate pre-activations per step, each
+    reading [x_t, h_{t-1}] through one weight row, W of gates x units x (F + units); ``bias_vectors`` 1 or 2
+    (PyTorch and ONNX keep an input and a recurrent bias per gate); ``return_sequences``: every step's h_t
+    (T, units), or the last one (units,)."""
+
+    def build(p: dict, ins: list[Shape], loc: str) -> Built:
+        steps, features = _sequence(ins[0], loc)
+        units = _positive(p, "units", loc)
+        vectors = p.get("bias_vectors", default_vectors)
+        if vectors not in (1, 2):
+            raise SpecError(f"must be 1 or 2, got {vectors!r}", location=f"{loc}.bias_vectors")
+        sequences = bool(p.get("return_sequences", True))
+        biased = p.get("use_bias", True)
+        return Built((steps, units) if sequences else (units,), weights=gates * units * (features + units),
+                     biases=gates * units * vectors if biased else 0,
+                     attrs=(("units", units), ("return_sequences", sequences),
+                            ("bias_vectors", vectors if biased else 0)))
+
+    return build
+
+
+kind("lstm")(_recurrent(RECURRENT_GATES["lstm"], 1))
+kind("gru")(_recurrent(RECURRENT_GATES["gru"], 2))
+
+
+@kind("svdf")
+def _svdf(p: dict, ins: list[Shape], loc: str) -> Built:
+    """TFLite's SVDF on one frame of F features, as TensorFlow Lite runs it (one frame per invocation): the
+    feature filter (units rank x F) writes the frame's rank activations per unit into a state of ``memory``
+    frames (memory x units rank, the oldest dropped), the time filter (units rank x memory) weighs the state,
+    the rank products of each unit summed, plus the bias (units)."""
+    if len(ins[0]) != 1:
+        raise SpecError(f"needs one frame (F,) as input, got shape {list(ins[0])}: SVDF runs one frame per "
+                        "invocation, its state holding the frames before", location=f"{loc}.inputs")
+    units, rank, memory = (_positive(p, f, loc, d) for f, d in (("units", None), ("rank", 1), ("memory", None)))
+    return Built((units,), weights=units * rank * (ins[0][0] + memory), biases=units if p.get("use_bias", True) else 0,
+                 attrs=(("units", units), ("rank", rank), ("memory", memory)))
+
+
 @kind("resize")
 def _resize(p: dict, ins: list[Shape], loc: str) -> Built:
     """Nearest-neighbour upsampling by whole factors ``scale`` [H, W] (Keras UpSampling2D, TFLite

@@ -79,6 +79,10 @@ class LayerSpec(_Strict):
     scale: IntOrList | None = None
     method: str | None = None
     affine: bool = True
+    return_sequences: bool = True
+    bias_vectors: PosInt | None = None
+    rank: PosInt | None = None
+    memory: PosInt | None = None
 
 
 class ModelSpec(_Strict):

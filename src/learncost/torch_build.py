@@ -14,8 +14,9 @@ from .ir import Layer, Model
 #: kinds the module can execute; a model with any other kind has no torch equivalent yet
 EXECUTABLE = frozenset({"input", "conv2d", "depthwise_conv2d", "dense", "avg_pool2d", "max_pool2d", "pad", "add",
                         "concat", "reshape", "flatten", "softmax", "quantize", "dequantize", "mul", "sub",
-                        "activation", "mean", "transpose", "slice", "resize", "matmul", "layer_norm"})
-PARAMETRIC = frozenset({"conv2d", "depthwise_conv2d", "dense"})
+                        "activation", "mean", "transpose", "slice", "resize", "matmul", "layer_norm", "lstm", "gru",
+                        "svdf"})
+PARAMETRIC = frozenset({"conv2d", "depthwise_conv2d", "dense", "lstm", "gru", "svdf"})
 #: activations a layer of another kind can carry fused and the reference can differentiate (from the
 #: layer's output, or a mask); the others need their input and run as ``activation`` layers
 FUSABLE = frozenset({"relu", "relu6", "relu_n1_to_1", "sigmoid", "tanh", "leaky_relu", "elu"})
@@ -129,10 +130,25 @@ def build_module(model: Model):
             self.register_buffer("weight", torch.full((n,), 1.25))
             self.register_buffer("bias", torch.full((n,), 0.1))
 
+    class _Recurrent(nn.Module):
+        """A recurrent cell's parameters as one weight W (an LSTM's or GRU's [W_x | W_h], G u x (F + u); an SVDF's
+        [W_f | W_t], units rank x (F + memory)) and one bias (every bias vector, concatenated); an SVDF also holds
+        the memory - 1 frames its state kept from earlier invocations (a constant here)."""
+
+        def __init__(self, layer: Layer):
+            super().__init__()
+            self.weight = nn.Parameter(torch.empty(*_recurrent_weight_shape(layer)).uniform_(-0.3, 0.3))
+            self.bias = nn.Parameter(torch.empty(layer.biases).uniform_(-0.1, 0.1)) if layer.biases else None
+            if layer.kind == "svdf":
+                frames = torch.rand(layer.attr("memory") - 1, layer.attr("units") * layer.attr("rank")) * 0.5
+                self.register_buffer("history", frames)
+
     class Net(nn.Module):
         def __init__(self):
             super().__init__()
             self.model = model
+            #: what the last recurrent layer run saved for its backward pass through time (``recurrent_forward``)
+            self.saved_states = None
             self.ops = nn.ModuleDict()
             for layer in model.layers:
                 mod = self._module(layer)
@@ -151,6 +167,8 @@ def build_module(model: Model):
                                  bias=layer.biases > 0)
             if layer.kind == "dense":
                 return nn.Linear(layer.input_elements, layer.output_elements, bias=layer.biases > 0)
+            if layer.kind in ("lstm", "gru", "svdf"):
+                return _Recurrent(layer)
             if layer.kind == "activation" and layer.activation == "prelu":
                 return _Slopes(layer.weights)
             if layer.kind == "layer_norm" and layer.weights:
@@ -224,6 +242,8 @@ def build_module(model: Model):
             elif k == "matmul":
                 a, b = (to_ir(x, shape) for x, shape in zip(ins, layer.input_shapes))
                 pre = from_ir(torch.matmul(a, b), layer.output_shape)
+            elif k in ("lstm", "gru", "svdf"):
+                pre, self.saved_states = recurrent_forward(layer, self.ops[module_key(layer)], ins[0])
             elif k == "resize":
                 pre = F.interpolate(ins[0], scale_factor=layer.attr("scale"), mode="nearest")
             elif k in ("reshape", "flatten"):
@@ -244,6 +264,108 @@ def build_module(model: Model):
             return values[model.output.name]
 
     return Net()
+
+
+def _recurrent_weight_shape(layer: Layer) -> tuple[int, int]:
+    features = layer.input_shapes[0][-1]
+    if layer.kind == "svdf":
+        return layer.attr("units") * layer.attr("rank"), features + layer.attr("memory")
+    units = layer.attr("units")
+    return layer.weights // (features + units), features + units
+
+
+def recurrent_forward(layer: Layer, cell, x):
+    """(output, states saved for the backward pass) of an LSTM, GRU or SVDF on ``x`` (samples, T, F) or, for an
+    SVDF, (samples, F); each product and sum a counted operation as ``costs.formulas`` states it."""
+    if layer.kind == "svdf":
+        return _svdf_forward(layer, cell, x)
+    torch = require_torch()
+    n, steps, features = x.shape
+    units = layer.attr("units")
+    wx, wh = cell.weight[:, :features], cell.weight[:, features:]
+    bx, bh = _bias_vectors(layer, cell)
+    if layer.kind == "lstm" and bh is not None:
+        with _uncounted():  # the two bias vectors of a gate add up once: a constant (a deployment stores the sum)
+            bx, bh = bx + bh, None
+    xz = _affine(x.reshape(n * steps, features), wx, bx).reshape(n, steps, -1)
+    step = _lstm_step if layer.kind == "lstm" else _gru_step
+    h = c = x.new_zeros(n, units)  # the initial states: zeros, a state like the others
+    states, outs = [], []
+    for t in range(steps):
+        h, c, saved = step(xz[:, t], h, c, wh, bh, units)
+        states.append(saved)
+        outs.append(h)
+    out = torch.stack(outs, dim=1) if layer.attr("return_sequences") else h
+    return out, torch.stack(states, dim=1)
+
+
+def _bias_vectors(layer: Layer, cell):
+    """(input-side bias, recurrent-side bias or None): the module's bias holds one or two vectors."""
+    if cell.bias is None:
+        return None, None
+    if layer.attr("bias_vectors") == 2:
+        half = cell.bias.shape[0] // 2
+        return cell.bias[:half], cell.bias[half:]
+    return cell.bias, None
+
+
+def _affine(x, w, b):
+    """x W^T + b, the bias the products' initial value (counted as the product alone, as a dense layer's)."""
+    torch = require_torch()
+    return torch.addmm(b, x, w.t()) if b is not None else x @ w.t()
+
+
+def _lstm_step(xz, h, c, wh, bh, units):
+    """z = (W_x x_t + b) + W_h h_{t-1}, the input's part the product's initial value; c_t = f c_{t-1} + i g;
+    h_t = o tanh(c_t). Saves i, f, g, o, c_t, h_t."""
+    torch = require_torch()
+    z = torch.addmm(xz, h, wh.t())
+    i, f, g, o = torch.sigmoid(z[:, :units]), torch.sigmoid(z[:, units:2 * units]), \
+        torch.tanh(z[:, 2 * units:3 * units]), torch.sigmoid(z[:, 3 * units:])
+    c = f * c + i * g
+    h = o * torch.tanh(c)
+    return h, c, torch.cat([i, f, g, o, c, h], dim=1)
+
+
+def _gru_step(xz, h, c, wh, bh, units):
+    """PyTorch's GRU: r, z = sigmoid(x-part + h-part), n = tanh(x_n + r h_n) with h_n = W_hn h_{t-1} + b_hn,
+    h_t = n + z (h_{t-1} - n). Saves r, z, n, h_n, h_t."""
+    torch = require_torch()
+    hz = _affine(h, wh, bh)
+    r = torch.sigmoid(xz[:, :units] + hz[:, :units])
+    z = torch.sigmoid(xz[:, units:2 * units] + hz[:, units:2 * units])
+    hn = hz[:, 2 * units:]
+    n = torch.tanh(xz[:, 2 * units:] + r * hn)
+    h = n + z * (h - n)
+    return h, None, torch.cat([r, z, n, hn, h], dim=1)
+
+
+def _svdf_forward(layer: Layer, cell, x):
+    """a = W_f x; the state, the kept memory - 1 frames and a; y_unit = b + the unit's rank time filters times the
+    state's frames, one product of rank x memory per unit. Saves the state."""
+    torch = require_torch()
+    units, rank, memory = layer.attr("units"), layer.attr("rank"), layer.attr("memory")
+    n, features = x.shape
+    a = x @ cell.weight[:, :features].t()
+    state = torch.cat([cell.history.expand(n, memory - 1, units * rank), a.unsqueeze(1)], dim=1)
+    rows = state.reshape(n, memory, units, rank).permute(0, 2, 3, 1).reshape(n * units, 1, rank * memory)
+    filters = cell.weight[:, features:].reshape(units, rank * memory, 1).repeat(n, 1, 1)
+    if cell.bias is not None:
+        out = torch.baddbmm(cell.bias.reshape(1, units, 1).expand(n, units, 1).reshape(n * units, 1, 1), rows,
+                            filters)
+    else:
+        out = torch.bmm(rows, filters)
+    return out.reshape(n, units), state
+
+
+def _uncounted():
+    """The MAC counter's pause where one runs (folding constants is not the procedure's work)."""
+    from contextlib import nullcontext
+
+    from torch.utils._python_dispatch import _get_current_dispatch_mode
+
+    mode = _get_current_dispatch_mode()
+    return mode.paused() if hasattr(mode, "paused") else nullcontext()
 
 
 def example_input(model: Model, seed: int | None = None, samples: int = 1):

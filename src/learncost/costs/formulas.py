@@ -323,3 +323,126 @@ def input_errors(layer: Layer, needs) -> int:
     if fn is None:
         return 0
     return sum(fn(layer, i) for i, src in enumerate(layer.inputs) if needs(src))
+
+
+# -- recurrent cells, unrolled over time ------------------------------------------------------------
+#
+# Notation: T time steps of F input features, u units (hidden size), G gates (LSTM 4, GRU 3); each gate
+# reads [x_t, h_{t-1}] through its rows of W (G u x (F + u)), the bias the product's initial value (as a
+# dense layer's). The initial states h_0 and c_0 are states like the others (TFLite keeps them in variable
+# tensors between invocations): every step costs the same, the first included. Element-wise products, sums
+# and differences count one MACC per element (as ``mul``/``add``/``sub``); sigmoid and tanh and their
+# derivatives count none (as ``activation``). Backward through time splits into the gate errors dz_t
+# (``recurrent_gate_errors``: booked with dX where an error passes to the input, else with dW, which needs
+# them too), dX = W_x^T dz_t and dW = sum_t dz_t [x_t, h_{t-1}]^T.
+
+RECURRENT = ("lstm", "gru", "svdf")
+CELLS = ("lstm", "gru")
+
+
+def _cell(layer: Layer) -> tuple[int, int, int, int, int]:
+    """(T, F, u, G, rs): rs = 1 where every step's h_t leaves the layer (its error joins dh_t at each step)."""
+    steps, features = layer.input_shapes[0]
+    gates = 4 if layer.kind == "lstm" else 3
+    return steps, features, layer.attr("units"), gates, int(bool(layer.attr("return_sequences")))
+
+
+@formula("lstm", "forward")
+def lstm_forward(d: Dims, layer: Layer) -> int:
+    """Per step: z_t = W [x_t, h_{t-1}] + b for the 4 gates i, f, g, o: 4 u (F + u); c_t = f * c_{t-1} + i * g
+    (two products and a sum, 3 u) and h_t = o * tanh(c_t) (u): T (4 u (F + u) + 4 u)."""
+    t, f, u, _, _ = _cell(layer)
+    return t * (4 * u * (f + u) + 4 * u)
+
+
+@formula("gru", "forward")
+def gru_forward(d: Dims, layer: Layer) -> int:
+    """PyTorch's (and Keras's reset_after) form, per step: W_x x_t + b_x and W_h h_{t-1} + b_h for the gates r,
+    z, n: 3 u (F + u); r and z sum their two parts (2 u); n = tanh(x_n + r * h_n) (a product and a sum, 2 u);
+    h_t = n + z * (h_{t-1} - n) (a difference, a product and a sum, 3 u): T (3 u (F + u) + 7 u)."""
+    t, f, u, _, _ = _cell(layer)
+    return t * (3 * u * (f + u) + 7 * u)
+
+
+def lstm_gate_errors(layer: Layer) -> int:
+    """From dh_t (the output's error at step t, plus the error from step t + 1) to dz_t, backwards in time,
+    from the saved gates and c_t: do = dh tanh(c_t), dc = dh o, di = dc g, dg = dc i, df = dc c_{t-1} (5 u a
+    step); the errors passed on in time, before the first step: dc_{t-1} = dc f (u), added to the next step's
+    dc (u), and dh_{t-1} = W_h^T dz_t (4 u u, the output's error at t - 1 its initial value):
+    5 u T + (T - 1) (4 u u + 2 u)."""
+    t, _, u, _, _ = _cell(layer)
+    return 5 * u * t + (t - 1) * (4 * u * u + 2 * u)
+
+
+def gru_gate_errors(layer: Layer) -> int:
+    """From dh_t to dz_t, from the saved r, z, n, h_n = W_hn h_{t-1} + b_hn and h_t: dh z (u), dn = dh - dh z
+    (u), dz = dh (h_{t-1} - n) (2 u), dr = dn h_n and dh_n = dn r (2 u): 6 u a step; before the first step
+    dh_{t-1} = W_h^T [dr, dz, dh_n] + dh z (3 u u, dh z its initial value), plus the output's error at t - 1
+    where every step's output is read (u): 6 u T + (T - 1) (3 u u + rs u)."""
+    t, _, u, _, rs = _cell(layer)
+    return 6 * u * t + (t - 1) * (3 * u * u + rs * u)
+
+
+def svdf_gate_errors(layer: Layer) -> int:
+    """The error of the frame's activations a = W_f x in the newest state row: dy_unit times its time weight
+    for the newest frame, one product per filter: units rank."""
+    return layer.attr("units") * layer.attr("rank")
+
+
+GATE_ERRORS = {"lstm": lstm_gate_errors, "gru": gru_gate_errors, "svdf": svdf_gate_errors}
+
+
+def recurrent_gate_errors(layer: Layer) -> int:
+    """The backward-through-time work both dX and dW need (``GATE_ERRORS``), booked once."""
+    return GATE_ERRORS[layer.kind](layer)
+
+
+@formula(CELLS, "backward")
+def cell_backward(d: Dims, layer: Layer) -> int:
+    """The gate errors through time (``lstm_gate_errors``, ``gru_gate_errors``), then dx_t = W_x^T dz_t:
+    + T G u F."""
+    t, f, u, g, _ = _cell(layer)
+    return recurrent_gate_errors(layer) + t * g * u * f
+
+
+@formula(CELLS, "weight_update")
+def cell_weight_update(d: Dims, layer: Layer) -> int:
+    """dW = sum_t dz_t [x_t, h_{t-1}]^T: one MACC per weight and step, T G u (F + u) (the forward's product)."""
+    t, f, u, g, _ = _cell(layer)
+    return t * g * u * (f + u)
+
+
+@formula(CELLS, "bias_gradient")
+def cell_bias_gradient(d: Dims, layer: Layer) -> int:
+    """Each bias vector's gradient sums its gate errors over time: T G u per vector (PyTorch's two)."""
+    t, _, u, g, _ = _cell(layer)
+    return t * g * u * layer.attr("bias_vectors")
+
+
+@formula("svdf", "forward")
+def svdf_forward(d: Dims, layer: Layer) -> int:
+    """The feature filter on the frame, a = W_f x: units rank F; each unit's output, the bias plus its rank
+    filters' time weights times the state's memory frames (the rank sum folded into one product): units
+    rank memory. units rank (F + memory)."""
+    units, rank, memory = layer.attr("units"), layer.attr("rank"), layer.attr("memory")
+    return units * rank * (layer.input_shapes[0][0] + memory)
+
+
+@formula("svdf", "backward")
+def svdf_backward(d: Dims, layer: Layer) -> int:
+    """da (``svdf_gate_errors``: units rank), then dx = W_f^T da: units rank F. The frames before in the state
+    are earlier invocations' (the gradient is truncated to the frame, as each invocation runs one)."""
+    return svdf_gate_errors(layer) * (1 + layer.input_shapes[0][0])
+
+
+@formula("svdf", "weight_update")
+def svdf_weight_update(d: Dims, layer: Layer) -> int:
+    """dW_t = dy times the state (units rank memory) and dW_f = da x^T (units rank F): the forward's count."""
+    return svdf_forward(d, layer)
+
+
+# FF's goodness and normalization and a local update's error read the output as a dense layer's do
+formula(RECURRENT, "goodness")(goodness)
+formula(RECURRENT, "normalization")(normalization)
+formula(RECURRENT, "local_error")(local_error)
+formula("svdf", "bias_gradient")(bias_gradient)

@@ -33,8 +33,8 @@ from typing import Mapping
 
 from ..ir import Dims, Layer, Model
 from ..layers import HEAD_KINDS, transient
-from .formulas import (BILINEAR_KINDS, GENERATOR_MACC, OPTIMIZER_MACC, SELECTING_KINDS, TANGENT_AS_BACKWARD,
-                       feedback_projection,
+from .formulas import (BILINEAR_KINDS, GENERATOR_MACC, OPTIMIZER_MACC, RECURRENT, SELECTING_KINDS,
+                       TANGENT_AS_BACKWARD, feedback_projection, recurrent_gate_errors,
                        input_errors, readout_product, tangent)
 from .registry import OPERATIONS, PAPER_LIKE, XCUBEAI, formula_for, model_formula_for
 
@@ -90,6 +90,11 @@ def layer_costs(model: Model, plan, *, convention: str | None = None,
             c["backward"] = _formula(layer, "backward", overrides) + input_errors(layer, plan.output_error.__getitem__)
         if u.weights:
             c["weight_update"] = _formula(layer, "weight_update", overrides, None if u.ratio == 1 else u.channels)
+        # a recurrent cell's gate errors through time serve dX and dW: booked with dX, or where no error passes
+        # to its input, with dW (the weights trained) or db
+        gate_errors = layer.kind in RECURRENT and not c["backward"] and (u.weights or u.bias)
+        if gate_errors and u.weights:
+            c["weight_update"] += recurrent_gate_errors(layer)
         if layer.has_weights:
             c["goodness"] = _formula(layer, "goodness", overrides)
             if paper or plan.feeds_weights[name]:
@@ -124,6 +129,8 @@ def layer_costs(model: Model, plan, *, convention: str | None = None,
             continue
         if u.bias:
             c["bias_gradient"] = _formula(layer, "bias_gradient", overrides)
+            if gate_errors and not u.weights:
+                c["bias_gradient"] += recurrent_gate_errors(layer)
         if u.weights or u.bias:
             c["local_error"] = _formula(layer, "local_error", overrides)
             trained = plan.trained_params(layer)

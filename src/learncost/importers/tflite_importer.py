@@ -431,6 +431,46 @@ def _transpose(g: _Graph, op: _Op) -> None:
     op.add(g, "transpose", [op.ins[0]], perm=[a - 1 for a in perm[1:]], dtype=op.ydt)
 
 
+#: UNIDIRECTIONAL_SEQUENCE_LSTM's optional inputs learncost's ``lstm`` has no formula for, by position
+LSTM_VARIANTS = {"peephole connections": (9, 10, 11), "a projection": (16, 17), "layer normalization": (20, 21, 22, 23)}
+
+
+@HANDLERS("UNIDIRECTIONAL_SEQUENCE_LSTM")
+def _lstm(g: _Graph, op: _Op) -> None:
+    """Inputs: x (batch, T, F), the input weights of gates i, f, c, o (1-4, units x F), their recurrent weights
+    (5-8, units x units), peepholes (9-11), biases (12-15), a projection (16-17), the states (18-19), layer
+    normalization (20-23). The plain cell is ``lstm``; a coupled input gate (no input-gate weights), peepholes,
+    a projection, layer normalization or time-major input stay opaque, named."""
+    present = op.ins
+    opt = op.options(g, g.tflite.UnidirectionalSequenceLSTMOptions, False)
+    variant = next((name for name, slots in LSTM_VARIANTS.items()
+                    if any(k < len(present) and present[k] >= 0 for k in slots)), None)
+    if len(present) < 16 or present[1] < 0:
+        variant = "a coupled input and forget gate (CIFG)"
+    elif opt is not None and opt.TimeMajor():
+        variant = "time-major input"
+    if variant:
+        op.opaque(g, f"{op.opname} ({variant})", [op.ins[0]])
+        return
+    units = g.shape(op.ins[1])[0]
+    biases = [present[k] for k in range(12, 16) if present[k] >= 0]
+    op.add(g, "lstm", [op.ins[0]], units=units, use_bias=bool(biases), dtype=op.ydt, weight_dtype=g.dtype(op.ins[1]),
+           bias_dtype=g.dtype(biases[0]) if biases else None, note=g.name(op.outs[0]))
+
+
+@HANDLERS("SVDF")
+def _svdf(g: _Graph, op: _Op) -> None:
+    """Inputs: x (batch, F), the feature weights (units rank x F), the time weights (units rank x memory), the
+    bias (units, optional), the state (batch, memory units rank)."""
+    opt = op.options(g, g.tflite.SVDFOptions)
+    rank = max(1, opt.Rank())
+    filters, memory = g.shape(op.ins[2])
+    bias = op.ins[3] if len(op.ins) > 3 and op.ins[3] >= 0 else None
+    op.add(g, "svdf", [op.ins[0]], units=filters // rank, rank=rank, memory=memory, use_bias=bias is not None,
+           activation=FUSED.get(opt.FusedActivationFunction()), dtype=op.ydt, weight_dtype=g.dtype(op.ins[1]),
+           bias_dtype=g.dtype(bias) if bias is not None else None, note=g.name(op.outs[0]))
+
+
 def _slice_layer(g: _Graph, op: _Op, x_t: int, begin, end, step, out: int, raw: str | None = None) -> None:
     """A slice of tensor ``x_t`` (its batch axis whole) as the IR's slice layer writing tensor ``out``."""
     x = g.shape(x_t)

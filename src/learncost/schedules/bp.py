@@ -17,7 +17,7 @@ from collections import Counter
 
 from . import Schedule, builder
 from .common import (input_slice_elements, kept_buffers, mask_kept, passes_error, reached_by_backward, sliced,
-                     training_step, transient)
+                     states_bytes, states_kept, training_step, transient)
 
 
 class _Errors:
@@ -77,6 +77,9 @@ def run_keeping(s: Schedule, model, plan, sizes, layers, tag: str, samples: int,
         if mask_kept(layer, plan, reached):
             extra[f"mask {layer.name}"] = s.new(f"mask {layer.name}", "mask",
                                                 sizes.of(samples * layer.output_elements, "mask"), layer.name)
+        if states_kept(layer, plan, reached):
+            extra[f"states {layer.name}"] = s.new(f"states {layer.name}", "saved",
+                                                  states_bytes(layer, sizes, samples), layer.name)
         if reached(layer, plan) and sliced(layer, plan):
             extra[f"input slice {layer.name}"] = s.new(
                 f"input slice {layer.name}", "saved", sizes.of(samples * input_slice_elements(layer, plan, sizes), "saved"),
@@ -109,7 +112,7 @@ def release_after(s: Schedule, layer, plan, sizes, held: dict, extra: dict, back
                   reached=reached_by_backward) -> None:
     """After a layer's backward or update step: its mask and input slice, and what only it still read."""
     name = layer.name
-    for key in (f"mask {name}", f"input slice {name}"):
+    for key in (f"mask {name}", f"input slice {name}", f"states {name}"):
         if key in extra:
             s.free(extra.pop(key))
     for own in kept_buffers(layer, plan, sizes, reached):

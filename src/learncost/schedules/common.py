@@ -11,7 +11,7 @@ read from flash, as inference engines on MCUs do (and as the paper counts infere
 from __future__ import annotations
 
 from ..ir import any_true
-from ..layers import INPUT_DERIVATIVE, transient  # noqa: F401  (the schedules read it from here)
+from ..layers import INPUT_DERIVATIVE, RECURRENT_KINDS, transient  # noqa: F401  (the schedules read it from here)
 from ..setups import OPTIMIZER_STATE
 from . import Schedule
 
@@ -120,6 +120,32 @@ def reached_by_update(layer, plan) -> bool:
 def mask_kept(layer, plan, reached=reached_by_backward) -> bool:
     """The derivative of the layer's activation comes from a 1-bit mask saved in the forward pass."""
     return plan.setup.masks and layer.activation in MASKABLE and reached(layer, plan)
+
+
+def states_kept(layer, plan, reached=reached_by_backward) -> bool:
+    """A recurrent cell an error reaches keeps what its backward pass through time reads (``states_elements``)."""
+    return layer.kind in RECURRENT_KINDS and reached(layer, plan)
+
+
+def states_elements(layer) -> int:
+    """What a recurrent cell's backward pass reads beyond its input, per sample: an LSTM's i, f, g, o, c_t and
+    h_t at every step (6 u T: the cell states and h_{t-1}, which dW_h reads, with the gates); a GRU's r, z, n,
+    h_n = W_hn h_{t-1} + b_hn and h_t (5 u T); an SVDF's state after the frame (memory x units rank, which dW_t
+    reads)."""
+    if layer.kind == "svdf":
+        return layer.attr("memory") * layer.attr("units") * layer.attr("rank")
+    per_step = 6 if layer.kind == "lstm" else 5
+    return per_step * layer.attr("units") * layer.input_shapes[0][0]
+
+
+def states_bytes(layer, sizes, samples: int = 1):
+    """The saved states of ``samples`` samples at the saved tensors' precision, or the layer's activation type where
+    the setup keeps the model's."""
+    from ..dtypes import dtype_bytes
+    from ..sizes import nbytes
+
+    bits = sizes.setup.bits("saved")
+    return nbytes(samples * states_elements(layer), 8 * dtype_bytes(layer.dtype) if bits is None else bits)
 
 
 #: kinds whose backward reads their input (a layer normalization recomputes its statistics from it, a max

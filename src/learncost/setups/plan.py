@@ -16,7 +16,7 @@ from typing import Any
 
 from ..errors import SetupError
 from ..ir import Layer, Model, any_true
-from ..layers import HEAD_KINDS
+from ..layers import HEAD_KINDS, RECURRENT_KINDS
 from . import BiasLayers, LastBiases, LastK, Setup, WeightLayers
 
 
@@ -64,6 +64,10 @@ class Plan:
         self.update: dict[str, LayerUpdate] = {}
         for layer in self.weight_layers:
             r = ratios.get(layer.name, 0.0)
+            if 0 < r < 1 and layer.kind in RECURRENT_KINDS:
+                raise SetupError(f"trains {r:g} of recurrent layer {layer.name!r} ({layer.kind}): a cell's gates "
+                                 "read every feature at every step, so learncost trains it whole or not at all",
+                                 location=self._loc("update.weights"), hint="train the layer with ratio 1, or freeze it")
             # all channels need no count here (the formulas take the layer's own); a fraction does
             channels = channel_count(layer) if r == 1 else _times_ratio(channel_count(layer), r) if r else 0
             self.update[layer.name] = LayerUpdate(r, channels, layer.name in biases)

@@ -302,6 +302,18 @@ def _asides(model: Model, setup, phase, proc: Procedure, plan) -> list[str]:
             "(a device could regenerate it from a seed)"]
 
 
+def _recurrent_under_bp(model: Model, procs: list[Procedure]) -> None:
+    """The reference runs a recurrent cell's backward through time under backpropagation only (yet)."""
+    from ..layers import RECURRENT_KINDS
+
+    cell = next((layer for layer in model.layers if layer.kind in RECURRENT_KINDS), None)
+    other = [proc.id for proc in procs if proc.id != "bp"]
+    if cell is not None and other:
+        raise LearncostError(f"verify executes recurrent layers (here {cell.name!r}, {cell.kind}) under bp only, "
+                             f"not {', '.join(other)}", code="LC-VERIFY-UNSUPPORTED",
+                             hint="verify with --procedures bp; analyze's figures for the others stand")
+
+
 def verify(model: Model | str, procedures: list[str | Procedure] | None = None, *, seed: int = 0, setup=None,
            memory: str | None = None) -> Verification:
     """Execute every phase of every procedure on ``model`` (a ``Model``, a built-in id or a model file) under
@@ -328,6 +340,7 @@ def verify(model: Model | str, procedures: list[str | Procedure] | None = None, 
         if proc.id not in REFERENCES:
             raise LearncostError(f"procedure {proc.id!r} has no reference implementation to execute",
                                  hint=f"verify knows {', '.join(REFERENCES)}")
+    _recurrent_under_bp(model, procs)
     ev = Evaluator(model, setup, memory=memory)
     paper = ev.setup.convention != "executed"
     executed = ev if not paper else Evaluator(model, ev.setup.model_copy(update={"convention": "executed"}),

@@ -28,11 +28,13 @@ from torch.nn import functional as F
 
 from ..errors import LearncostError
 from ..ir import Layer
+from ..layers import RECURRENT_KINDS
 from ..schedules.common import (feedback_matrices, kept_buffers, mask_kept, passes_error, reached_by_backward,
-                                reached_by_update, sliced, transient)
+                                reached_by_update, sliced, states_bytes, states_kept, transient)
 from ..setups import OPTIMIZER_STATE
 from ..torch_build import (ELU_ALPHA, LEAKY_SLOPE, build_module, copied, example_input, from_ir, layer_norm_stats,
                            module_key, to_ir)
+from . import recurrent
 from .counter import MacCounter
 from .tracker import Tracker
 
@@ -61,6 +63,8 @@ class Step:
         self.tracker = Tracker(self.sizes)
         self.state: dict[str, dict[str, torch.Tensor]] = {}  # optimizer state and gradient buffers, by layer
         self.contributions: Counter = Counter()  # gradients received this step, by layer
+        self.states: dict = {}  # what each recurrent layer's forward saved for its backward through time
+        self.gate_errors: dict = {}  # a recurrent layer's gate errors, formed for dX, read again by dW
         self._step = 0
 
     # -- building blocks -------------------------------------------------------------------------
@@ -137,7 +141,8 @@ class Step:
         w = None
         if u.weights:
             n = int(u.channels)
-            w = weight[:n] if layer.kind == "depthwise_conv2d" else weight[:, :n]
+            w = weight[:n] if layer.kind == "depthwise_conv2d" else weight if layer.kind in RECURRENT_KINDS else \
+                weight[:, :n]  # a recurrent cell is trained whole (``setups.plan``)
         return w, (bias if u.bias and bias is not None else None)
 
     def start(self, feedback: bool | str | None = None, gradients: bool = True, readout: bool = False) -> None:
@@ -214,6 +219,8 @@ class Step:
 
     def _gradients(self, layer: Layer, delta, h) -> tuple:
         u = self.plan.of(layer.name)
+        if layer.kind in RECURRENT_KINDS:
+            return self._recurrent_gradients(layer, delta, h, u)
         weight, bias = self.net.params(layer)
         gw = gb = None
         if u.weights:
@@ -233,6 +240,27 @@ class Step:
             with self.counter.at(layer.name, "bias_gradient"):
                 # summed over the batch and the positions: one add per element
                 gb = delta.sum(dim=(0, 2, 3)) if delta.dim() == 4 else delta.reshape(delta.shape[0], -1).sum(dim=0)
+        return gw, gb
+
+    def recurrent_errors(self, layer: Layer, g, op: str):
+        """A recurrent layer's gate errors through time: formed once, counted under ``op`` (``costs.ops``)."""
+        if layer.name not in self.gate_errors:
+            with self.counter.at(layer.name, op):
+                self.gate_errors[layer.name] = recurrent.gate_errors(layer, self.net.ops[module_key(layer)],
+                                                                     self.states[layer.name], g)
+        return self.gate_errors[layer.name]
+
+    def _recurrent_gradients(self, layer: Layer, g, x, u) -> tuple:
+        cell = self.net.ops[module_key(layer)]
+        errors = self.recurrent_errors(layer, g, "weight_gradient" if u.weights else "bias_gradient")
+        gw = gb = None
+        if u.weights:
+            with self.counter.at(layer.name, "weight_gradient"):
+                gw = recurrent.weight_gradient(layer, cell, errors, x, self.states[layer.name])
+        if u.bias and cell.bias is not None:
+            with self.counter.at(layer.name, "bias_gradient"):
+                gb = recurrent.bias_gradient(layer, cell, errors)
+        self.gate_errors.pop(layer.name)
         return gw, gb
 
     def readout_weights(self) -> dict:
@@ -510,6 +538,12 @@ def _input_gradient(s: Step, layer: Layer, g, in_shape, aligned: bool = False, i
     ``aligned``: through FA's fixed B_l instead of W_l (the same shapes, so the same work); ``value(k)``
     gives input ``k``'s kept value where the error needs it (a product's other factors); ``output`` the
     layer's own kept output (a softmax's)."""
+    if layer.kind in RECURRENT_KINDS:
+        errors = s.recurrent_errors(layer, g, "input_gradient")
+        if not s.plan.trained(layer.name):
+            s.gate_errors.pop(layer.name)
+        with s.counter.at(layer.name, "input_gradient"):
+            return recurrent.input_error(layer, s.net.ops[module_key(layer)], errors)
     weight, _ = s.net.params(layer) if layer.kind in ("conv2d", "depthwise_conv2d", "dense") else (None, None)
     if aligned and weight is not None:
         weight = s.matrix(layer.name)
@@ -723,9 +757,14 @@ def _run_keeping(s: Step, kept: _Kept, layers, tag: str, m: int, reached, op: st
         for layer in layers:
             ins = [values[src] for src in layer.inputs]
             pre, out = s.forward(layer, ins, op)
+            states, s.net.saved_states = s.net.saved_states, None
             values[layer.name] = out
             own = s.owner(layer.name)
             s.hold(own, "saved" if back[own] else "activation", out, m)
+            if states_kept(layer, plan, reached):
+                s.states[layer.name] = states
+                s.tracker.hold(f"states {layer.name}", "saved", states, nbytes_=states_bytes(layer, s.sizes, m))
+            del states
             if mask_kept(layer, plan, reached):
                 masks[layer.name] = _derivative_mask(layer, pre)
                 s.tracker.hold(f"mask {layer.name}", "mask", masks[layer.name])
@@ -766,6 +805,7 @@ def _release(s: Step, kept: _Kept, layer: Layer, reached) -> None:
     name = layer.name
     kept.masks.pop(name, None)
     kept.slices.pop(name, None)
+    s.states.pop(name, None)
     for own in kept_buffers(layer, s.plan, s.sizes, reached):
         kept.back[own] -= 1
         if kept.back[own] == 0:
