@@ -324,3 +324,15 @@ def test_tflm_keyword_scrambled_svdf(tmp_path):
     assert [v for k, v in f.items() if k.startswith("dense:")] == [1_024] * 4 + [64]
     assert sum(f.values()) == 21_282
     assert all(layer.activation == "relu" for layer in m.layers if layer.kind == "svdf")
+
+
+def test_tflm_pytorch_converted_mobilenet_v2(tmp_path):
+    """The PyTorch-converted MobileNetV2 (1 x 3 x 224 x 224) imports as it is: its leading TRANSPOSE (NCHW -> NHWC)
+    is a ``transpose``; 35 convolutions 278,777,856, 17 depthwise 20,716,416, 10 adds 216,384, the 7 x 7 x 1,280
+    pool 62,720, the dense 1,280 x 1,000 = 1,280,000: 301,053,376 forward MACC."""
+    m = learncost.load_model(_example(
+        tmp_path, "third_party/xtensa/examples/pytorch_to_tflite/mobilenet_v2_quantized_1x3x224x224.tflite"))
+    assert (m.layers[1].kind, m.layers[1].output_shape) == ("transpose", (224, 224, 3))
+    f = _forward(m)
+    assert sum(v for k, v in f.items() if k.startswith("dense:")) == 1_280_000
+    assert sum(f.values()) == 301_053_376
