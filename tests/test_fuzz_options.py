@@ -26,12 +26,15 @@ OPTIONS = {
     "-f": ["json", "csv", "markdown", "table", "xml"],
     "--force": None, "--per-layer": None, "--allow-unsupported": None, "--as-published": None, "--errata": None,
     "--seed": NUMBERS,
+    "--dtype": ["int8", "int16", "float32", "int8-paper", "int4", "", "INT8", "[/x]"],
+    "--quiet": None, "-q": None,
 }
 PATHS = ["kws", "vww", "ic", "ad", "resnet", "", "dir", "fifo.tflite", "/dev/zero", "dangling.yaml", "missing.onnx",
          "x" * 300 + ".yaml", "nodir/m.yaml", "model.pt", "noext", "[/x].yaml", "bad.yaml"]
 OUTPUTS = ["out.json", "out.csv", "out.md", "out.html", "out.png", "out.xlsx", "dir", "dangling.yaml", "nodir/out.json",
            "y" * 300 + ".json", "out.docx", "out", "fifo.tflite", "existing.csv"]
-COMMANDS = ["analyze", "fit", "sweep", "compare", "paper", "models", "mcus", "datasets", "procedures", "nosuch"]
+COMMANDS = ["analyze", "fit", "sweep", "compare", "paper", "models", "mcus", "datasets", "procedures", "completion",
+            "nosuch"]
 
 
 def _setup(cwd) -> None:
