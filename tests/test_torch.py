@@ -124,3 +124,41 @@ def test_torch_onnx_export_imports_as_from_torch(tmp_path):
     for phase in ("training", "inference"):
         a, b = exported.row("bp", phase), traced.row("bp", phase)
         assert (a.macc, a.ram_bytes, a.params_bytes) == (b.macc, b.ram_bytes, b.params_bytes)
+
+
+class _Pools(nn.Module):
+    """The same pooling written as modules or as functions (positional and keyword arguments)."""
+
+    def __init__(self, functional: bool):
+        super().__init__()
+        self.functional = functional
+        self.c = nn.Conv2d(3, 8, 3, padding=1)
+        self.mp, self.ap = nn.MaxPool2d(2), nn.AvgPool2d(3, stride=1, padding=1, ceil_mode=True)
+        self.fc = nn.Linear(8 * 8 * 8, 4)
+
+    def forward(self, x):
+        x = self.c(x)
+        if self.functional:
+            x = nn.functional.avg_pool2d(nn.functional.max_pool2d(x, 2), kernel_size=3, stride=1, padding=1,
+                                         ceil_mode=True)
+        else:
+            x = self.ap(self.mp(x))
+        return self.fc(torch.flatten(x, 1))
+
+
+def test_functional_pools_import_like_their_modules():
+    """F.max_pool2d / F.avg_pool2d read their window from the call (they were unsupported): the same
+    layers, windows and figures as nn.MaxPool2d / nn.AvgPool2d. By hand: max pool 2x2 on 16x16x8 ->
+    8x8x8; avg pool 3x3 stride 1 padding 1 keeps 8x8x8."""
+    modules, functions = (learncost.from_torch(_Pools(f), (1, 3, 16, 16), classes=4) for f in (False, True))
+
+    def pools(m):
+        return [(lr.kind, lr.output_shape, lr.kernel, lr.stride, lr.padding) for lr in m.layers if "pool" in lr.kind]
+
+    assert pools(functions) == pools(modules) == [
+        ("max_pool2d", (8, 8, 8), (2, 2), (2, 2), (0, 0, 0, 0)),
+        ("avg_pool2d", (8, 8, 8), (3, 3), (1, 1), (1, 1, 1, 1)),
+    ]
+    a, b = (learncost.analyze(m, procedures=["bp"], mcus=["disco-f746ng"]) for m in (modules, functions))
+    assert a.row("bp", "training").macc == b.row("bp", "training").macc
+    assert a.row("bp", "training").ram_bytes == b.row("bp", "training").ram_bytes

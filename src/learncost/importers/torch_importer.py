@@ -195,15 +195,31 @@ def _pair(v) -> list[int]:
     return [v, v] if isinstance(v, int) else list(v)
 
 
+#: the parameters of F.max_pool2d and F.avg_pool2d after the input, in their positional order
+_POOL_PARAMETERS = {"max_pool2d": ("kernel_size", "stride", "padding", "dilation", "ceil_mode"),
+                    "avg_pool2d": ("kernel_size", "stride", "padding", "ceil_mode")}
+
+
 @MODULES("AvgPool2d", "MaxPool2d")
+@FUNCTIONS(*_POOL_PARAMETERS)
 def _pool(n: _Node):
-    t = n.target
-    pad = _pair(t.padding)
-    if any(d != 1 for d in _pair(getattr(t, "dilation", 1))):
+    """The module reads its window from its attributes; the function (``F.max_pool2d(x, 3, 2)``) from
+    the call's arguments as fx recorded them, positional or keyword, with the function's defaults."""
+    avg = n.is_a("AvgPool2d") if n.node.op == "call_module" else n.kind == "avg_pool2d"
+    if n.node.op == "call_module":
+        t = n.target
+        p = {"kernel_size": t.kernel_size, "stride": t.stride, "padding": t.padding,
+             "dilation": getattr(t, "dilation", 1), "ceil_mode": t.ceil_mode}
+    else:
+        names = _POOL_PARAMETERS[n.kind]
+        p = {"padding": 0, "dilation": 1, "ceil_mode": False} | dict(zip(names, n.node.args[1:])) | \
+            {k: v for k, v in n.node.kwargs.items() if k in names}
+    pad = _pair(p["padding"])
+    if any(d != 1 for d in _pair(p["dilation"])):
         return n.opaque(f"{n.kind} (dilated)")
-    n.add("avg_pool2d" if n.is_a("AvgPool2d") else "max_pool2d", n.srcs, kernel=_pair(t.kernel_size),
-          stride=_pair(t.stride or t.kernel_size), padding=[pad[0], pad[0], pad[1], pad[1]], dtype=n.dtype,
-          ceil_mode=bool(t.ceil_mode) or None)
+    n.add("avg_pool2d" if avg else "max_pool2d", n.srcs[:1], kernel=_pair(p["kernel_size"]),
+          stride=_pair(p.get("stride") or p["kernel_size"]), padding=[pad[0], pad[0], pad[1], pad[1]], dtype=n.dtype,
+          ceil_mode=bool(p["ceil_mode"]) or None)
 
 
 @MODULES("AdaptiveAvgPool2d", "AdaptiveMaxPool2d")
