@@ -162,3 +162,37 @@ def test_functional_pools_import_like_their_modules():
     a, b = (learncost.analyze(m, procedures=["bp"], mcus=["disco-f746ng"]) for m in (modules, functions))
     assert a.row("bp", "training").macc == b.row("bp", "training").macc
     assert a.row("bp", "training").ram_bytes == b.row("bp", "training").ram_bytes
+
+
+def test_functional_pad_clamp_and_no_ops():
+    """F.pad, torch.clamp / x.clamp / F.hardtanh and the no-ops (F.dropout, x.contiguous, x.clone) import
+    like their module forms (they were unsupported): by hand, F.pad(x, (1, 1, 2, 0)) on 8x8x8 gives
+    10x10x8 (H + 2 + 0, W + 1 + 1); padding channels too, (0, 0, 0, 0, 1, 3) gives 8x8x12."""
+
+    class Functional(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c, self.d = nn.Conv2d(3, 8, 3, padding=1), nn.Conv2d(8, 8, 3)
+            self.e = nn.Conv2d(12, 4, 1)
+
+        def forward(self, x):
+            x = torch.clamp(self.c(x), 0, 6).contiguous()                      # ReLU6, fused into c
+            x = nn.functional.pad(nn.functional.dropout(x, 0.1, training=False), (1, 1, 2, 0))
+            x = self.d(x).clamp(min=0).clone()                                 # ReLU, fused into d
+            x = nn.functional.pad(x, (0, 0, 0, 0, 1, 3))
+            return nn.functional.hardtanh(self.e(x))                            # ReLU-N1-to-1, fused into e
+
+    m = learncost.from_torch(Functional(), (1, 3, 8, 8))
+    by = m.by_name
+    assert by["c"].activation == "relu6" and by["d"].activation == "relu"
+    pads = [lr for lr in m.layers if lr.kind == "pad"]
+    assert [lr.output_shape for lr in pads] == [(10, 10, 8), (8, 8, 12)]
+    assert by["e"].activation == "relu_n1_to_1"
+    assert any("dropout" in w for w in m.warnings)  # folded, as the module's Dropout is
+    with pytest.raises(learncost.LearncostError, match=r"clamp to \[0, 5\]"):
+
+        class Odd(nn.Module):
+            def forward(self, x):
+                return torch.clamp(x, 0, 5)
+
+        learncost.from_torch(Odd(), (1, 3, 8, 8))

@@ -252,12 +252,46 @@ def _resize(n: _Node):
 
 
 @MODULES("ZeroPad2d")
+@FUNCTIONS("pad")
 def _zero_pad(n: _Node):
-    left, right, top, bottom = n.target.padding
-    n.add("pad", n.srcs, padding=[top, bottom, left, right], dtype=n.dtype)
+    """``nn.ZeroPad2d``, or ``F.pad(x, (left, right[, top, bottom[, front, back]]))`` on an NCHW tensor (its
+    pairs run from the last dimension back; any mode, as padding costs no MACC): a spatial pad as the
+    module's, one that pads channels too on every IR axis."""
+    if n.node.op == "call_module":
+        left, right, top, bottom = n.target.padding
+        return n.add("pad", n.srcs, padding=[top, bottom, left, right], dtype=n.dtype)
+    pads = n.node.kwargs.get("pad", n.node.args[1] if len(n.node.args) > 1 else None)
+    rank = len(n.shape_of(n.srcs[0])) + 1 if n.srcs else 0
+    if rank != 4 or not isinstance(pads, (list, tuple)) or len(pads) not in (2, 4, 6) \
+            or not all(isinstance(v, int) for v in pads):
+        return n.opaque(f"{n.kind} ({pads} on a rank-{rank} tensor)")
+    w, h, c = (list(pads) + [0] * 6)[:2], (list(pads) + [0] * 6)[2:4], (list(pads) + [0] * 6)[4:6]
+    if c == [0, 0]:
+        return n.add("pad", n.srcs[:1], padding=[*h, *w], dtype=n.dtype)
+    n.add("pad", n.srcs[:1], pads=[h, w, c], dtype=n.dtype)
+
+
+#: ``torch.clamp`` / ``F.hardtanh`` bounds that are one of learncost's activations
+CLAMPS = {(0, None): "relu", (0, 6): "relu6", (-1, 1): "relu_n1_to_1"}
+
+
+@FUNCTIONS("clamp", "clip", "hardtanh")
+def _clamp(n: _Node):
+    """A clamp to [0, inf), [0, 6] or [-1, 1] is ReLU, ReLU6 or ReLU-N1-to-1 (``F.hardtanh`` defaults to
+    [-1, 1]); other bounds have no activation of their own."""
+    node = n.node
+    low_default, high_default = (-1, 1) if n.kind == "hardtanh" else (None, None)
+    names = ("min_val", "max_val") if n.kind == "hardtanh" else ("min", "max")
+    low = node.kwargs.get(names[0], node.args[1] if len(node.args) > 1 else low_default)
+    high = node.kwargs.get(names[1], node.args[2] if len(node.args) > 2 else high_default)
+    fn = CLAMPS.get((low, high))
+    if fn is None:
+        return n.opaque(f"{n.kind} to [{low}, {high}]")
+    _activate(n, fn)
 
 
 @MODULES("BatchNorm1d", "BatchNorm2d", "Dropout", "Identity")
+@FUNCTIONS("dropout", "dropout1d", "dropout2d", "contiguous", "clone")
 def _skipped(n: _Node):
     n.b.skip(n.srcs[0], [n.node.name], "batch normalization" if "BatchNorm" in n.kind else n.kind.lower())
 
@@ -277,6 +311,11 @@ def _activation(n: _Node):
     none; otherwise a layer of its own (PReLU with its slopes)."""
     fn = ACTIVATIONS[n.kind] if n.kind in ACTIVATIONS else ACTIVATIONS[next(
         c.__name__ for c in type(n.target).__mro__ if c.__name__ in ACTIVATIONS)]
+    _activate(n, fn)
+
+
+def _activate(n: _Node, fn: str):
+    """The activation ``fn`` fused into the layer before where it can be, else a layer of its own."""
     if fn not in INPUT_DERIVATIVE and n.b.fuse_activation(n.srcs[0], [n.node.name], fn):
         return
     slopes = n.target.num_parameters if fn == "prelu" else None
