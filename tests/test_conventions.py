@@ -83,6 +83,9 @@ def test_quiet_drops_warnings_not_errors(tmp_path):
     for flag in ("--quiet", "-q"):
         quiet = run_cli(flag, "analyze", str(path), "--allow-unsupported", "--classes", "8", "-f", "json")
         assert quiet.returncode == 0 and quiet.stderr == "" and quiet.stdout == loud.stdout
+    # nor the line saying where a file was written
+    written = run_cli("analyze", "ad", "-o", str(tmp_path / "ad.json"), "-q")
+    assert written.returncode == 0 and written.stderr == "" and (tmp_path / "ad.json").exists()
     # accepted anywhere, and an error still prints its one line
     r = run_cli("analyze", "kws", "-m", "esp32", "--quiet")
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "LC-UNKNOWN-MCU" in r.stderr

@@ -273,7 +273,8 @@ def _emit(fmt: Format, *, tables, json_text, csv_text, output: Optional[str] = N
         texts = {"csv": csv_text, "json": lambda: json_text() + "\n", "markdown": lambda: to_markdown(tables()),
                  "html": lambda: page(tables(), figure() if figure else None, setup=setup, accounting=accounting)}
         path = write(output, force, text=lambda kind: texts[kind](), figure=figure, workbook=workbook)
-        print(f"learncost: wrote {printable(path)}", file=sys.stderr)
+        if not _QUIET:
+            print(f"learncost: wrote {printable(path)}", file=sys.stderr)
         return
     if fmt is Format.table:
         to_rich(tables())
@@ -494,7 +495,8 @@ def sweep(
             sys.stdout.writelines(rep.chunks(result, kind))
         else:
             path = write(output, force, text=lambda k: rep.chunks(result, k), figure=None)
-            print(f"learncost: wrote {printable(path)}", file=sys.stderr)
+            if not _QUIET:
+                print(f"learncost: wrote {printable(path)}", file=sys.stderr)
         return
     _emit(fmt, tables=lambda: rep.tables(result), json_text=lambda: rep.to_json(result),
           csv_text=lambda: rep.csv_text(result), output=output, force=force,
