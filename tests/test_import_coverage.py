@@ -139,11 +139,14 @@ def _onnx_test_data() -> Path:
     return root
 
 
-@pytest.mark.parametrize("name", ["squeezenet", "vgg19", "resnet50", "inception_v2"])
+@pytest.mark.parametrize("name", ["squeezenet", "vgg19", "resnet50", "inception_v2", "bvlc_alexnet", "zfnet512",
+                                  "inception_v1"])
 def test_onnx_zoo_light_graphs_import_and_match_an_independent_count(name):
     """The onnx wheel's light model-zoo graphs store every weight as ConstantOfShape: they import
     without --allow-unsupported, and learncost's convolution and Gemm forward MACC equal a count made
-    here from the graph itself (onnx's shape inference: output elements x C_in / group x kernel)."""
+    here from the graph itself (onnx's shape inference: output elements x C_in / group x kernel); so do
+    the LRN layers' (AlexNet, ZFNet, Inception-v1): per output element the square, the size taps of the
+    window sum, the scale and bias, the product by the power, (size + 3) x output elements."""
     import onnx
     from onnx import shape_inference
 
@@ -155,8 +158,12 @@ def test_onnx_zoo_light_graphs_import_and_match_an_independent_count(name):
     shapes = {vi.name: [d.dim_value for d in vi.type.tensor_type.shape.dim] for vi in [*g.value_info, *g.output]}
     init = {t.name: list(onnx.numpy_helper.to_array(t)) for t in g.initializer}
     dims = {n.output[0]: init[n.input[0]] for n in g.node if n.op_type == "ConstantOfShape"}  # weight shapes
-    count = 0
+    dims |= {name: shape for name, shape in shapes.items() if name not in dims}  # a weight reshaped (Inception-v1's)
+    count = lrn = 0
     for node in g.node:
+        if node.op_type == "LRN":
+            size = next(a.i for a in node.attribute if a.name == "size")
+            lrn += (size + 3) * math.prod(shapes[node.output[0]][1:])
         if node.op_type == "Conv":  # weight (C_out, C_in / group, kH, kW): each output reads C_in / group x kH x kW
             w = dims[node.input[1]]
             count += math.prod(shapes[node.output[0]][1:]) * w[1] * w[2] * w[3]
@@ -166,6 +173,8 @@ def test_onnx_zoo_light_graphs_import_and_match_an_independent_count(name):
     learn = sum(v for layer, v in _forward(m).items() if m.by_name[layer].kind in ("conv2d", "depthwise_conv2d",
                                                                                     "dense"))
     assert learn == count > 0
+    assert sum(v for layer, v in _forward(m).items() if m.by_name[layer].kind == "lrn") == lrn
+    assert (lrn > 0) == (name in ("bvlc_alexnet", "zfnet512", "inception_v1"))
 
 
 def test_onnx_test_data_never_crashes_with_allow_unsupported():

@@ -222,3 +222,15 @@ def lstm_options(time_major: bool = False):
         return tflite.UnidirectionalSequenceLSTMOptionsEnd(b)
 
     return (tflite.BuiltinOptions.UnidirectionalSequenceLSTMOptions, build)
+
+
+def lrn_options(radius: int, bias: float, alpha: float, beta: float):
+    def build(b):
+        tflite.LocalResponseNormalizationOptionsStart(b)
+        tflite.LocalResponseNormalizationOptionsAddRadius(b, radius)
+        tflite.LocalResponseNormalizationOptionsAddBias(b, bias)
+        tflite.LocalResponseNormalizationOptionsAddAlpha(b, alpha)
+        tflite.LocalResponseNormalizationOptionsAddBeta(b, beta)
+        return tflite.LocalResponseNormalizationOptionsEnd(b)
+
+    return tflite.BuiltinOptions.LocalResponseNormalizationOptions, build

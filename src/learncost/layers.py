@@ -468,6 +468,27 @@ def _resize(p: dict, ins: list[Shape], loc: str) -> Built:
     return Built((src[0] * scale[0], src[1] * scale[1], src[2]), attrs=(("scale", tuple(scale)),))
 
 
+def _positive_number(p: dict, field: str, loc: str, default: float) -> float:
+    value = p.get(field, default) if p.get(field) is not None else default
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise SpecError(f"must be a positive number, got {value!r}", location=f"{loc}.{field}")
+    return float(value)
+
+
+@kind("lrn")
+def _lrn(p: dict, ins: list[Shape], loc: str) -> Built:
+    """Local response normalization across channels (AlexNet's; ONNX LRN, TFLite LOCAL_RESPONSE_NORMALIZATION,
+    torch nn.LocalResponseNorm): b_c = a_c / (k + alpha / size * sum of a^2 over the ``size`` channels around c)
+    ^ beta, the window cut at the edges (ONNX's and PyTorch's alpha, divided by the window; TFLite's is not:
+    its importer multiplies it back). No parameters."""
+    src = _feature_map(ins[0], loc)
+    size = _positive(p, "size", loc)
+    alpha = _positive_number(p, "alpha", loc, 1e-4)
+    beta = _positive_number(p, "beta", loc, 0.75)
+    k = _positive_number(p, "k", loc, 1.0)
+    return Built(src, attrs=(("size", size), ("alpha", alpha), ("beta", beta), ("k", k)))
+
+
 @kind("opaque", arity=(0, None))
 def _opaque(p: dict, ins: list[Shape], loc: str) -> Built:
     """An operator learncost has no formula for, carried at zero cost with the shape its file states

@@ -83,6 +83,14 @@ class LayerSpec(_Strict):
     bias_vectors: PosInt | None = None
     rank: PosInt | None = None
     memory: PosInt | None = None
+    size: IntOrList | None = None
+    alpha: float | None = None
+    beta: float | None = None
+    k: float | None = None
+    coordinates: str | None = None
+    vocab: PosInt | None = None
+    dim: PosInt | None = None
+    shift: bool = True
 
 
 class ModelSpec(_Strict):

@@ -15,7 +15,7 @@ from .ir import Layer, Model
 EXECUTABLE = frozenset({"input", "conv2d", "depthwise_conv2d", "dense", "avg_pool2d", "max_pool2d", "pad", "add",
                         "concat", "reshape", "flatten", "softmax", "quantize", "dequantize", "mul", "sub",
                         "activation", "mean", "transpose", "slice", "resize", "matmul", "layer_norm", "lstm", "gru",
-                        "svdf"})
+                        "svdf", "lrn"})
 PARAMETRIC = frozenset({"conv2d", "depthwise_conv2d", "dense", "lstm", "gru", "svdf"})
 #: activations a layer of another kind can carry fused and the reference can differentiate (from the
 #: layer's output, or a mask); the others need their input and run as ``activation`` layers
@@ -58,6 +58,43 @@ def layer_norm_stats(x):
     centered = x - x.mean(dim=-1, keepdim=True)
     r = torch.rsqrt((centered * centered).mean(dim=-1, keepdim=True) + LAYER_NORM_EPS)
     return centered * r, r
+
+
+def lrn_window(layer: Layer, x, transposed: bool = False):
+    """The mean of each channel's window of ``layer.attr("size")`` channels in ``x`` (N, C, H, W): its sum / n, one
+    MAC per tap (an average pool over the channels, the zeros beyond the edges included). The window of channel c
+    spans floor((n - 1) / 2) channels before it and ceil((n - 1) / 2) after (ONNX's); ``transposed``: the channels
+    whose window holds c (the backward's sum), the two sides swapped."""
+    from torch.nn import functional as F
+
+    n = layer.attr("size")
+    before, after = (n - 1) // 2, n - 1 - (n - 1) // 2
+    if transposed:
+        before, after = after, before
+    v = F.pad(x.reshape(x.shape[0], 1, x.shape[1], -1), (0, 0, before, after))
+    return F.avg_pool2d(v, (n, 1), stride=1).reshape(x.shape)
+
+
+def lrn_powers(layer: Layer, x):
+    """(s^-beta, s^(-beta-1)) of s = k + alpha / n sum a^2 = k + alpha mean(a^2): the square (E), the window (n E),
+    the scale and bias (one multiply-accumulate, E); the powers are not MACC (as a softmax's exp)."""
+    torch = require_torch()
+    s = torch.add(x.new_tensor(layer.attr("k")), lrn_window(layer, x * x), alpha=layer.attr("alpha"))
+    beta = layer.attr("beta")
+    return s.pow(-beta), s.pow(-beta - 1)
+
+
+def lrn_vector(layer: Layer, x, v, transposed: bool):
+    """The LRN's J^T g (``transposed``) or J t for the vector ``v``, from its input ``x``:
+    v s^-beta - 2 alpha beta / n * (x sum_W(v x s^(-beta-1)) or x s^(-beta-1) sum_W(x v)), (2 n + 7) E in all."""
+    torch = require_torch()
+    p, q = lrn_powers(layer, x)
+    c = 2 * layer.attr("alpha") * layer.attr("beta")  # the window's mean carries the 1 / n
+    if transposed:
+        w = x * lrn_window(layer, v * x * q, transposed=True)
+    else:
+        w = x * q * lrn_window(layer, x * v)
+    return torch.add(v * p, w, alpha=-c)
 
 
 def broadcast_operand(t, shape: tuple[int, ...], out: tuple[int, ...]):
@@ -244,6 +281,8 @@ def build_module(model: Model):
                 pre = from_ir(torch.matmul(a, b), layer.output_shape)
             elif k in ("lstm", "gru", "svdf"):
                 pre, self.saved_states = recurrent_forward(layer, self.ops[module_key(layer)], ins[0])
+            elif k == "lrn":
+                pre = ins[0] * lrn_powers(layer, ins[0])[0]
             elif k == "resize":
                 pre = F.interpolate(ins[0], scale_factor=layer.attr("scale"), mode="nearest")
             elif k in ("reshape", "flatten"):

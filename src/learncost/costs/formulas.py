@@ -201,8 +201,9 @@ def readout_product(d: Dims, classes: int) -> int:
 
 
 #: non-linear kinds whose tangent (J t) costs what their backward (J^T g) does: a softmax's J is symmetric,
-#: y (t - sum(y t)); a layer normalization's J t = gamma r (t - mean(t) - x_hat mean(t x_hat)), from its input
-TANGENT_AS_BACKWARD = ("softmax", "layer_norm")
+#: y (t - sum(y t)); a layer normalization's J t = gamma r (t - mean(t) - x_hat mean(t x_hat)), from its input; an
+#: LRN's J t = t s^-beta - (2 alpha beta / n) a s^(-beta-1) sum_W(a t), its J^T g's terms in another order
+TANGENT_AS_BACKWARD = ("softmax", "layer_norm", "lrn")
 
 #: kinds whose tangent is a selection, not their forward: a max pool passes on the tangent at each
 #: window's maximum (found by the forward pass), no MACC
@@ -446,3 +447,27 @@ formula(RECURRENT, "goodness")(goodness)
 formula(RECURRENT, "normalization")(normalization)
 formula(RECURRENT, "local_error")(local_error)
 formula("svdf", "bias_gradient")(bias_gradient)
+
+
+# -- local response normalization ------------------------------------------------------------------
+#
+# b_c = a_c s_c^-beta, s_c = k + (alpha / n) sum_{j in W(c)} a_j^2, the window W(c) of n channels around c.
+# As for a layer normalization or a softmax, multiplies, adds and divides count one MACC per element and the
+# power s^-beta none (like exp and sqrt, it is not a multiply-accumulate); the window sum counts every one of
+# its n taps, the zeros beyond the edge channels included, as a padded average pool counts its kernel.
+
+
+@formula("lrn", "forward")
+def lrn_forward(d: Dims, layer: Layer) -> int:
+    """a^2 (E), the window sums (n E), s = k + (alpha / n) sum (one multiply-accumulate, E), s^-beta (not a MACC)
+    and a s^-beta (E): (n + 3) E, E = H_out W_out C_out, n the window."""
+    return (layer.attr("size") + 3) * layer.output_elements
+
+
+@formula("lrn", "backward")
+def lrn_backward(d: Dims, layer: Layer) -> int:
+    """From the kept input a: s recomputed ((n + 2) E); dx_j = g_j s_j^-beta - (2 alpha beta / n) a_j
+    sum_{i in W(j)} g_i a_i s_i^(-beta-1), each error reaching the n outputs whose window holds a_j: g s^-beta (E),
+    g a s^(-beta-1) (2 E; the powers are not MACC), its window sums (n E), times a_j (E) and the subtraction
+    scaled by 2 alpha beta / n (one multiply-accumulate, E): (2 n + 7) E."""
+    return (2 * layer.attr("size") + 7) * layer.output_elements

@@ -450,6 +450,16 @@ def _resize(n: _Node) -> None:
     n.add("resize", n.live[:1], scale=scale)
 
 
+@HANDLERS("LRN")
+def _lrn(n: _Node) -> None:
+    """Across the channels of a feature map: ONNX's alpha is the IR's (divided by the window)."""
+    a = n.a
+    if len(n.g.shapes.get(n.live[0], [])) != 4:
+        n.opaque("LRN (not on a 4-D feature map)", n.live)
+        return
+    n.add("lrn", n.live[:1], size=a["size"], alpha=a.get("alpha", 1e-4), beta=a.get("beta", 0.75), k=a.get("bias", 1.0))
+
+
 @HANDLERS("Transpose")
 def _transpose(n: _Node) -> None:
     rank = len(n.g.shapes.get(n.live[0], []))

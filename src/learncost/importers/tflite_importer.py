@@ -368,6 +368,15 @@ def _resize(g: _Graph, op: _Op) -> None:
         op.add(g, "resize", [op.ins[0]], scale=scale, dtype=op.ydt)
 
 
+@HANDLERS("LOCAL_RESPONSE_NORMALIZATION")
+def _lrn(g: _Graph, op: _Op) -> None:
+    """TFLite's window is 2 radius + 1 channels and its alpha multiplies the plain sum of squares; the IR's
+    (ONNX's) divides by the window: alpha x size."""
+    opt = op.options(g, g.tflite.LocalResponseNormalizationOptions)
+    size = 2 * opt.Radius() + 1
+    op.add(g, "lrn", [op.ins[0]], size=size, alpha=opt.Alpha() * size, beta=opt.Beta(), k=opt.Bias(), dtype=op.ydt)
+
+
 @HANDLERS("RESHAPE", "SQUEEZE", "EXPAND_DIMS")
 def _reshape(g: _Graph, op: _Op) -> None:
     op.add(g, "reshape", [op.ins[0]], shape=op.y, dtype=op.ydt)

@@ -251,6 +251,21 @@ def _resize(n: _Node):
     n.add("resize", n.srcs[:1], scale=scale, dtype=n.dtype)
 
 
+@MODULES("LocalResponseNorm")
+@FUNCTIONS("local_response_norm")
+def _lrn(n: _Node):
+    """Across the channels of a feature map; PyTorch's alpha is the IR's (divided by the window). The module reads
+    its attributes, the function (``F.local_response_norm(x, size, alpha, beta, k)``) its call's arguments."""
+    if n.node.op == "call_module":
+        p = {name: getattr(n.target, name) for name in ("size", "alpha", "beta", "k")}
+    else:
+        p = {"alpha": 1e-4, "beta": 0.75, "k": 1.0} | dict(zip(("size", "alpha", "beta", "k"), n.node.args[1:])) | \
+            dict(n.node.kwargs)
+    if len(n.y) != 3:
+        return n.opaque(f"{n.kind} (not on a 4-D feature map)")
+    n.add("lrn", n.srcs[:1], size=p["size"], alpha=p["alpha"], beta=p["beta"], k=p["k"], dtype=n.dtype)
+
+
 @MODULES("ZeroPad2d")
 @FUNCTIONS("pad")
 def _zero_pad(n: _Node):

@@ -149,8 +149,8 @@ def states_bytes(layer, sizes, samples: int = 1):
 
 
 #: kinds whose backward reads their input (a layer normalization recomputes its statistics from it, a max
-#: pool finds each window's maximum again to route the error there)
-INPUT_KEEPING = frozenset({"layer_norm", "max_pool2d"})
+#: pool finds each window's maximum again to route the error there, an LRN its window sums)
+INPUT_KEEPING = frozenset({"layer_norm", "max_pool2d", "lrn"})
 #: kinds whose backward reads their own output (a softmax's dx = y (g - sum(g y)))
 OUTPUT_DERIVATIVE = frozenset({"softmax"})
 

