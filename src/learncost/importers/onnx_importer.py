@@ -90,6 +90,9 @@ class _Graph:
         self.consts: dict[str, _Const] = {t.name: _Const(list(t.dims), t.data_type, proto=t) for t in g.initializer}
         self._values: dict[str, object] = {}
         self.b: GraphBuilder | None = None
+        #: tensors a recurrent cell reads or writes: True where their layer holds the (T, F) sequence itself
+        #: (a cell's output and its layout views), False for a batch-first input seen time-major (``_sequence_layout``)
+        self.sequences: dict[str, bool] = {}
 
     def fold(self, node) -> bool:
         """A node computing only from constants (or from nothing) produces constants: weights. So
@@ -260,6 +263,8 @@ def _load(path: Path, model, allow_unsupported: bool, classes: int | None):
         live = [i for i in node.input if i and i not in g.consts]
         n = _Node(pos, op, node, _attrs(node), live, node.name or f"{op.lower()}_{pos}", g)
         last_softmax = op == "Softmax"
+        if _sequence_layout(n):  # a recurrent cell's layout nodes, translated by the cell: no layer
+            continue
         HANDLERS.get(op, _unsupported)(n)
     g.b.several_outputs([o.name for o in model.graph.output])
     return g.b.build(name=path.stem, allow_unsupported=allow_unsupported, classes=classes,
@@ -604,3 +609,161 @@ def _fold_bias(g: _Graph, tensor: str, outs: list[str], names) -> bool:
     for t in outs:
         b.alias[t] = layer["name"]
     return True
+
+
+# -- recurrent cells ---------------------------------------------------------------------------------------
+#
+# ONNX's LSTM and GRU read X time-major, (T, batch, F), and write Y (T, directions, batch, H) and Y_h (directions,
+# batch, H); exporters wrap them in transposes, reshapes and squeezes that only move the axes of length 1 (the batch
+# of one, the one direction). The cell translates those itself (``_cell_views``): they become no layer, the IR
+# holding the sequence as the ``lstm``/``gru`` kinds state it, (T, F) in and (T, H) or (H,) out.
+
+CELL_GATES = {"LSTM": 4, "GRU": 3}
+CELL_ACTIVATIONS = {"LSTM": ["Sigmoid", "Tanh", "Tanh"], "GRU": ["Sigmoid", "Tanh"]}
+#: operators that may only move or drop axes of length 1 (then a view of a cell's sequence, no layer)
+LAYOUT = {"Transpose", "Reshape", "Squeeze", "Unsqueeze", "Identity", "Flatten"}
+
+
+def _refuse(n: _Node, what: str, hint: str) -> None:
+    raise ImportFailure(f"{n.g.origin}: {n.op} {n.raw!r} (operator {n.pos}) {what}", hint=hint,
+                        code="LC-IMPORT-UNSUPPORTED")
+
+
+def _long_axes(g: _Graph, name: str) -> list[int] | None:
+    """The dimensions of a tensor longer than 1, None where they are not all known."""
+    raw = g.shapes.get(name)
+    return None if raw is None or not all(isinstance(d, int) and d > 0 for d in raw) else [d for d in raw if d != 1]
+
+
+def _constant(g: _Graph, name: str):
+    """A constant's values, the cell reading ahead of the walk: a ``Constant`` node not folded yet counts too."""
+    if name in g.consts:
+        return g.value(name)
+    from onnx import numpy_helper
+
+    node = next((nd for nd in g.model.graph.node if name in nd.output and nd.op_type == "Constant"), None)
+    proto = next((a.t for a in node.attribute if a.name == "value"), None) if node is not None else None
+    return None if proto is None else numpy_helper.to_array(proto)
+
+
+def _gathered(g: _Graph, node, src: str) -> tuple[int, int] | None:
+    """(axis length, index) of a ``Gather`` of one position of ``src`` (a scalar index), else None."""
+    if node.op_type != "Gather" or node.input[0] != src or len(node.input) < 2:
+        return None
+    index = _constant(g, node.input[1])
+    raw = g.shapes.get(src)
+    if index is None or index.size != 1 or index.ndim != 0 or raw is None:
+        return None
+    axis = _attrs(node).get("axis", 0) % len(raw)
+    return (raw[axis], int(index)) if isinstance(raw[axis], int) else None
+
+
+def _is_view(g: _Graph, node, src: str) -> bool:
+    """A node moving or dropping only axes of length 1 of ``src`` (a Gather of the one position of such an axis)."""
+    if node.op_type not in LAYOUT and _gathered(g, node, src) is None or len(node.output) != 1:
+        return False
+    if node.op_type == "Gather":
+        return _gathered(g, node, src)[0] == 1
+    return node.input[0] == src and _long_axes(g, src) is not None and _long_axes(g, src) == _long_axes(g, node.output[0])
+
+
+def _cell_views(g: _Graph, tensor: str) -> tuple[list[str], list]:
+    """The views of a cell's output (itself included) and the nodes reading them that are not views (None for a
+    graph output)."""
+    outputs = {o.name for o in g.model.graph.output}
+    views, readers, todo = [], [], [tensor] if tensor else []
+    while todo:
+        t = todo.pop()
+        views.append(t)
+        if t in outputs:
+            readers.append(None)
+        for nd in g.model.graph.node:
+            if t in nd.input:
+                (todo.append(nd.output[0]) if _is_view(g, nd, t) else readers.append(nd))
+    return views, readers
+
+
+def _sequence_layout(n: _Node) -> bool:
+    """Nodes a cell has translated (their outputs already named), and the transpose of a batch-first (1, T, F)
+    to the (T, 1, F) a cell reads: no layer, the cell reshapes where it must."""
+    g, node = n.g, n.node
+    if all(o in g.b.alias for o in node.output if o) and any(node.output):
+        return True
+    if node.op_type != "Transpose" or len(n.live) != 1 or list(n.a.get("perm", [])) != [1, 0, 2]:
+        return False
+    raw = g.shapes.get(n.live[0], [])
+    readers = [nd for nd in g.model.graph.node if node.output[0] in nd.input]
+    if len(raw) != 3 or raw[0] != 1 or not readers or any(
+            nd.op_type not in CELL_GATES or nd.input[0] != node.output[0] for nd in readers):
+        return False
+    g.b.skip(n.live[0], [node.output[0]], "layout")
+    g.b.folded.pop()  # a change of layout, not a layer the paper leaves out
+    g.sequences[node.output[0]] = g.sequences.get(n.live[0], False)
+    return True
+
+
+@HANDLERS(*CELL_GATES)
+def _cell(n: _Node) -> None:
+    """One direction of ``lstm`` or ``gru`` (inputs X, W, R, B, sequence_lens, initial_h, initial_c, P), every
+    step's output where something reads Y beyond its last step, else the last h_T. B holds two bias vectors
+    (W's and R's): ``bias_vectors: 2``."""
+    g, a, node = n.g, n.a, n.node
+    ins = list(node.input) + [""] * (8 - len(node.input))
+    if a.get("direction", b"forward") not in (b"forward", "forward"):
+        _refuse(n, f"runs {a['direction'].decode()}; learncost's {n.op.lower()} runs one direction, forward",
+                "export a unidirectional cell; a bidirectional one is two cells, one on the reversed sequence, "
+                "which a spec can state")
+    if [s.decode() if isinstance(s, bytes) else s for s in a.get("activations", CELL_ACTIVATIONS[n.op])] \
+            != CELL_ACTIVATIONS[n.op] or "clip" in a or a.get("input_forget", 0):
+        _refuse(n, "uses activations, a clip or a coupled input gate other than the defaults",
+                f"learncost's {n.op.lower()} is the plain cell ({', '.join(CELL_ACTIVATIONS[n.op])})")
+    if n.op == "GRU" and not a.get("linear_before_reset", 0):
+        _refuse(n, "has linear_before_reset=0 (r multiplies h before R); learncost's gru is PyTorch's form, "
+                   "n = tanh(W_n x + r (R_n h + b_Rn))", "export with linear_before_reset=1, as torch.onnx does")
+    if ins[7]:
+        _refuse(n, "has peephole connections (P)", "learncost's lstm has no formula for peepholes")
+    layout = a.get("layout", 0)
+    x, y, y_h, y_c = ins[0], *(list(node.output) + ["", "", ""])[:3]
+    raw = g.shapes.get(x)
+    w = g.weight_dims(ins[1])
+    if w is None or raw is None or len(raw) != 3 or not all(isinstance(d, int) for d in raw):
+        _refuse(n, "has weights computed by the graph or an input of unknown shape", "export it with constant weights "
+                "and a fixed input shape")
+    steps, features = (raw[0], raw[2]) if layout == 0 else (raw[1], raw[2])
+    units = a.get("hidden_size", w[1] // CELL_GATES[n.op])
+    lens = _constant(g, ins[4]) if ins[4] else None
+    if ins[4] and (lens is None or any(int(v) != steps for v in lens.reshape(-1))) \
+            or any(i and i not in g.consts for i in ins[5:7]):
+        _refuse(n, "has sequence lengths or initial states computed by the graph",
+                "learncost's cells run every step from constant initial states")
+    if y_c and _cell_views(g, y_c)[1]:
+        _refuse(n, "has its cell state Y_c read", "learncost's lstm outputs h only")
+    seq_views, seq_readers = _cell_views(g, y)
+    last = [nd for nd in seq_readers if nd is not None and _gathered(g, nd, nd.input[0]) in ((steps, -1),
+                                                                                              (steps, steps - 1))]
+    h_views, h_readers = _cell_views(g, y_h)
+    sequences = len(last) < len(seq_readers)
+    # the input as (T, F): the graph's input restated, a cell's sequence as it is, a batch-first tensor reshaped
+    src = x
+    if g.sequences.get(x) is True:
+        pass
+    elif g.b.source(x) == "input" and not any("input" in layer["inputs"] for layer in g.b.layers):
+        g.b.input_shape = [steps, features]
+    elif g.sequences.get(x) is False or layout == 1:
+        g.b.add(n.raw + "_sequence", "reshape", [x], [n.raw + "#x"], shape=[steps, features], dtype=g.dtype_of(x))
+        src = n.raw + "#x"
+    else:
+        _refuse(n, "reads a time-major input computed by the graph", "learncost reads the first axis of other "
+                "operators' tensors as the batch; export batch-first")
+    bias = bool(ins[3])
+    name = g.b.add(n.raw, n.op.lower(), [src], seq_views if sequences else [*seq_views, *h_views, *(nd.output[0] for nd in last)],
+                   expect=(steps, units) if sequences else (units,), units=units, return_sequences=sequences,
+                   bias_vectors=2 if bias else None, use_bias=bias, dtype=n.ydt if y else g.dtype_of(x),
+                   weight_dtype=g.dtype_of(ins[1]), bias_dtype=g.dtype_of(ins[3]) if bias else None)
+    for t in seq_views if sequences else ():
+        g.sequences[t] = True
+    # the last step where the sequence is read whole too: a slice of it, as Y_h is
+    steps_read = [[nd.output[0]] for nd in last] + ([h_views] if h_readers else [])
+    for k, outs in enumerate(steps_read if sequences else ()):
+        g.b.add(f"{n.raw}_last" if k == 0 else f"{n.raw}_last_{k}", "slice", [y], outs, expect=(1, units),
+                begin=[steps - 1, 0], end=[steps, units], dtype=n.ydt)
