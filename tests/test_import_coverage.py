@@ -392,8 +392,8 @@ def test_several_inputs_refused_several_outputs_said(tmp_path):
 
 def test_nearest_resize_in_every_format(tmp_path):
     """TFLite RESIZE_NEAREST_NEIGHBOR, ONNX Resize, Keras UpSampling2D, torch nn.Upsample and F.interpolate:
-    whole factors become a resize layer ((4, 4, C) -> (8, 12, C): scale [2, 3]); corners aligned, a bilinear
-    mode or a factor that is not whole stay opaque, named in the warning."""
+    whole factors become a resize layer ((4, 4, C) -> (8, 12, C): scale [2, 3]); corners aligned, a bicubic
+    mode or a factor that is not whole stay opaque, named in the warning (bilinear: tests/test_more_kinds.py)."""
     import tflite
 
     B = tflite.BuiltinOperator
@@ -425,9 +425,9 @@ def test_nearest_resize_in_every_format(tmp_path):
                                 (1, 2, 4, 4), opset=13))
     m = learncost.load_model(onnx_path)
     assert [(lr.kind, lr.output_shape, lr.attr("scale")) for lr in m.layers[1:]] == [("resize", (8, 12, 2), (2, 3))]
-    onnx_path.write_bytes(_onnx([helper.make_node("Resize", ["x", "", "scales"], ["y"], mode="linear")], [scales],
+    onnx_path.write_bytes(_onnx([helper.make_node("Resize", ["x", "", "scales"], ["y"], mode="cubic")], [scales],
                                 (1, 2, 4, 4), opset=13))
-    assert learncost.load_model(onnx_path, allow_unsupported=True).layers[1].kind == "opaque"
+    assert learncost.load_model(onnx_path, allow_unsupported=True).layers[1].kind == "opaque"  # bilinear: its own test
 
     config = {"class_name": "Sequential", "config": {"name": "m", "layers": [
         {"class_name": "InputLayer", "config": {"name": "in", "batch_input_shape": [None, 4, 4, 2]}},
@@ -448,8 +448,8 @@ def test_nearest_resize_in_every_format(tmp_path):
     for module in (nn.Upsample(scale_factor=(2, 3)), Functional()):
         m = learncost.from_torch(module, (1, 2, 4, 4))
         assert [(lr.kind, lr.output_shape, lr.attr("scale")) for lr in m.layers[1:]] == [("resize", (8, 12, 2), (2, 3))]
-    bilinear = learncost.from_torch(nn.Upsample(scale_factor=2, mode="bilinear"), (1, 2, 4, 4), allow_unsupported=True)
-    assert bilinear.layers[1].kind == "opaque" and any("bilinear" in warning for warning in bilinear.warnings)
+    bicubic = learncost.from_torch(nn.Upsample(scale_factor=2, mode="bicubic"), (1, 2, 4, 4), allow_unsupported=True)
+    assert bicubic.layers[1].kind == "opaque" and any("bicubic" in warning for warning in bicubic.warnings)
 
 
 def test_attention_products_and_softmax_axes(tmp_path):

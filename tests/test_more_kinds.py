@@ -165,3 +165,106 @@ def test_lrn_import_in_every_format(tmp_path):
         assert (layer.kind, layer.output_shape, layer.attr("size"), layer.attr("beta")) == ("lrn", (6, 6, 4), 5, 0.75)
         assert layer.attr("alpha") == pytest.approx(1e-4, rel=1e-6)
         assert learncost.analyze(m, ["bp"]).layers[1].macc["forward"] == 8 * 6 * 6 * 4 == 1_152
+
+
+# -- bilinear resize ------------------------------------------------------------------------------------
+
+BILINEAR = [  # a decoder's shape: down, up to a size that is no whole factor (3 x 3 -> 5 x 7), a skip after
+    {"name": "c1", "kind": "conv2d", "filters": 4, "kernel": 3, "stride": 2, "padding": "same", "activation": "relu"},
+    {"name": "up", "kind": "resize", "method": "bilinear", "size": [5, 7]},
+    {"name": "c2", "kind": "conv2d", "filters": 4, "kernel": 3, "padding": "same", "activation": "relu"},
+    {"name": "up2", "kind": "resize", "method": "bilinear", "scale": 2, "coordinates": "align_corners"},
+    {"name": "m", "kind": "mean", "axes": [0, 1]},
+    {"name": "fc", "kind": "dense", "units": 3},
+    {"name": "softmax", "kind": "softmax"},
+]
+
+
+def test_bilinear_resize_shapes_and_formulas():
+    """(6, 6, 2) -> c1 (3, 3, 4) -> up, bilinear to (5, 7, 4): 140 output elements, each 4 taps weighed:
+    forward 4 x 140 = 560; backward, each error scattered to its 4 taps times their weights: 560. up2 by whole
+    factors 2 x 2, corners aligned: (10, 14, 4), 560 elements, 2,240 each way. A nearest resize stays a block
+    copy (0 forward, one add per output element back)."""
+    m = _model(BILINEAR, (6, 6, 2))
+    up, up2 = m.by_name["up"], m.by_name["up2"]
+    assert up.output_shape == (5, 7, 4) and up.attrs == (("method", "bilinear"), ("size", (5, 7)),
+                                                         ("coordinates", "half_pixel"))
+    assert up2.output_shape == (10, 14, 4) and up2.attr("coordinates") == "align_corners"
+    f = _macc(m)
+    assert f["up"] == {"forward": 560, "backward": 560} and f["up2"] == {"forward": 2_240, "backward": 2_240}
+    nearest = _model([{"name": "c", "kind": "conv2d", "filters": 2, "kernel": 1},
+                      {"name": "up", "kind": "resize", "scale": [2, 3]}], (3, 3, 2), task="regression")
+    assert _macc(nearest)["up"] == {"backward": 6 * 9 * 2}
+    with pytest.raises(SpecError, match="whole factors: give scale"):
+        _model([{"kind": "resize", "size": [5, 7]}], (3, 3, 2))
+    with pytest.raises(SpecError, match="unknown coordinates"):
+        _model([{"kind": "resize", "method": "bilinear", "size": [5, 7], "coordinates": "tf_crop"}], (3, 3, 2))
+
+
+def test_bilinear_resize_executes_as_counted_and_matches_autograd(monkeypatch):
+    """verify under bp counts 4 per output element each way; the executed backward (PyTorch's own bilinear
+    scatter) gives autograd's gradients through both resizes."""
+    m = _model(BILINEAR, (6, 6, 2))
+    v = _verify_bp(m)
+    counted = {o.operation: o.counted for o in v.check("bp", "training").operations}
+    # dX: up 560, c2 (3 x 3 x 4 x 5 x 7 x 4 = 5,040), up2 2,240, the mean 560, fc 12; c1 (the first) none
+    assert counted["backward"] == 560 + 5_040 + 2_240 + 560 + 12 == 8_412
+    assert _gradients_match_autograd(monkeypatch, m) == 6
+
+
+def test_bilinear_resize_in_every_format(tmp_path):
+    """TFLite RESIZE_BILINEAR (its default mapping asymmetric; half-pixel centers; aligned corners), ONNX Resize in
+    linear mode (half_pixel) and Upsample (linear: asymmetric), Keras UpSampling2D with bilinear interpolation, torch
+    nn.Upsample and F.interpolate bilinear: a resize to (6, 10, 2) from (4, 4, 2), 4 x 120 = 480 MACC forward."""
+    pytest.importorskip("onnx")
+    import tflite
+    from onnx import helper
+
+    from test_import_coverage import _h5, _onnx
+    from tflite_writer import FLOAT32, TFLiteWriter
+
+    def bilinear_options(corners, centers):
+        def build(b):
+            tflite.ResizeBilinearOptionsStart(b)
+            tflite.ResizeBilinearOptionsAddAlignCorners(b, corners)
+            tflite.ResizeBilinearOptionsAddHalfPixelCenters(b, centers)
+            return tflite.ResizeBilinearOptionsEnd(b)
+
+        return tflite.BuiltinOptions.ResizeBilinearOptions, build
+
+    found = []
+    for corners, centers, want in ((False, False, "asymmetric"), (False, True, "half_pixel"),
+                                   (True, False, "align_corners")):
+        w = TFLiteWriter()
+        x, y = w.tensor("x", [1, 4, 4, 2], FLOAT32), w.tensor("y", [1, 6, 10, 2], FLOAT32)
+        w.op(tflite.BuiltinOperator.RESIZE_BILINEAR, [x, w.int32("size", [6, 10])], [y],
+             bilinear_options(corners, centers))
+        path = tmp_path / "bilinear.tflite"
+        path.write_bytes(w.bytes([x], [y]))
+        found.append((learncost.load_model(path), want))
+    sizes = helper.make_tensor("sizes", 7, [4], [1, 2, 6, 10])
+    path = tmp_path / "linear.onnx"
+    path.write_bytes(_onnx([helper.make_node("Resize", ["x", "", "", "sizes"], ["y"], mode="linear")], [sizes],
+                           (1, 2, 4, 4), opset=13))
+    found.append((learncost.load_model(path), "half_pixel"))
+    scales = helper.make_tensor("scales", 1, [4], [1.0, 1.0, 1.5, 2.5])
+    path.write_bytes(_onnx([helper.make_node("Upsample", ["x", "scales"], ["y"], mode="linear")], [scales],
+                           (1, 2, 4, 4), opset=9))
+    found.append((learncost.load_model(path), "asymmetric"))
+    config = {"class_name": "Sequential", "config": {"name": "m", "layers": [
+        {"class_name": "InputLayer", "config": {"name": "in", "batch_input_shape": [None, 3, 5, 2]}},
+        {"class_name": "UpSampling2D", "config": {"name": "up", "size": [2, 2], "interpolation": "bilinear"}}]}}
+    found.append((learncost.load_model(_h5(tmp_path, config)), "half_pixel"))
+    torch = pytest.importorskip("torch")
+
+    class Functional(torch.nn.Module):
+        def forward(self, x):
+            return torch.nn.functional.interpolate(x, size=(6, 10), mode="bilinear", align_corners=True)
+
+    found.append((learncost.from_torch(torch.nn.Upsample(size=(6, 10), mode="bilinear"), (1, 2, 4, 4)), "half_pixel"))
+    found.append((learncost.from_torch(Functional(), (1, 2, 4, 4)), "align_corners"))
+    for m, want in found:
+        (layer,) = m.layers[1:]
+        assert (layer.kind, layer.attr("method"), layer.output_shape, layer.attr("coordinates")) == \
+            ("resize", "bilinear", (6, 10, 2), want), m.source
+        assert learncost.analyze(m, ["bp"]).layers[1].macc["forward"] == 4 * 6 * 10 * 2 == 480

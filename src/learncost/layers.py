@@ -455,17 +455,38 @@ def _svdf(p: dict, ins: list[Shape], loc: str) -> Built:
                  attrs=(("units", units), ("rank", rank), ("memory", memory)))
 
 
+#: how a bilinear resize maps an output position onto the input: PyTorch's align_corners=False, ONNX's half_pixel and
+#: TFLite's half_pixel_centers (x_in = (x_out + 0.5) / scale - 0.5); corners aligned; TFLite's default (x_out / scale)
+RESIZE_COORDINATES = frozenset({"half_pixel", "align_corners", "asymmetric"})
+
+
 @kind("resize")
 def _resize(p: dict, ins: list[Shape], loc: str) -> Built:
-    """Nearest-neighbour upsampling by whole factors ``scale`` [H, W] (Keras UpSampling2D, TFLite
-    RESIZE_NEAREST_NEIGHBOR, ONNX Resize): each input element copied into a scale_H x scale_W block."""
+    """``method: nearest`` (the default): upsampling by whole factors ``scale`` [H, W] (Keras UpSampling2D, TFLite
+    RESIZE_NEAREST_NEIGHBOR, ONNX Resize), each input element copied into a scale_H x scale_W block.
+    ``method: bilinear``: any output ``size`` [H, W] (or whole factors ``scale``), each output element a weighted
+    sum of the four input elements around its position (``coordinates`` says where: ``RESIZE_COORDINATES``)."""
     src = _feature_map(ins[0], loc)
     method = p.get("method", "nearest")
-    if method != "nearest":
-        raise SpecError(f"method {method!r} is not modelled (nearest only: a bilinear resize weighs four inputs per "
-                        "output)", location=f"{loc}.method", hint="describe it as nearest, or as an opaque layer")
-    scale = _pair(p.get("scale"), "scale", loc)
-    return Built((src[0] * scale[0], src[1] * scale[1], src[2]), attrs=(("scale", tuple(scale)),))
+    if method not in ("nearest", "bilinear"):
+        raise SpecError(f"unknown method {method!r}", location=f"{loc}.method", hint="nearest or bilinear")
+    if method == "nearest":
+        if p.get("size") is not None:
+            raise SpecError("a nearest resize is by whole factors: give scale", location=f"{loc}.size",
+                            hint="a nearest resize to another size is not modelled; describe it as an opaque layer")
+        scale = _pair(p.get("scale"), "scale", loc)
+        return Built((src[0] * scale[0], src[1] * scale[1], src[2]), attrs=(("scale", tuple(scale)),))
+    coordinates = p.get("coordinates") or "half_pixel"
+    if coordinates not in RESIZE_COORDINATES:
+        raise SpecError(f"unknown coordinates {coordinates!r}", location=f"{loc}.coordinates",
+                        hint="valid: " + ", ".join(sorted(RESIZE_COORDINATES)))
+    if p.get("size") is not None:
+        size = _pair(p.get("size"), "size", loc)
+    else:
+        scale = _pair(p.get("scale"), "scale", loc)
+        size = (src[0] * scale[0], src[1] * scale[1])
+    return Built((size[0], size[1], src[2]), attrs=(("method", "bilinear"), ("size", tuple(size)),
+                                                    ("coordinates", coordinates)))
 
 
 def _positive_number(p: dict, field: str, loc: str, default: float) -> float:

@@ -283,6 +283,11 @@ def build_module(model: Model):
                 pre, self.saved_states = recurrent_forward(layer, self.ops[module_key(layer)], ins[0])
             elif k == "lrn":
                 pre = ins[0] * lrn_powers(layer, ins[0])[0]
+            elif k == "resize" and layer.attr("method") == "bilinear":
+                # PyTorch's two mappings; an asymmetric one (TFLite's default) runs as half_pixel: the same four
+                # taps per output, other weights
+                pre = F.interpolate(ins[0], size=layer.attr("size"), mode="bilinear",
+                                    align_corners=layer.attr("coordinates") == "align_corners")
             elif k == "resize":
                 pre = F.interpolate(ins[0], scale_factor=layer.attr("scale"), mode="nearest")
             elif k in ("reshape", "flatten"):

@@ -305,11 +305,26 @@ def matmul_input_error(layer: Layer, i: int) -> int:
 BILINEAR_KINDS = ("matmul",)
 
 
+#: the input elements a bilinear resize weighs into each output element
+BILINEAR_TAPS = 4
+
+
+@formula("resize", "forward")
+def resize_forward(d: Dims, layer: Layer) -> int:
+    """A nearest resize copies (0). A bilinear one weighs the 4 input elements around each output position, one
+    multiply-accumulate each, as TFLite's kernel computes it (the weights and positions depend on the shapes
+    only, constants of the layer): 4 * H_out * W_out * C_out."""
+    return BILINEAR_TAPS * d.H_out * d.W_out * d.C_out if layer.attr("method") == "bilinear" else 0
+
+
 @formula("resize", "backward")
 def resize_backward(d: Dims, layer: Layer) -> int:
     """A nearest resize copies each input into a block (no MACC forward); its error sums each block back
-    into the input it copies: one add per output element, H_out * W_out * C_out (as db sums its error)."""
-    return d.H_out * d.W_out * d.C_out
+    into the input it copies: one add per output element, H_out * W_out * C_out (as db sums its error).
+    A bilinear one scatters each output's error to its 4 inputs times their weights, one multiply-accumulate
+    each: 4 * H_out * W_out * C_out."""
+    taps = BILINEAR_TAPS if layer.attr("method") == "bilinear" else 1
+    return taps * d.H_out * d.W_out * d.C_out
 
 
 #: the backward pass's MACC per input, for kinds whose inputs get different errors: (layer, input

@@ -359,6 +359,9 @@ def _permute(w: _Walk, x: _Layer) -> bool:
 def _upsampling(w: _Walk, x: _Layer) -> bool:
     size = x.cfg.get("size", (2, 2))
     size = [size, size] if isinstance(size, int) else list(size)
+    if x.cfg.get("interpolation", "nearest") == "bilinear":  # tf.image.resize: half-pixel centers
+        w.b.add(x.lname, "resize", x.srcs, [x.lname], method="bilinear", scale=size, dtype=w.dtype)
+        return True
     if x.cfg.get("interpolation", "nearest") != "nearest":
         w.b.opaque(f"UpSampling2D ({x.cfg.get('interpolation')})", x.pos, x.lname, x.srcs, [x.lname], ())
         return False

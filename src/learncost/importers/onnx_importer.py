@@ -442,17 +442,35 @@ def _concat(n: _Node) -> None:
     n.opaque(f"Concat (axis {n.a.get('axis')})", n.live)
 
 
+#: ONNX Resize's coordinate_transformation_mode as the IR's bilinear ``coordinates`` (Upsample's linear mode is
+#: asymmetric); tf_crop_and_resize and half_pixel_symmetric stay opaque
+LINEAR_COORDINATES = {b"half_pixel": "half_pixel", b"pytorch_half_pixel": "half_pixel",
+                      b"align_corners": "align_corners", b"asymmetric": "asymmetric"}
+
+
 @HANDLERS("Resize", "Upsample")
 def _resize(n: _Node) -> None:
     """Nearest by whole factors; any coordinate mapping but align_corners and tf_crop_and_resize selects
-    block copies at whole factors (half_pixel with rounding included)."""
+    block copies at whole factors (half_pixel with rounding included). Linear (bilinear on H and W, N and C
+    kept) to any size."""
     mode = n.a.get("mode", b"nearest")
-    mapping = n.a.get("coordinate_transformation_mode", b"half_pixel")
+    mapping = n.a.get("coordinate_transformation_mode", b"half_pixel" if n.op == "Resize" else b"asymmetric")
+    if mode in (b"linear", b"bilinear") and n.live:
+        _resize_linear(n, mapping)
+        return
     scale = whole_scale(n.g.shape_of(n.live[0], f"input of {n.op}"), n.y) if n.live else None
     if mode != b"nearest" or mapping in (b"align_corners", b"tf_crop_and_resize") or scale is None:
         n.opaque(f"{n.op} ({mode.decode()}, {mapping.decode()})" if scale else f"{n.op} (not a whole factor)")
         return
     n.add("resize", n.live[:1], scale=scale)
+
+
+def _resize_linear(n: _Node, mapping: bytes) -> None:
+    src, y = n.g.shape_of(n.live[0], f"input of {n.op}"), n.y
+    if len(src) != 3 or len(y) != 3 or src[2] != y[2] or mapping not in LINEAR_COORDINATES:
+        n.opaque(f"{n.op} (linear, {mapping.decode()}{'' if len(y) == 3 and src[2] == y[2] else ', beyond H and W'})")
+        return
+    n.add("resize", n.live[:1], method="bilinear", size=y[:2], coordinates=LINEAR_COORDINATES[mapping])
 
 
 @HANDLERS("LRN")

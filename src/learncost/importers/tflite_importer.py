@@ -368,6 +368,18 @@ def _resize(g: _Graph, op: _Op) -> None:
         op.add(g, "resize", [op.ins[0]], scale=scale, dtype=op.ydt)
 
 
+@HANDLERS("RESIZE_BILINEAR")
+def _resize_bilinear(g: _Graph, op: _Op) -> None:
+    """To the output's size, positions mapped as the options say (TFLite's default: asymmetric, x_out / scale)."""
+    opt = op.options(g, g.tflite.ResizeBilinearOptions, False)
+    corners, centers = (opt.AlignCorners(), opt.HalfPixelCenters()) if opt is not None else (False, False)
+    coordinates = "align_corners" if corners else "half_pixel" if centers else "asymmetric"
+    if len(op.y) != 3 or len(g.shape(op.ins[0])) != 4:
+        op.opaque(g, f"{op.opname} (not on a 4-D feature map)", [op.ins[0]])
+        return
+    op.add(g, "resize", [op.ins[0]], method="bilinear", size=op.y[:2], coordinates=coordinates, dtype=op.ydt)
+
+
 @HANDLERS("LOCAL_RESPONSE_NORMALIZATION")
 def _lrn(g: _Graph, op: _Op) -> None:
     """TFLite's window is 2 radius + 1 channels and its alpha multiplies the plain sum of squares; the IR's

@@ -238,13 +238,16 @@ def _adaptive_pool(n: _Node):
     n.add("avg_pool2d" if avg else "max_pool2d", n.srcs[:1], kernel=k, stride=k, dtype=n.dtype)
 
 
-@MODULES("Upsample", "UpsamplingNearest2d")
+@MODULES("Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d")
 @FUNCTIONS("interpolate", "upsample")
 def _resize(n: _Node):
     if n.node.op == "call_module":
         mode, corners = n.target.mode, n.target.align_corners
     else:
         mode, corners = n.node.kwargs.get("mode", "nearest"), n.node.kwargs.get("align_corners")
+    if mode == "bilinear" and n.srcs and len(n.y) == 3:  # any size; align_corners=False is half_pixel
+        return n.add("resize", n.srcs[:1], method="bilinear", size=list(n.y[:2]),
+                     coordinates="align_corners" if corners else "half_pixel", dtype=n.dtype)
     scale = whole_scale(n.shape_of(n.srcs[0]), n.y) if n.srcs else None
     if mode != "nearest" or corners or scale is None:
         return n.opaque(f"{n.kind} ({mode})" if scale else f"{n.kind} (not a whole factor)")

@@ -17,6 +17,8 @@ Counting rules (one MAC = one multiply-accumulate; a plain add or multiply count
   such as ``add(x, y, alpha=a)`` is one); ``addcmul``/``addcdiv`` (x + a y z, x + a y / z): two.
 - reductions (sum, mean): one per input element (a mean's division folded in, as an average pool's).
 - random numbers (F regenerated from a seed): one per value generated.
+- bilinear upsampling: 4 per output element (the weighted sum of its 4 neighbours); its backward 4 per
+  output-error element (scattered to the 4, weighted).
 Operators outside these rules (activations and their derivatives, exp, padding, copies,
 views) execute no MAC; they are tallied by name so a report can show what was not counted.
 """
@@ -122,6 +124,14 @@ def _generated(args, kwargs, out):
     return out.numel()
 
 
+def _bilinear(args, kwargs, out):
+    return 4 * out.numel()
+
+
+def _bilinear_backward(args, kwargs, out):
+    return 4 * args[0].numel()
+
+
 HANDLERS = {
     aten.mm: _mm, aten.addmm: _mm, aten.bmm: _bmm, aten.baddbmm: _bmm, aten.dot: _dot, aten.vdot: _dot,
     aten.mv: _mv, aten.addmm_: _mm,
@@ -133,6 +143,7 @@ HANDLERS = {
     aten.sum: _reduce, aten.mean: _reduce, aten.addcmul: _fused_two, aten.addcmul_: _fused_two,
     aten.addcdiv: _fused_two, aten.addcdiv_: _fused_two, aten.rand: _generated, aten.uniform_: _generated,
     aten.randn: _generated, aten.normal_: _generated,
+    aten.upsample_bilinear2d: _bilinear, aten.upsample_bilinear2d_backward: _bilinear_backward,
 }
 
 

@@ -583,6 +583,9 @@ def _input_gradient(s: Step, layer: Layer, g, in_shape, aligned: bool = False, i
             if index == 0:
                 return from_ir(torch.matmul(gi, to_ir(value(1), sb).transpose(-1, -2)), sa)
             return from_ir(torch.matmul(to_ir(value(0), sa).transpose(-1, -2), gi), sb)
+        if layer.kind == "resize" and layer.attr("method") == "bilinear":  # each error to its 4 taps, weighted
+            return torch.ops.aten.upsample_bilinear2d_backward(
+                g, list(layer.attr("size")), list(in_shape), layer.attr("coordinates") == "align_corners")
         if layer.kind == "resize":  # each block's errors summed into the input element it copies
             n, c, h, w = in_shape
             sh, sw = layer.attr("scale")
