@@ -182,3 +182,104 @@ def test_onnx_exported_by_torch(tmp_path):
                                  "bias_vectors": 2}, {"name": "fc", "kind": "dense", "units": 3}], (5, 10))
     assert forward == [0, 3040, 24]
     assert learncost.verify(m, ["bp"]).unexplained == []
+
+
+# -- PyTorch -------------------------------------------------------------------------------------------------
+
+def _torch():
+    return pytest.importorskip("torch")
+
+
+def _net(forward, **modules):
+    torch = _torch()
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            for k, v in modules.items():
+                setattr(self, k, v)
+
+    Net.forward = forward
+    return Net()
+
+
+def test_torch_lstm_last_step():
+    """``y, (h, c) = lstm(x)`` then ``fc(y[:, -1])``: the last step only, return_sequences false; the unread h and c
+    no layer. T 5, F 10, u 8: forward 5 (32 x 18 + 32) = 3,040; weights 32 x 18 = 576, PyTorch's two bias vectors
+    2 x 32 = 64; dense 8 -> 3: 24."""
+    nn = _torch().nn
+
+    def forward(self, x):
+        y, (h, c) = self.rnn(x)
+        return self.fc(y[:, -1])
+
+    m = learncost.from_torch(_net(forward, rnn=nn.LSTM(10, 8, batch_first=True), fc=nn.Linear(8, 3)), (1, 5, 10))
+    forward = _same_as_spec(m, [{"name": "l", "kind": "lstm", "units": 8, "return_sequences": False,
+                                 "bias_vectors": 2}, {"name": "fc", "kind": "dense", "units": 3}], (5, 10))
+    assert forward == [0, 3040, 24]
+    assert _layers(m)[1] == ("lstm", (8,), 576, 64, False)
+    assert learncost.verify(m, ["bp"]).unexplained == []
+
+
+def test_torch_gru_time_major_h_n():
+    """batch_first=False, input (T, 1, F), ``fc(h_n[-1])``: T 5, F 10, u 8: forward 5 (24 x 18 + 7 x 8) = 5 x 488 =
+    2,440; dense 24."""
+    nn = _torch().nn
+
+    def forward(self, x):
+        return self.fc(self.rnn(x)[1][-1])
+
+    m = learncost.from_torch(_net(forward, rnn=nn.GRU(10, 8), fc=nn.Linear(8, 3)), (5, 1, 10))
+    forward = _same_as_spec(m, [{"name": "g", "kind": "gru", "units": 8, "return_sequences": False},
+                                {"name": "fc", "kind": "dense", "units": 3}], (5, 10))
+    assert forward == [0, 2440, 24]
+    assert learncost.verify(m, ["bp"]).unexplained == []
+
+
+def test_torch_stacked_cells_after_a_dense_layer():
+    """dense 6 -> 30, viewed (1, 5, 6) batch first (the IR's (1, 6, 5) of a 3-D tensor, reshaped to the (5, 6) the
+    cell reads), LSTM every step (read by the GRU), GRU without bias, its last step, dense. LSTM T 5, F 6, u 5:
+    5 (20 x 11 + 20) = 1,200; GRU T 5, F 5, u 4: 5 (12 x 9 + 28) = 680; dense 180 and 8."""
+    nn = _torch().nn
+
+    def forward(self, x):
+        y, _ = self.lstm(self.a(x).view(1, 5, 6))
+        z, _ = self.gru(y)
+        return self.fc(z[:, -1])
+
+    m = learncost.from_torch(_net(forward, a=nn.Linear(6, 30), lstm=nn.LSTM(6, 5, batch_first=True),
+                                  gru=nn.GRU(5, 4, batch_first=True, bias=False), fc=nn.Linear(4, 2)), (1, 6))
+    forward = _same_as_spec(m, [{"name": "a", "kind": "dense", "units": 30},
+                                {"name": "v", "kind": "reshape", "shape": [1, 6, 5]},
+                                {"name": "s", "kind": "reshape", "shape": [5, 6]},
+                                {"name": "l", "kind": "lstm", "units": 5, "bias_vectors": 2},
+                                {"name": "g", "kind": "gru", "units": 4, "return_sequences": False, "use_bias": False},
+                                {"name": "fc", "kind": "dense", "units": 2}], (6,))
+    assert forward == [0, 180, 0, 0, 1200, 680, 8]
+    assert learncost.verify(m, ["bp"]).unexplained == []
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda nn: nn.LSTM(4, 3, num_layers=2, batch_first=True), "num_layers > 1"),
+    (lambda nn: nn.GRU(4, 3, bidirectional=True, batch_first=True), "bidirectional"),
+    (lambda nn: nn.LSTM(4, 3, proj_size=2, batch_first=True), "proj_size"),
+])
+def test_torch_variants_are_refused_in_one_line(make, match):
+    nn = _torch().nn
+
+    def forward(self, x):
+        return self.rnn(x)[0]
+
+    with pytest.raises(ImportFailure, match=match) as err:
+        learncost.from_torch(_net(forward, rnn=make(nn)), (1, 3, 4))
+    assert "\n" not in err.value.line() and err.value.code == "LC-IMPORT-UNSUPPORTED"
+
+
+def test_torch_cell_state_read_is_refused():
+    nn = _torch().nn
+
+    def forward(self, x):
+        return self.rnn(x)[1][1]
+
+    with pytest.raises(ImportFailure, match="cell state c_n read"):
+        learncost.from_torch(_net(forward, rnn=nn.LSTM(4, 3, batch_first=True)), (1, 3, 4))

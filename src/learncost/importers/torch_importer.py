@@ -132,10 +132,12 @@ def _load_module(module, input_shape, name: str | None, classes: int | None, all
             b.alias[node.name] = "input"
             shapes[node.name] = tuple(to_hwc(shape[1:]))
             continue
-        if node.op == "output" or meta(node) is None:
+        if node.op == "output" or node.name in b.alias:  # (a recurrent cell names its getitem nodes itself)
+            continue
+        if meta(node) is None and not _is_cell(node, modules):  # a tuple, read through getitem nodes
             continue
         srcs = [a.name for a in node.all_input_nodes if meta(a) is not None]
-        y = tuple(to_hwc([int(d) for d in meta(node).shape[1:]]))
+        y = tuple(to_hwc([int(d) for d in meta(node).shape[1:]])) if meta(node) is not None else ()
         shapes[node.name] = y
         if node.op == "call_module":
             target = modules.get(node.target)
@@ -449,3 +451,87 @@ def _cat(n: _Node):
     if rank != 4 or dim % rank == 0:
         return n.opaque()
     n.add("concat", parts, axis=_ir_axis(dim, 4), dtype=n.dtype)
+
+
+# -- recurrent cells ---------------------------------------------------------------------------------------
+#
+# ``nn.LSTM`` returns (output, (h_n, c_n)), ``nn.GRU`` (output, h_n): fx reads them through getitem nodes, which
+# the cell names itself (no layer): output is every step's h_t (return_sequences), output's last step and h_n
+# the last h_T alone. A batch of one: h_n's (1, 1, H) is the vector h_T.
+
+CELLS = ("LSTM", "GRU")
+
+
+def _is_cell(node, modules) -> bool:
+    return node.op == "call_module" and any(c.__name__ in CELLS for c in type(modules.get(node.target)).__mro__)
+
+
+def _items(node) -> dict:
+    """getitem users of a node by index."""
+    import operator
+
+    return {u.args[1]: u for u in node.users if u.target is operator.getitem and len(u.args) == 2}
+
+
+def _last_step(node, steps: int, batch_first: bool) -> bool:
+    """``output[:, -1]`` (batch first) or ``output[-1]`` (time-major), T - 1 for -1 too."""
+    import operator
+
+    if node.target is not operator.getitem:
+        return False
+    index = node.args[1] if isinstance(node.args[1], tuple) else (node.args[1],)
+    at = 1 if batch_first else 0
+    return len(index) > at and index[at] in (-1, steps - 1) and all(
+        i == slice(None) for k, i in enumerate(index) if k != at)
+
+
+@MODULES(*CELLS)
+def _cell(n: _Node):
+    """One layer, one direction: ``lstm`` or ``gru`` with PyTorch's two bias vectors (``bias_vectors: 2``)."""
+    t, node = n.target, n.node
+    variant = ("num_layers > 1" if t.num_layers > 1 else "bidirectional" if t.bidirectional
+               else "a projection (proj_size)" if getattr(t, "proj_size", 0) else
+               "an initial state passed in" if len(node.args) > 1 or node.kwargs else None)
+    if variant:
+        raise ImportFailure(f"{n.b.origin}: {n.kind} {node.target!r} has {variant}; learncost's {n.kind.lower()} is "
+                            "one layer, one direction, from zero states", code="LC-IMPORT-UNSUPPORTED",
+                            hint="stack single-layer unidirectional cells, or write the model as a spec")
+    x = node.args[0]
+    raw = [int(d) for d in x.meta["tensor_meta"].shape]
+    steps, features = (raw[1], raw[2]) if t.batch_first else (raw[0], raw[2])
+    units = t.hidden_size
+    items = _items(node)
+    out = items.get(0)
+    states = items.get(1)
+    pair = {k % 2: u for k, u in _items(states).items()} if n.kind == "LSTM" and states is not None else {}
+    h_n, c_n = (pair.get(0), pair.get(1)) if n.kind == "LSTM" else (states, None)
+    if c_n is not None and c_n.users:
+        raise ImportFailure(f"{n.b.origin}: {n.kind} {node.target!r} has its cell state c_n read; learncost's lstm "
+                            "outputs h only", code="LC-IMPORT-UNSUPPORTED", hint="read output or h_n")
+    readers = list(out.users) if out is not None else []
+    last = [u for u in readers if _last_step(u, steps, t.batch_first)]
+    sequences = len(last) < len(readers)
+    # h_n[0] / h_n[-1]: the one layer's h_T, as h_n itself
+    h_reads = [h_n, *(u for k, u in _items(h_n).items() if k in (0, -1))] if h_n is not None and h_n.users else []
+    src = x.name
+    if src == "input" or n.b.source(src) == "input" and not any("input" in lr["inputs"] for lr in n.b.layers):
+        n.b.input_shape = [steps, features]
+    elif n.shapes[src] != (steps, features):
+        if not t.batch_first:
+            raise ImportFailure(f"{n.b.origin}: {n.kind} {node.target!r} reads a time-major input computed by the "
+                                "module", code="LC-IMPORT-UNSUPPORTED", hint="use batch_first=True")
+        n.b.add(node.name + "_sequence", "reshape", [src], [node.name + "_sequence"], shape=[steps, features],
+                dtype=n.dtype)
+        src = node.name + "_sequence"
+    whole = [node, out, h_n] if sequences else [node, out, *last, *h_reads, h_n]
+    named = list(dict.fromkeys(u.name for u in [*whole, states, c_n] if u is not None))
+    name = n.b.add(node.name, n.kind.lower(), [src], named, expect=(steps, units) if sequences else (units,),
+                   units=units, return_sequences=sequences, bias_vectors=2 if t.bias else None, use_bias=t.bias,
+                   **n.common)
+    for u in named:
+        n.shapes[u] = (steps, units) if sequences else (units,)
+    if sequences and (last or h_reads):  # the last step where the sequence is read whole too: a slice
+        n.b.add(name + "_last", "slice", [name], [u.name for u in [*last, *h_reads]], expect=(1, units),
+                begin=[steps - 1, 0], end=[steps, units], dtype=n.dtype)
+        for u in [*last, *h_reads]:
+            n.shapes[u.name] = (1, units)
