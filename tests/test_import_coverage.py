@@ -140,13 +140,15 @@ def _onnx_test_data() -> Path:
 
 
 @pytest.mark.parametrize("name", ["squeezenet", "vgg19", "resnet50", "inception_v2", "bvlc_alexnet", "zfnet512",
-                                  "inception_v1"])
+                                  "inception_v1", "densenet121"])
 def test_onnx_zoo_light_graphs_import_and_match_an_independent_count(name):
     """The onnx wheel's light model-zoo graphs store every weight as ConstantOfShape: they import
     without --allow-unsupported, and learncost's convolution and Gemm forward MACC equal a count made
     here from the graph itself (onnx's shape inference: output elements x C_in / group x kernel); so do
     the LRN layers' (AlexNet, ZFNet, Inception-v1): per output element the square, the size taps of the
-    window sum, the scale and bias, the product by the power, (size + 3) x output elements."""
+    window sum, the scale and bias, the product by the power, (size + 3) x output elements. DenseNet's batch
+    normalizations (BatchNormalization, then Mul and Add by its scale and shift) after a concatenation or a pool
+    are batch_norm layers, 2 per element; those after a convolution fold into it, as before."""
     import onnx
     from onnx import shape_inference
 
@@ -175,6 +177,15 @@ def test_onnx_zoo_light_graphs_import_and_match_an_independent_count(name):
     assert learn == count > 0
     assert sum(v for layer, v in _forward(m).items() if m.by_name[layer].kind == "lrn") == lrn
     assert (lrn > 0) == (name in ("bvlc_alexnet", "zfnet512", "inception_v1"))
+    producer = {out: node for node in g.node for out in node.output}
+    unfolded = 0
+    for node in g.node:  # a Mul after a BatchNormalization that reads no Conv: scale and shift, 2 per element
+        bn = producer.get(node.input[0])
+        if node.op_type == "Mul" and bn is not None and bn.op_type == "BatchNormalization" and \
+                producer[bn.input[0]].op_type != "Conv":
+            unfolded += 2 * math.prod(shapes[node.output[0]][1:])
+    assert sum(v for layer, v in _forward(m).items() if m.by_name[layer].kind == "batch_norm") == unfolded
+    assert (unfolded > 0) == (name == "densenet121")
 
 
 def test_onnx_test_data_never_crashes_with_allow_unsupported():

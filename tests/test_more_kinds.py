@@ -268,3 +268,76 @@ def test_bilinear_resize_in_every_format(tmp_path):
         assert (layer.kind, layer.attr("method"), layer.output_shape, layer.attr("coordinates")) == \
             ("resize", "bilinear", (6, 10, 2), want), m.source
         assert learncost.analyze(m, ["bp"]).layers[1].macc["forward"] == 4 * 6 * 10 * 2 == 480
+
+
+# -- batch normalization left unfolded ------------------------------------------------------------------
+
+BATCH_NORM = [  # DenseNet's order: a concatenation, its batch normalization (with ReLU), a convolution
+    {"name": "c1", "kind": "conv2d", "filters": 3, "kernel": 3, "padding": "same", "activation": "relu"},
+    {"name": "cat", "kind": "concat", "inputs": ["input", "c1"]},
+    {"name": "bn", "kind": "batch_norm", "activation": "relu"},
+    {"name": "c2", "kind": "conv2d", "filters": 4, "kernel": 1},
+    {"name": "bn2", "kind": "batch_norm", "shift": False},
+    {"name": "m", "kind": "mean", "axes": [0, 1]},
+    {"name": "fc", "kind": "dense", "units": 3},
+    {"name": "softmax", "kind": "softmax"},
+]
+
+
+def test_batch_norm_shapes_and_formulas():
+    """(4, 4, 2) joined with c1 (4, 4, 3): bn on (4, 4, 5), E = 80, 5 scales and 5 shifts. Forward y = gamma' x +
+    beta': a multiply and an add per element, 160; backward gamma' g: 80; dgamma' = sum of g x over the 16
+    positions: 80; dbeta' = sum of g: 80. bn2 (no shift) on (4, 4, 4), E = 64: forward 64, backward 64, dgamma'
+    64, no bias. Under a setup training everything, both are trained as a layer's weights, whole."""
+    m = _model(BATCH_NORM, (4, 4, 2))
+    bn, bn2 = m.by_name["bn"], m.by_name["bn2"]
+    assert (bn.output_shape, bn.weights, bn.biases, bn.has_weights) == ((4, 4, 5), 5, 5, True)
+    assert (bn2.weights, bn2.biases, bn2.attr("shift")) == (4, 0, False)
+    f = _macc(m)
+    assert f["bn"] == {"forward": 160, "backward": 80, "weight_update": 80, "bias_gradient": 80}
+    assert f["bn2"] == {"forward": 64, "backward": 64, "weight_update": 64}
+    from learncost.errors import SetupError
+    from learncost.setups import build, load
+
+    base = {k: v for k, v in load("int8-fp32grad").model_dump().items() if k != "parameters"}
+    half = build({**base, "update": {"weights": {"layers": {"bn": 0.5}}, "biases": "none"}}, "test")
+    with pytest.raises(SetupError, match="scale whole"):
+        learncost.analyze(m, ["bp"], setup=half)
+
+
+def test_batch_norm_executes_as_counted_and_matches_autograd(monkeypatch):
+    """verify under bp: forward 2 E (1 E unshifted), dX gamma' g, dgamma' and dbeta' as counted; the reference's
+    gradients of every layer (the batch normalizations' scales and shifts included) equal autograd's."""
+    m = _model(BATCH_NORM, (4, 4, 2))
+    v = _verify_bp(m)
+    counted = {o.operation: o.counted for o in v.check("bp", "training").operations}
+    # dW: c1 (3 x 3 x 2 x 4 x 4 x 3 = 864) + bn 80 + c2 (5 x 4 x 16 = 320) + bn2 64 + fc (4 x 3 = 12)
+    assert counted["weight_update"] == 864 + 80 + 320 + 64 + 12 == 1_340
+    assert _gradients_match_autograd(monkeypatch, m) == 9  # c1, bn, c2, fc: weight and bias; bn2: its scale
+
+
+def test_batch_norm_folds_by_default_and_unfolds_only_where_nothing_absorbs_it(tmp_path):
+    """ONNX: a BatchNormalization stays folded (the paper's assumption, unchanged); the Mul and Add by per-channel
+    constants after it that no linear layer absorbs (DenseNet's, after a concatenation) become one batch_norm
+    layer with its scale and shift; a Mul and Add after a convolution still fold into it."""
+    pytest.importorskip("onnx")
+    from onnx import helper
+
+    from test_import_coverage import _onnx, _zeros
+
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"]), helper.make_node("Concat", ["x", "c"], ["cat"], axis=1),
+             helper.make_node("BatchNormalization", ["cat", "s", "b", "mu", "var"], ["bn"]),
+             helper.make_node("Mul", ["bn", "scale"], ["sc"]), helper.make_node("Add", ["sc", "shift"], ["sh"]),
+             helper.make_node("Relu", ["sh"], ["r"]), helper.make_node("Conv", ["r", "w2"], ["c2"]),
+             helper.make_node("Mul", ["c2", "scale2"], ["c2s"]), helper.make_node("Add", ["c2s", "shift2"], ["y"])]
+    inits = [_zeros("w", 3, 2, 1, 1), *(_zeros(k, 5) for k in ("s", "b", "mu", "var")), _zeros("scale", 1, 5, 1, 1),
+             _zeros("shift", 1, 5, 1, 1), _zeros("w2", 4, 5, 1, 1), _zeros("scale2", 1, 4, 1, 1),
+             _zeros("shift2", 1, 4, 1, 1)]
+    path = tmp_path / "dense_block.onnx"
+    path.write_bytes(_onnx(nodes, inits, (1, 2, 4, 4)))
+    m = learncost.load_model(path)
+    assert [(lr.kind, lr.output_shape, lr.weights, lr.biases, lr.activation) for lr in m.layers[1:]] == [
+        ("conv2d", (4, 4, 3), 6, 0, None), ("concat", (4, 4, 5), 0, 0, None), ("batch_norm", (4, 4, 5), 5, 5, "relu"),
+        ("conv2d", (4, 4, 4), 20, 0, None)]
+    assert any("batch normalization" in w for w in m.warnings)
+    assert _macc(m)[m.layers[3].name]["forward"] == 2 * 4 * 4 * 5 == 160

@@ -489,6 +489,18 @@ def _resize(p: dict, ins: list[Shape], loc: str) -> Built:
                                                     ("coordinates", coordinates)))
 
 
+@kind("batch_norm")
+def _batch_norm(p: dict, ins: list[Shape], loc: str) -> Built:
+    """Batch normalization left unfolded, its statistics frozen and folded into a per-channel scale and shift
+    (the last axis: channels): y = gamma' x + beta', gamma' = gamma / sqrt(var + eps), beta' = beta - mean gamma'.
+    Only where a spec asks for it or an importer meets a scale no layer before it absorbs: folding stays the
+    default. gamma' are its weights, beta' its biases (``shift: false``: none), trained as a layer's when a setup
+    trains them (``ir.WEIGHT_KINDS``), whole."""
+    channels = ins[0][-1]
+    shift = bool(p.get("shift", True))
+    return Built(ins[0], weights=channels, biases=channels if shift else 0, attrs=() if shift else (("shift", False),))
+
+
 def _positive_number(p: dict, field: str, loc: str, default: float) -> float:
     value = p.get(field, default) if p.get(field) is not None else default
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:

@@ -15,8 +15,8 @@ from .ir import Layer, Model
 EXECUTABLE = frozenset({"input", "conv2d", "depthwise_conv2d", "dense", "avg_pool2d", "max_pool2d", "pad", "add",
                         "concat", "reshape", "flatten", "softmax", "quantize", "dequantize", "mul", "sub",
                         "activation", "mean", "transpose", "slice", "resize", "matmul", "layer_norm", "lstm", "gru",
-                        "svdf", "lrn"})
-PARAMETRIC = frozenset({"conv2d", "depthwise_conv2d", "dense", "lstm", "gru", "svdf"})
+                        "svdf", "lrn", "batch_norm"})
+PARAMETRIC = frozenset({"conv2d", "depthwise_conv2d", "dense", "lstm", "gru", "svdf", "batch_norm"})
 #: activations a layer of another kind can carry fused and the reference can differentiate (from the
 #: layer's output, or a mask); the others need their input and run as ``activation`` layers
 FUSABLE = frozenset({"relu", "relu6", "relu_n1_to_1", "sigmoid", "tanh", "leaky_relu", "elu"})
@@ -180,6 +180,15 @@ def build_module(model: Model):
                 frames = torch.rand(layer.attr("memory") - 1, layer.attr("units") * layer.attr("rank")) * 0.5
                 self.register_buffer("history", frames)
 
+    class _ChannelAffine(nn.Module):
+        """An unfolded batch normalization's per-channel scale and shift (trainable, as a layer's weights)."""
+
+        def __init__(self, layer: Layer):
+            super().__init__()
+            c = layer.output_shape[-1]
+            self.weight = nn.Parameter(torch.empty(c).uniform_(0.5, 1.5))
+            self.bias = nn.Parameter(torch.empty(c).uniform_(-0.1, 0.1)) if layer.biases else None
+
     class Net(nn.Module):
         def __init__(self):
             super().__init__()
@@ -208,6 +217,8 @@ def build_module(model: Model):
                 return _Recurrent(layer)
             if layer.kind == "activation" and layer.activation == "prelu":
                 return _Slopes(layer.weights)
+            if layer.kind == "batch_norm":
+                return _ChannelAffine(layer)
             if layer.kind == "layer_norm" and layer.weights:
                 return _Affine(layer.weights)
             return None
@@ -281,6 +292,11 @@ def build_module(model: Model):
                 pre = from_ir(torch.matmul(a, b), layer.output_shape)
             elif k in ("lstm", "gru", "svdf"):
                 pre, self.saved_states = recurrent_forward(layer, self.ops[module_key(layer)], ins[0])
+            elif k == "batch_norm":  # channels last in the IR's order: gamma' x + beta', 2 per element (1 unshifted)
+                shape, affine = layer.output_shape, self.ops[module_key(layer)]
+                x = to_ir(ins[0], shape)
+                y = torch.addcmul(affine.bias, x, affine.weight) if affine.bias is not None else x * affine.weight
+                pre = from_ir(y, shape)
             elif k == "lrn":
                 pre = ins[0] * lrn_powers(layer, ins[0])[0]
             elif k == "resize" and layer.attr("method") == "bilinear":

@@ -486,3 +486,32 @@ def lrn_backward(d: Dims, layer: Layer) -> int:
     g a s^(-beta-1) (2 E; the powers are not MACC), its window sums (n E), times a_j (E) and the subtraction
     scaled by 2 alpha beta / n (one multiply-accumulate, E): (2 n + 7) E."""
     return (2 * layer.attr("size") + 7) * layer.output_elements
+
+
+# -- batch normalization left unfolded: y = gamma' x + beta' per channel, the frozen statistics folded in ----------
+
+
+@formula("batch_norm", "forward")
+def batch_norm_forward(d: Dims, layer: Layer) -> int:
+    """A multiply and an add per element, as ``mul`` and ``add`` count them (and a layer normalization's gamma x_hat
+    + beta): 2 * H_out * W_out * C_out; E without the shift."""
+    return (2 if layer.biases else 1) * layer.output_elements
+
+
+@formula("batch_norm", "backward")
+def batch_norm_backward(d: Dims, layer: Layer) -> int:
+    """dx = gamma' g: one multiply per element, H_out * W_out * C_out (the statistics are constants)."""
+    return layer.output_elements
+
+
+@formula("batch_norm", "weight_update")
+def batch_norm_weight_update(d: Dims, layer: Layer) -> int:
+    """dgamma'_c = sum over positions of g x: one multiply-accumulate per element of the kept input,
+    H_out * W_out * C_out (dbeta' is ``bias_gradient``: the error summed, one add per element)."""
+    return layer.output_elements
+
+
+formula("batch_norm", "goodness")(goodness)
+formula("batch_norm", "normalization")(normalization)
+formula("batch_norm", "local_error")(local_error)
+formula("batch_norm", "bias_gradient")(bias_gradient)

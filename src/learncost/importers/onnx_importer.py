@@ -389,7 +389,7 @@ def _pad(n: _Node) -> None:
 def _add(n: _Node) -> None:
     if len(n.live) >= 2:
         n.add("add", n.live)
-    elif not _fold_bias(n.g, n.live[0], n.outs, n.node.input) and not _fold_affine(n):
+    elif not _fold_bias(n.g, n.live[0], n.outs, n.node.input) and not _fold_affine(n) and not _channel_affine(n):
         n.opaque("Add (with a constant)", n.live)
 
 
@@ -399,13 +399,13 @@ def _elementwise(n: _Node) -> None:
     constant, a scale or shift folded as batch normalization is."""
     if len(n.live) >= 2:
         n.add(n.op.lower(), n.live)
-    elif not _fold_affine(n):
+    elif not _fold_affine(n) and not _channel_affine(n):
         n.opaque(f"{n.op} (with a constant)", n.live)
 
 
 @HANDLERS("Div")
 def _div(n: _Node) -> None:
-    if not (len(n.live) == 1 and n.node.input[0] == n.live[0] and _fold_affine(n)):
+    if not (len(n.live) == 1 and n.node.input[0] == n.live[0] and (_fold_affine(n) or _channel_affine(n))):
         n.opaque()
 
 
@@ -425,6 +425,33 @@ def _fold_affine(n: _Node) -> bool:
     if dims is None or math.prod(dims) not in (1, y[-1]):
         return False
     g.b.skip(n.live[0], list(n.node.output), "constant scale or shift after a linear layer (batch normalization)")
+    return True
+
+
+def _channel_affine(n: _Node) -> bool:
+    """A per-channel scale no linear layer before it absorbs (DenseNet's batch normalization after a concatenation,
+    exported as BatchNormalization then Mul and Add by its scale and shift) is a ``batch_norm`` layer, its scale as
+    weights; an Add or Sub of a per-channel constant right after one without a shift becomes its shift. The
+    constant must hold one value per channel on the channel axis."""
+    g = n.g
+    const = next((name for name in n.node.input if name in g.consts), None)
+    dims = g.consts[const].dims if const is not None else None
+    y = n.y
+    rank = len(g.shapes.get(n.live[0], []))
+    if dims is None or rank not in (2, 4) or y[-1] < 2 or math.prod(dims) != y[-1] or \
+            [d for d in dims[-3 if rank == 4 else -1:] if d != 1] != [y[-1]] or \
+            (rank == 4 and (len(dims) < 3 or dims[-3] != y[-1])):
+        return False
+    if n.op in ("Mul", "Div"):
+        n.add("batch_norm", n.live[:1], shift=False, weight_dtype=g.dtype_of(const))
+        return True
+    layer = g.b.producer(n.live[0])
+    if layer is None or layer["kind"] != "batch_norm" or layer.get("shift", True) or layer.get("activation"):
+        return False
+    layer["shift"] = True
+    layer["bias_dtype"] = g.dtype_of(const)
+    for t in n.outs:
+        g.b.alias[t] = layer["name"]
     return True
 
 

@@ -141,8 +141,9 @@ class Step:
         w = None
         if u.weights:
             n = int(u.channels)
-            w = weight[:n] if layer.kind == "depthwise_conv2d" else weight if layer.kind in RECURRENT_KINDS else \
-                weight[:, :n]  # a recurrent cell is trained whole (``setups.plan``)
+            w = weight[:n] if layer.kind == "depthwise_conv2d" else \
+                weight if layer.kind in RECURRENT_KINDS or layer.kind == "batch_norm" else \
+                weight[:, :n]  # a recurrent cell and a batch normalization are trained whole (``setups.plan``)
         return w, (bias if u.bias and bias is not None else None)
 
     def start(self, feedback: bool | str | None = None, gradients: bool = True, readout: bool = False) -> None:
@@ -221,6 +222,8 @@ class Step:
         u = self.plan.of(layer.name)
         if layer.kind in RECURRENT_KINDS:
             return self._recurrent_gradients(layer, delta, h, u)
+        if layer.kind == "batch_norm":
+            return self._channel_affine_gradients(layer, delta, h, u)
         weight, bias = self.net.params(layer)
         gw = gb = None
         if u.weights:
@@ -240,6 +243,21 @@ class Step:
             with self.counter.at(layer.name, "bias_gradient"):
                 # summed over the batch and the positions: one add per element
                 gb = delta.sum(dim=(0, 2, 3)) if delta.dim() == 4 else delta.reshape(delta.shape[0], -1).sum(dim=0)
+        return gw, gb
+
+    def _channel_affine_gradients(self, layer: Layer, delta, x, u) -> tuple:
+        """An unfolded batch normalization's dgamma' = sum over positions of g x, each channel's sum of products as
+        one batched product (one MAC per element), and dbeta' = sum of g (one add per element)."""
+        shape = layer.output_shape
+        g = to_ir(delta, shape).reshape(-1, shape[-1]).t()  # (C, positions of every sample)
+        gw = gb = None
+        if u.weights:
+            with self.counter.at(layer.name, "weight_gradient"):
+                xs = to_ir(x, shape).reshape(-1, shape[-1]).t()
+                gw = torch.bmm(g.unsqueeze(1), xs.unsqueeze(2)).reshape(-1)
+        if u.bias and layer.biases:
+            with self.counter.at(layer.name, "bias_gradient"):
+                gb = g.sum(dim=1)
         return gw, gb
 
     def recurrent_errors(self, layer: Layer, g, op: str):
@@ -575,6 +593,9 @@ def _input_gradient(s: Step, layer: Layer, g, in_shape, aligned: bool = False, i
             return _softmax_gradient(layer, g, output)
         if layer.kind == "layer_norm":
             return _layer_norm_vector(s, layer, value(0), g, gamma_first=True)
+        if layer.kind == "batch_norm":  # gamma' g
+            weight, _ = s.net.params(layer)
+            return from_ir(to_ir(g, layer.output_shape) * weight, layer.output_shape)
         if layer.kind == "lrn":  # through the window, from the kept input
             return lrn_vector(layer, value(0), g, transposed=True)
         if layer.kind == "matmul":  # dA = g B^T, dB = A^T g
