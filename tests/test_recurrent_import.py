@@ -283,3 +283,54 @@ def test_torch_cell_state_read_is_refused():
 
     with pytest.raises(ImportFailure, match="cell state c_n read"):
         learncost.from_torch(_net(forward, rnn=nn.LSTM(4, 3, batch_first=True)), (1, 3, 4))
+
+
+# -- Keras ---------------------------------------------------------------------------------------------------
+
+def _k2(name, cls, cfg, inbound):
+    return {"class_name": cls, "name": name, "config": {"name": name, **cfg},
+            "inbound_nodes": [[[i, 0, 0, {}] for i in inbound]] if inbound else []}
+
+
+def _keras(tmp_path, layers):
+    h5py = pytest.importorskip("h5py")
+    path = tmp_path / "m.h5"
+    with h5py.File(path, "w") as f:
+        f.attrs["model_config"] = json.dumps({"class_name": "Functional", "config": {"name": "m", "layers": layers}})
+    return path
+
+
+CELL = {"activation": "tanh", "recurrent_activation": "sigmoid", "use_bias": True}
+
+
+def test_keras_stacked_lstm_and_gru(tmp_path):
+    """Input (T 6, F 4); LSTM 5 units every step (Keras's one bias vector: 4 x 5 = 20); GRU 3 units, its last step
+    (reset_after, two vectors: 2 x 9 = 18); Dense 2 with softmax. LSTM 6 (20 x 9 + 20) = 1,200; GRU 6 (9 x 8 + 21) =
+    6 x 93 = 558; dense 6; softmax 30."""
+    path = _keras(tmp_path, [
+        _k2("in", "InputLayer", {"batch_input_shape": [None, 6, 4], "dtype": "float32"}, []),
+        _k2("l", "LSTM", {**CELL, "units": 5, "return_sequences": True}, ["in"]),
+        _k2("g", "GRU", {**CELL, "units": 3, "return_sequences": False, "reset_after": True}, ["l"]),
+        _k2("fc", "Dense", {"units": 2, "activation": "softmax", "use_bias": True}, ["g"])])
+    m = learncost.load_model(path)
+    forward = _same_as_spec(m, [{"name": "l", "kind": "lstm", "units": 5},
+                                {"name": "g", "kind": "gru", "units": 3, "return_sequences": False},
+                                {"name": "fc", "kind": "dense", "units": 2},
+                                {"name": "fc_softmax", "kind": "softmax"}], (6, 4))
+    assert forward == [0, 1200, 558, 6, 30]
+    assert [lr[2:4] for lr in _layers(m)[1:3]] == [(180, 20), (72, 18)]
+    assert learncost.verify(m, ["bp"]).unexplained == []
+
+
+@pytest.mark.parametrize("cls, cfg, match", [
+    ("GRU", {"reset_after": False}, "reset_after=False"),
+    ("LSTM", {"recurrent_activation": "hard_sigmoid"}, "recurrent_activation='hard_sigmoid'"),
+    ("LSTM", {"go_backwards": True}, "go_backwards"),
+])
+def test_keras_variants_are_refused_in_one_line(tmp_path, cls, cfg, match):
+    path = _keras(tmp_path, [
+        _k2("in", "InputLayer", {"batch_input_shape": [None, 6, 4], "dtype": "float32"}, []),
+        _k2("c", cls, {**CELL, "units": 3, **cfg}, ["in"])])
+    with pytest.raises(ImportFailure, match=match) as err:
+        learncost.load_model(path)
+    assert "\n" not in err.value.line() and err.value.code == "LC-IMPORT-UNSUPPORTED"

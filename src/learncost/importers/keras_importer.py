@@ -196,7 +196,7 @@ def _load(path: Path, config: dict, allow_unsupported: bool, classes: int | None
                             "their computation", hint="describe the model as a YAML/TOML spec (README: Model specs), "
                             "or --allow-unsupported carries them as zero-cost layers of their input's shape",
                             code="LC-IMPORT-UNSUPPORTED-OP")
-    if one_d:
+    if one_d and w.b.input_shape != dims:  # (a recurrent cell reading the input takes it as the (T, F) it is)
         w.b.input_shape = [1, *dims]
     return w.b.build(name=path.stem, allow_unsupported=allow_unsupported, classes=classes,
                      softmax_output=w.last_softmax)
@@ -449,3 +449,35 @@ def _prelu_slopes(w: _Walk, x: _Layer) -> int | None:
 def _skipped(w: _Walk, x: _Layer) -> bool:
     w.b.skip(x.srcs[0], [x.lname], SKIPPED[x.cls])
     return False
+
+
+#: a cell's activations learncost's ``lstm`` and ``gru`` compute (Keras 2.3 on and Keras 3's defaults)
+CELL_ACTIVATIONS = {"activation": "tanh", "recurrent_activation": "sigmoid"}
+
+
+@HANDLERS("LSTM", "GRU")
+def _cell(w: _Walk, x: _Layer) -> bool:
+    """``lstm`` (one bias vector) or ``gru`` (reset_after, TF2's default: PyTorch's form, two bias vectors) on a
+    (T, F) sequence: the model's input, a cell's every-step output or a Reshape to (T, F)."""
+    cfg = x.cfg
+    variant = ("reset_after=False (r multiplies h before the recurrent weights)"
+               if x.cls == "GRU" and not cfg.get("reset_after", True) else
+               "go_backwards" if cfg.get("go_backwards") else
+               next((f"{k}={cfg[k]!r}" for k, v in CELL_ACTIVATIONS.items() if cfg.get(k, v) != v), None))
+    producer = w.b.producer(x.srcs[0])
+    sequence = (producer["kind"] in ("lstm", "gru") and producer.get("return_sequences")
+                or producer["kind"] == "reshape" and len(producer.get("shape") or []) == 2) if producer else False
+    if producer is None and len(w.b.input_shape) == 3 and w.b.input_shape[0] == 1 and \
+            not any("input" in layer["inputs"] for layer in w.b.layers):
+        w.b.input_shape = w.b.input_shape[1:]  # the (T, F) input as it is
+    elif not sequence:
+        variant = variant or "an input that is not a (T, F) sequence learncost can place (the model's input, a " \
+                             "cell's every-step output or a Reshape to (T, F))"
+    if variant:
+        raise ImportFailure(f"{w.origin}: {x.cls} layer {x.lname!r} has {variant}; learncost's {x.cls.lower()} is "
+                            "the plain cell" + (", PyTorch's form" if x.cls == "GRU" else ""),
+                            hint="write the model as a spec", code="LC-IMPORT-UNSUPPORTED")
+    w.b.add(x.lname, x.cls.lower(), x.srcs, [x.lname], units=cfg["units"],
+            return_sequences=bool(cfg.get("return_sequences", False)), use_bias=cfg.get("use_bias", True),
+            bias_vectors=2 if x.cls == "GRU" else 1, **x.common)
+    return True
