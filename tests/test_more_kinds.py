@@ -301,7 +301,7 @@ def test_batch_norm_shapes_and_formulas():
 
     base = {k: v for k, v in load("int8-fp32grad").model_dump().items() if k != "parameters"}
     half = build({**base, "update": {"weights": {"layers": {"bn": 0.5}}, "biases": "none"}}, "test")
-    with pytest.raises(SetupError, match="scale whole"):
+    with pytest.raises(SetupError, match="trains 0.5 of batch_norm layer .bn.: learncost trains its per-channel scale"):
         learncost.analyze(m, ["bp"], setup=half)
 
 
@@ -341,3 +341,55 @@ def test_batch_norm_folds_by_default_and_unfolds_only_where_nothing_absorbs_it(t
         ("conv2d", (4, 4, 4), 20, 0, None)]
     assert any("batch normalization" in w for w in m.warnings)
     assert _macc(m)[m.layers[3].name]["forward"] == 2 * 4 * 4 * 5 == 160
+
+
+# -- embedding lookup --------------------------------------------------------------------------------------
+
+EMBEDDING = [  # 6 int32 tokens into a 10 x 4 table, then a 1 x 1 convolution over the tokens and a mean
+    {"name": "emb", "kind": "embedding", "vocab": 10, "dim": 4},
+    {"name": "r", "kind": "reshape", "shape": [6, 1, 4]},
+    {"name": "c", "kind": "conv2d", "filters": 3, "kernel": 1},
+    {"name": "m", "kind": "mean", "axes": [0, 1]},
+    {"name": "softmax", "kind": "softmax"},
+]
+
+
+def test_embedding_shapes_formulas_and_execution():
+    """(6,) int32 indices -> (6, 4): a lookup, no forward MACC, and no error to integer indices (no dX);
+    dW adds each of the 6 output rows' 4 errors into the row its index selects: 6 x 4 = 24 (the 10 x 4 = 40
+    weights, trained whole). The conv after it: 6 x 4 x 3 = 72 forward, dX and dW. verify under bp counts them."""
+    m = _model(EMBEDDING, (6,), dtype="int32")
+    emb = m.by_name["emb"]
+    assert (emb.output_shape, emb.weights, emb.biases, emb.has_weights, m.input.dtype) == ((6, 4), 40, 0, True, "int32")
+    f = _macc(m)
+    assert f["emb"] == {"weight_update": 24}
+    assert f["c"] == {"forward": 72, "backward": 72, "weight_update": 72, "bias_gradient": 18}
+    v = _verify_bp(m)
+    counted = {o.operation: o.counted for o in v.check("bp", "training").operations}
+    assert counted["weight_update"] == 24 + 72 and counted["forward"] == 72 + 6 * 3  # the conv and the mean
+    with pytest.raises(SpecError, match="sequence of indices"):
+        _model([{"kind": "embedding", "vocab": 10, "dim": 4}], (6, 2))
+
+
+def test_embedding_import(tmp_path):
+    """ONNX Gather of an initializer table (10, 4) by the graph's int64 indices (1, 6), and Keras Embedding
+    (input_dim 10, output_dim 4): an embedding layer (6, 4) of 40 weights."""
+    pytest.importorskip("onnx")
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    from test_import_coverage import _h5
+
+    x = helper.make_tensor_value_info("x", TensorProto.INT64, [1, 6])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    table = numpy_helper.from_array(np.zeros((10, 4), dtype=np.float32), "table")
+    graph = helper.make_graph([helper.make_node("Gather", ["table", "x"], ["y"])], "g", [x], [y], initializer=[table])
+    path = tmp_path / "emb.onnx"
+    path.write_bytes(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]).SerializeToString())
+    config = {"class_name": "Sequential", "config": {"name": "m", "layers": [
+        {"class_name": "InputLayer", "config": {"name": "in", "batch_input_shape": [None, 6]}},
+        {"class_name": "Embedding", "config": {"name": "e", "input_dim": 10, "output_dim": 4}}]}}
+    for m in (learncost.load_model(path), learncost.load_model(_h5(tmp_path, config))):
+        (layer,) = m.layers[1:]
+        assert (layer.kind, layer.output_shape, layer.weights, layer.attr("vocab")) == ("embedding", (6, 4), 40, 10)
+    assert learncost.load_model(path).input.dtype == "int64"

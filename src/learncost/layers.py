@@ -501,6 +501,16 @@ def _batch_norm(p: dict, ins: list[Shape], loc: str) -> Built:
     return Built(ins[0], weights=channels, biases=channels if shift else 0, attrs=() if shift else (("shift", False),))
 
 
+@kind("embedding")
+def _embedding(p: dict, ins: list[Shape], loc: str) -> Built:
+    """A lookup of each of the T integer indices of its input (T,) in a table of ``vocab`` rows of ``dim`` values
+    (its weights, trained as a layer's, whole): output (T, dim). No error passes back to integer indices."""
+    if len(ins[0]) != 1:
+        raise SpecError(f"needs a sequence of indices (T,) as input, got shape {list(ins[0])}", location=f"{loc}.inputs")
+    vocab, dim = _positive(p, "vocab", loc), _positive(p, "dim", loc)
+    return Built((ins[0][0], dim), weights=vocab * dim, attrs=(("vocab", vocab), ("dim", dim)))
+
+
 def _positive_number(p: dict, field: str, loc: str, default: float) -> float:
     value = p.get(field, default) if p.get(field) is not None else default
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:

@@ -15,8 +15,8 @@ from .ir import Layer, Model
 EXECUTABLE = frozenset({"input", "conv2d", "depthwise_conv2d", "dense", "avg_pool2d", "max_pool2d", "pad", "add",
                         "concat", "reshape", "flatten", "softmax", "quantize", "dequantize", "mul", "sub",
                         "activation", "mean", "transpose", "slice", "resize", "matmul", "layer_norm", "lstm", "gru",
-                        "svdf", "lrn", "batch_norm"})
-PARAMETRIC = frozenset({"conv2d", "depthwise_conv2d", "dense", "lstm", "gru", "svdf", "batch_norm"})
+                        "svdf", "lrn", "batch_norm", "embedding"})
+PARAMETRIC = frozenset({"conv2d", "depthwise_conv2d", "dense", "lstm", "gru", "svdf", "batch_norm", "embedding"})
 #: activations a layer of another kind can carry fused and the reference can differentiate (from the
 #: layer's output, or a mask); the others need their input and run as ``activation`` layers
 FUSABLE = frozenset({"relu", "relu6", "relu_n1_to_1", "sigmoid", "tanh", "leaky_relu", "elu"})
@@ -189,6 +189,14 @@ def build_module(model: Model):
             self.weight = nn.Parameter(torch.empty(c).uniform_(0.5, 1.5))
             self.bias = nn.Parameter(torch.empty(c).uniform_(-0.1, 0.1)) if layer.biases else None
 
+    class _Table(nn.Module):
+        """An embedding's table, vocab x dim (no bias)."""
+
+        def __init__(self, layer: Layer):
+            super().__init__()
+            self.weight = nn.Parameter(torch.empty(layer.attr("vocab"), layer.attr("dim")).uniform_(-0.3, 0.3))
+            self.bias = None
+
     class Net(nn.Module):
         def __init__(self):
             super().__init__()
@@ -219,6 +227,8 @@ def build_module(model: Model):
                 return _Slopes(layer.weights)
             if layer.kind == "batch_norm":
                 return _ChannelAffine(layer)
+            if layer.kind == "embedding":
+                return _Table(layer)
             if layer.kind == "layer_norm" and layer.weights:
                 return _Affine(layer.weights)
             return None
@@ -297,6 +307,8 @@ def build_module(model: Model):
                 x = to_ir(ins[0], shape)
                 y = torch.addcmul(affine.bias, x, affine.weight) if affine.bias is not None else x * affine.weight
                 pre = from_ir(y, shape)
+            elif k == "embedding":  # a lookup, no MACC
+                pre = F.embedding(ins[0].long(), self.ops[module_key(layer)].weight)
             elif k == "lrn":
                 pre = ins[0] * lrn_powers(layer, ins[0])[0]
             elif k == "resize" and layer.attr("method") == "bilinear":
@@ -434,4 +446,7 @@ def example_input(model: Model, seed: int | None = None, samples: int = 1):
     shape = (samples, *_chw(model.input.output_shape))
     if seed is None:
         return torch.zeros(shape)
+    table = next((layer for layer in model.layers if layer.kind == "embedding"), None)
+    if table is not None:  # indices into the table (held as float values, as every input is)
+        return torch.randint(0, table.attr("vocab"), shape, generator=torch.Generator().manual_seed(seed)).float()
     return torch.rand(shape, generator=torch.Generator().manual_seed(seed))

@@ -515,3 +515,19 @@ formula("batch_norm", "goodness")(goodness)
 formula("batch_norm", "normalization")(normalization)
 formula("batch_norm", "local_error")(local_error)
 formula("batch_norm", "bias_gradient")(bias_gradient)
+
+
+# -- embedding lookup: T indices into a vocab x dim table ----------------------------------------------------
+
+
+@formula("embedding", "weight_update")
+def embedding_weight_update(d: Dims, layer: Layer) -> int:
+    """The rows touched: each of the T output rows' errors added into the table row its index selects (an index
+    read twice accumulates twice), one add per output element, T * dim. The lookup itself is no MACC (forward 0)
+    and integer indices take no error (no dX)."""
+    return layer.output_elements
+
+
+formula("embedding", "goodness")(goodness)
+formula("embedding", "normalization")(normalization)
+formula("embedding", "local_error")(local_error)

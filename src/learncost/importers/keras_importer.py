@@ -305,6 +305,13 @@ def _dense(w: _Walk, x: _Layer) -> bool:
     return True
 
 
+@HANDLERS("Embedding")
+def _embedding(w: _Walk, x: _Layer) -> bool:
+    """A lookup of integer indices in a table of input_dim rows of output_dim values."""
+    w.b.add(x.lname, "embedding", x.srcs, [x.lname], vocab=x.cfg["input_dim"], dim=x.cfg["output_dim"], **x.common)
+    return True
+
+
 @HANDLERS("AveragePooling2D", "MaxPooling2D", "AveragePooling1D", "MaxPooling1D")
 def _pool(w: _Walk, x: _Layer) -> bool:
     k = _pair(x.cfg["pool_size"])

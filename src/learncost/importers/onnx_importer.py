@@ -16,7 +16,7 @@ from pathlib import Path
 from ..layers import INPUT_DERIVATIVE
 from .common import GraphBuilder, ImportFailure, Table, read_bytes, to_hwc, whole_scale
 
-ELEM = {1: "float32", 2: "uint8", 3: "int8", 5: "int16", 6: "int32", 10: "float16"}
+ELEM = {1: "float32", 2: "uint8", 3: "int8", 5: "int16", 6: "int32", 7: "int64", 10: "float16"}
 ACTIVATIONS = {"Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "LeakyRelu": "leaky_relu",
                "HardSwish": "hard_swish", "HardSigmoid": "hard_sigmoid", "Elu": "elu", "Gelu": "gelu", "PRelu": "prelu"}
 SKIPPED = {"BatchNormalization": "batch normalization", "Dropout": "dropout", "Identity": "identity"}
@@ -498,6 +498,18 @@ def _resize_linear(n: _Node, mapping: bytes) -> None:
         n.opaque(f"{n.op} (linear, {mapping.decode()}{'' if len(y) == 3 and src[2] == y[2] else ', beyond H and W'})")
         return
     n.add("resize", n.live[:1], method="bilinear", size=y[:2], coordinates=LINEAR_COORDINATES[mapping])
+
+
+@HANDLERS("Gather")
+def _gather(n: _Node) -> None:
+    """A lookup of integer indices (the graph's input) in a constant table (vocab, dim), on its first axis: an
+    embedding. Any other gather stays opaque."""
+    table = n.g.weight_dims(n.node.input[0])
+    if table is None or len(table) != 2 or n.a.get("axis", 0) != 0 or len(n.live) != 1 or \
+            n.node.input[1] != n.live[0] or n.g.dtype_of(n.live[0]) not in ("int32", "int64"):
+        n.opaque("Gather (not integer indices into a constant 2-D table)", n.live)
+        return
+    n.add("embedding", n.live[:1], vocab=table[0], dim=table[1], weight_dtype=n.g.dtype_of(n.node.input[0]))
 
 
 @HANDLERS("LRN")

@@ -68,9 +68,9 @@ class Plan:
                 raise SetupError(f"trains {r:g} of recurrent layer {layer.name!r} ({layer.kind}): a cell's gates "
                                  "read every feature at every step, so learncost trains it whole or not at all",
                                  location=self._loc("update.weights"), hint="train the layer with ratio 1, or freeze it")
-            if 0 < r < 1 and layer.kind == "batch_norm":
-                raise SetupError(f"trains {r:g} of batch normalization {layer.name!r}: learncost trains its per-channel "
-                                 "scale whole or not at all", location=self._loc("update.weights"),
+            if 0 < r < 1 and layer.kind in ("batch_norm", "embedding"):
+                raise SetupError(f"trains {r:g} of {layer.kind} layer {layer.name!r}: learncost trains its "
+                                 "per-channel scale or its table whole or not at all", location=self._loc("update.weights"),
                                  hint="train the layer with ratio 1, or freeze it")
             # all channels need no count here (the formulas take the layer's own); a fraction does
             channels = channel_count(layer) if r == 1 else _times_ratio(channel_count(layer), r) if r else 0

@@ -19,6 +19,7 @@ Counting rules (one MAC = one multiply-accumulate; a plain add or multiply count
 - random numbers (F regenerated from a seed): one per value generated.
 - bilinear upsampling: 4 per output element (the weighted sum of its 4 neighbours); its backward 4 per
   output-error element (scattered to the 4, weighted).
+- an embedding's weight gradient: one add per output-error element (added into its index's row).
 Operators outside these rules (activations and their derivatives, exp, padding, copies,
 views) execute no MAC; they are tallied by name so a report can show what was not counted.
 """
@@ -124,6 +125,10 @@ def _generated(args, kwargs, out):
     return out.numel()
 
 
+def _embedding_backward(args, kwargs, out):
+    return args[0].numel()
+
+
 def _bilinear(args, kwargs, out):
     return 4 * out.numel()
 
@@ -143,6 +148,7 @@ HANDLERS = {
     aten.sum: _reduce, aten.mean: _reduce, aten.addcmul: _fused_two, aten.addcmul_: _fused_two,
     aten.addcdiv: _fused_two, aten.addcdiv_: _fused_two, aten.rand: _generated, aten.uniform_: _generated,
     aten.randn: _generated, aten.normal_: _generated,
+    aten.embedding_dense_backward: _embedding_backward,
     aten.upsample_bilinear2d: _bilinear, aten.upsample_bilinear2d_backward: _bilinear_backward,
 }
 

@@ -142,7 +142,7 @@ class Step:
         if u.weights:
             n = int(u.channels)
             w = weight[:n] if layer.kind == "depthwise_conv2d" else \
-                weight if layer.kind in RECURRENT_KINDS or layer.kind == "batch_norm" else \
+                weight if layer.kind in RECURRENT_KINDS or layer.kind in ("batch_norm", "embedding") else \
                 weight[:, :n]  # a recurrent cell and a batch normalization are trained whole (``setups.plan``)
         return w, (bias if u.bias and bias is not None else None)
 
@@ -224,6 +224,9 @@ class Step:
             return self._recurrent_gradients(layer, delta, h, u)
         if layer.kind == "batch_norm":
             return self._channel_affine_gradients(layer, delta, h, u)
+        if layer.kind == "embedding":  # the touched rows: each output row's error added into its index's row
+            with self.counter.at(layer.name, "weight_gradient"):
+                return torch.ops.aten.embedding_dense_backward(delta, h.long(), layer.attr("vocab"), -1, False), None
         weight, bias = self.net.params(layer)
         gw = gb = None
         if u.weights:
