@@ -183,12 +183,22 @@ def test_tflite_without_tensor_names_or_options(tmp_path):
     assert (dense["kind"], dense["weights"], dense["biases"], dense["forward"]) == ("dense", 12, 0, 12)  # 4 x 3
 
 
-def test_svdf_is_named_as_unsupported(tmp_path):
+def test_unsupported_operator_is_named(tmp_path):
+    """An operator learncost has no formula for (CUMSUM) is named with its position, tensors unnamed."""
+    import tflite
+
+    (tmp_path / "c.tflite").write_bytes(_unnamed_tflite(tflite.BuiltinOperator.CUMSUM))
+    r, _ = run(["analyze", "c.tflite"], tmp_path)
+    assert "unsupported operator(s): CUMSUM (operator 0)" in one_error(r, "LC-IMPORT-UNSUPPORTED-OP")
+
+
+def test_svdf_without_options_is_malformed(tmp_path):
+    """SVDF is costed now (tests/test_recurrent.py); one whose options (its rank) are missing is refused."""
     import tflite
 
     (tmp_path / "s.tflite").write_bytes(_unnamed_tflite(tflite.BuiltinOperator.SVDF))
     r, _ = run(["analyze", "s.tflite"], tmp_path)
-    assert "unsupported operator(s): SVDF (operator 0)" in one_error(r, "LC-IMPORT-UNSUPPORTED-OP")
+    assert "operator 0 (SVDF) has no options" in one_error(r, "LC-IMPORT-MALFORMED")
 
 
 def test_json_error_object(tmp_path):
