@@ -196,3 +196,56 @@ def test_functional_pad_clamp_and_no_ops():
                 return torch.clamp(x, 0, 5)
 
         learncost.from_torch(Odd(), (1, 3, 8, 8))
+
+
+def test_three_dimensional_permute():
+    """A ViT-style (N, C, L) permute imports as the IR transpose it is (it crashed with an IndexError, sized
+    from the IR shape, which has three axes for a 3-D and a 4-D tensor alike). By hand: conv 4x4/4 on
+    32x32x3 gives 8x8x16, flattened (N, 16, 64), the IR's (1, 64, 16); permuted (N, 64, 16), the IR's
+    (1, 16, 64); a 1x1 Conv1d to 8 channels (1, 16, 8); transposed back (1, 8, 16)."""
+
+    class Tokens(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c, self.c1, self.fc = nn.Conv2d(3, 16, 4, stride=4), nn.Conv1d(64, 8, 1), nn.Linear(8 * 16, 4)
+
+        def forward(self, x):
+            x = self.c1(self.c(x).flatten(2).permute(0, 2, 1))
+            return self.fc(x.transpose(1, 2).flatten(1))
+
+    m = learncost.from_torch(Tokens(), (1, 3, 32, 32))
+    moves = [(lr.output_shape, lr.attr("perm")) for lr in m.layers if lr.kind == "transpose"]
+    assert moves == [((1, 16, 64), (0, 2, 1)), ((1, 8, 16), (0, 2, 1))]
+    assert m.by_name["c1"].output_shape == (1, 16, 8)
+
+
+class _Shuffle(nn.Module):
+    """A ShuffleNet-style split (chunk, whose items fx reads with getitem), a 5-D channel shuffle and a
+    layer-scale parameter read directly (fx's get_attr): none has a formula."""
+
+    def __init__(self):
+        super().__init__()
+        self.c, self.d = nn.Conv2d(3, 16, 3, padding=1), nn.Conv2d(8, 8, 1)
+        self.gamma = nn.Parameter(torch.ones(16, 1, 1))
+
+    def forward(self, x):
+        a, b = self.c(x).chunk(2, dim=1)
+        y = self.gamma * torch.cat([a, self.d(b)], dim=1)
+        n, c, h, w = y.shape
+        return y.view(n, 2, c // 2, h, w).transpose(1, 2).contiguous().view(n, c, h, w).mean((2, 3))
+
+
+def test_unsupported_without_tensor_inputs_never_crash():
+    """Refused in one line naming each operator; with allow_unsupported each is a zero-cost layer, those
+    reading no tensor of the graph (a tuple's item, a parameter) placed after the layer before them (an
+    IndexError before)."""
+    with pytest.raises(learncost.LearncostError, match=r"getitem \(operator 3\), getitem \(operator 4\), gamma \(operator 5\), "
+                                                        r"transpose of a rank-5 tensor"):
+        learncost.from_torch(_Shuffle(), (1, 3, 8, 8))
+    m = learncost.from_torch(_Shuffle(), (1, 3, 8, 8), allow_unsupported=True)
+    opaque = [lr.name for lr in m.layers if lr.kind == "opaque"]
+    assert opaque == ["getitem", "getitem_1", "gamma", "transpose"]
+    assert m.by_name["getitem"].inputs == ("c",) and m.by_name["d"].output_shape == (8, 8, 8)
+    a = learncost.analyze(m, procedures=["bp"], mcus=["disco-f746ng"])
+    # conv 3x3x3x16 on 8x8 = 27,648; the 1x1 conv 8 -> 8 on 8x8 = 4,096; the mul 1,024; the mean 1,024
+    assert a.row("bp", "inference").macc == 27_648 + 4_096 + 1_024 + 1_024

@@ -97,7 +97,12 @@ class GraphBuilder:
     def opaque(self, op: str, position: int, raw_name: str, inputs: list[str], outputs: list[str],
                shape: tuple[int, ...]) -> None:
         self.unsupported.append(Unsupported(op, position, raw_name))
-        self.add(raw_name, "opaque", inputs, outputs, expect=shape or None, shape=list(shape) or None,
+        # an operator reading no tensor the graph holds (a tuple's item, a value computed on the side) is
+        # placed after the layer before it: zero-cost, it only needs an input to exist
+        after = self.layers[-1]["name"] if self.layers else next((t for t, s in self.alias.items() if s == "input"), None)
+        if not inputs and after is None:
+            raise ImportFailure(f"{self.origin}: operator {position} ({op}) reads no tensor and comes before the input")
+        self.add(raw_name, "opaque", inputs or [after], outputs, expect=shape or None, shape=list(shape) or None,
                  note=f"unsupported operator {op}: carried at zero cost")
 
     def several_outputs(self, names: list[str]) -> None:

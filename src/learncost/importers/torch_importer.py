@@ -40,6 +40,14 @@ class _Node:
     def shape_of(self, src: str) -> tuple[int, ...]:
         return self.shapes[src]
 
+    @property
+    def rank(self) -> int:
+        """The rank, batch included, of the node's first tensor argument as torch has it (0 if none). The IR
+        shape cannot tell it: a (N, C, L) and an (N, C, H, W) tensor both have three IR axes (``to_hwc``)."""
+        first = next((a for a in self.node.args if hasattr(a, "meta")), None)
+        meta = first.meta.get("tensor_meta") if first is not None else None
+        return len(meta.shape) if hasattr(meta, "shape") else 0
+
     def operands(self, args) -> list[str]:
         """The tensors among ``args`` in order, repeats kept (``x * x``, ``torch.cat([x, x])``)."""
         return [a.name for a in args if hasattr(a, "name") and a.name in self.shapes]
@@ -281,7 +289,7 @@ def _zero_pad(n: _Node):
         left, right, top, bottom = n.target.padding
         return n.add("pad", n.srcs, padding=[top, bottom, left, right], dtype=n.dtype)
     pads = n.node.kwargs.get("pad", n.node.args[1] if len(n.node.args) > 1 else None)
-    rank = len(n.shape_of(n.srcs[0])) + 1 if n.srcs else 0
+    rank = n.rank if n.srcs else 0
     if rank != 4 or not isinstance(pads, (list, tuple)) or len(pads) not in (2, 4, 6) \
             or not all(isinstance(v, int) for v in pads):
         return n.opaque(f"{n.kind} ({pads} on a rank-{rank} tensor)")
@@ -398,7 +406,7 @@ def _mean(n: _Node):
     node = n.node
     dims = node.kwargs.get("dim", node.args[1] if len(node.args) > 1 else None)
     keep = bool(node.kwargs.get("keepdim", node.args[2] if len(node.args) > 2 else False))
-    rank = len(n.shape_of(n.srcs[0])) + 1 if n.srcs else 0
+    rank = n.rank if n.srcs else 0
     dims = [dims] if isinstance(dims, int) else list(dims or [])
     if not n.srcs or not dims or rank not in (2, 4) or any(d % rank == 0 for d in dims):
         return n.opaque(f"{n.kind} (dims {dims})")
@@ -422,19 +430,23 @@ def _ir_axis(dim: int, rank: int) -> int:
 
 @FUNCTIONS("permute", "transpose")
 def _permute(n: _Node):
+    """A permutation keeping the batch first, of a 4-D (N, C, H, W) or 3-D (N, C, L) tensor, as the IR's
+    transpose of the axes they map to (``_ir_axis``; a 3-D tensor's first IR axis is its padding 1)."""
     node = n.node
-    rank = len(n.shape_of(n.srcs[0])) + 1 if n.srcs else 0
+    rank = n.rank if n.srcs else 0
+    if rank not in (3, 4):
+        return n.opaque(f"{n.kind} of a rank-{rank} tensor")
     if node.target == "permute" or getattr(n.target, "__name__", "") == "permute":
         dims = list(node.args[1:]) if len(node.args) > 2 or isinstance(node.args[1], int) else list(node.args[1])
     else:
         a, b = node.args[1] % rank, node.args[2] % rank
         dims = list(range(rank))
         dims[a], dims[b] = dims[b], dims[a]
-    if rank != 4 or dims[0] % rank != 0:
+    if len(dims) != rank or dims[0] % rank != 0:
         return n.opaque(f"{n.kind} (dims {dims})")
     perm = [0, 0, 0]
-    for j in range(1, 4):
-        perm[_ir_axis(j, 4)] = _ir_axis(dims[j], 4)
+    for j in range(1, rank):
+        perm[_ir_axis(j, rank)] = _ir_axis(dims[j], rank)
     n.add("transpose", n.srcs[:1], perm=perm, dtype=n.dtype)
 
 
