@@ -6,7 +6,6 @@ importer round trips from files made here; the onnx wheel's model-zoo graphs the
 
 from __future__ import annotations
 
-import math
 
 import pytest
 
@@ -44,28 +43,10 @@ def _verify_bp(model, setup="int8-fp32grad"):
 
 
 def _gradients_match_autograd(monkeypatch, model):
-    """One SGD step at learning rate 1: W0 - W1 (the reference's gradient, from what it kept) equals autograd's."""
     pytest.importorskip("torch")
-    from learncost.setups import load
-    from learncost.torch_build import module_key
-    from learncost.verify import reference as R
+    from test_verify_setups import gradients_match_autograd
 
-    from test_verify_setups import sgd_step_against_autograd
-
-    monkeypatch.setattr(R, "LEARNING_RATE", 1.0)
-    ev, net, before, after = sgd_step_against_autograd(model, load("int8-fp32grad"))
-    checked = 0
-    for layer in ev.plan.weight_layers:
-        weight, bias = net.params(layer)
-        key = module_key(layer)
-        for kind, auto in (("weight", weight.grad), ("bias", None if bias is None else bias.grad)):
-            if auto is None:
-                continue
-            ref = before[f"ops.{key}.{kind}"] - after[f"ops.{key}.{kind}"]
-            assert float((ref - auto).abs().max()) <= 1e-3 * float(auto.abs().max()) + 5e-8, (layer.name, kind)
-            assert float(auto.abs().max()) > 0, (layer.name, kind)
-            checked += 1
-    return checked
+    return gradients_match_autograd(monkeypatch, model)
 
 
 # -- local response normalization ---------------------------------------------------------------------

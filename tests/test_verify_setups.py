@@ -12,7 +12,6 @@ torch = pytest.importorskip("torch")
 
 import learncost  # noqa: E402
 from learncost.evaluate import Evaluator  # noqa: E402
-from learncost.procedures import get_procedure  # noqa: E402
 from learncost.setups import build, load  # noqa: E402
 from learncost.torch_build import module_key  # noqa: E402
 from learncost.verify import verify  # noqa: E402
@@ -110,6 +109,30 @@ def sgd_step_against_autograd(m, setup):
         loss = 0.5 * ((logits - target) ** 2).sum()  # dL/dlogits = logits - y
     loss.backward()
     return ev, net, before, after
+
+
+def gradients_match_autograd(monkeypatch, model) -> int:
+    """One SGD step at learning rate 1: W0 - W1 (the reference's gradient, from what it kept: the factors of
+    a product, an activation's input, a cell's saved states) equals autograd's from the whole graph, for every
+    trained weight and bias; returns how many were checked."""
+    from learncost.setups import load
+    from learncost.torch_build import module_key
+
+    monkeypatch.setattr(R, "LEARNING_RATE", 1.0)
+    ev, net, before, after = sgd_step_against_autograd(model, load("int8-fp32grad"))
+    checked = 0
+    for layer in ev.plan.weight_layers:
+        weight, bias = net.params(layer)
+        key = module_key(layer)
+        for kind, auto in (("weight", weight.grad), ("bias", None if bias is None else bias.grad)):
+            if auto is None:
+                continue
+            ref = before[f"ops.{key}.{kind}"] - after[f"ops.{key}.{kind}"]
+            # W0 - W1 of float32 weights near 0.2 resolves about 3e-8
+            assert float((ref - auto).abs().max()) <= 1e-3 * float(auto.abs().max()) + 5e-8, (layer.name, kind)
+            assert float(auto.abs().max()) > 0, (layer.name, kind)
+            checked += 1
+    return checked
 
 
 @pytest.mark.parametrize("model, setup", [
