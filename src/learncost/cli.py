@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+from collections.abc import Iterable
 from enum import Enum
 from typing import Optional
 
@@ -261,16 +262,27 @@ def _analysis(model: str, procedure: Optional[list[str]], boards, allow_unsuppor
     return result
 
 
+def _pieces(text) -> Iterable[str]:
+    """A text, or the pieces of one written as they come (a sweep's export is never held whole)."""
+    return [text] if isinstance(text, str) else text
+
+
 def _emit(fmt: Format, *, tables, json_text, csv_text, output: Optional[str] = None, force: bool = False,
           figure=None, workbook=None, setup=None, accounting: str = "paper") -> None:
+    """Print or write a result: ``json_text`` and ``csv_text`` give a text or its pieces."""
+    from itertools import chain
+
     from .report.tables import to_markdown, to_rich
+
+    def json_lines():
+        return chain(_pieces(json_text()), ["\n"])
 
     if output is not None:
         from .report.output import write
 
         from .report.html import page
 
-        texts = {"csv": csv_text, "json": lambda: json_text() + "\n", "markdown": lambda: to_markdown(tables()),
+        texts = {"csv": csv_text, "json": json_lines, "markdown": lambda: to_markdown(tables()),
                  "html": lambda: page(tables(), figure() if figure else None, setup=setup, accounting=accounting)}
         path = write(output, force, text=lambda kind: texts[kind](), figure=figure, workbook=workbook)
         if not _QUIET:
@@ -281,9 +293,9 @@ def _emit(fmt: Format, *, tables, json_text, csv_text, output: Optional[str] = N
     elif fmt is Format.markdown:
         sys.stdout.write(to_markdown(tables()))
     elif fmt is Format.json:
-        sys.stdout.write(json_text() + "\n")
+        sys.stdout.writelines(json_lines())
     else:
-        sys.stdout.write(csv_text())
+        sys.stdout.writelines(_pieces(csv_text()))
 
 
 def _workbook(analyses, as_published: bool = False):
@@ -485,21 +497,9 @@ def sweep(
                          progress=lambda done, n: bar.update(task, completed=done))
     else:
         result = run(model, values, procs, boards, dataset, setup=setup_name, memory=memory, engine=engine)
-    from pathlib import Path
-
-    from .report.output import TEXT, write
-
-    kind = fmt.value if output is None else TEXT.get(Path(output).suffix.lower())
-    if kind in ("json", "csv"):  # streamed: the rows are written block by block, never held as one text
-        if output is None:
-            sys.stdout.writelines(rep.chunks(result, kind))
-        else:
-            path = write(output, force, text=lambda k: rep.chunks(result, k), figure=None)
-            if not _QUIET:
-                print(f"learncost: wrote {printable(path)}", file=sys.stderr)
-        return
-    _emit(fmt, tables=lambda: rep.tables(result), json_text=lambda: rep.to_json(result),
-          csv_text=lambda: rep.csv_text(result), output=output, force=force,
+    # streamed: the rows are written block by block, never held as one text
+    _emit(fmt, tables=lambda: rep.tables(result), json_text=lambda: rep.json_chunks(result),
+          csv_text=lambda: rep.csv_chunks(result), output=output, force=force,
           figure=lambda: plots.sweep_figure(result), setup=result.setup, accounting=result.memory)
 
 
