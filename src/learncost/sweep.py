@@ -178,7 +178,7 @@ class Sweep:
         for m in self.mcus:
             ms = self.latency_ms(procedure, phase, m, idx)
             spread = None if ms is None else self.rates[m.id].spread_for(phase)
-            mj = self.energy_mj(procedure, phase, m, idx)
+            mj = None if ms is None else self.rates[m.id].energy_mj(ms)  # as energy_mj, from the latency at hand
             out[f"latency_ms[{m.id}]"] = none if ms is None else ms.tolist()
             out[f"latency_ms_low[{m.id}]"] = none if spread is None else (ms * spread[0]).tolist()
             out[f"latency_ms_high[{m.id}]"] = none if spread is None else (ms * spread[1]).tolist()
