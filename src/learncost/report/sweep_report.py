@@ -165,13 +165,14 @@ def _array(blocks: Iterable[list[str]], indent: str) -> Iterator[str]:
     yield f"\n{indent}]" if started else "[]"
 
 
-def _blocks(items: list, size: int = 4096) -> Iterator[list]:
+def _blocks(items, size: int = 4096) -> Iterator:
+    """Consecutive slices of at most ``size`` items (of a list or a numpy array)."""
     return (items[k:k + size] for k in range(0, len(items), size))
 
 
 def _ints(values, indent: str) -> Iterator[str]:
     """A JSON array of the integers of a numpy array, converted a block at a time."""
-    return _array(([str(v) for v in values[k:k + 4096].tolist()] for k in range(0, len(values), 4096)), indent)
+    return _array(([str(v) for v in block.tolist()] for block in _blocks(values)), indent)
 
 
 def _fits(s: Sweep, m) -> Any:
