@@ -48,6 +48,12 @@ class _Node:
         meta = first.meta.get("tensor_meta") if first is not None else None
         return len(meta.shape) if hasattr(meta, "shape") else 0
 
+    def arguments(self, names: tuple[str, ...], **defaults) -> dict:
+        """A function call's arguments after its input, by name, positional or keyword as fx recorded them,
+        over the function's ``defaults``."""
+        given = dict(zip(names, self.node.args[1:])) | {k: v for k, v in self.node.kwargs.items() if k in names}
+        return defaults | given
+
     def operands(self, args) -> list[str]:
         """The tensors among ``args`` in order, repeats kept (``x * x``, ``torch.cat([x, x])``)."""
         return [a.name for a in args if hasattr(a, "name") and a.name in self.shapes]
@@ -221,9 +227,7 @@ def _pool(n: _Node):
         p = {"kernel_size": t.kernel_size, "stride": t.stride, "padding": t.padding,
              "dilation": getattr(t, "dilation", 1), "ceil_mode": t.ceil_mode}
     else:
-        names = _POOL_PARAMETERS[n.kind]
-        p = {"padding": 0, "dilation": 1, "ceil_mode": False} | dict(zip(names, n.node.args[1:])) | \
-            {k: v for k, v in n.node.kwargs.items() if k in names}
+        p = n.arguments(_POOL_PARAMETERS[n.kind], padding=0, dilation=1, ceil_mode=False)
     pad = _pair(p["padding"])
     if any(d != 1 for d in _pair(p["dilation"])):
         return n.opaque(f"{n.kind} (dilated)")
@@ -272,8 +276,7 @@ def _lrn(n: _Node):
     if n.node.op == "call_module":
         p = {name: getattr(n.target, name) for name in ("size", "alpha", "beta", "k")}
     else:
-        p = {"alpha": 1e-4, "beta": 0.75, "k": 1.0} | dict(zip(("size", "alpha", "beta", "k"), n.node.args[1:])) | \
-            dict(n.node.kwargs)
+        p = n.arguments(("size", "alpha", "beta", "k"), alpha=1e-4, beta=0.75, k=1.0)
     if len(n.y) != 3:
         return n.opaque(f"{n.kind} (not on a 4-D feature map)")
     n.add("lrn", n.srcs[:1], size=p["size"], alpha=p["alpha"], beta=p["beta"], k=p["k"], dtype=n.dtype)
@@ -293,7 +296,8 @@ def _zero_pad(n: _Node):
     if rank != 4 or not isinstance(pads, (list, tuple)) or len(pads) not in (2, 4, 6) \
             or not all(isinstance(v, int) for v in pads):
         return n.opaque(f"{n.kind} ({pads} on a rank-{rank} tensor)")
-    w, h, c = (list(pads) + [0] * 6)[:2], (list(pads) + [0] * 6)[2:4], (list(pads) + [0] * 6)[4:6]
+    full = [*pads, 0, 0, 0, 0][:6]
+    w, h, c = full[:2], full[2:4], full[4:]
     if c == [0, 0]:
         return n.add("pad", n.srcs[:1], padding=[*h, *w], dtype=n.dtype)
     n.add("pad", n.srcs[:1], pads=[h, w, c], dtype=n.dtype)
@@ -307,11 +311,10 @@ CLAMPS = {(0, None): "relu", (0, 6): "relu6", (-1, 1): "relu_n1_to_1"}
 def _clamp(n: _Node):
     """A clamp to [0, inf), [0, 6] or [-1, 1] is ReLU, ReLU6 or ReLU-N1-to-1 (``F.hardtanh`` defaults to
     [-1, 1]); other bounds have no activation of their own."""
-    node = n.node
-    low_default, high_default = (-1, 1) if n.kind == "hardtanh" else (None, None)
-    names = ("min_val", "max_val") if n.kind == "hardtanh" else ("min", "max")
-    low = node.kwargs.get(names[0], node.args[1] if len(node.args) > 1 else low_default)
-    high = node.kwargs.get(names[1], node.args[2] if len(node.args) > 2 else high_default)
+    if n.kind == "hardtanh":
+        low, high = n.arguments(("min_val", "max_val"), min_val=-1, max_val=1).values()
+    else:
+        low, high = n.arguments(("min", "max"), min=None, max=None).values()
     fn = CLAMPS.get((low, high))
     if fn is None:
         return n.opaque(f"{n.kind} to [{low}, {high}]")
