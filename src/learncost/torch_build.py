@@ -24,22 +24,44 @@ LEAKY_SLOPE = 0.01  # PyTorch's and ONNX's default; the slope changes no count
 ELU_ALPHA = 1.0
 
 
-def _chw(shape: tuple[int, ...]) -> tuple[int, ...]:
-    return (shape[2], shape[0], shape[1]) if len(shape) == 3 else shape
+# Tensors are channels-first for feature maps, (N, C, H, W), and for feature maps whose channels are split in
+# two axes, (N, A, B, H, W) (PyTorch's view in ShuffleNet's channel shuffle; ``importers.common.to_hwc``), so
+# that a reshape is the module's own; they are in the IR's order otherwise (N, *shape). Kinds that name axes
+# (mean, transpose, slice, concat on an axis, pad on any axis, broadcasting) work in the IR's order: these
+# functions move a value between the layouts.
+
+#: IR rank -> (the module layout to the IR's order, the IR's order to the module layout), batch axis included
+_PERMUTATIONS = {3: ((0, 2, 3, 1), (0, 3, 1, 2)), 4: ((0, 3, 4, 1, 2), (0, 3, 4, 1, 2))}
 
 
-# Tensors are channels-first for feature maps, (N, C, H, W), and in the IR's own order otherwise
-# (N, *shape). Kinds that name axes (mean, transpose, slice, concat on an axis, pad on any axis,
-# broadcasting) work in the IR's order: these two move a value between the layouts.
+def module_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
+    """An IR shape in the module's layout, batch excluded: (H, W, C) as (C, H, W), (H, W, A, B) as (A, B, H, W)."""
+    if len(shape) == 3:
+        return (shape[2], shape[0], shape[1])
+    if len(shape) == 4:
+        return (shape[2], shape[3], shape[0], shape[1])
+    return tuple(shape)
+
 
 def to_ir(t, shape: tuple[int, ...]):
     """A value of IR shape ``shape`` in the IR's axis order (N, H, W, C)."""
-    return t.permute(0, 2, 3, 1) if len(shape) == 3 else t
+    p = _PERMUTATIONS.get(len(shape))
+    return t.permute(*p[0]) if p else t
 
 
 def from_ir(t, shape: tuple[int, ...]):
     """An IR-ordered value back in the module's layout (N, C, H, W), materialized."""
-    return (t.permute(0, 3, 1, 2) if len(shape) == 3 else t).contiguous()
+    p = _PERMUTATIONS.get(len(shape))
+    return (t.permute(*p[1]) if p else t).contiguous()
+
+
+def reshaped(t, src: tuple[int, ...], out: tuple[int, ...]):
+    """A value of IR shape ``src`` reshaped to ``out``, in the module's layout: the module's own reshape (PyTorch's
+    flatten, a channel shuffle's split channels). A rank-5 side (depth to space's blocks) has no module layout of
+    its own: that reshape runs in the IR's order, where the block and channel axes are."""
+    if max(len(src), len(out)) >= 5:
+        return from_ir(to_ir(t, src).reshape(t.shape[0], *out), out)
+    return t.reshape(t.shape[0], *module_shape(out))
 
 
 def copied(t, source):
@@ -319,7 +341,7 @@ def build_module(model: Model):
             elif k == "resize":
                 pre = F.interpolate(ins[0], scale_factor=layer.attr("scale"), mode="nearest")
             elif k in ("reshape", "flatten"):
-                pre = ins[0].reshape(ins[0].shape[0], *_chw(layer.output_shape))
+                pre = reshaped(ins[0], layer.input_shapes[0], layer.output_shape)
             elif k == "softmax":
                 shape = layer.output_shape
                 axis = layer.attr("axis", len(shape) - 1)
@@ -443,7 +465,7 @@ def _uncounted():
 def example_input(model: Model, seed: int | None = None, samples: int = 1):
     """Zeros, or seeded random samples (the learning procedures need non-zero activations)."""
     torch = require_torch()
-    shape = (samples, *_chw(model.input.output_shape))
+    shape = (samples, *module_shape(model.input.output_shape))
     if seed is None:
         return torch.zeros(shape)
     table = next((layer for layer in model.layers if layer.kind == "embedding"), None)

@@ -192,12 +192,39 @@ def whole_scale(src, out) -> list[int] | None:
 
 def to_hwc(shape: list[int]) -> list[int]:
     """Channels-first (ONNX, PyTorch) to the IR's channels-last, batch already dropped:
-    (C, H, W) -> (H, W, C); (C, L) -> (1, L, C); vectors unchanged."""
+    (C, H, W) -> (H, W, C); (C, L) -> (1, L, C); (A, B, H, W), a feature map whose channels are split
+    in two axes (ShuffleNet's channel shuffle), -> (H, W, A, B), so that the channel index a * B + b
+    stays where the channels-first layout has it; vectors unchanged."""
+    if len(shape) == 4:
+        return [shape[2], shape[3], shape[0], shape[1]]
     if len(shape) == 3:
         return [shape[1], shape[2], shape[0]]
     if len(shape) == 2:
         return [1, shape[1], shape[0]]
     return shape
+
+
+#: rank (batch included) -> channels-first axis -> the IR axis it maps to (``to_hwc``)
+IR_AXES = {2: {1: 0}, 3: {1: 2, 2: 1}, 4: {1: 2, 2: 0, 3: 1}, 5: {1: 2, 2: 3, 3: 0, 4: 1}}
+
+
+def ir_axis(axis: int, rank: int) -> int | None:
+    """A channels-first axis (batch included, negative from the end) of a rank-``rank`` tensor as the IR's
+    axis (``to_hwc``): NCHW's C, H, W are the IR's 2, 0, 1; NCL's C, L the IR's 2, 1; a vector's features
+    axis 0. None for the batch axis and for ranks the IR has no layout for (above 5)."""
+    return IR_AXES.get(rank, {}).get(axis % rank) if rank else None
+
+
+def ir_permutation(dims: list[int], rank: int) -> list[int] | None:
+    """A channels-first permutation keeping the batch first (``dims[j]`` is the input axis output axis j
+    reads) as the IR's, or None where the batch moves or the rank has no IR layout."""
+    if len(dims) != rank or rank not in IR_AXES or dims[0] % rank != 0 or sorted(d % rank for d in dims) != list(
+            range(rank)):
+        return None
+    perm = list(range(3 if rank == 3 else rank - 1))  # a 3-D tensor's IR axis 0 is its padding 1 (``to_hwc``)
+    for j in range(1, rank):
+        perm[ir_axis(j, rank)] = ir_axis(dims[j], rank)
+    return perm
 
 
 class Table(dict):

@@ -33,7 +33,7 @@ from ..schedules.common import (feedback_matrices, kept_buffers, mask_kept, pass
                                 reached_by_update, sliced, states_bytes, states_kept, transient)
 from ..setups import OPTIMIZER_STATE
 from ..torch_build import (ELU_ALPHA, LEAKY_SLOPE, build_module, copied, example_input, from_ir, layer_norm_stats,
-                           lrn_vector, module_key, to_ir)
+                           lrn_vector, module_key, module_shape, reshaped, to_ir)
 from . import recurrent
 from .counter import MacCounter
 from .tracker import Tracker
@@ -507,6 +507,8 @@ def _to_owner(s: Step, src: str, g):
     for layer in reversed(_chain(s, src)):
         if layer.kind == "pad":
             g = _unpad(layer, g)
+        elif layer.kind in ("reshape", "flatten"):
+            g = reshaped(g, layer.output_shape, layer.input_shapes[0])
     own = s.model.by_name[s.owner(src)]
     return g.reshape(values_shape(s, own.name, g.shape[0])).contiguous()
 
@@ -631,8 +633,8 @@ def _input_gradient(s: Step, layer: Layer, g, in_shape, aligned: bool = False, i
             axis = layer.attr("axis")
             shapes = layer.input_shapes
             if axis is None:  # channels: the module's dimension 1
-                start = sum(_chw_of(sh)[0] for sh in shapes[:index])
-                return g[:, start:start + _chw_of(shapes[index])[0]].clone()
+                start = sum(module_shape(sh)[0] for sh in shapes[:index])
+                return g[:, start:start + module_shape(shapes[index])[0]].clone()
             start = sum(sh[axis] for sh in shapes[:index])
             part = to_ir(g, layer.output_shape).narrow(axis + 1, start, shapes[index][axis])
             return from_ir(part, shapes[index]).clone()
@@ -681,10 +683,6 @@ def _softmax_gradient(layer: Layer, g, y):
     dot = torch.bmm(rows, yi.reshape(-1, width, 1)).reshape(*gi.shape[:-1], 1)
     dx = yi * (gi - dot)
     return from_ir(dx.movedim(-1, axis), shape)
-
-
-def _chw_of(shape) -> tuple:
-    return (shape[2], shape[0], shape[1]) if len(shape) == 3 else tuple(shape)
 
 
 def _elementwise_gradient(layer: Layer, g, index: int, value):
@@ -851,7 +849,9 @@ def _backward(s: Step, kept: _Kept, layers, grads: dict, prefix: str, m: int, la
     values, masks, slices = kept.values, kept.masks, kept.slices
 
     def holders(t) -> int:
-        return sum(1 for v in grads.values() if v is t)
+        """Buffers holding the error ``t``: the same tensor, or a view of it (an add's error read through a reshape)."""
+        at = t.untyped_storage().data_ptr()
+        return sum(1 for v in grads.values() if v.untyped_storage().data_ptr() == at)
 
     with torch.no_grad():
         for layer in layers:
@@ -871,6 +871,8 @@ def _backward(s: Step, kept: _Kept, layers, grads: dict, prefix: str, m: int, la
                         continue
                     if passes_error(layer, i):
                         contribution = g
+                        if own != src:  # read through a reshape: the same error, viewed as its buffer
+                            contribution = g.view(values_shape(s, own, g.shape[0]))
                     else:
                         dx = _input_gradient(s, layer, g, _read_shape(s, layer, src, m), feedback == "weights", i,
                                              lambda k: _kept_value(s, layer.inputs[k], values), values.get(name))
@@ -1291,8 +1293,7 @@ def _slopes(s: Step, layer: Layer):
 
 
 def values_shape(s: Step, name: str, samples: int) -> tuple:
-    shape = s.model.by_name[name].output_shape
-    return (samples, shape[2], shape[0], shape[1]) if len(shape) == 3 else (samples, *shape)
+    return (samples, *module_shape(s.model.by_name[name].output_shape))
 
 
 # -- Forward-Forward ------------------------------------------------------------------------------
