@@ -140,7 +140,7 @@ def _onnx_test_data() -> Path:
 
 
 @pytest.mark.parametrize("name", ["squeezenet", "vgg19", "resnet50", "inception_v2", "bvlc_alexnet", "zfnet512",
-                                  "inception_v1", "densenet121"])
+                                  "inception_v1", "densenet121", "shufflenet"])
 def test_onnx_zoo_light_graphs_import_and_match_an_independent_count(name):
     """The onnx wheel's light model-zoo graphs store every weight as ConstantOfShape: they import
     without --allow-unsupported, and learncost's convolution and Gemm forward MACC equal a count made
@@ -148,7 +148,8 @@ def test_onnx_zoo_light_graphs_import_and_match_an_independent_count(name):
     the LRN layers' (AlexNet, ZFNet, Inception-v1): per output element the square, the size taps of the
     window sum, the scale and bias, the product by the power, (size + 3) x output elements. DenseNet's batch
     normalizations (BatchNormalization, then Mul and Add by its scale and shift) after a concatenation or a pool
-    are batch_norm layers, 2 per element; those after a convolution fold into it, as before."""
+    are batch_norm layers, 2 per element; those after a convolution fold into it, as before. ShuffleNet's grouped
+    convolutions and 5-D channel shuffles import too."""
     import onnx
     from onnx import shape_inference
 
@@ -370,6 +371,145 @@ def test_torch_functional_forms_and_new_modules_execute_as_counted():
         ("conv2d", (1, 1, 4)), ("conv2d", (1, 1, 8)), ("mul", (7, 7, 8)), ("avg_pool2d", (4, 4, 8)),
         ("avg_pool2d", (2, 2, 8)), ("reshape", (32,)), ("dense", (5,)), ("softmax", (5,))]
     assert m.layers[2].groups == 4 and m.layers[2].dilation == (2, 2) and m.layers[8].padding == (0, 1, 0, 1)
+    v = verify(m, setup="int8-fp32grad")
+    assert v.unexplained == []
+    for c in v.checks:
+        assert all(o.counted == o.analytic for o in c.operations), (c.procedure, c.phase)
+
+
+def test_torch_channel_shuffle_chunks_single_cat_and_stochastic_depth():
+    """ShuffleNet v2 (chunk into two branches, channel shuffle through a 5-D view), DenseNet (a cat of a one-tensor
+    list) and EfficientNet (stochastic depth) idioms, written as torchvision writes them (``torch_nets``), import
+    with no opaque layer; the forward MACC equal PyTorch's own count; the IR's shuffle moves each value where
+    PyTorch's does; verify counts every operation of backpropagation as analysed."""
+    torch = pytest.importorskip("torch")
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from learncost.torch_build import build_module
+    from learncost.verify import verify
+    from torch_nets import ShuffleDenseNet, channel_shuffle
+
+    net = ShuffleDenseNet().eval()
+    m = learncost.from_torch(net, (1, 3, 6, 6))
+    assert [(lr.kind, lr.output_shape) for lr in m.layers[1:]] == [
+        ("conv2d", (6, 6, 8)), ("slice", (6, 6, 4)), ("slice", (6, 6, 4)), ("conv2d", (6, 6, 4)),
+        ("depthwise_conv2d", (6, 6, 4)), ("conv2d", (6, 6, 4)), ("concat", (6, 6, 8)), ("reshape", (6, 6, 2, 4)),
+        ("transpose", (6, 6, 4, 2)), ("reshape", (6, 6, 8)), ("conv2d", (6, 6, 8)), ("add", (6, 6, 8)),
+        ("avg_pool2d", (1, 1, 8)), ("reshape", (8,)), ("dense", (5,))]
+    x1, x2 = m.layers[2:4]
+    assert (x1.attr("begin"), x1.attr("end"), x2.attr("begin"), x2.attr("end")) == (
+        (0, 0, 0), (6, 6, 4), (0, 0, 4), (6, 6, 8))
+    assert m.layers[9].attr("perm") == (0, 1, 3, 2)
+    assert not any("unsupported" in w for w in m.warnings)
+    assert any("stochastic depth" in w for w in m.warnings)
+    # by hand: stem 6*6*8*27 = 7,776; branch 576 + 1,296 + 576; dense 1x1 6*6*8*8 = 2,304; head 40; the residual
+    # add and the global pool one per element each (6*6*8 = 288); the slices, the shuffle and the cat none
+    forward = _forward(m)
+    assert sum(forward.values()) == 7_776 + 576 + 1_296 + 576 + 2_304 + 40 + 288 + 288 == 13_144
+    products = sum(v for lr, v in zip(m.layers, forward.values()) if lr.kind in ("conv2d", "depthwise_conv2d", "dense"))
+    with FlopCounterMode(display=False) as flops:  # convolutions and matrix products only
+        net(torch.zeros(1, 3, 6, 6))
+    assert products == flops.get_total_flops() // 2 == 12_568
+    built = build_module(m)
+    x = torch.arange(8 * 36, dtype=torch.float32).reshape(1, 8, 6, 6)
+    shuffled = x
+    for layer in m.layers[8:11]:
+        shuffled = built.run_layer(layer, [shuffled])[1]
+    assert torch.equal(shuffled, channel_shuffle(x, 2))
+    v = verify(m, setup="int8-fp32grad")
+    assert v.unexplained == []
+    for c in v.checks:
+        assert all(o.counted == o.analytic for o in c.operations), (c.procedure, c.phase)
+
+
+def test_onnx_channel_shuffle_and_ranks_beyond_the_ir(tmp_path):
+    """The ONNX export of a channel shuffle (Reshape to 5-D, Transpose [0, 2, 1, 3, 4], Reshape back) is the
+    torch path's three layers; a Softmax over a 6-D tensor and a 6-D Transpose have no IR layout: carried as
+    unsupported (they were reported as a malformed graph, a KeyError)."""
+    from onnx import helper
+
+    nodes = [helper.make_node("Reshape", ["x", "s5"], ["v"]),
+             helper.make_node("Transpose", ["v"], ["t"], perm=[0, 2, 1, 3, 4]),
+             helper.make_node("Reshape", ["t", "s4"], ["y"])]
+    path = tmp_path / "shuffle.onnx"
+    path.write_bytes(_onnx(nodes, [_ints("s5", [1, 2, 4, 6, 6]), _ints("s4", [1, 8, 6, 6])], (1, 8, 6, 6)))
+    m = learncost.load_model(path)
+    assert [(lr.kind, lr.output_shape) for lr in m.layers[1:]] == [
+        ("reshape", (6, 6, 2, 4)), ("transpose", (6, 6, 4, 2)), ("reshape", (6, 6, 8))]
+    assert m.layers[2].attr("perm") == (0, 1, 3, 2)
+
+    nodes = [helper.make_node("Reshape", ["x", "s5"], ["v"]), helper.make_node("Softmax", ["v"], ["w"], axis=-1),
+             helper.make_node("Reshape", ["w", "s6"], ["u"]), helper.make_node("Softmax", ["u"], ["z"], axis=-1),
+             helper.make_node("Transpose", ["z"], ["t"], perm=[0, 1, 3, 2, 4, 5]),
+             helper.make_node("Reshape", ["t", "s4"], ["y"])]
+    inits = [_ints("s5", [1, 2, 4, 6, 6]), _ints("s6", [1, 2, 4, 2, 3, 6]), _ints("s4", [1, 8, 6, 6])]
+    path.write_bytes(_onnx(nodes, inits, (1, 8, 6, 6)))
+    with pytest.raises(ImportFailure, match=r"Softmax \(axis 5 of a rank-6 tensor\).*Transpose \(perm \[0, 1, 3, 2, 4, 5\]\)"):
+        learncost.load_model(path)
+    m = learncost.load_model(path, allow_unsupported=True)
+    # the 5-D softmax runs along W, the IR's axis 1
+    assert [lr.kind for lr in m.layers[1:]] == ["reshape", "softmax", "reshape", "opaque", "opaque", "reshape"]
+    assert m.layers[2].attr("axis") == 1
+
+
+def test_depth_to_space_in_every_format(tmp_path):
+    """TFLite DEPTH_TO_SPACE / SPACE_TO_DEPTH (channels ordered b, b, C), ONNX DepthToSpace (DCR and CRD) and
+    SpaceToDepth, PyTorch's pixel shuffle and unshuffle (C, b, b): a reshape to rank 5, a transpose (the copy, no
+    MACC) and a reshape; each value lands where PyTorch's own operator puts it; verify counts every operation and
+    byte of backpropagation through them."""
+    torch = pytest.importorskip("torch")
+    import tflite
+    from onnx import helper
+    from torch import nn
+
+    from learncost.torch_build import build_module
+    from learncost.verify import verify
+    from tflite_writer import FLOAT32, TFLiteWriter, block_options
+
+    def steps(m):
+        return [(lr.kind, lr.output_shape, lr.attr("perm")) for lr in m.layers[1:]]
+
+    dcr = [("reshape", (4, 6, 2, 2, 3), None), ("transpose", (4, 2, 6, 2, 3), (0, 2, 1, 3, 4)),
+           ("reshape", (8, 12, 3), None)]
+    crd = [("reshape", (4, 6, 3, 2, 2), None), ("transpose", (4, 2, 6, 2, 3), (0, 3, 1, 4, 2)),
+           ("reshape", (8, 12, 3), None)]
+    w = TFLiteWriter()
+    tx, ty = w.tensor("x", [1, 4, 6, 12], FLOAT32), w.tensor("y", [1, 8, 12, 3], FLOAT32)
+    w.op(tflite.BuiltinOperator.DEPTH_TO_SPACE, [tx], [ty], block_options(2))
+    (tmp_path / "d2s.tflite").write_bytes(w.bytes([tx], [ty]))
+    assert steps(learncost.load_model(tmp_path / "d2s.tflite")) == dcr
+    w = TFLiteWriter()
+    tx, ty = w.tensor("x", [1, 8, 12, 3], FLOAT32), w.tensor("y", [1, 4, 6, 12], FLOAT32)
+    w.op(tflite.BuiltinOperator.SPACE_TO_DEPTH, [tx], [ty], block_options(2, to_depth=True))
+    (tmp_path / "s2d.tflite").write_bytes(w.bytes([tx], [ty]))
+    assert steps(learncost.load_model(tmp_path / "s2d.tflite")) == [
+        ("reshape", (4, 2, 6, 2, 3), None), ("transpose", (4, 6, 2, 2, 3), (0, 2, 1, 3, 4)), ("reshape", (4, 6, 12), None)]
+    for mode, expected in (("DCR", dcr), ("CRD", crd)):
+        path = tmp_path / f"d2s_{mode}.onnx"
+        path.write_bytes(_onnx([helper.make_node("DepthToSpace", ["x"], ["y"], blocksize=2, mode=mode)], [],
+                               (1, 12, 4, 6)))
+        assert steps(learncost.load_model(path)) == expected
+    (tmp_path / "s2d.onnx").write_bytes(_onnx([helper.make_node("SpaceToDepth", ["x"], ["y"], blocksize=2)], [],
+                                              (1, 3, 8, 12)))
+    assert [lr.output_shape for lr in learncost.load_model(tmp_path / "s2d.onnx").layers[1:]] == [
+        (4, 2, 6, 2, 3), (4, 6, 2, 2, 3), (4, 6, 12)]
+    with pytest.raises(ImportFailure, match="block size 5 does not divide the input's 12 channels"):
+        (tmp_path / "bad.onnx").write_bytes(_onnx([helper.make_node("DepthToSpace", ["x"], ["y"], blocksize=5)], [],
+                                                  (1, 12, 4, 6)))
+        learncost.load_model(tmp_path / "bad.onnx")
+
+    net = nn.Sequential(nn.Conv2d(3, 12, 3, padding=1), nn.PixelShuffle(2), nn.Conv2d(3, 4, 3, padding=1),
+                        nn.PixelUnshuffle(2), nn.Flatten(), nn.Linear(16 * 4 * 6, 5))
+    m = learncost.from_torch(net, (1, 3, 4, 6))
+    assert steps(m)[1:4] == crd
+    # by hand: 4*6*12*27 = 7,776; 8*12*4*27 = 10,368; 384*5 = 1,920; the rearrangements none
+    assert sum(_forward(m).values()) == 7_776 + 10_368 + 1_920
+    built = build_module(m)
+    x = torch.arange(12 * 24, dtype=torch.float32).reshape(1, 12, 4, 6)
+    for layer in m.layers[2:5]:
+        x = built.run_layer(layer, [x])[1]
+    assert torch.equal(x, torch.nn.functional.pixel_shuffle(torch.arange(12 * 24, dtype=torch.float32).reshape(
+        1, 12, 4, 6), 2))
     v = verify(m, setup="int8-fp32grad")
     assert v.unexplained == []
     for c in v.checks:

@@ -234,3 +234,15 @@ def lrn_options(radius: int, bias: float, alpha: float, beta: float):
         return tflite.LocalResponseNormalizationOptionsEnd(b)
 
     return tflite.BuiltinOptions.LocalResponseNormalizationOptions, build
+
+
+def block_options(block: int, to_depth: bool = False):
+    """DEPTH_TO_SPACE's or SPACE_TO_DEPTH's block size."""
+    prefix = "SpaceToDepthOptions" if to_depth else "DepthToSpaceOptions"
+
+    def build(b):
+        getattr(tflite, f"{prefix}Start")(b)
+        getattr(tflite, f"{prefix}AddBlockSize")(b, block)
+        return getattr(tflite, f"{prefix}End")(b)
+
+    return getattr(tflite.BuiltinOptions, prefix), build

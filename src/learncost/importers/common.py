@@ -79,6 +79,34 @@ class GraphBuilder:
             self.alias[t] = src
         self.folded.append(what)
 
+    def rearrange(self, raw: str, tensor_in: str, outputs: list[str], shape: tuple[int, ...], block: int, *,
+                  to_depth: bool, channels_first: bool, dtype: str | None = None) -> str:
+        """Depth to space (TFLite DEPTH_TO_SPACE, ONNX DepthToSpace, PyTorch's pixel shuffle) of a feature map
+        ``shape`` (H, W, C): each b x b block of output positions takes b^2 of its position's channels; or the
+        inverse, space to depth (``to_depth``). The channels are ordered (b, b, C / b^2) (TFLite's, ONNX's DCR) or,
+        ``channels_first``, (C / b^2, b, b) (ONNX's CRD, PyTorch's). Written as the three steps a runtime's copy
+        makes: a reshape to rank 5, a transpose (the copy into a buffer of its own, no MACC) and a reshape.
+        Returns the last layer's name; a shape the block does not divide is one ImportFailure."""
+        h, w, c = shape
+        b = block
+        if b < 1 or (to_depth and (h % b or w % b)) or (not to_depth and c % (b * b)):
+            what = f"{h}x{w} positions" if to_depth else f"{c} channels"
+            raise ImportFailure(f"{self.origin}: {raw}: block size {b} does not divide the input's {what}",
+                                hint="check the operator's block size")
+        if to_depth:
+            spatial = (h // b, b, w // b, b, c)  # (H, b_i, W, b_j, C)
+            perm = [0, 2, 4, 1, 3] if channels_first else [0, 2, 1, 3, 4]
+            out = (h // b, w // b, c * b * b)
+        else:
+            spatial = (h, w, c // (b * b), b, b) if channels_first else (h, w, b, b, c // (b * b))
+            perm = [0, 3, 1, 4, 2] if channels_first else [0, 2, 1, 3, 4]
+            out = (h * b, w * b, c // (b * b))
+        moved = tuple(spatial[a] for a in perm)
+        self.add(f"{raw}_split", "reshape", [tensor_in], [f"{raw}#split"], expect=spatial, shape=list(spatial),
+                 dtype=dtype)
+        self.add(f"{raw}_move", "transpose", [f"{raw}#split"], [f"{raw}#move"], expect=moved, perm=perm, dtype=dtype)
+        return self.add(raw, "reshape", [f"{raw}#move"], outputs, expect=out, shape=list(out), dtype=dtype)
+
     def producer(self, tensor: str) -> dict | None:
         """The spec layer producing ``tensor`` (None for the model input)."""
         src = self.source(tensor)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..layers import INPUT_DERIVATIVE
-from .common import GraphBuilder, ImportFailure, Table, read_bytes, to_hwc, whole_scale
+from .common import GraphBuilder, ImportFailure, Table, ir_axis, ir_permutation, read_bytes, to_hwc, whole_scale
 
 ELEM = {1: "float32", 2: "uint8", 3: "int8", 5: "int16", 6: "int32", 7: "int64", 10: "float16"}
 ACTIVATIONS = {"Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "LeakyRelu": "leaky_relu",
@@ -524,16 +524,30 @@ def _lrn(n: _Node) -> None:
 
 @HANDLERS("Transpose")
 def _transpose(n: _Node) -> None:
+    """A permutation keeping the batch first, of a 3-D to 5-D tensor (a 5-D one is a feature map whose
+    channels are split in two axes: ShuffleNet's channel shuffle, ``to_hwc``), as the IR's: output axis j
+    is input axis perm[j], so output IR axis ir(j) is input IR axis ir(perm[j])."""
     rank = len(n.g.shapes.get(n.live[0], []))
-    perm = n.a.get("perm") or list(reversed(range(rank)))
-    if rank != 4 or perm[0] != 0:
-        n.opaque(f"Transpose (perm {list(perm)})", n.live)
+    perm = list(n.a.get("perm") or reversed(range(rank)))
+    ir_perm = ir_permutation(perm, rank) if rank in (3, 4, 5) else None
+    if ir_perm is None:
+        n.opaque(f"Transpose (perm {perm})", n.live)
         return
-    # output axis j (NCHW) is input axis perm[j]; in the IR, output IR axis ir(j) is input IR axis ir(perm[j])
-    ir_perm = [0, 0, 0]
-    for j in range(1, 4):
-        ir_perm[ir_axis(j, 4)] = ir_axis(perm[j], 4)
     n.add("transpose", n.live[:1], perm=ir_perm)
+
+
+@HANDLERS("DepthToSpace", "SpaceToDepth")
+def _depth_to_space(n: _Node) -> None:
+    """On an NCHW feature map; DepthToSpace's ``mode`` DCR (the default, TFLite's order) or CRD (PyTorch's pixel
+    shuffle); SpaceToDepth has DCR's order (``GraphBuilder.rearrange``)."""
+    shape = n.g.shapes.get(n.live[0], [])
+    if len(shape) != 4 or not all(isinstance(d, int) for d in shape):
+        n.opaque(f"{n.op} (a rank-{len(shape)} tensor)", n.live)
+        return
+    mode = n.a.get("mode", "DCR")
+    mode = mode.decode() if isinstance(mode, bytes) else mode
+    n.g.b.rearrange(n.raw, n.live[0], n.outs, tuple(n.g.shape_of(n.live[0], f"input of {n.op}")), n.a["blocksize"],
+                    to_depth=n.op == "SpaceToDepth", channels_first=mode == "CRD", dtype=n.ydt)
 
 
 @HANDLERS("Slice")
@@ -592,13 +606,6 @@ def _split(n: _Node) -> None:
         start += size
 
 
-def ir_axis(axis: int, rank: int) -> int:
-    """An ONNX axis (batch included) of a rank-``rank`` tensor as the IR's axis: NCHW's C, H, W are
-    the IR's 2, 0, 1; NCL's C, L the IR's 2, 1 (``to_hwc``); a vector's features are axis 0."""
-    axis %= rank
-    return {4: {1: 2, 2: 0, 3: 1}, 3: {1: 2, 2: 1}, 2: {1: 0}}[rank][axis]
-
-
 @HANDLERS("Flatten", "Reshape", "Squeeze", "Unsqueeze")
 def _reshape(n: _Node) -> None:
     n.add("reshape", n.live[:1], shape=n.y)
@@ -623,6 +630,9 @@ def _softmax(n: _Node) -> None:
         axis = long[0] if long else rank - 1
     if axis == 0:
         n.opaque("Softmax (over the batch)", n.live)
+        return
+    if ir_axis(axis, rank) is None:
+        n.opaque(f"Softmax (axis {axis} of a rank-{rank} tensor)", n.live)
         return
     n.add("softmax", n.live[:1], axis=ir_axis(axis, rank))
 

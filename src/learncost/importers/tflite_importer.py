@@ -394,6 +394,20 @@ def _reshape(g: _Graph, op: _Op) -> None:
     op.add(g, "reshape", [op.ins[0]], shape=op.y, dtype=op.ydt)
 
 
+@HANDLERS("DEPTH_TO_SPACE", "SPACE_TO_DEPTH")
+def _depth_to_space(g: _Graph, op: _Op) -> None:
+    """NHWC, channels ordered (b, b, C): a reshape, a transpose and a reshape (``GraphBuilder.rearrange``)."""
+    x = g.shape(op.ins[0])
+    to_depth = op.opname == "SPACE_TO_DEPTH"
+    cls = g.tflite.SpaceToDepthOptions if to_depth else g.tflite.DepthToSpaceOptions
+    if len(x) != 4:
+        op.opaque(g, f"{op.opname} (a rank-{len(x)} tensor)", [op.ins[0]])
+        return
+    block = op.options(g, cls).BlockSize()
+    g.b.rearrange(op.raw, g.key(op.ins[0]), op.out_names, tuple(x[1:]), block, to_depth=to_depth,
+                  channels_first=False, dtype=op.ydt)
+
+
 @HANDLERS("MEAN")
 def _mean(g: _Graph, op: _Op) -> None:
     x = g.shape(op.ins[0])

@@ -17,7 +17,7 @@ import io
 from dataclasses import dataclass
 
 from ..layers import INPUT_DERIVATIVE
-from .common import GraphBuilder, ImportFailure, Table, to_hwc, whole_scale
+from .common import GraphBuilder, ImportFailure, Table, ir_axis, ir_permutation, to_hwc, whole_scale
 
 DTYPES = {"torch.float32": "float32", "torch.float16": "float16", "torch.int8": "int8", "torch.qint8": "int8"}
 
@@ -321,10 +321,19 @@ def _clamp(n: _Node):
     _activate(n, fn)
 
 
-@MODULES("BatchNorm1d", "BatchNorm2d", "Dropout", "Identity")
-@FUNCTIONS("dropout", "dropout1d", "dropout2d", "contiguous", "clone")
+#: what a skipped module or function is called in the model's warning, where not its name in lower case
+SKIPPED_AS = {"BatchNorm1d": "batch normalization", "BatchNorm2d": "batch normalization",
+              "StochasticDepth": "stochastic depth", "stochastic_depth": "stochastic depth"}
+
+
+@MODULES("BatchNorm1d", "BatchNorm2d", "Dropout", "Identity", "StochasticDepth")
+@FUNCTIONS("dropout", "dropout1d", "dropout2d", "contiguous", "clone", "stochastic_depth")
 def _skipped(n: _Node):
-    n.b.skip(n.srcs[0], [n.node.name], "batch normalization" if "BatchNorm" in n.kind else n.kind.lower())
+    """Layers the model computes as its input in inference: batch normalization (folded into the layer before),
+    dropout and stochastic depth (torchvision's ``stochastic_depth``: in training, each sample's residual branch
+    is dropped or scaled by 1 / (1 - p), an element-wise product, like dropout's mask, not counted as MACC), and
+    copies."""
+    n.b.skip(n.srcs[0], [n.node.name], SKIPPED_AS.get(n.kind, n.kind.lower()))
 
 
 #: module class or function name -> learncost's activation function
@@ -371,7 +380,7 @@ def _softmax(n: _Node):
                                                                         else None)
     meta = node.args[0].meta.get("tensor_meta") if node.args and hasattr(node.args[0], "meta") else None
     rank = len(meta.shape) if hasattr(meta, "shape") else 0  # PyTorch's rank, batch included
-    axis = None if dim is None or rank not in (2, 3, 4) or dim % rank == 0 else _ir_axis(dim, rank)
+    axis = None if dim is None or rank not in (2, 3, 4) or dim % rank == 0 else ir_axis(dim, rank)
     last = len(n.shape_of(n.srcs[0])) - 1 if n.srcs else 0
     if axis is not None and axis != last:
         n.add("softmax", n.srcs[:1], axis=axis, dtype=n.dtype)
@@ -413,7 +422,7 @@ def _mean(n: _Node):
     dims = [dims] if isinstance(dims, int) else list(dims or [])
     if not n.srcs or not dims or rank not in (2, 4) or any(d % rank == 0 for d in dims):
         return n.opaque(f"{n.kind} (dims {dims})")
-    axes = sorted(_ir_axis(d, rank) for d in dims)
+    axes = sorted(ir_axis(d, rank) for d in dims)
     if rank == 4 and axes == [0, 1]:
         pooled = n.b.add(n.node.name, "avg_pool2d", n.srcs[:1], [n.node.name], **{"global": True}, dtype=n.dtype)
         if not keep:
@@ -425,19 +434,14 @@ def _mean(n: _Node):
     n.add("mean", n.srcs[:1], axes=axes, keepdims=keep, dtype=n.dtype)
 
 
-def _ir_axis(dim: int, rank: int) -> int:
-    """A PyTorch dimension (batch included) of a rank-``rank`` tensor as the IR's axis (NCHW's C, H, W
-    are the IR's 2, 0, 1; NCL's C, L the IR's 2, 1: ``to_hwc``)."""
-    return {4: {1: 2, 2: 0, 3: 1}, 3: {1: 2, 2: 1}, 2: {1: 0}}[rank][dim % rank]
-
-
 @FUNCTIONS("permute", "transpose")
 def _permute(n: _Node):
-    """A permutation keeping the batch first, of a 4-D (N, C, H, W) or 3-D (N, C, L) tensor, as the IR's
-    transpose of the axes they map to (``_ir_axis``; a 3-D tensor's first IR axis is its padding 1)."""
+    """A permutation keeping the batch first, of a 5-D (N, A, B, H, W: a channel shuffle's split channels),
+    4-D (N, C, H, W) or 3-D (N, C, L) tensor, as the IR's transpose of the axes they map to (``ir_axis``; a
+    3-D tensor's first IR axis is its padding 1)."""
     node = n.node
     rank = n.rank if n.srcs else 0
-    if rank not in (3, 4):
+    if rank not in (3, 4, 5):
         return n.opaque(f"{n.kind} of a rank-{rank} tensor")
     if node.target == "permute" or getattr(n.target, "__name__", "") == "permute":
         dims = list(node.args[1:]) if len(node.args) > 2 or isinstance(node.args[1], int) else list(node.args[1])
@@ -445,12 +449,26 @@ def _permute(n: _Node):
         a, b = node.args[1] % rank, node.args[2] % rank
         dims = list(range(rank))
         dims[a], dims[b] = dims[b], dims[a]
-    if len(dims) != rank or dims[0] % rank != 0:
+    perm = ir_permutation(dims, rank)
+    if perm is None:
         return n.opaque(f"{n.kind} (dims {dims})")
-    perm = [0, 0, 0]
-    for j in range(1, rank):
-        perm[_ir_axis(j, rank)] = _ir_axis(dims[j], rank)
     n.add("transpose", n.srcs[:1], perm=perm, dtype=n.dtype)
+
+
+@MODULES("PixelShuffle", "PixelUnshuffle")
+@FUNCTIONS("pixel_shuffle", "pixel_unshuffle")
+def _pixel_shuffle(n: _Node):
+    """Depth to space with the channels ordered (C, b, b), or its inverse (``GraphBuilder.rearrange``)."""
+    to_depth = "unshuffle" in n.kind.lower()
+    if n.node.op == "call_module":
+        block = n.target.downscale_factor if to_depth else n.target.upscale_factor
+    else:
+        block = n.node.args[1] if len(n.node.args) > 1 else n.node.kwargs.get(
+            "downscale_factor" if to_depth else "upscale_factor")
+    if n.rank != 4 or not isinstance(block, int):
+        return n.opaque(f"{n.kind} (a rank-{n.rank} tensor)")
+    n.b.rearrange(n.node.name, n.srcs[0], [n.node.name], n.shape_of(n.srcs[0]), block, to_depth=to_depth,
+                  channels_first=True, dtype=n.dtype)
 
 
 @FUNCTIONS("cat")
@@ -458,6 +476,9 @@ def _cat(n: _Node):
     node = n.node
     dim = node.kwargs.get("dim", node.args[1] if len(node.args) > 1 else 0)
     parts = n.operands(node.args[0]) if node.args and isinstance(node.args[0], (list, tuple)) else []
+    if callable(n.target) and len(parts) == 1:  # DenseNet's first layer of a block: the tensor itself
+        n.b.alias[node.name] = n.b.source(parts[0])
+        return
     if not callable(n.target) or len(parts) < 2:
         return n.opaque()
     if dim in (1, -3):
@@ -465,7 +486,35 @@ def _cat(n: _Node):
     rank = len(n.y) + 1
     if rank != 4 or dim % rank == 0:
         return n.opaque()
-    n.add("concat", parts, axis=_ir_axis(dim, 4), dtype=n.dtype)
+    n.add("concat", parts, axis=ir_axis(dim, 4), dtype=n.dtype)
+
+
+#: functions and methods returning a tuple of parts of a tensor along ``dim`` (their third argument, default 0)
+SPLITS = ("chunk", "split", "tensor_split")
+
+
+@FUNCTIONS("getitem")
+def _getitem(n: _Node):
+    """``x.chunk(2, dim=1)[k]`` (ShuffleNet's two branches), ``split``, ``tensor_split``: part k of the tensor, a
+    slice along the axis ``dim`` maps to; its bounds are the sizes fx recorded for the parts before it."""
+    node = n.node
+    parent, index = node.args[0], node.args[1]
+    name = getattr(parent.target, "__name__", parent.target) if hasattr(parent, "target") else None
+    parts = parent.meta.get("tensor_meta") if name in SPLITS else None
+    src = parent.args[0] if name in SPLITS and parent.args else None
+    if not isinstance(index, int) or not isinstance(parts, (list, tuple)) or getattr(src, "name", None) not in n.shapes:
+        return n.opaque(f"{n.kind} (indexing a tensor)" if name not in SPLITS else None, n.srcs)
+    dim = parent.kwargs.get("dim", parent.args[2] if len(parent.args) > 2 else 0)
+    rank = len(src.meta["tensor_meta"].shape)
+    axis = ir_axis(dim, rank) if isinstance(dim, int) else None
+    if axis is None:
+        return n.opaque(f"{name} along dimension {dim} of a rank-{rank} tensor", [src.name])
+    sizes = [int(p.shape[dim]) for p in parts]
+    k = index % len(sizes)
+    shape = n.shapes[src.name]
+    begin, end = [0] * len(shape), list(shape)
+    begin[axis], end[axis] = sum(sizes[:k]), sum(sizes[:k + 1])
+    n.add("slice", [src.name], begin=begin, end=end, dtype=n.dtype)
 
 
 # -- recurrent cells ---------------------------------------------------------------------------------------
