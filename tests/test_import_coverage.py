@@ -451,6 +451,18 @@ def test_onnx_channel_shuffle_and_ranks_beyond_the_ir(tmp_path):
     assert [lr.kind for lr in m.layers[1:]] == ["reshape", "softmax", "reshape", "opaque", "opaque", "reshape"]
     assert m.layers[2].attr("axis") == 1
 
+    # the same weights at each of 4 positions (MaxViT's): no dense, which reads its input whole; carried at the
+    # output shape ONNX states, so that what follows is sized right (a Split after it was refused as malformed)
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["p"]), helper.make_node("Split", ["p"], ["y", "z"], axis=2)]
+    path.write_bytes(_onnx(nodes, [_zeros("w", 6, 4)], (1, 4, 6), extra_outputs=("z",), opset=13))
+    with pytest.raises(ImportFailure, match=r"MatMul by constant weights at each position of a rank-3 tensor"):
+        learncost.load_model(path)
+    m = learncost.load_model(path, allow_unsupported=True)
+    assert [(lr.kind, lr.output_shape) for lr in m.layers[1:]] == [("opaque", (1, 4, 4)), ("opaque", (1, 2, 4))]
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["y"])]  # one position: the dense it is
+    path.write_bytes(_onnx(nodes, [_zeros("w", 6, 4)], (1, 1, 6)))
+    assert [(lr.kind, lr.output_shape) for lr in learncost.load_model(path).layers[1:]] == [("dense", (4,))]
+
 
 def test_depth_to_space_in_every_format(tmp_path):
     """TFLite DEPTH_TO_SPACE / SPACE_TO_DEPTH (channels ordered b, b, C), ONNX DepthToSpace (DCR and CRD) and

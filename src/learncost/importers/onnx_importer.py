@@ -327,6 +327,12 @@ def _gemm(n: _Node) -> None:
     if w is None or a.get("transA", 0):
         n.opaque(f"{n.op} (non-constant weights)", n.live)
         return
+    x = g.shapes.get(n.live[0], []) if n.live else []
+    if len(x) > 2 and math.prod(d if isinstance(d, int) else 2 for d in x[1:-1]) > 1:
+        # the same weights at every position of a sequence or feature map: not the IR's dense, which reads its
+        # input whole (nor a 1x1 convolution: the IR puts a sequence's features on another axis)
+        n.opaque(f"{n.op} by constant weights at each position of a rank-{len(x)} tensor", n.live)
+        return
     units = w[0] if a.get("transB", 0) else w[-1]
     bias = n.op == "Gemm" and len(node.input) > 2 and bool(node.input[2])
     n.add("dense", n.live[:1], units=units, use_bias=bias, weight_dtype=g.dtype_of(node.input[1]),
