@@ -249,3 +249,27 @@ def test_unsupported_without_tensor_inputs_never_crash():
     a = learncost.analyze(m, procedures=["bp"], mcus=["disco-f746ng"])
     # conv 3x3x3x16 on 8x8 = 27,648; the 1x1 conv 8 -> 8 on 8x8 = 4,096; the mul 1,024; the mean 1,024
     assert a.row("bp", "inference").macc == 27_648 + 4_096 + 1_024 + 1_024
+
+
+def test_linear_at_each_position_is_unsupported_not_misshaped():
+    """nn.Linear on (N, T, K) applies its weights at each of the T positions: not the IR's dense, which reads its
+    input whole (it was refused with 'should output [...] but its parameters give [...]', even with
+    allow_unsupported). Named as unsupported; carried at torch's output shape, the rest imports; one position is
+    the dense it is."""
+
+    class Tokens(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.mix, self.head = nn.Linear(6, 4), nn.Linear(16, 3)
+
+        def forward(self, x):
+            return self.head(torch.flatten(self.mix(x), 1))
+
+    with pytest.raises(learncost.LearncostError, match=r"Linear at each position of a rank-3 tensor \(operator 1\)"):
+        learncost.from_torch(Tokens(), (1, 4, 6))
+    m = learncost.from_torch(Tokens(), (1, 4, 6), allow_unsupported=True)
+    assert [(lr.kind, lr.output_shape) for lr in m.layers[1:]] == [("opaque", (1, 4, 4)), ("reshape", (16,)),
+                                                                   ("dense", (3,))]
+    assert learncost.analyze(m, ["bp"]).row("bp", "inference").macc == 16 * 3  # the head alone, by hand
+    one = learncost.from_torch(nn.Sequential(nn.Linear(6, 4)), (1, 1, 6))
+    assert [(lr.kind, lr.output_shape) for lr in one.layers[1:]] == [("dense", (4,))]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import math
 from dataclasses import dataclass
 
 from ..layers import INPUT_DERIVATIVE
@@ -204,6 +205,12 @@ def _conv(n: _Node):
 
 @MODULES("Linear")
 def _linear(n: _Node):
+    """On a vector; on a sequence or feature map (N, ..., K) with more than one position, the same weights at each
+    position are not the IR's dense, which reads its input whole: unsupported, named."""
+    first = next((a for a in n.node.args if hasattr(a, "meta")), None)
+    shape = getattr(first.meta.get("tensor_meta"), "shape", ()) if first is not None else ()
+    if len(shape) > 2 and math.prod(int(d) for d in shape[1:-1]) > 1:
+        return n.opaque(f"{n.kind} at each position of a rank-{len(shape)} tensor")
     n.add("dense", n.srcs, units=n.target.out_features, use_bias=n.target.bias is not None, **n.common)
 
 
