@@ -273,3 +273,19 @@ def test_linear_at_each_position_is_unsupported_not_misshaped():
     assert learncost.analyze(m, ["bp"]).row("bp", "inference").macc == 16 * 3  # the head alone, by hand
     one = learncost.from_torch(nn.Sequential(nn.Linear(6, 4)), (1, 1, 6))
     assert [(lr.kind, lr.output_shape) for lr in one.layers[1:]] == [("dense", (4,))]
+
+
+def test_input_less_operator_after_a_renamed_layer():
+    """A parameter read (get_attr) right after a call whose node name starts with '_' (Swin's
+    ``_get_relative_position_bias``) is placed after that call's layer, named 'doubled': it was refused with
+    "tensor 'doubled' is used before any operator produces it", even with allow_unsupported (Swin, MaxViT)."""
+    from torch_nets import PrivateHelper
+
+    with pytest.raises(learncost.LearncostError, match=r"unsupported operator\(s\): table \(operator 2\), _doubled "
+                                                        r"\(operator 3\), gamma \(operator 4\)"):
+        learncost.from_torch(PrivateHelper(), (1, 3, 5, 5))
+    m = learncost.from_torch(PrivateHelper(), (1, 3, 5, 5), allow_unsupported=True)
+    assert [(lr.name, lr.kind) for lr in m.layers[1:]] == [("conv", "conv2d"), ("table", "opaque"),
+                                                           ("doubled", "opaque"), ("gamma", "opaque"), ("mul", "mul"),
+                                                           ("add", "add")]
+    assert m.by_name["gamma"].inputs == ("doubled",)

@@ -65,3 +65,27 @@ class ShuffleDenseNet(nn.Module):
         features = [x]
         x = x + stochastic_depth(self.dense(torch.cat(features, 1)), 0.2, "row", self.training)
         return self.head(torch.flatten(self.pool(x), 1))
+
+
+def _doubled(table):
+    """A private helper fx keeps as one call (torchvision's Swin has ``_get_relative_position_bias``)."""
+    return table * 2
+
+
+torch.fx.wrap("_doubled")
+
+
+class PrivateHelper(nn.Module):
+    """A call to a wrapped function whose name starts with an underscore (its layer is named without it), then a
+    parameter read directly (fx's get_attr): both unsupported, the second reading no tensor of the graph."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.table = nn.Parameter(torch.ones(4, 1, 1))
+        self.gamma = nn.Parameter(torch.ones(4, 1, 1))
+
+    def forward(self, x):
+        y = self.conv(x)
+        shift = _doubled(self.table)
+        return y * self.gamma + shift
