@@ -172,6 +172,14 @@ def test_saved_for_backward_of_the_cnn():
     assert m.by_role == {"mask": 26, "saved": 64 + 72 + 144, "weight": 216, "bias": 32}
 
 
+def test_saved_for_backward_under_the_model_types():
+    """Under the paper's setup (every tensor in the model's own types) the estimate sizes a saved input at its
+    buffer's dtype (INT8 here) and a mask at its own 1 bit, so the CNN's figures are the INT8 setup's above but for
+    the biases, INT8 in the model (an internal error, 'role saved follows the model's dtypes', before)."""
+    m = Evaluator(_model(CNN), "paper", memory="saved-for-backward").figures(BP, "training").memory
+    assert m.by_role == {"mask": 26, "saved": 64 + 72 + 144, "weight": 216, "bias": 8}
+
+
 def test_optimizer_state_gradient_buffers_and_feedback():
     st = _setup(optimizer="adam", feedback="ram")
     ev = Evaluator(_model(CNN), st)

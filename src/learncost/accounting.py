@@ -25,7 +25,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .memory import Peak, apply_rule, buffers
+from .dtypes import dtype_bytes
 from .setups import WORKING_ROLES
+from .sizes import nbytes
 
 
 @dataclass(frozen=True)
@@ -106,16 +108,24 @@ def saved_for_backward(model, plan, sizes) -> Memory:
     by_role: dict[str, Any] = {"mask": 0, "saved": 0, "weight": 0, "bias": 0}
     items = []
     classifier = plan.weight_layers[-1] if plan.weight_layers else None
+
+    def sized(elements: Any, role: str, layer: str) -> Any:
+        """At the setup's precision for the role; where the setup keeps the model's types (the paper's), a saved
+        input at its buffer's dtype and a mask at the estimate's own 1 bit."""
+        if plan.setup.bits(role) is not None:
+            return sizes.of(elements, role)
+        return nbytes(elements, 1) if role == "mask" else elements * dtype_bytes(model.by_name[layer].dtype)
+
     for layer in plan.weight_layers:
         if not plan.trained(layer.name):
             continue
         src = sizes.owner(layer.inputs[0])
         if layer is classifier and layer.kind == "dense":
-            by_role["saved"] += sizes.of(m * sizes.elements(src), "saved")
+            by_role["saved"] += sized(m * sizes.elements(src), "saved", src)
             items.append(f"input of {layer.name}")
             continue
         u = plan.of(layer.name)
-        by_role["mask"] += sizes.of(m * layer.output_elements, "mask")
+        by_role["mask"] += sized(m * layer.output_elements, "mask", layer.name)
         items.append(f"mask {layer.name}")
         if u.bias:
             by_role["bias"] += sizes.biases(layer)
@@ -123,7 +133,7 @@ def saved_for_backward(model, plan, sizes) -> Memory:
         if u.weights:
             from .schedules.common import input_slice_elements
 
-            by_role["saved"] += sizes.of(m * input_slice_elements(layer, plan, sizes), "saved")
+            by_role["saved"] += sized(m * input_slice_elements(layer, plan, sizes), "saved", src)
             by_role["weight"] += sizes.weights(layer, plan.trained_weights(layer))
             items.append(f"input slice {layer.name}")
             items.append(f"weights {layer.name} (trained slice)")
