@@ -374,3 +374,93 @@ def test_embedding_import(tmp_path):
         (layer,) = m.layers[1:]
         assert (layer.kind, layer.output_shape, layer.weights, layer.attr("vocab")) == ("embedding", (6, 4), 40, 10)
     assert learncost.load_model(path).input.dtype == "int64"
+
+
+# -- transposed convolution -------------------------------------------------------------------------
+
+DECODER = [  # an encoder down to 4 x 4, a decoder back to 8 x 8 (TensorFlow's 'same'), a 2 x 2 'valid' one to 9 x 9
+    {"name": "enc", "kind": "conv2d", "filters": 4, "kernel": 3, "stride": 2, "padding": "same", "activation": "relu"},
+    {"name": "dec", "kind": "conv2d_transpose", "filters": 3, "kernel": 3, "stride": 2, "padding": "same",
+     "activation": "relu"},
+    {"name": "dec2", "kind": "conv2d_transpose", "filters": 2, "kernel": 2, "padding": "valid"},
+    {"name": "fc", "kind": "dense", "units": 4},
+    {"name": "softmax", "kind": "softmax"},
+]
+
+
+def test_transposed_convolution_shapes_and_formulas():
+    """dec: 4 x 4 x 4 -> full (4 - 1) x 2 + 3 = 9, 'same' crops 9 - 8 = 1 at the end (the forward convolution's
+    padding), 8 x 8 x 3; weights 3 x 3 x 4 x 3 = 108. Forward, dX and dW: each input element's kernel x C_out
+    products, 3 x 3 x 4 x (4 x 4) x 3 = 1,728 (PyTorch's counter counts a transposed convolution so: input elements
+    x C_out x kernel). dec2: full 8 + 1 = 9, no crop; 2 x 2 x 3 x 64 x 2 = 1,536."""
+    m = _model(DECODER, (8, 8, 3))
+    dec, dec2 = m.by_name["dec"], m.by_name["dec2"]
+    assert (dec.output_shape, dec.padding, dec.weights, dec.biases) == ((8, 8, 3), (0, 1, 0, 1), 108, 3)
+    assert (dec2.output_shape, dec2.padding) == ((9, 9, 2), (0, 0, 0, 0))
+    costs = {lr.name: lr.macc for lr in learncost.analyze(m, ["bp"], setup="int8-fp32grad").layers}
+    assert [costs["dec"][op] for op in ("forward", "backward", "weight_update", "bias_gradient")] == [
+        1_728, 1_728, 1_728, 8 * 8 * 3]
+    assert costs["dec2"]["forward"] == costs["dec2"]["backward"] == 2 * 2 * 3 * 64 * 2 == 1_536
+    with pytest.raises(learncost.LearncostError, match="'same' needs a kernel at least the stride"):
+        _model([{"name": "d", "kind": "conv2d_transpose", "filters": 2, "kernel": 1, "stride": 2, "padding": "same"}],
+               (4, 4, 2))
+    with pytest.raises(learncost.LearncostError, match=r"padding \[2, 2, 0, 0\] crops the whole 3x4 output"):
+        _model([{"name": "d", "kind": "conv2d_transpose", "filters": 2, "kernel": 3, "padding": [2, 2, 0, 0]}],
+               (1, 2, 2))
+
+
+def test_transposed_convolution_executes_as_counted():
+    """verify, every procedure: each operation executed (PyTorch's conv_transpose2d and its backward on the uncropped
+    output) equals its formula, and the bytes held equal the schedule's."""
+    pytest.importorskip("torch")
+    from learncost.verify import verify
+
+    m = _model(DECODER, (8, 8, 3))
+    m.classes = 4
+    v = verify(m, setup="int8-fp32grad")
+    assert v.unexplained == []
+    for c in v.checks:
+        assert all(o.counted == o.analytic for o in c.operations), (c.procedure, c.phase)
+    counted = {o.operation: o.counted for o in v.check("bp", "training").operations}
+    # dW: enc 3 x 3 x 3 x 16 x 4 = 1,728, dec 1,728, dec2 1,536, fc 162 x 4 = 648
+    assert counted["weight_update"] == 1_728 + 1_728 + 1_536 + 648
+
+
+def test_transposed_convolution_in_every_format(tmp_path):
+    """TFLite TRANSPOSE_CONV (SAME), ONNX ConvTranspose (pads 1, output_padding 1), PyTorch's ConvTranspose2d (padding
+    1, output_padding 1), Keras Conv2DTranspose ('same'): 4 x 4 x 4 -> 8 x 8 x 3 with a 3 x 3 kernel, stride 2. Each
+    crops 1 of the full 9: TensorFlow at the end, PyTorch and ONNX (pads first) at the start. Forward MACC 1,728, which
+    PyTorch's flop counter gives too."""
+    torch = pytest.importorskip("torch")
+    import tflite
+    from onnx import helper
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from test_import_coverage import _h5, _layer, _onnx, _zeros
+    from tflite_writer import FLOAT32, TFLiteWriter, transpose_conv_options
+
+    w = TFLiteWriter()
+    tx, ty = w.tensor("x", [1, 4, 4, 4], FLOAT32), w.tensor("y", [1, 8, 8, 3], FLOAT32)
+    shape = w.int32("shape", [1, 8, 8, 3])
+    weights = w.const("w", [3, 3, 3, 4], FLOAT32)
+    w.op(tflite.BuiltinOperator.TRANSPOSE_CONV, [shape, weights, tx], [ty], transpose_conv_options(2))
+    (tmp_path / "t.tflite").write_bytes(w.bytes([tx], [ty]))
+    (tmp_path / "t.onnx").write_bytes(_onnx([helper.make_node("ConvTranspose", ["x", "w"], ["y"], strides=[2, 2],
+                                                              pads=[1, 1, 1, 1], output_padding=[1, 1])],
+                                            [_zeros("w", 4, 3, 3, 3)], (1, 4, 4, 4)))
+    net = torch.nn.ConvTranspose2d(4, 3, 3, stride=2, padding=1, output_padding=1, bias=False)
+    config = {"class_name": "Sequential", "config": {"name": "s", "layers": [
+        _layer("in", "InputLayer", {"batch_input_shape": [None, 4, 4, 4]}),
+        _layer("up", "Conv2DTranspose", {"filters": 3, "kernel_size": [3, 3], "strides": [2, 2], "padding": "same",
+                                         "use_bias": False, "activation": "linear"})]}}
+    models = {"tflite": learncost.load_model(tmp_path / "t.tflite"), "onnx": learncost.load_model(tmp_path / "t.onnx"),
+              "torch": learncost.from_torch(torch.nn.Sequential(net), (1, 4, 4, 4)), "keras": learncost.load_model(_h5(tmp_path, config))}
+    crops = {"tflite": (0, 1, 0, 1), "keras": (0, 1, 0, 1), "onnx": (1, 0, 1, 0), "torch": (1, 0, 1, 0)}
+    for fmt, m in models.items():
+        (layer,) = m.layers[1:]
+        assert (layer.kind, layer.output_shape, layer.padding, layer.weights) == (
+            "conv2d_transpose", (8, 8, 3), crops[fmt], 108), fmt
+        assert learncost.analyze(m, ["bp"]).layers[1].macc["forward"] == 1_728
+    with FlopCounterMode(display=False) as flops:
+        net(torch.zeros(1, 4, 4, 4))
+    assert flops.get_total_flops() // 2 == 1_728

@@ -17,6 +17,12 @@ class TFLiteWriter:
         self.ops: list[tuple[int, list[int], list[int], tuple | None]] = []
         self.codes: list[int] = []
         self.signatures: dict[int, list[int]] = {}  # tensor -> shape signature (-1: a dynamic dimension)
+        self.quantization: dict[int, tuple[list[float], list[int], int]] = {}  # tensor -> scales, zero points, axis
+
+    def quantize(self, index: int, scales: list[float], zero_points: list[int] | None = None, axis: int = 0) -> int:
+        """Give tensor ``index`` affine quantization (per channel along ``axis`` where several scales)."""
+        self.quantization[index] = (scales, zero_points or [0] * len(scales), axis)
+        return index
 
     def tensor(self, name: str | None, shape: list[int], dtype: int = INT8, data: bytes | None = None) -> int:
         self.tensors.append((name, shape, dtype, data))
@@ -66,7 +72,25 @@ class TFLiteWriter:
             n = b.CreateString(name) if name is not None else None  # None: no name field (the schema allows it)
             sh = ivec(tflite.TensorStartShapeVector, shape)
             sig = ivec(tflite.TensorStartShapeSignatureVector, self.signatures[i]) if i in self.signatures else None
+            quant = None
+            if i in self.quantization:
+                scales, zeros, axis = self.quantization[i]
+                tflite.QuantizationParametersStartScaleVector(b, len(scales))
+                for v in reversed(scales):
+                    b.PrependFloat32(v)
+                sv_ = b.EndVector()
+                tflite.QuantizationParametersStartZeroPointVector(b, len(zeros))
+                for v in reversed(zeros):
+                    b.PrependInt64(v)
+                zv = b.EndVector()
+                tflite.QuantizationParametersStart(b)
+                tflite.QuantizationParametersAddScale(b, sv_)
+                tflite.QuantizationParametersAddZeroPoint(b, zv)
+                tflite.QuantizationParametersAddQuantizedDimension(b, axis)
+                quant = tflite.QuantizationParametersEnd(b)
             tflite.TensorStart(b)
+            if quant is not None:
+                tflite.TensorAddQuantization(b, quant)
             if sig is not None:
                 tflite.TensorAddShapeSignature(b, sig)
             if n is not None:
@@ -246,3 +270,14 @@ def block_options(block: int, to_depth: bool = False):
         return getattr(tflite, f"{prefix}End")(b)
 
     return getattr(tflite.BuiltinOptions, prefix), build
+
+
+def transpose_conv_options(stride: int, padding=tflite.Padding.SAME):
+    def build(b):
+        tflite.TransposeConvOptionsStart(b)
+        tflite.TransposeConvOptionsAddPadding(b, padding)
+        tflite.TransposeConvOptionsAddStrideH(b, stride)
+        tflite.TransposeConvOptionsAddStrideW(b, stride)
+        return tflite.TransposeConvOptionsEnd(b)
+
+    return tflite.BuiltinOptions.TransposeConvOptions, build

@@ -18,7 +18,8 @@ from .errors import LearncostError
 PAPER = "paper"
 #: layer kind -> rate class; every other kind (pools, element-wise, normalization) runs at the dense rate: no
 #: benchmark separates them, and like a dense layer they stream each operand once
-KIND_CLASS = {"conv2d": "conv", "depthwise_conv2d": "depthwise", "dense": "dense", "matmul": "dense"}
+KIND_CLASS = {"conv2d": "conv", "conv2d_transpose": "conv", "depthwise_conv2d": "depthwise", "dense": "dense",
+              "matmul": "dense"}
 
 
 def kind_class(kind: str) -> str:

@@ -175,6 +175,34 @@ def _conv2d(p: dict, ins: list[Shape], loc: str) -> Built:
                  groups=groups, dilation=d)
 
 
+@kind("conv2d_transpose")
+def _conv2d_transpose(p: dict, ins: list[Shape], loc: str) -> Built:
+    """The transpose of a convolution, a decoder's learned upsampling (TFLite TRANSPOSE_CONV, ONNX ConvTranspose,
+    PyTorch's ConvTranspose2d, Keras Conv2DTranspose): each input position scatters kernel x C_out products onto a
+    grid ``stride`` apart. The full output, (H_in - 1) x stride + kernel, is cropped by ``padding`` [top, bottom,
+    left, right]: 'valid' crops nothing, 'same' crops to H_in x stride (TensorFlow's, the padding of the forward
+    convolution it transposes). Weights H_ker x W_ker x C_in x C_out."""
+    src = _feature_map(ins[0], loc)
+    filters = _positive(p, "filters", loc)
+    k = _pair(p.get("kernel"), "kernel", loc)
+    s = _pair(p.get("stride"), "stride", loc, (1, 1))
+    full = ((src[0] - 1) * s[0] + k[0], (src[1] - 1) * s[1] + k[1])
+    padding = p.get("padding")
+    if isinstance(padding, str) and padding == "same":
+        if any_true(k[0] < s[0]) or any_true(k[1] < s[1]):
+            raise SpecError(f"'same' needs a kernel at least the stride ({k[0]}x{k[1]}, stride {s[0]}x{s[1]}): the "
+                            "output would extend past the full output", location=f"{loc}.padding")
+        crops = [f - n * st for f, n, st in zip(full, src[:2], s)]
+        pads = (crops[0] // 2, crops[0] - crops[0] // 2, crops[1] // 2, crops[1] - crops[1] // 2)
+    else:
+        pads = _explicit_padding(padding, src[:2], k, s, loc)
+    ho, wo = full[0] - pads[0] - pads[1], full[1] - pads[2] - pads[3]
+    if any_true(ho < 1) or any_true(wo < 1):
+        raise SpecError(f"padding {list(pads)} crops the whole {full[0]}x{full[1]} output", location=f"{loc}.padding")
+    return Built((ho, wo, filters), weights=k[0] * k[1] * src[2] * filters,
+                 biases=filters if p.get("use_bias", True) else 0, kernel=k, stride=s, padding=pads)
+
+
 @kind("depthwise_conv2d")
 def _depthwise(p: dict, ins: list[Shape], loc: str) -> Built:
     src = _feature_map(ins[0], loc)

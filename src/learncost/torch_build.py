@@ -12,11 +12,11 @@ from .errors import LearncostError
 from .ir import Layer, Model
 
 #: kinds the module can execute; a model with any other kind has no torch equivalent yet
-EXECUTABLE = frozenset({"input", "conv2d", "depthwise_conv2d", "dense", "avg_pool2d", "max_pool2d", "pad", "add",
+EXECUTABLE = frozenset({"input", "conv2d", "conv2d_transpose", "depthwise_conv2d", "dense", "avg_pool2d", "max_pool2d", "pad", "add",
                         "concat", "reshape", "flatten", "softmax", "quantize", "dequantize", "mul", "sub",
                         "activation", "mean", "transpose", "slice", "resize", "matmul", "layer_norm", "lstm", "gru",
                         "svdf", "lrn", "batch_norm", "embedding"})
-PARAMETRIC = frozenset({"conv2d", "depthwise_conv2d", "dense", "lstm", "gru", "svdf", "batch_norm", "embedding"})
+PARAMETRIC = frozenset({"conv2d", "conv2d_transpose", "depthwise_conv2d", "dense", "lstm", "gru", "svdf", "batch_norm", "embedding"})
 #: activations a layer of another kind can carry fused and the reference can differentiate (from the
 #: layer's output, or a mask); the others need their input and run as ``activation`` layers
 FUSABLE = frozenset({"relu", "relu6", "relu_n1_to_1", "sigmoid", "tanh", "leaky_relu", "elu"})
@@ -62,6 +62,12 @@ def reshaped(t, src: tuple[int, ...], out: tuple[int, ...]):
     if max(len(src), len(out)) >= 5:
         return from_ir(to_ir(t, src).reshape(t.shape[0], *out), out)
     return t.reshape(t.shape[0], *module_shape(out))
+
+
+def crop(t, padding):
+    """A transposed convolution's full output (N, C, H, W) cropped by its [top, bottom, left, right]."""
+    top, bottom, left, right = padding or (0, 0, 0, 0)
+    return t[:, :, top:t.shape[2] - bottom, left:t.shape[3] - right]
 
 
 def copied(t, source):
@@ -241,6 +247,8 @@ def build_module(model: Model):
             if layer.kind == "depthwise_conv2d":
                 return nn.Conv2d(d.C_in, d.C_out, layer.kernel, layer.stride, groups=d.C_in, dilation=dilation,
                                  bias=layer.biases > 0)
+            if layer.kind == "conv2d_transpose":  # the full output, cropped in ``run_layer``
+                return nn.ConvTranspose2d(d.C_in, d.C_out, layer.kernel, layer.stride, bias=layer.biases > 0)
             if layer.kind == "dense":
                 return nn.Linear(layer.input_elements, layer.output_elements, bias=layer.biases > 0)
             if layer.kind in ("lstm", "gru", "svdf"):
@@ -279,6 +287,8 @@ def build_module(model: Model):
             k = layer.kind
             if k in ("conv2d", "depthwise_conv2d", "dense"):
                 pre = self.ops[module_key(layer)](self.layer_input(layer, ins))
+            elif k == "conv2d_transpose":
+                pre = crop(self.ops[module_key(layer)](ins[0]), layer.padding)
             elif k in ("avg_pool2d", "max_pool2d", "pad"):
                 h = self.layer_input(layer, ins)
                 pool = F.avg_pool2d if k == "avg_pool2d" else F.max_pool2d

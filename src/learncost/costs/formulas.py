@@ -13,10 +13,11 @@ from ..ir import Dims, Layer, Model
 from .registry import formula, model_formula
 
 CONV = "conv2d"
+TCONV = "conv2d_transpose"
 DW = "depthwise_conv2d"
 DENSE = "dense"
 POOLS = ("avg_pool2d", "max_pool2d")
-TRAINABLE = (CONV, DW, DENSE)
+TRAINABLE = (CONV, TCONV, DW, DENSE)
 
 #: MACCs per element the sheet books for the output head, as X-CUBE-AI reports them:
 #: INT8<->float converters 2 (cells T18 = 24 and V18 = 24 for 12 classes, AU64/AW64 = 4 for 2,
@@ -44,6 +45,25 @@ def conv_weight_update(d: Dims, layer: Layer) -> int:
     """Weight gradient, one MACC per weight per output position:
     H_out * W_out * C_in * H_ker * W_ker * C_out  (C22)."""
     return d.H_out * d.W_out * d.C_in * d.H_ker * d.W_ker * d.C_out
+
+
+@formula(TCONV, "forward")
+def transposed_conv_forward(d: Dims, layer: Layer) -> int:
+    """H_ker * W_ker * C_in * H_in * W_in * C_out: each input element scattered onto kernel x C_out outputs, the
+    cropped border's included, as runtimes compute them (the forward F18 with input and output exchanged)."""
+    return d.H_ker * d.W_ker * d.C_in * d.H_in * d.W_in * d.C_out
+
+
+@formula(TCONV, "backward")
+def transposed_conv_backward(d: Dims, layer: Layer) -> int:
+    """Error to the input, a convolution of the output error: H_ker * W_ker * C_in * H_in * W_in * C_out."""
+    return d.H_ker * d.W_ker * d.C_in * d.H_in * d.W_in * d.C_out
+
+
+@formula(TCONV, "weight_update")
+def transposed_conv_weight_update(d: Dims, layer: Layer) -> int:
+    """Weight gradient, one MACC per weight per input position: H_in * W_in * C_in * H_ker * W_ker * C_out."""
+    return d.H_in * d.W_in * d.C_in * d.H_ker * d.W_ker * d.C_out
 
 
 @formula(DW, "forward")

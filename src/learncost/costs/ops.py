@@ -58,7 +58,7 @@ def _formula(layer: Layer, op: str, overrides: Overrides, channels=None) -> int:
 
 
 def _trained_dims(layer: Layer, dims: Dims, channels) -> Dims:
-    if layer.kind == "conv2d":
+    if layer.kind in ("conv2d", "conv2d_transpose"):
         return replace(dims, C_in=channels)
     if layer.kind == "depthwise_conv2d":
         return replace(dims, C_out=channels)

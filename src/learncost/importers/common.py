@@ -209,6 +209,19 @@ def read_bytes(path: Path) -> bytes:
     return data
 
 
+def transposed_crop(src: tuple[int, ...], out: tuple[int, ...], kernel: list[int], stride: list[int],
+                    begin: list[int] | None) -> list[int] | None:
+    """[top, bottom, left, right] a transposed convolution crops from its full output, (H_in - 1) x stride + kernel,
+    to the output ``out`` (H, W, C) the file states: ``begin`` (top, left) where the file says it, half of it (the
+    rest at the end, TensorFlow's 'same') where not. None where the output is larger than the full output (an
+    output padding past the end)."""
+    crop = [(n - 1) * st + k - o for n, st, k, o in zip(src[:2], stride, kernel, out[:2])]
+    first = begin if begin is not None else [c // 2 for c in crop]
+    if any(c < 0 or f < 0 or f > c for c, f in zip(crop, first)):
+        return None
+    return [first[0], crop[0] - first[0], first[1], crop[1] - first[1]]
+
+
 def whole_scale(src, out) -> list[int] | None:
     """[s_H, s_W] where the feature map ``out`` (H, W, C) is ``src`` enlarged by whole factors (a nearest
     resize a block copy stands for), else None."""

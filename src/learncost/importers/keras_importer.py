@@ -298,6 +298,22 @@ def _conv(w: _Walk, x: _Layer) -> bool:
     return True
 
 
+@HANDLERS("Conv2DTranspose")
+def _conv_transpose(w: _Walk, x: _Layer) -> bool:
+    """'same' gives H_in x stride, 'valid' the full output (H_in - 1) x stride + kernel: Keras's lengths where the
+    kernel is at least the stride; a smaller kernel, an output padding or a dilation is refused by name."""
+    cfg = x.cfg
+    k, s = _pair(cfg["kernel_size"]), _pair(cfg["strides"])
+    if cfg.get("data_format", "channels_last") != "channels_last" or cfg.get("output_padding") is not None or \
+            _pair(cfg.get("dilation_rate", 1)) != [1, 1] or k[0] < s[0] or k[1] < s[1]:
+        raise ImportFailure(f"{w.origin}: layer {x.lname!r}: Conv2DTranspose with an output padding, a dilation, "
+                            "channels_first or a kernel smaller than its stride", code="LC-IMPORT-UNSUPPORTED",
+                            hint="describe the model as a spec (kind conv2d_transpose, padding [t, b, l, r])")
+    w.b.add(x.lname, "conv2d_transpose", x.srcs, [x.lname], filters=cfg["filters"], kernel=k, stride=s,
+            padding=cfg.get("padding", "valid"), use_bias=cfg.get("use_bias", True), activation=x.act, **x.common)
+    return True
+
+
 @HANDLERS("Dense")
 def _dense(w: _Walk, x: _Layer) -> bool:
     w.b.add(x.lname, "dense", x.srcs, [x.lname], units=x.cfg["units"], use_bias=x.cfg.get("use_bias", True),

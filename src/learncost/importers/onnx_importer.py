@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..layers import INPUT_DERIVATIVE
-from .common import GraphBuilder, ImportFailure, Table, ir_axis, ir_permutation, read_bytes, to_hwc, whole_scale
+from .common import (GraphBuilder, ImportFailure, Table, ir_axis, ir_permutation, read_bytes, to_hwc,
+                     transposed_crop, whole_scale)
 
 ELEM = {1: "float32", 2: "uint8", 3: "int8", 5: "int16", 6: "int32", 7: "int64", 10: "float16"}
 ACTIVATIONS = {"Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "LeakyRelu": "leaky_relu",
@@ -309,6 +310,32 @@ def _conv(n: _Node) -> None:
         n.add("depthwise_conv2d", n.live[:1], depth_multiplier=w[0] // c_in, **common)
     else:
         n.add("conv2d", n.live[:1], filters=w[0], groups=group if group > 1 else None, **common)
+
+
+@HANDLERS("ConvTranspose")
+def _conv_transpose(n: _Node) -> None:
+    """Weights (C_in, C_out, kh, kw); the crop of the full output follows from the output shape onnx infers (pads,
+    output_padding, output_shape or auto_pad): its start is the pads' where stated, half of it otherwise."""
+    g, a, node = n.g, n.a, n.node
+    w = g.weight_dims(node.input[1])
+    if w is None or len(w) != 4 or a.get("group", 1) != 1 or any(d != 1 for d in a.get("dilations", [1, 1])):
+        n.opaque("ConvTranspose (grouped, dilated, 1-D or 3-D)" if w else "ConvTranspose (non-constant weights)",
+                 n.live)
+        return
+    src = g.shape_of(n.live[0], "input of ConvTranspose")
+    stride = list(a.get("strides", [1, 1]))
+    pads = a.get("pads")
+    auto = a.get("auto_pad", b"NOTSET")
+    auto = auto.decode() if isinstance(auto, bytes) else auto
+    begin = [pads[0], pads[1]] if pads and auto == "NOTSET" else None
+    crop = transposed_crop(src, n.y, w[2:], stride, begin)
+    if crop is None or auto == "SAME_LOWER":
+        n.opaque("ConvTranspose (an output padding past the full output)" if crop is None else
+                 "ConvTranspose (SAME_LOWER)", n.live)
+        return
+    bias = len(node.input) > 2 and bool(node.input[2])
+    n.add("conv2d_transpose", n.live[:1], filters=w[1], kernel=w[2:], stride=stride, padding=crop, use_bias=bias,
+          weight_dtype=g.dtype_of(node.input[1]), bias_dtype=g.dtype_of(node.input[2]) if bias else None)
 
 
 @HANDLERS("Gemm", "MatMul")

@@ -8,11 +8,12 @@ layers. An operator without an entry is carried as an opaque layer (refused unle
 from __future__ import annotations
 
 import math
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..layers import INPUT_DERIVATIVE
-from .common import GraphBuilder, ImportFailure, Table, drop_batch, read_bytes, whole_scale
+from .common import GraphBuilder, ImportFailure, Table, drop_batch, read_bytes, transposed_crop, whole_scale
 
 FUSED = {0: None, 1: "relu", 2: "relu_n1_to_1", 3: "relu6", 4: "tanh", 5: "sign_bit"}
 PADDING = {0: "same", 1: "valid"}
@@ -176,6 +177,8 @@ def _load(path: Path, data: bytes, allow_unsupported: bool, classes: int | None)
         op = g.g.Operators(pos)
         code = model.OperatorCodes(op.OpcodeIndex())
         opname = ops_by_code.get(max(code.BuiltinCode(), code.DeprecatedBuiltinCode()), f"CUSTOM_{code.BuiltinCode()}")
+        if opname == "CUSTOM" and code.CustomCode():  # named by its code: MediaPipe's, a vendor's kernel
+            opname = f"CUSTOM:{code.CustomCode().decode(errors='replace')}"
         ins = [int(i) for i in op.InputsAsNumpy()] if op.InputsLength() else []
         outs = [int(i) for i in op.OutputsAsNumpy()] if op.OutputsLength() else []
         if not outs:
@@ -229,6 +232,44 @@ def _conv(g: _Graph, op: _Op) -> None:
     else:
         mult = max(1, w[3] // max(1, g.shape(op.ins[0])[-1]))
         op.add(g, "depthwise_conv2d", [op.ins[0]], depth_multiplier=mult, **common)
+
+
+#: TfLitePadding, the C enum of a custom operator's parameters (the schema's Padding is SAME 0, VALID 1)
+CUSTOM_PADDING = {1: "same", 2: "valid"}
+
+
+@HANDLERS("TRANSPOSE_CONV", "CUSTOM:Convolution2DTransposeBias")
+def _transpose_conv(g: _Graph, op: _Op) -> None:
+    """TRANSPOSE_CONV reads the output shape, the weights (C_out, kh, kw, C_in), the input and (schema 2.4 on) a
+    bias; MediaPipe's custom Convolution2DTransposeBias reads the input, weights and bias, its padding and strides
+    in three int32 custom options (TfLiteTransposeConvParams). The output the file states fixes the crop of the
+    full output: 'same' splits it as TensorFlow does, 'valid' crops the end."""
+    if op.opname == "TRANSPOSE_CONV":
+        x, w_idx = op.ins[2], op.ins[1]
+        bias = op.ins[3] if len(op.ins) > 3 and op.ins[3] >= 0 else None
+        opt = op.options(g, g.tflite.TransposeConvOptions)
+        padding, stride = PADDING.get(opt.Padding(), "valid"), [opt.StrideH(), opt.StrideW()]
+        activation = FUSED.get(opt.FusedActivationFunction())
+    else:
+        x, w_idx, bias = op.ins[0], op.ins[1], _bias(op)
+        raw = op.op.CustomOptionsAsNumpy().tobytes() if op.op.CustomOptionsLength() else b""
+        if len(raw) < 12:
+            op.opaque(g, f"{op.opname} (no padding and strides in its options)", [x])
+            return
+        code, stride_w, stride_h = struct.unpack("<3i", raw[:12])
+        padding, stride, activation = CUSTOM_PADDING.get(code, "valid"), [stride_h, stride_w], None
+    w = g.shape(w_idx)
+    src = g.shape(x)[1:]
+    if len(w) != 4 or len(src) != 3 or w[3] != src[2] or min(stride) < 1:
+        op.opaque(g, f"{op.opname} (weights {w} for an input {src})", [x])
+        return
+    pads = transposed_crop(src, op.y, w[1:3], stride, None if padding == "same" else [0, 0])
+    if pads is None:
+        op.opaque(g, f"{op.opname} (an output larger than its full output)", [x])
+        return
+    op.add(g, "conv2d_transpose", [x], filters=w[0], kernel=[w[1], w[2]], stride=stride, padding=pads,
+           activation=activation, use_bias=bias is not None, dtype=op.ydt, weight_dtype=g.dtype(w_idx),
+           bias_dtype=g.dtype(bias) if bias is not None else None, note=g.name(op.outs[0]))
 
 
 @HANDLERS("FULLY_CONNECTED")

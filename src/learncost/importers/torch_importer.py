@@ -18,7 +18,8 @@ import math
 from dataclasses import dataclass
 
 from ..layers import INPUT_DERIVATIVE
-from .common import GraphBuilder, ImportFailure, Table, ir_axis, ir_permutation, to_hwc, whole_scale
+from .common import (GraphBuilder, ImportFailure, Table, ir_axis, ir_permutation, to_hwc, transposed_crop,
+                     whole_scale)
 
 DTYPES = {"torch.float32": "float32", "torch.float16": "float16", "torch.int8": "int8", "torch.qint8": "int8"}
 
@@ -201,6 +202,20 @@ def _conv(n: _Node):
         n.add("depthwise_conv2d", n.srcs, depth_multiplier=t.out_channels // t.in_channels, **conv)
     else:
         n.add("conv2d", n.srcs, filters=t.out_channels, groups=t.groups if t.groups > 1 else None, **conv)
+
+
+@MODULES("ConvTranspose2d")
+def _conv_transpose(n: _Node):
+    """Weights (C_in, C_out, kh, kw); ``padding`` p crops p from each side of the full output, ``output_padding``
+    gives back that many at the end (the crop then follows from the output shape, ``transposed_crop``)."""
+    t = n.target
+    if t.groups != 1 or any(d != 1 for d in t.dilation) or t.padding_mode != "zeros" or isinstance(t.padding, str):
+        return n.opaque(f"{n.kind} (grouped, dilated or non-zero padding)")
+    crop = transposed_crop(n.shape_of(n.srcs[0]), n.y, list(t.kernel_size), list(t.stride), list(t.padding))
+    if crop is None:
+        return n.opaque(f"{n.kind} (an output padding past the full output)")
+    n.add("conv2d_transpose", n.srcs[:1], filters=t.out_channels, kernel=list(t.kernel_size), stride=list(t.stride),
+          padding=crop, use_bias=t.bias is not None, **n.common)
 
 
 @MODULES("Linear")

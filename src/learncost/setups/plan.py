@@ -42,7 +42,7 @@ def channel_count(layer: Layer) -> Any:
     """The channels a ratio applies to: C_in of a conv, C_out of a depthwise conv (one weight
     slice per channel), H_in (input features) of a dense layer."""
     d = layer.dims
-    return {"conv2d": d.C_in, "depthwise_conv2d": d.C_out}.get(layer.kind, d.H_in)
+    return {"conv2d": d.C_in, "conv2d_transpose": d.C_in, "depthwise_conv2d": d.C_out}.get(layer.kind, d.H_in)
 
 
 def _times_ratio(count: Any, ratio: float) -> Any:
@@ -285,7 +285,7 @@ class Plan:
         if u.ratio == 1:
             return layer.weights
         d = layer.dims
-        if layer.kind == "conv2d":
+        if layer.kind in ("conv2d", "conv2d_transpose"):
             return d.C_out * u.channels * d.H_ker * d.W_ker
         if layer.kind == "depthwise_conv2d":
             return u.channels * d.H_ker * d.W_ker

@@ -141,7 +141,7 @@ class Step:
         w = None
         if u.weights:
             n = int(u.channels)
-            w = weight[:n] if layer.kind == "depthwise_conv2d" else \
+            w = weight[:n] if layer.kind in ("depthwise_conv2d", "conv2d_transpose") else \
                 weight if layer.kind in RECURRENT_KINDS or layer.kind in ("batch_norm", "embedding") else \
                 weight[:, :n]  # a recurrent cell and a batch normalization are trained whole (``setups.plan``)
         return w, (bias if u.bias and bias is not None else None)
@@ -234,6 +234,10 @@ class Step:
             with self.counter.at(layer.name, "weight_gradient"):
                 if layer.kind == "dense":
                     gw = delta.reshape(delta.shape[0], -1).t() @ h.reshape(h.shape[0], -1)[:, :n]
+                elif layer.kind == "conv2d_transpose":  # (C_in, C_out, k, k): the trained input channels first
+                    gw = torch.ops.aten.convolution_backward(
+                        uncropped(delta, layer.padding), h[:, :n], weight[:n], None, list(layer.stride), [0, 0], [1, 1],
+                        True, [0, 0], 1, [False, True, False])[1]
                 elif layer.kind == "depthwise_conv2d":
                     gw = torch.ops.aten.convolution_backward(
                         delta[:, :n], h[:, :n], weight[:n], None, list(layer.stride), [0, 0], _dilation(layer), False,
@@ -521,6 +525,12 @@ def _from_owner(s: Step, src: str, value):
     return value
 
 
+def uncropped(g, padding):
+    """A transposed convolution's error on its cropped output, zero on the border it crops: on its whole output."""
+    top, bottom, left, right = padding or (0, 0, 0, 0)
+    return F.pad(g, (left, right, top, bottom)) if any((top, bottom, left, right)) else g
+
+
 def _crop(g, padding):
     t, b, l, r = padding
     return g[:, :, t:g.shape[2] - b, l:g.shape[3] - r]
@@ -567,12 +577,17 @@ def _input_gradient(s: Step, layer: Layer, g, in_shape, aligned: bool = False, i
             s.gate_errors.pop(layer.name)
         with s.counter.at(layer.name, "input_gradient"):
             return recurrent.input_error(layer, s.net.ops[module_key(layer)], errors)
-    weight, _ = s.net.params(layer) if layer.kind in ("conv2d", "depthwise_conv2d", "dense") else (None, None)
+    weight, _ = s.net.params(layer) if layer.kind in ("conv2d", "conv2d_transpose", "depthwise_conv2d", "dense") \
+        else (None, None)
     if aligned and weight is not None:
         weight = s.matrix(layer.name)
     with s.counter.at(layer.name, "input_gradient"):
         if layer.kind == "dense":
             return g.reshape(g.shape[0], -1) @ weight
+        if layer.kind == "conv2d_transpose":  # a convolution of the error over the whole uncropped output
+            return torch.ops.aten.convolution_backward(
+                uncropped(g, layer.padding), torch.empty(()).expand(in_shape), weight, None, list(layer.stride), [0, 0],
+                [1, 1], True, [0, 0], 1, [True, False, False])[0]
         if layer.kind in ("conv2d", "depthwise_conv2d"):
             groups = in_shape[1] if layer.kind == "depthwise_conv2d" else layer.groups
             return torch.ops.aten.convolution_backward(
@@ -876,7 +891,7 @@ def _backward(s: Step, kept: _Kept, layers, grads: dict, prefix: str, m: int, la
                     else:
                         dx = _input_gradient(s, layer, g, _read_shape(s, layer, src, m), feedback == "weights", i,
                                              lambda k: _kept_value(s, layer.inputs[k], values), values.get(name))
-                        if layer.padding and dx.dim() == 4:
+                        if layer.padding and dx.dim() == 4 and layer.kind != "conv2d_transpose":  # (its output's)
                             dx = _crop(dx, layer.padding)
                         contribution = _to_owner(s, src, dx)
                         del dx
@@ -1151,6 +1166,9 @@ def _weight_tangent(s: Step, layer: Layer, x, t_in, v: dict, shape):
     vw, vb = v.get("weight"), v.get("bias")
     n = int(s.plan.of(layer.name).channels) if vw is not None else 0
     groups = getattr(layer, "groups", 1)
+    if layer.kind == "conv2d_transpose":
+        raise LearncostError(f"{layer.name}: the forward gradient's reference does not execute transposed convolutions",
+                             hint="verify it on a model without conv2d_transpose layers")
     if layer.kind == "conv2d" and groups != 1 or getattr(layer, "dilation", None) not in ((1, 1), 1, None):
         raise LearncostError(f"{layer.name}: the forward gradient's reference executes plain convolutions only",
                              hint="verify it on a model without grouped or dilated convolutions")
