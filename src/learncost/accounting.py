@@ -183,11 +183,14 @@ def tflm(model, procedure, phase_name: str, plan, sizes) -> Memory:
     schedule = tflm_schedule(model, plan, sizes)
     order = {layer.name: k for k, layer in enumerate(model.layers)}
     order.update(model.tensor_order)
-    layout = greedy(schedule, alignment=TFLM_ALIGNMENT, order=lambda t: order[t.name])
+    last = len(order) + max(order.values(), default=0)  # scratch buffers after every tensor
+    layout = greedy(schedule, alignment=TFLM_ALIGNMENT, order=lambda t: order.get(t.name, last + t.first))
     at = layout.live_at
     live = [p.tensor for p in layout.placements if p.tensor.first <= at <= p.tensor.last]
-    by_role = {"activation": sum(int(t.bytes) for t in live)}
-    by_role["fragmentation"] = layout.arena - by_role["activation"]
+    by_role: dict[str, Any] = {}
+    for t in live:
+        by_role[t.role] = by_role.get(t.role, 0) + int(t.bytes)
+    by_role["fragmentation"] = layout.arena - sum(by_role.values())
     from .tflm import tail
 
     graph = model.runtime.get("tflm")

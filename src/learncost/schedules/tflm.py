@@ -4,13 +4,18 @@ too, and the quantize/dequantize converters; nothing reads through -- at the ele
 gives it. The model's input lives from step 0 to its last reader, operator k runs at step k + 1, an
 output lives from its operator to its last reader (an unread one during its operator only), and
 the model's output to the last step. Lives overlap inclusively: an operator's input and output
-always do. The reference kernels TFLite Micro's Python interpreter runs request no scratch buffer
-for any layer kind learncost models (only INT4 weights, TRANSPOSE_CONV, MEAN and a few others would).
+always do. Of the kinds learncost models, only the transposed convolution's reference kernel requests a
+scratch buffer (kernels/transpose_conv.cc, Prepare: its output's elements x 4 bytes of int32 accumulators
+for an int8 input, x 8 of int64 for int16, none for float), live while its operator runs; TFLite Micro
+lists scratch buffers after every tensor, so they come last among equals.
 """
 
 from __future__ import annotations
 
 from . import Schedule
+
+#: a transposed convolution's scratch bytes per output element, by its input's type
+TRANSPOSED_SCRATCH = {"int8": 4, "int16": 8}
 
 
 def tflm_inference(model, plan, sizes) -> Schedule:
@@ -24,5 +29,9 @@ def tflm_inference(model, plan, sizes) -> Schedule:
     for k, layer in enumerate(layers):
         t = s.new(layer.name, "activation", sizes.output(layer), layer.name)
         t.first, t.last = k, last[layer.name]
+        per = TRANSPOSED_SCRATCH.get(model.by_name[layer.inputs[0]].dtype) if layer.kind == "conv2d_transpose" else None
+        if per:
+            scratch = s.new(f"scratch {layer.name}", "scratch", per * layer.output_elements, layer.name)
+            scratch.first = scratch.last = k
         s.sample("input" if k == 0 else f"run {layer.name}")
     return s

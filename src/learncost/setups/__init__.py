@@ -40,8 +40,8 @@ ROLE_DOCS = {
     "weight": "weights resident in SRAM",
     "bias": "biases resident in SRAM",
     "feedback": "PEPITA's fixed feedback matrix F, when held in RAM",
-    "scratch": "kernel scratch buffers (im2col and the like); no schedule places any yet: engine "
-               "kernels' scratch comes with the arena planners",
+    "scratch": "kernel scratch buffers (im2col and the like): TFLite Micro's transposed convolution's int32 "
+               "accumulators, in the tflm accounting; no other schedule places any yet",
     "tangent": "the forward gradient's tangent beside each activation (dy along a random direction)",
 }
 #: roles that make up ``activations_bytes`` in a report row (the working memory of a step)
