@@ -289,3 +289,19 @@ def test_input_less_operator_after_a_renamed_layer():
                                                            ("doubled", "opaque"), ("gamma", "opaque"), ("mul", "mul"),
                                                            ("add", "add")]
     assert m.by_name["gamma"].inputs == ("doubled",)
+
+
+def test_a_layer_given_alone_is_one_layer():
+    """fx traces into the root module, so a layer given alone was read through its functional call (a Linear as
+    unsupported get_attr reads, a ConvTranspose2d or an LSTM not traced at all): it is one layer now. Shapes and
+    MACC by hand: 8 x 8 x 4 -> (8 - 1) x 2 + 3 = 17, 3 x 3 x 4 x 64 x 3 = 6,912; 6 x 4 = 24; an LSTM given alone
+    outputs every step (its output is the whole tuple)."""
+    m = learncost.from_torch(nn.ConvTranspose2d(4, 3, 3, stride=2), (1, 4, 8, 8))
+    assert [(lr.name, lr.kind, lr.output_shape) for lr in m.layers[1:]] == [
+        ("convtranspose2d", "conv2d_transpose", (17, 17, 3))]
+    assert learncost.analyze(m, ["bp"]).row("bp", "inference").macc == 3 * 3 * 4 * 64 * 3 == 6_912
+    m = learncost.from_torch(nn.Linear(6, 4), (1, 6))
+    assert [(lr.kind, lr.output_shape) for lr in m.layers[1:]] == [("dense", (4,))]
+    assert learncost.analyze(m, ["bp"]).row("bp", "inference").macc == 24
+    m = learncost.from_torch(nn.LSTM(4, 8, batch_first=True), (1, 5, 4))
+    assert [(lr.kind, lr.output_shape) for lr in m.layers[1:]] == [("lstm", (5, 8))]

@@ -111,6 +111,11 @@ def _load_module(module, input_shape, name: str | None, classes: int | None, all
     shape = [int(d) for d in input_shape]
     if len(shape) < 2 or any(d < 1 for d in shape):
         raise ImportFailure(f"{origin}: the input shape needs a batch dimension and positive sizes, got {shape}")
+    if any(c.__name__ in MODULES for c in type(module).__mro__):
+        # fx traces into the root module: a layer given alone (nn.ConvTranspose2d(...)) is wrapped to stay one layer
+        from collections import OrderedDict
+
+        module = nn.Sequential(OrderedDict([(type(module).__name__.lower(), module)]))
     try:
         traced = fx.symbolic_trace(module)
     except Exception as exc:
@@ -596,7 +601,8 @@ def _cell(n: _Node):
                             "outputs h only", code="LC-IMPORT-UNSUPPORTED", hint="read output or h_n")
     readers = list(out.users) if out is not None else []
     last = [u for u in readers if _last_step(u, steps, t.batch_first)]
-    sequences = len(last) < len(readers)
+    # the module's output is the cell's whole tuple (a cell given alone): every step's h_t among it
+    sequences = len(last) < len(readers) or any(u.op == "output" for u in node.users)
     # h_n[0] / h_n[-1]: the one layer's h_T, as h_n itself
     h_reads = [h_n, *(u for k, u in _items(h_n).items() if k in (0, -1))] if h_n is not None and h_n.users else []
     src = x.name
