@@ -353,8 +353,9 @@ def test_embedding_shapes_formulas_and_execution():
 
 
 def test_embedding_import(tmp_path):
-    """ONNX Gather of an initializer table (10, 4) by the graph's int64 indices (1, 6), and Keras Embedding
-    (input_dim 10, output_dim 4): an embedding layer (6, 4) of 40 weights."""
+    """ONNX Gather of an initializer table (10, 4) by the graph's int64 indices (1, 6), Keras Embedding (input_dim
+    10, output_dim 4), TFLite GATHER (a converted Embedding, int32 indices) and PyTorch's nn.Embedding: an embedding
+    layer (6, 4) of 40 weights."""
     pytest.importorskip("onnx")
     import numpy as np
     from onnx import TensorProto, helper, numpy_helper
@@ -370,10 +371,34 @@ def test_embedding_import(tmp_path):
     config = {"class_name": "Sequential", "config": {"name": "m", "layers": [
         {"class_name": "InputLayer", "config": {"name": "in", "batch_input_shape": [None, 6]}},
         {"class_name": "Embedding", "config": {"name": "e", "input_dim": 10, "output_dim": 4}}]}}
-    for m in (learncost.load_model(path), learncost.load_model(_h5(tmp_path, config))):
+    import tflite
+
+    from tflite_writer import FLOAT32, INT32, TFLiteWriter
+
+    w = TFLiteWriter()
+    tx, ty = w.tensor("x", [1, 6], INT32), w.tensor("y", [1, 6, 4], FLOAT32)
+    w.op(tflite.BuiltinOperator.GATHER, [w.const("table", [10, 4], FLOAT32), tx], [ty])
+    (tmp_path / "emb.tflite").write_bytes(w.bytes([tx], [ty]))
+    for m in (learncost.load_model(path), learncost.load_model(_h5(tmp_path, config)),
+              learncost.load_model(tmp_path / "emb.tflite")):
         (layer,) = m.layers[1:]
         assert (layer.kind, layer.output_shape, layer.weights, layer.attr("vocab")) == ("embedding", (6, 4), 40, 10)
     assert learncost.load_model(path).input.dtype == "int64"
+    assert learncost.load_model(tmp_path / "emb.tflite").input.dtype == "int32"
+    torch = pytest.importorskip("torch")
+
+    class Text(torch.nn.Module):  # indices propagate as integers (a float input cannot index a table)
+        def __init__(self):
+            super().__init__()
+            self.emb, self.fc = torch.nn.Embedding(10, 4), torch.nn.Linear(24, 3)
+
+        def forward(self, x):
+            return self.fc(torch.flatten(self.emb(x), 1))
+
+    m = learncost.from_torch(Text(), (1, 6))
+    assert [(lr.kind, lr.output_shape, lr.weights) for lr in m.layers] == [
+        ("input", (6,), 0), ("embedding", (6, 4), 40), ("reshape", (24,), 0), ("dense", (3,), 72)]
+    assert m.input.dtype == "int64"
 
 
 # -- transposed convolution -------------------------------------------------------------------------

@@ -449,6 +449,20 @@ def _depth_to_space(g: _Graph, op: _Op) -> None:
                   channels_first=False, dtype=op.ydt)
 
 
+@HANDLERS("GATHER")
+def _gather(g: _Graph, op: _Op) -> None:
+    """A lookup of integer indices (the graph's) in a constant table (vocab, dim) along its first axis: an embedding
+    (a converted Keras Embedding). Any other gather stays opaque."""
+    table, indices = op.ins[0], op.ins[1]
+    opt = op.options(g, g.tflite.GatherOptions, False)
+    shape = g.shape(table)
+    if not g.constant(table) or g.constant(indices) or len(shape) != 2 or (opt is not None and opt.Axis() != 0) \
+            or g.dtype(indices) not in ("int32", "int64"):
+        op.opaque(g, "GATHER (not integer indices into a constant 2-D table)", g.live(op.ins)[:1])
+        return
+    op.add(g, "embedding", [indices], vocab=shape[0], dim=shape[1], weight_dtype=g.dtype(table), dtype=op.ydt)
+
+
 @HANDLERS("MEAN")
 def _mean(g: _Graph, op: _Op) -> None:
     x = g.shape(op.ins[0])

@@ -21,7 +21,8 @@ from ..layers import INPUT_DERIVATIVE
 from .common import (GraphBuilder, ImportFailure, Table, ir_axis, ir_permutation, to_hwc, transposed_crop,
                      whole_scale)
 
-DTYPES = {"torch.float32": "float32", "torch.float16": "float16", "torch.int8": "int8", "torch.qint8": "int8"}
+DTYPES = {"torch.float32": "float32", "torch.float16": "float16", "torch.int8": "int8", "torch.qint8": "int8",
+          "torch.int32": "int32", "torch.int64": "int64"}
 
 MODULES = Table()
 FUNCTIONS = Table()
@@ -120,15 +121,17 @@ def _load_module(module, input_shape, name: str | None, classes: int | None, all
         traced = fx.symbolic_trace(module)
     except Exception as exc:
         raise ImportFailure(f"{origin}: torch.fx could not trace the module ({type(exc).__name__}: {exc})") from None
+    # indices, not values, where the input feeds an embedding first
+    kind = torch.long if _indices(traced, dict(traced.named_modules())) else torch.float32
     # ShapeProp prints the traceback of a node that fails before raising: the failure is reported in one line
     with contextlib.redirect_stderr(io.StringIO()):
         try:  # shapes without computing anything: a copy of the graph whose tensors live on the meta device
             traced = _on_meta(traced)
-            ShapeProp(traced).propagate(torch.zeros(shape, device="meta"))
+            ShapeProp(traced).propagate(torch.zeros(shape, device="meta", dtype=kind))
         except Exception:
             try:  # an operator with no meta kernel (a shape that depends on values): run it for real
                 traced = fx.symbolic_trace(module)
-                ShapeProp(traced).propagate(torch.zeros(shape))
+                ShapeProp(traced).propagate(torch.zeros(shape, dtype=kind))
             except Exception as exc:
                 raise ImportFailure(f"{origin}: torch.fx could not trace the module "
                                     f"({type(exc).__name__}: {exc})") from None
@@ -177,6 +180,17 @@ def _load_module(module, input_shape, name: str | None, classes: int | None, all
     return b.build(name=origin, allow_unsupported=allow_unsupported, classes=classes, softmax_output=last_softmax)
 
 
+def _indices(traced, modules) -> bool:
+    """Whether the module's input is read first by an embedding (``nn.Embedding``, ``F.embedding``): integer indices."""
+    for node in traced.graph.nodes:
+        if node.op == "placeholder":
+            users = list(node.users)
+            return bool(users) and all(
+                u.op == "call_module" and any(c.__name__ == "Embedding" for c in type(modules.get(u.target)).__mro__)
+                or u.op == "call_function" and getattr(u.target, "__name__", "") == "embedding" for u in users)
+    return False
+
+
 def _on_meta(traced):
     """A copy of the traced module whose parameters and buffers are meta tensors (shapes and dtypes, no
     data): their values are never copied, and propagating shapes through it computes nothing."""
@@ -221,6 +235,16 @@ def _conv_transpose(n: _Node):
         return n.opaque(f"{n.kind} (an output padding past the full output)")
     n.add("conv2d_transpose", n.srcs[:1], filters=t.out_channels, kernel=list(t.kernel_size), stride=list(t.stride),
           padding=crop, use_bias=t.bias is not None, **n.common)
+
+
+@MODULES("Embedding")
+def _embedding(n: _Node):
+    """A lookup of the input's integer indices in ``num_embeddings`` rows of ``embedding_dim`` values; a max_norm,
+    which renormalizes the rows it reads, has no formula."""
+    t = n.target
+    if t.max_norm is not None or len(n.shape_of(n.srcs[0])) != 1:
+        return n.opaque(f"{n.kind} (max_norm, or indices of rank {len(n.shape_of(n.srcs[0])) + 1})")
+    n.add("embedding", n.srcs[:1], vocab=t.num_embeddings, dim=t.embedding_dim, **n.common)
 
 
 @MODULES("Linear")
