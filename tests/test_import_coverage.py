@@ -528,6 +528,23 @@ def test_depth_to_space_in_every_format(tmp_path):
         assert all(o.counted == o.analytic for o in c.operations), (c.procedure, c.phase)
 
 
+def test_onnx_batch_of_one_folded_away(tmp_path):
+    """torch.onnx.export with a batch of one may fold the batch away: a Reshape to [16] of a (1, 4, 2, 2) input (the
+    classifier of ConvNeXt's and Swin's exports). After an input with a batch of one, that is the one sample's 16
+    values, as [1, 16] would say; it was refused as 'without a batch axis'. An input without one still is."""
+    from onnx import helper
+
+    nodes = [helper.make_node("Reshape", ["x", "s"], ["f"]), helper.make_node("MatMul", ["f", "w"], ["y"])]
+    path = tmp_path / "folded.onnx"
+    path.write_bytes(_onnx(nodes, [_ints("s", [16]), _zeros("w", 16, 3)], (1, 4, 2, 2)))
+    m = learncost.load_model(path)
+    assert [(lr.kind, lr.output_shape) for lr in m.layers[1:]] == [("reshape", (16,)), ("dense", (3,))]
+    assert _forward(m)["matmul_1"] == 16 * 3
+    path.write_bytes(_onnx(nodes, [_ints("s", [32]), _zeros("w", 32, 3)], (2, 4, 2, 2)))
+    with pytest.raises(ImportFailure, match="without a batch axis"):
+        learncost.load_model(path)
+
+
 def test_several_inputs_refused_several_outputs_said(tmp_path):
     """The IR has one input layer: a Keras model with two is refused in one line. Of several outputs
     the IR follows the last layer's, and a warning says so."""

@@ -94,6 +94,9 @@ class _Graph:
         #: tensors a recurrent cell reads or writes: True where their layer holds the (T, F) sequence itself
         #: (a cell's output and its layout views), False for a batch-first input seen time-major (``_sequence_layout``)
         self.sequences: dict[str, bool] = {}
+        #: the graph's input, once read: a batch of one makes a rank-1 tensor after it that batch's one sample
+        self.input: str | None = None
+        self.batch_of_one = False
 
     def fold(self, node) -> bool:
         """A node computing only from constants (or from nothing) produces constants: weights. So
@@ -172,6 +175,8 @@ class _Graph:
         if raw is None:
             raise ImportFailure(f"{self.origin}: no shape known for {what} {name!r}", hint="give --input-shape",
                                 code="LC-IMPORT-SHAPE")
+        if len(raw) == 1 and self.batch_of_one and name != self.input and isinstance(raw[0], int) and raw[0] > 0:
+            return [raw[0]]  # an exporter folded the batch of one away (a classifier's flattened features)
         if len(raw) < 2:  # the first axis is read as the batch: a rank-1 input has nothing after it
             raise ImportFailure(f"{self.origin}: {what} {name!r} has shape {list(raw)} without a batch axis; learncost "
                                 "reads the first axis of an ONNX tensor as the batch",
@@ -255,6 +260,7 @@ def _load(path: Path, model, allow_unsupported: bool, classes: int | None):
                             code="LC-IMPORT-UNSUPPORTED")
     x = inputs[0].name
     g.b = GraphBuilder(origin, g.shape_of(x, "input"), g.dtype_of(x))
+    g.input, g.batch_of_one = x, g.shapes[x][0] == 1
     g.b.alias[x] = "input"
     last_softmax = False
     for pos, node in enumerate(model.graph.node):
