@@ -14,7 +14,8 @@ independent count of that part made without learncost, from the file or the modu
 * Keras .h5 (MLPerf Tiny): the float .tflite twin of the same network, counted as above.
 
 learncost's side of the comparison is the sum of per-layer forward MACC of kinds conv2d,
-depthwise_conv2d, dense and matmul (``learncost.analyze(model, ["bp"]).layers``); the inference total is
+conv2d_transpose, depthwise_conv2d, dense and matmul (``learncost.analyze(model, ["bp"]).layers``); the
+inference total is
 ``row("bp", "inference").macc``. A model with opaque layers can miss the MACs of the operators carried
 at zero cost: the difference is then reported, not a match.
 
@@ -72,7 +73,7 @@ import zipfile
 from collections import Counter, defaultdict
 from pathlib import Path
 
-COUNTED = ("conv2d", "depthwise_conv2d", "dense", "matmul")
+COUNTED = ("conv2d", "conv2d_transpose", "depthwise_conv2d", "dense", "matmul")
 MEDIAPIPE_VERSION = "0.10.21"
 EXPORTS = ("mobilenet_v2", "mobilenet_v3_small", "mobilenet_v3_large", "resnet18", "squeezenet1_1",
            "shufflenet_v2_x0_5", "mnasnet0_5", "efficientnet_b0", "regnet_x_400mf", "regnet_y_400mf",
