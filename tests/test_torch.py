@@ -282,7 +282,8 @@ def test_input_less_operator_after_a_renamed_layer():
     from torch_nets import PrivateHelper
 
     with pytest.raises(learncost.LearncostError, match=r"unsupported operator\(s\): table \(operator 2\), _doubled "
-                                                        r"\(operator 3\), gamma \(operator 4\)"):
+                                                        r"\(computed from parameters alone\) \(operator 3\), "
+                                                        r"gamma \(operator 4\)"):
         learncost.from_torch(PrivateHelper(), (1, 3, 5, 5))
     m = learncost.from_torch(PrivateHelper(), (1, 3, 5, 5), allow_unsupported=True)
     assert [(lr.name, lr.kind) for lr in m.layers[1:]] == [("conv", "conv2d"), ("table", "opaque"),
@@ -305,3 +306,31 @@ def test_a_layer_given_alone_is_one_layer():
     assert learncost.analyze(m, ["bp"]).row("bp", "inference").macc == 24
     m = learncost.from_torch(nn.LSTM(4, 8, batch_first=True), (1, 5, 4))
     assert [(lr.kind, lr.output_shape) for lr in m.layers[1:]] == [("lstm", (5, 8))]
+
+
+def test_a_tensor_computed_from_parameters_alone():
+    """Swin V2's continuous position bias: a small MLP over a parameter table, viewed as (225, 3) -- no batch axis --
+    then read by the attention. Such a subgraph runs once, not per sample (a converter folds it into a constant):
+    each of its nodes is unsupported, named, and with allow_unsupported carried at its full shape, so what follows
+    imports (a view of it was refused: '[3] holds 3 elements, the input [15, 3, 15] holds 675')."""
+
+    class Bias(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.table = nn.Parameter(torch.zeros(1, 15, 15, 2))
+            self.mlp = nn.Linear(2, 3)
+            self.conv = nn.Conv2d(3, 3, 1)
+
+        def forward(self, x):
+            bias = self.mlp(self.table).view(-1, 3)  # (225, 3)
+            return self.conv(x) + bias.t().reshape(1, 3, 15, 15)
+
+    with pytest.raises(learncost.LearncostError, match=r"mlp \(computed from parameters alone\)"):
+        learncost.from_torch(Bias(), (1, 3, 15, 15))
+    m = learncost.from_torch(Bias(), (1, 3, 15, 15), allow_unsupported=True)
+    assert [(lr.name, lr.kind, lr.output_shape) for lr in m.layers[1:]] == [
+        ("table", "opaque", (15, 2, 15)), ("mlp", "opaque", (15, 3, 15)), ("view", "opaque", (1, 3, 225)),
+        ("conv", "conv2d", (15, 15, 3)), ("t", "opaque", (1, 225, 3)), ("reshape", "opaque", (15, 15, 3)),
+        ("add", "add", (15, 15, 3))]
+    # by hand: the 1x1 convolution 15 x 15 x 3 x 3 = 2,025 and the add 675; the bias subgraph nothing
+    assert learncost.analyze(m, ["bp"]).row("bp", "inference").macc == 2_025 + 675

@@ -17,6 +17,8 @@ import io
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
 from ..layers import INPUT_DERIVATIVE
 from .common import (GraphBuilder, ImportFailure, Table, ir_axis, ir_permutation, to_hwc, transposed_crop,
                      whole_scale)
@@ -148,6 +150,7 @@ def _load_module(module, input_shape, name: str | None, classes: int | None, all
     for p in module.parameters():
         params_dtype = DTYPES.get(str(p.dtype), "float32")
         break
+    per_sample: set[str] = set()  # nodes computed from the input (the others from parameters alone)
     for pos, node in enumerate(traced.graph.nodes):
         if node.op == "placeholder":
             if b is not None:
@@ -155,14 +158,24 @@ def _load_module(module, input_shape, name: str | None, classes: int | None, all
             b = GraphBuilder(origin, to_hwc(shape[1:]), DTYPES.get(str(meta(node).dtype), "float32"))
             b.alias[node.name] = "input"
             shapes[node.name] = tuple(to_hwc(shape[1:]))
+            per_sample.add(node.name)
             continue
+        constant = not any(a.name in per_sample for a in node.all_input_nodes)
+        if not constant:
+            per_sample.add(node.name)
         if node.op == "output" or node.name in b.alias:  # (a recurrent cell names its getitem nodes itself)
             continue
         if meta(node) is None and not _is_cell(node, modules):  # a tuple, read through getitem nodes
             continue
         srcs = [a.name for a in node.all_input_nodes if meta(a) is not None]
-        y = tuple(to_hwc([int(d) for d in meta(node).shape[1:]])) if meta(node) is not None else ()
+        dims = [int(d) for d in meta(node).shape] if meta(node) is not None else []
+        # a tensor computed from parameters alone has a batch axis only where its first is 1 (Swin V2's (225, 3))
+        y = tuple(to_hwc(dims[1:] if not constant or dims[:1] == [1] else dims)) if dims else ()
         shapes[node.name] = y
+        if constant and node.op != "get_attr":  # a converter folds it into a constant; its parameters are not costed
+            _Node(pos, node, node.target, getattr(node.target, "__name__", str(node.target)), srcs, y, params_dtype,
+                  b, shapes).opaque(f"{getattr(node.target, '__name__', node.target)} (computed from parameters alone)")
+            continue
         if node.op == "call_module":
             target = modules.get(node.target)
             kind = type(target).__name__
@@ -456,10 +469,19 @@ def _matmul(n: _Node):
 
 @FUNCTIONS("add", "iadd", "mul", "imul", "sub", "isub")
 def _elementwise(n: _Node):
+    """Of two or more tensors, broadcasting as NumPy does on their IR shapes. Tensors of different ranks may map
+    their axes apart (a 5-D attention map and a 4-D bias): where the IR shapes do not broadcast to the output, the
+    operation is unsupported, named, rather than refused."""
     kind = n.kind.lstrip("i")
     operands = n.operands(n.node.args)
     if len(operands) < 2:
         return n.opaque(f"{n.kind} (with a constant)", n.srcs)
+    try:
+        joint = tuple(np.broadcast_shapes(*(n.shape_of(o) for o in operands)))
+    except ValueError:
+        joint = None
+    if joint != tuple(n.y):
+        return n.opaque(f"{n.kind} (of tensors whose axes the IR lays out apart)", n.srcs)
     n.add(kind, operands, dtype=n.dtype)
 
 
