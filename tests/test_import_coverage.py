@@ -531,7 +531,8 @@ def test_depth_to_space_in_every_format(tmp_path):
 def test_onnx_batch_of_one_folded_away(tmp_path):
     """torch.onnx.export with a batch of one may fold the batch away: a Reshape to [16] of a (1, 4, 2, 2) input (the
     classifier of ConvNeXt's and Swin's exports). After an input with a batch of one, that is the one sample's 16
-    values, as [1, 16] would say; it was refused as 'without a batch axis'. An input without one still is."""
+    values, as [1, 16] would say; it was refused as 'without a batch axis'. A graph whose batch is not one still
+    is."""
     from onnx import helper
 
     nodes = [helper.make_node("Reshape", ["x", "s"], ["f"]), helper.make_node("MatMul", ["f", "w"], ["y"])]
@@ -543,6 +544,16 @@ def test_onnx_batch_of_one_folded_away(tmp_path):
     path.write_bytes(_onnx(nodes, [_ints("s", [32]), _zeros("w", 32, 3)], (2, 4, 2, 2)))
     with pytest.raises(ImportFailure, match="without a batch axis"):
         learncost.load_model(path)
+    # the batch folded into the first axis (Swin's windows): (4, 2, 2) holds the sample's 16 values; an operator
+    # reading its axes batch-first would misread them: unsupported, named; a reshape back reads them whole
+    nodes = [helper.make_node("Reshape", ["x", "s"], ["w4"]), helper.make_node("Transpose", ["w4"], ["t"], perm=[1, 0, 2]),
+             helper.make_node("Reshape", ["t", "s2"], ["f"]), helper.make_node("MatMul", ["f", "w"], ["y"])]
+    path.write_bytes(_onnx(nodes, [_ints("s", [4, 2, 2]), _ints("s2", [1, 16]), _zeros("w", 16, 3)], (1, 4, 2, 2)))
+    with pytest.raises(ImportFailure, match=r"Transpose \(on a tensor whose batch is folded into its first axis\)"):
+        learncost.load_model(path)
+    m = learncost.load_model(path, allow_unsupported=True)
+    assert [(lr.kind, lr.output_shape) for lr in m.layers[1:]] == [
+        ("reshape", (2, 2, 4)), ("opaque", (4, 2, 2)), ("reshape", (16,)), ("dense", (3,))]
 
 
 def test_several_inputs_refused_several_outputs_said(tmp_path):

@@ -334,3 +334,25 @@ def test_a_tensor_computed_from_parameters_alone():
         ("add", "add", (15, 15, 3))]
     # by hand: the 1x1 convolution 15 x 15 x 3 x 3 = 2,025 and the add 675; the bias subgraph nothing
     assert learncost.analyze(m, ["bp"]).row("bp", "inference").macc == 2_025 + 675
+
+
+def test_a_batch_folded_into_the_first_axis():
+    """Swin and MaxViT fold the batch into their windows: (1, 4, 6, 6) viewed as (4, 36). Every axis of it is the
+    sample's: a view keeps its values (the IR holds all 144), an operation reading dimensions batch-first would
+    misread them and is unsupported, named; it was a reshape refused for its element count."""
+
+    class Windows(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(4, 2, 1)
+
+        def forward(self, x):
+            w = torch.softmax(x.view(4, 36), dim=1)
+            return self.conv(w.view(1, 4, 6, 6))
+
+    with pytest.raises(learncost.LearncostError, match=r"softmax \(on a tensor whose batch is folded into its first "
+                                                        r"axis\)"):
+        learncost.from_torch(Windows(), (1, 4, 6, 6))
+    m = learncost.from_torch(Windows(), (1, 4, 6, 6), allow_unsupported=True)
+    assert [(lr.kind, lr.output_shape) for lr in m.layers[1:]] == [
+        ("reshape", (1, 36, 4)), ("opaque", (1, 36, 4)), ("reshape", (6, 6, 4)), ("conv2d", (6, 6, 2))]

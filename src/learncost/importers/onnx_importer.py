@@ -25,6 +25,10 @@ SKIPPED = {"BatchNormalization": "batch normalization", "Dropout": "dropout", "I
 MAX_EVALUATED = 1 << 16
 
 HANDLERS = Table()
+#: operators whose translation reads no axis, or reads a time-major sequence as such (the recurrent cells): they
+#: take a tensor whose first axis is not the batch as it is
+LAYOUT_FREE = frozenset({"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Dropout", "Relu", "Sigmoid", "Tanh",
+                         "Gelu", "Erf", "HardSwish", "HardSigmoid", "LeakyRelu", "Elu", "LSTM", "GRU"})
 
 
 def load(path: Path, *, allow_unsupported: bool = False, classes: int | None = None,
@@ -170,13 +174,23 @@ class _Graph:
         v = self.value(name) if name in self.consts else None
         return None if v is None else [int(x) for x in v.reshape(-1)]
 
+    def folded(self, name: str) -> bool:
+        """After an input with a batch of one, a tensor of rank 2 or more whose first axis is not 1: the batch folded
+        into it (Swin's windows). Its axes are the sample's, which the handlers reading axes batch-first do not
+        expect. (A vector, the batch folded away, is read whole as it is.)"""
+        raw = self.shapes.get(name)
+        return bool(self.batch_of_one and name != self.input and raw and len(raw) >= 2 and raw[0] != 1)
+
     def shape_of(self, name: str, what: str) -> list[int]:
         raw = self.shapes.get(name)
         if raw is None:
             raise ImportFailure(f"{self.origin}: no shape known for {what} {name!r}", hint="give --input-shape",
                                 code="LC-IMPORT-SHAPE")
-        if len(raw) == 1 and self.batch_of_one and name != self.input and isinstance(raw[0], int) and raw[0] > 0:
-            return [raw[0]]  # an exporter folded the batch of one away (a classifier's flattened features)
+        if self.batch_of_one and name != self.input and raw and isinstance(raw[0], int) and raw[0] != 1 and \
+                all(isinstance(d, int) and d > 0 for d in raw):
+            # the batch of one folded into the first axis (Swin's 64 windows) or away (a classifier's flattened
+            # features): every axis is the sample's
+            return to_hwc([int(d) for d in raw])
         if len(raw) < 2:  # the first axis is read as the batch: a rank-1 input has nothing after it
             raise ImportFailure(f"{self.origin}: {what} {name!r} has shape {list(raw)} without a batch axis; learncost "
                                 "reads the first axis of an ONNX tensor as the batch",
@@ -271,6 +285,9 @@ def _load(path: Path, model, allow_unsupported: bool, classes: int | None):
         n = _Node(pos, op, node, _attrs(node), live, node.name or f"{op.lower()}_{pos}", g)
         last_softmax = op == "Softmax"
         if _sequence_layout(n):  # a recurrent cell's layout nodes, translated by the cell: no layer
+            continue
+        if op not in LAYOUT_FREE and any(g.folded(t) for t in [*live, *n.outs]):
+            n.opaque(f"{op} (on a tensor whose batch is folded into its first axis)", live)
             continue
         HANDLERS.get(op, _unsupported)(n)
     g.b.several_outputs([o.name for o in model.graph.output])

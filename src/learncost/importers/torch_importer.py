@@ -169,8 +169,10 @@ def _load_module(module, input_shape, name: str | None, classes: int | None, all
             continue
         srcs = [a.name for a in node.all_input_nodes if meta(a) is not None]
         dims = [int(d) for d in meta(node).shape] if meta(node) is not None else []
-        # a tensor computed from parameters alone has a batch axis only where its first is 1 (Swin V2's (225, 3))
-        y = tuple(to_hwc(dims[1:] if not constant or dims[:1] == [1] else dims)) if dims else ()
+        # after an input with a batch of one, a first axis other than 1 is no batch: a tensor computed from parameters
+        # alone (Swin V2's (225, 3)), or the batch folded into windows
+        batched = dims[:1] == [1] or not constant and shape[0] != 1
+        y = tuple(to_hwc(dims[1:] if batched else dims)) if dims else ()
         shapes[node.name] = y
         if constant and node.op != "get_attr":  # a converter folds it into a constant; its parameters are not costed
             _Node(pos, node, node.target, getattr(node.target, "__name__", str(node.target)), srcs, y, params_dtype,
@@ -185,12 +187,30 @@ def _load_module(module, input_shape, name: str | None, classes: int | None, all
             kind = getattr(target, "__name__", str(target))
             handler = FUNCTIONS.get(kind)
         current = _Node(pos, node, target, kind, srcs, y, params_dtype, b, shapes)
+        if handler is not None and kind not in LAYOUT_FREE and shape[0] == 1 and any(
+                _folded(a) for a in [node, *node.all_input_nodes] if a.name in per_sample):
+            current.opaque(f"{kind} (on a tensor whose batch is folded into its first axis)")
+            continue
         if handler is None:
             current.opaque()
         last_softmax = handler is not None and bool(handler(current))
     if b is None:
         raise ImportFailure(f"{origin}: the module has no input")
     return b.build(name=origin, allow_unsupported=allow_unsupported, classes=classes, softmax_output=last_softmax)
+
+
+#: modules and functions whose translation reads no axis, or reads a time-major sequence as such (the recurrent
+#: cells): they take a tensor whose batch is folded into its first axis (Swin's and MaxViT's windows) as it is
+LAYOUT_FREE = frozenset({"view", "reshape", "flatten", "Flatten", "contiguous", "clone", "dropout", "Dropout", "Identity",
+                         "relu", "ReLU", "gelu", "GELU", "sigmoid", "Sigmoid", "tanh", "Tanh", "silu", "SiLU", "LSTM",
+                         "GRU"})
+
+
+def _folded(node) -> bool:
+    """After an input with a batch of one, a tensor of rank 2 or more whose first axis is not 1: the batch folded into
+    it. Its axes are the sample's, which the handlers reading dimensions batch-first do not expect."""
+    tm = node.meta.get("tensor_meta")
+    return hasattr(tm, "shape") and len(tm.shape) >= 2 and int(tm.shape[0]) != 1
 
 
 def _indices(traced, modules) -> bool:
