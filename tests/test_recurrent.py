@@ -191,13 +191,29 @@ def test_backward_through_time_matches_autograd(monkeypatch, name):
     assert gradients_match_autograd(monkeypatch, _built(name)) > 0
 
 
+@pytest.mark.parametrize("name", list(MODELS))
+def test_recurrent_kinds_under_other_procedures(name):
+    """Checkpointed backpropagation (the forward recomputed), FA (the error through fixed B_l) and MeZO (forward passes
+    and perturbations alone) run every cell too: each operation counted equals its formula, the bytes held the
+    schedule's (under bp only before)."""
+    pytest.importorskip("torch")
+    from learncost.verify import verify
+
+    v = verify(_built(name), ["bp-checkpoint", "fa", "mezo"], setup="int8-fp32grad")
+    assert v.unexplained == [] and len(v.checks) == 6
+    for c in v.checks:
+        assert all(o.counted == o.analytic for o in c.operations), (c.procedure, c.phase)
+        assert c.memory.schedule_mismatch == [] and c.memory.tracked_bytes == c.memory.schedule_bytes
+
+
 def test_verify_refuses_other_procedures_in_one_line():
     pytest.importorskip("torch")
     from learncost.verify import verify
 
     with pytest.raises(LearncostError) as err:
         verify(_built("svdf"), ["bp", "ff"])
-    assert err.value.code == "LC-VERIFY-UNSUPPORTED" and "under bp only, not ff" in err.value.line()
+    assert err.value.code == "LC-VERIFY-UNSUPPORTED" and "under bp, bp-checkpoint, fa, mezo only, not ff" in \
+        err.value.line()
 
 
 # -- TFLite round trips ---------------------------------------------------------------------------------
