@@ -65,14 +65,22 @@ class Evaluator:
     # -- MACC ------------------------------------------------------------------------------------
 
     def costs_for(self, procedure: Procedure) -> list[dict[str, Any]]:
-        """Per-layer costs with the procedure's feedback matrix sizing its regeneration."""
-        kind = procedure.feedback
-        if self.setup.feedback != "regenerated":
-            return self.costs  # the feedback's shape only matters where it is regenerated
-        if kind not in self._costs:
-            self._costs[kind] = layer_costs(self.model, self.plan, feedback=kind,
-                                            overrides=self.patches.costs if self.patches else None)
-        return self._costs[kind]
+        """Per-layer costs with the procedure's feedback matrix sizing its regeneration, and, for a procedure that
+        passes no error back through layers (DFA, DRTP, FF, PEPITA), a recurrent cell's gate errors through time
+        booked with its update (a procedure with dX books them there, once: ``costs.ops``)."""
+        kind = procedure.feedback if self.setup.feedback == "regenerated" else "input"
+        through = self._passes_errors(procedure)
+        key = kind if through else (kind, "no dX")
+        if key not in self._costs:
+            self._costs[key] = layer_costs(self.model, self.plan, feedback=kind, passes_errors=through,
+                                           overrides=self.patches.costs if self.patches else None)
+        return self._costs[key]
+
+    def _passes_errors(self, procedure: Procedure) -> bool:
+        """Whether the procedure's training computes dX (``backward``); only a recurrent cell's costs depend on it."""
+        if not any(layer.kind in RECURRENT_KINDS for layer in self.model.layers):
+            return True
+        return any(term.op == "backward" for term in procedure.phase("training").terms)
 
     def times(self, phase: Phase, term) -> int:
         """How many times a term counts its operation (``procedures.TIMES``)."""
@@ -143,7 +151,7 @@ class Evaluator:
         for term in phase.terms:
             if paper and not OPS[term.op].paper:
                 continue  # booked as zero on every layer
-            key = (term.op, term.where, procedure.feedback)
+            key = (term.op, term.where, procedure.feedback, self._passes_errors(procedure))
             if key not in self._sums:
                 picked = self._picked(term)
                 self._sums[key] = sum(c[term.op] for k, c in enumerate(self.costs_for(procedure))

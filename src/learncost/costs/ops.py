@@ -65,12 +65,13 @@ def _trained_dims(layer: Layer, dims: Dims, channels) -> Dims:
     return replace(dims, H_in=channels)
 
 
-def layer_costs(model: Model, plan, *, convention: str | None = None,
-                overrides: Overrides | None = None, feedback: str | None = "input") -> list[dict[str, int]]:
+def layer_costs(model: Model, plan, *, convention: str | None = None, overrides: Overrides | None = None,
+                feedback: str | None = "input", passes_errors: bool = True) -> list[dict[str, int]]:
     """MACC of every operation for every layer, in execution order: one pass of one sample for
     per-sample operations, one application for per-step ones (``optimizer``, ``gradient_accumulation``).
     How many times each counts is the procedure's business (``evaluate``); ``feedback`` is the shape of
-    the procedure's feedback matrix (``Procedure.feedback``), which sizes its regeneration."""
+    the procedure's feedback matrix (``Procedure.feedback``), which sizes its regeneration; ``passes_errors``
+    False: the procedure computes no dX, so a recurrent cell's gate errors are booked with its update."""
     overrides = overrides or {}
     setup = plan.setup
     convention = convention or setup.convention
@@ -92,7 +93,7 @@ def layer_costs(model: Model, plan, *, convention: str | None = None,
             c["weight_update"] = _formula(layer, "weight_update", overrides, None if u.ratio == 1 else u.channels)
         # a recurrent cell's gate errors through time serve dX and dW: booked with dX, or where no error passes
         # to its input, with dW (the weights trained) or db
-        gate_errors = layer.kind in RECURRENT and not c["backward"] and (u.weights or u.bias)
+        gate_errors = layer.kind in RECURRENT and not (c["backward"] and passes_errors) and (u.weights or u.bias)
         if gate_errors and u.weights:
             c["weight_update"] += recurrent_gate_errors(layer)
         if layer.has_weights:

@@ -303,10 +303,9 @@ def _asides(model: Model, setup, phase, proc: Procedure, plan) -> list[str]:
 
 
 #: procedures whose reference runs a recurrent cell (its backward through time, where they have one): backpropagation,
-#: checkpointed (its forward recomputed) or through fixed feedback (FA), and MeZO's forward passes alone. DFA's counts
-#: a cell after another 3 to 270 MACs off its formula's weight update (gate errors through time from a projected
-#: error), unexplained yet; DRTP's, FF's and PEPITA's references read per-layer activities a cell does not give yet.
-VERIFIED_THROUGH_TIME = ("bp", "bp-checkpoint", "fa", "mezo")
+#: checkpointed (its forward recomputed), through fixed feedback (FA) or direct projections (DFA), and MeZO's forward
+#: passes alone. DRTP's, FF's and PEPITA's references read per-layer activities a cell does not give yet.
+VERIFIED_THROUGH_TIME = ("bp", "bp-checkpoint", "fa", "dfa", "mezo")
 
 
 def _recurrent_under_bp(model: Model, procs: list[Procedure]) -> None:
