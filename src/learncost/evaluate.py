@@ -78,9 +78,9 @@ class Evaluator:
 
     def _passes_errors(self, procedure: Procedure) -> bool:
         """Whether the procedure's training computes dX (``backward``); only a recurrent cell's costs depend on it."""
-        if not any(layer.kind in RECURRENT_KINDS for layer in self.model.layers):
-            return True
-        return any(term.op == "backward" for term in procedure.phase("training").terms)
+        if "_cells" not in self.__dict__:
+            self._cells = any(layer.kind in RECURRENT_KINDS for layer in self.model.layers)
+        return not self._cells or any(term.op == "backward" for term in procedure.phase("training").terms)
 
     def times(self, phase: Phase, term) -> int:
         """How many times a term counts its operation (``procedures.TIMES``)."""
