@@ -24,8 +24,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .memory import Peak, apply_rule, buffers
 from .dtypes import dtype_bytes
+from .memory import Peak, apply_rule, buffers
 from .setups import WORKING_ROLES
 from .sizes import nbytes
 

@@ -12,11 +12,13 @@ from .errors import LearncostError
 from .ir import Layer, Model
 
 #: kinds the module can execute; a model with any other kind has no torch equivalent yet
-EXECUTABLE = frozenset({"input", "conv2d", "conv2d_transpose", "depthwise_conv2d", "dense", "avg_pool2d", "max_pool2d", "pad", "add",
-                        "concat", "reshape", "flatten", "softmax", "quantize", "dequantize", "mul", "sub",
+EXECUTABLE = frozenset({"input", "conv2d", "conv2d_transpose", "depthwise_conv2d", "dense", "avg_pool2d",
+                        "max_pool2d", "pad", "add", "concat", "reshape", "flatten", "softmax", "quantize", "dequantize",
+                        "mul", "sub",
                         "activation", "mean", "transpose", "slice", "resize", "matmul", "layer_norm", "lstm", "gru",
                         "svdf", "lrn", "batch_norm", "embedding"})
-PARAMETRIC = frozenset({"conv2d", "conv2d_transpose", "depthwise_conv2d", "dense", "lstm", "gru", "svdf", "batch_norm", "embedding"})
+PARAMETRIC = frozenset({"conv2d", "conv2d_transpose", "depthwise_conv2d", "dense", "lstm", "gru", "svdf", "batch_norm",
+                        "embedding"})
 #: activations a layer of another kind can carry fused and the reference can differentiate (from the
 #: layer's output, or a mask); the others need their input and run as ``activation`` layers
 FUSABLE = frozenset({"relu", "relu6", "relu_n1_to_1", "sigmoid", "tanh", "leaky_relu", "elu"})
@@ -65,7 +67,8 @@ def reshaped(t, src: tuple[int, ...], out: tuple[int, ...]):
 
 
 def crop(t, padding):
-    """A transposed convolution's full output (N, C, H, W) cropped by its [top, bottom, left, right]."""
+    """A feature map (N, C, H, W) cropped by [top, bottom, left, right]: a transposed convolution's full output, or
+    an error back to the unpadded input."""
     top, bottom, left, right = padding or (0, 0, 0, 0)
     return t[:, :, top:t.shape[2] - bottom, left:t.shape[3] - right]
 

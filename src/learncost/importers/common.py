@@ -128,11 +128,14 @@ class GraphBuilder:
         # an operator reading no tensor the graph holds (a tuple's item, a value computed on the side) is
         # placed after the layer before it: zero-cost, it only needs an input to exist
         # (by a tensor it writes: a layer's name is not a tensor's, e.g. PyTorch's '_f' node makes layer 'f')
-        last = self.layers[-1]["name"] if self.layers else "input"
-        after = next((t for t, s in reversed(self.alias.items()) if s == last), None)
-        if not inputs and after is None:
-            raise ImportFailure(f"{self.origin}: operator {position} ({op}) reads no tensor and comes before the input")
-        self.add(raw_name, "opaque", inputs or [after], outputs, expect=shape or None, shape=list(shape) or None,
+        if not inputs:
+            last = self.layers[-1]["name"] if self.layers else "input"
+            after = next((t for t, s in reversed(self.alias.items()) if s == last), None)
+            if after is None:
+                raise ImportFailure(f"{self.origin}: operator {position} ({op}) reads no tensor and comes before the "
+                                    "input")
+            inputs = [after]
+        self.add(raw_name, "opaque", inputs, outputs, expect=shape or None, shape=list(shape) or None,
                  note=f"unsupported operator {op}: carried at zero cost")
 
     def several_outputs(self, names: list[str]) -> None:

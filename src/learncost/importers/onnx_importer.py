@@ -174,23 +174,24 @@ class _Graph:
         v = self.value(name) if name in self.consts else None
         return None if v is None else [int(x) for x in v.reshape(-1)]
 
-    def folded(self, name: str) -> bool:
-        """After an input with a batch of one, a tensor of rank 2 or more whose first axis is not 1: the batch folded
-        into it (Swin's windows). Its axes are the sample's, which the handlers reading axes batch-first do not
-        expect. (A vector, the batch folded away, is read whole as it is.)"""
+    def batchless(self, name: str) -> bool:
+        """After an input with a batch of one, a tensor whose first axis is not 1: the batch folded into it (Swin's
+        windows) or away (a classifier's flattened features). Every axis is the sample's."""
         raw = self.shapes.get(name)
-        return bool(self.batch_of_one and name != self.input and raw and len(raw) >= 2 and raw[0] != 1)
+        return bool(self.batch_of_one and name != self.input and raw and raw[0] != 1)
+
+    def folded(self, name: str) -> bool:
+        """A batchless tensor of rank 2 or more: its axes, which the handlers reading axes batch-first do not
+        expect. (A vector, the batch folded away, is read whole as it is.)"""
+        return self.batchless(name) and len(self.shapes[name]) >= 2
 
     def shape_of(self, name: str, what: str) -> list[int]:
         raw = self.shapes.get(name)
         if raw is None:
             raise ImportFailure(f"{self.origin}: no shape known for {what} {name!r}", hint="give --input-shape",
                                 code="LC-IMPORT-SHAPE")
-        if self.batch_of_one and name != self.input and raw and isinstance(raw[0], int) and raw[0] != 1 and \
-                all(isinstance(d, int) and d > 0 for d in raw):
-            # the batch of one folded into the first axis (Swin's 64 windows) or away (a classifier's flattened
-            # features): every axis is the sample's
-            return to_hwc([int(d) for d in raw])
+        if self.batchless(name) and all(isinstance(d, int) and d > 0 for d in raw):
+            return to_hwc([int(d) for d in raw])  # every axis is the sample's
         if len(raw) < 2:  # the first axis is read as the batch: a rank-1 input has nothing after it
             raise ImportFailure(f"{self.origin}: {what} {name!r} has shape {list(raw)} without a batch axis; learncost "
                                 "reads the first axis of an ONNX tensor as the batch",
@@ -687,10 +688,11 @@ def _softmax(n: _Node) -> None:
     if axis == 0:
         n.opaque("Softmax (over the batch)", n.live)
         return
-    if ir_axis(axis, rank) is None:
+    ir = ir_axis(axis, rank)
+    if ir is None:
         n.opaque(f"Softmax (axis {axis} of a rank-{rank} tensor)", n.live)
         return
-    n.add("softmax", n.live[:1], axis=ir_axis(axis, rank))
+    n.add("softmax", n.live[:1], axis=ir)
 
 
 @HANDLERS("QuantizeLinear", "DequantizeLinear")

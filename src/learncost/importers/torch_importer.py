@@ -46,12 +46,17 @@ class _Node:
         return self.shapes[src]
 
     @property
-    def rank(self) -> int:
-        """The rank, batch included, of the node's first tensor argument as torch has it (0 if none). The IR
-        shape cannot tell it: a (N, C, L) and an (N, C, H, W) tensor both have three IR axes (``to_hwc``)."""
+    def input_shape(self) -> tuple[int, ...]:
+        """The shape, batch included, of the node's first tensor argument as torch has it (() if none). The IR
+        shape cannot tell its rank: a (N, C, L) and an (N, C, H, W) tensor both have three IR axes (``to_hwc``)."""
         first = next((a for a in self.node.args if hasattr(a, "meta")), None)
         meta = first.meta.get("tensor_meta") if first is not None else None
-        return len(meta.shape) if hasattr(meta, "shape") else 0
+        return tuple(int(d) for d in meta.shape) if hasattr(meta, "shape") else ()
+
+    @property
+    def rank(self) -> int:
+        """The rank, batch included, of the node's first tensor argument as torch has it (0 if none)."""
+        return len(self.input_shape)
 
     def arguments(self, names: tuple[str, ...], **defaults) -> dict:
         """A function call's arguments after its input, by name, positional or keyword as fx recorded them,
@@ -175,8 +180,9 @@ def _load_module(module, input_shape, name: str | None, classes: int | None, all
         y = tuple(to_hwc(dims[1:] if batched else dims)) if dims else ()
         shapes[node.name] = y
         if constant and node.op != "get_attr":  # a converter folds it into a constant; its parameters are not costed
-            _Node(pos, node, node.target, getattr(node.target, "__name__", str(node.target)), srcs, y, params_dtype,
-                  b, shapes).opaque(f"{getattr(node.target, '__name__', node.target)} (computed from parameters alone)")
+            what = _callee(node.target)
+            _Node(pos, node, node.target, what, srcs, y, params_dtype, b, shapes).opaque(
+                f"{what} (computed from parameters alone)")
             continue
         if node.op == "call_module":
             target = modules.get(node.target)
@@ -184,7 +190,7 @@ def _load_module(module, input_shape, name: str | None, classes: int | None, all
             handler = next((MODULES[c.__name__] for c in type(target).__mro__ if c.__name__ in MODULES), None)
         else:
             target = node.target
-            kind = getattr(target, "__name__", str(target))
+            kind = _callee(target)
             handler = FUNCTIONS.get(kind)
         current = _Node(pos, node, target, kind, srcs, y, params_dtype, b, shapes)
         if handler is not None and kind not in LAYOUT_FREE and shape[0] == 1 and any(
@@ -201,9 +207,14 @@ def _load_module(module, input_shape, name: str | None, classes: int | None, all
 
 #: modules and functions whose translation reads no axis, or reads a time-major sequence as such (the recurrent
 #: cells): they take a tensor whose batch is folded into its first axis (Swin's and MaxViT's windows) as it is
-LAYOUT_FREE = frozenset({"view", "reshape", "flatten", "Flatten", "contiguous", "clone", "dropout", "Dropout", "Identity",
-                         "relu", "ReLU", "gelu", "GELU", "sigmoid", "Sigmoid", "tanh", "Tanh", "silu", "SiLU", "LSTM",
-                         "GRU"})
+LAYOUT_FREE = frozenset({"view", "reshape", "flatten", "Flatten", "contiguous", "clone", "dropout", "Dropout",
+                         "Identity", "relu", "ReLU", "gelu", "GELU", "sigmoid", "Sigmoid", "tanh", "Tanh", "silu",
+                         "SiLU", "LSTM", "GRU"})
+
+
+def _callee(target) -> str:
+    """A function's or method's name as the tables key it (``torch.add``, ``operator.add`` and ``x.add``: add)."""
+    return getattr(target, "__name__", str(target))
 
 
 def _folded(node) -> bool:
@@ -220,7 +231,7 @@ def _indices(traced, modules) -> bool:
             users = list(node.users)
             return bool(users) and all(
                 u.op == "call_module" and any(c.__name__ == "Embedding" for c in type(modules.get(u.target)).__mro__)
-                or u.op == "call_function" and getattr(u.target, "__name__", "") == "embedding" for u in users)
+                or u.op == "call_function" and _callee(u.target) == "embedding" for u in users)
     return False
 
 
@@ -284,9 +295,8 @@ def _embedding(n: _Node):
 def _linear(n: _Node):
     """On a vector; on a sequence or feature map (N, ..., K) with more than one position, the same weights at each
     position are not the IR's dense, which reads its input whole: unsupported, named."""
-    first = next((a for a in n.node.args if hasattr(a, "meta")), None)
-    shape = getattr(first.meta.get("tensor_meta"), "shape", ()) if first is not None else ()
-    if len(shape) > 2 and math.prod(int(d) for d in shape[1:-1]) > 1:
+    shape = n.input_shape
+    if len(shape) > 2 and math.prod(shape[1:-1]) > 1:
         return n.opaque(f"{n.kind} at each position of a rank-{len(shape)} tensor")
     n.add("dense", n.srcs, units=n.target.out_features, use_bias=n.target.bias is not None, **n.common)
 
@@ -462,8 +472,7 @@ def _softmax(n: _Node):
     node = n.node
     dim = n.target.dim if node.op == "call_module" else node.kwargs.get("dim", node.args[1] if len(node.args) > 1
                                                                         else None)
-    meta = node.args[0].meta.get("tensor_meta") if node.args and hasattr(node.args[0], "meta") else None
-    rank = len(meta.shape) if hasattr(meta, "shape") else 0  # PyTorch's rank, batch included
+    rank = n.rank  # PyTorch's, batch included
     axis = None if dim is None or rank not in (2, 3, 4) or dim % rank == 0 else ir_axis(dim, rank)
     last = len(n.shape_of(n.srcs[0])) - 1 if n.srcs else 0
     if axis is not None and axis != last:
@@ -536,7 +545,7 @@ def _permute(n: _Node):
     rank = n.rank if n.srcs else 0
     if rank not in (3, 4, 5):
         return n.opaque(f"{n.kind} of a rank-{rank} tensor")
-    if node.target == "permute" or getattr(n.target, "__name__", "") == "permute":
+    if n.kind == "permute":
         dims = list(node.args[1:]) if len(node.args) > 2 or isinstance(node.args[1], int) else list(node.args[1])
     else:
         a, b = node.args[1] % rank, node.args[2] % rank
@@ -592,7 +601,7 @@ def _getitem(n: _Node):
     slice along the axis ``dim`` maps to; its bounds are the sizes fx recorded for the parts before it."""
     node = n.node
     parent, index = node.args[0], node.args[1]
-    name = getattr(parent.target, "__name__", parent.target) if hasattr(parent, "target") else None
+    name = _callee(parent.target) if hasattr(parent, "target") else None
     parts = parent.meta.get("tensor_meta") if name in SPLITS else None
     src = parent.args[0] if name in SPLITS and parent.args else None
     if not isinstance(index, int) or not isinstance(parts, (list, tuple)) or getattr(src, "name", None) not in n.shapes:

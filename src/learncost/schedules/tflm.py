@@ -29,7 +29,7 @@ def tflm_inference(model, plan, sizes) -> Schedule:
     for k, layer in enumerate(layers):
         t = s.new(layer.name, "activation", sizes.output(layer), layer.name)
         t.first, t.last = k, last[layer.name]
-        per = TRANSPOSED_SCRATCH.get(model.by_name[layer.inputs[0]].dtype) if layer.kind == "conv2d_transpose" else None
+        per = TRANSPOSED_SCRATCH.get(model.by_name[layer.inputs[0]].dtype) if layer.kind == "conv2d_transpose" else 0
         if per:
             scratch = s.new(f"scratch {layer.name}", "scratch", per * layer.output_elements, layer.name)
             scratch.first = scratch.last = k

@@ -32,8 +32,8 @@ from ..layers import RECURRENT_KINDS
 from ..schedules.common import (feedback_matrices, kept_buffers, mask_kept, passes_error, reached_by_backward,
                                 reached_by_update, sliced, states_bytes, states_kept, transient)
 from ..setups import OPTIMIZER_STATE
-from ..torch_build import (ELU_ALPHA, LEAKY_SLOPE, build_module, copied, example_input, from_ir, layer_norm_stats,
-                           lrn_vector, module_key, module_shape, reshaped, to_ir)
+from ..torch_build import (ELU_ALPHA, LEAKY_SLOPE, build_module, copied, crop, example_input, from_ir,
+                           layer_norm_stats, lrn_vector, module_key, module_shape, reshaped, to_ir)
 from . import recurrent
 from .counter import MacCounter
 from .tracker import Tracker
@@ -531,15 +531,10 @@ def uncropped(g, padding):
     return F.pad(g, (left, right, top, bottom)) if any((top, bottom, left, right)) else g
 
 
-def _crop(g, padding):
-    t, b, l, r = padding
-    return g[:, :, t:g.shape[2] - b, l:g.shape[3] - r]
-
-
 def _unpad(layer: Layer, g):
     """A padding layer's error cropped back to its input (any axis, for ``pads``)."""
     if layer.padding:
-        return _crop(g, layer.padding)
+        return crop(g, layer.padding)
     out = layer.output_shape
     index = (slice(None), *(slice(a, d - b) for (a, b), d in zip(layer.attr("pads"), out)))
     return from_ir(to_ir(g, out)[index], layer.input_shapes[0])
@@ -892,7 +887,7 @@ def _backward(s: Step, kept: _Kept, layers, grads: dict, prefix: str, m: int, la
                         dx = _input_gradient(s, layer, g, _read_shape(s, layer, src, m), feedback == "weights", i,
                                              lambda k: _kept_value(s, layer.inputs[k], values), values.get(name))
                         if layer.padding and dx.dim() == 4 and layer.kind != "conv2d_transpose":  # (its output's)
-                            dx = _crop(dx, layer.padding)
+                            dx = crop(dx, layer.padding)
                         contribution = _to_owner(s, src, dx)
                         del dx
                         s.tracker.hold(f"error {own}", "error", contribution)
