@@ -385,21 +385,14 @@ def _import(load) -> dict:
     """load(allow_unsupported) -> Model: as-is, then with allow_unsupported where refused."""
     out: dict = {}
     t0 = time.time()
-    try:
-        model = load(False)
-        out["as_is"] = True
-    except Exception as exc:
-        out["as_is"] = False
-        out["error"] = _first_line(exc)
-        out["code"] = getattr(exc, "code", type(exc).__name__)
+    model = None
+    for allow, ok, error, code in ((False, "as_is", "error", "code"), (True, "allow", "allow_error", "allow_code")):
         try:
-            model = load(True)
-            out["allow"] = True
-        except Exception as exc2:
-            out["allow"] = False
-            out["allow_error"] = _first_line(exc2)
-            out["allow_code"] = getattr(exc2, "code", type(exc2).__name__)
-            model = None
+            model = load(allow)
+            out[ok] = True
+            break
+        except Exception as exc:
+            out.update({ok: False, error: _first_line(exc), code: getattr(exc, "code", type(exc).__name__)})
     out["import_s"] = round(time.time() - t0, 1)
     if model is not None:
         out["opaque_ops"] = _ops_of(model)
