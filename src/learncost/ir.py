@@ -114,7 +114,8 @@ class Layer:
 
 @dataclass
 class Model:
-    """A network: layers in execution order, the first being the input."""
+    """A network: layers in execution order, its inputs first (one, or a graph's several, each a
+    layer of kind ``input``), then the layers that compute."""
 
     name: str
     layers: list[Layer]
@@ -138,7 +139,28 @@ class Model:
 
     @property
     def input(self) -> Layer:
+        """The first input: the one FF embeds its label in, the one the paper's formulas name."""
         return self.layers[0]
+
+    @cached_property
+    def inputs(self) -> tuple[Layer, ...]:
+        """Every input of the graph, in order: the leading layers of kind ``input``."""
+        count = next((k for k, layer in enumerate(self.layers) if layer.kind != "input"), len(self.layers))
+        return tuple(self.layers[:max(count, 1)])
+
+    @cached_property
+    def input_names(self) -> frozenset[str]:
+        return frozenset(layer.name for layer in self.inputs)
+
+    @property
+    def input_elements(self):
+        """The elements of one sample: every input's, summed (the sheet's single input: its H x W x C)."""
+        return sum(layer.output_elements for layer in self.inputs)
+
+    @property
+    def computed(self) -> list[Layer]:
+        """The layers after the inputs, in execution order."""
+        return self.layers[len(self.inputs):]
 
     @property
     def output(self) -> Layer:

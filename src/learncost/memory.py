@@ -33,7 +33,7 @@ class Buffers:
 
     sizes: dict[str, int]  # buffer (owning layer) -> bytes
     steps: tuple[Step, ...]
-    input: str
+    inputs: tuple[str, ...]  # the model's inputs' buffers (one, or a graph's several)
     every: dict[str, int]  # every layer's output in bytes, transient ones included
     owner: dict[str, str]  # layer -> the buffer its output lives in (itself, or what a transient layer reads)
 
@@ -69,12 +69,12 @@ def buffers(model: Model, *, transient: frozenset[str] = TRANSIENT_KINDS,
     for i, layer in enumerate(model.layers):
         if layer.name in sizes:
             active[layer.name] = None
-        if i and owner[layer.name] == layer.name:
+        if layer.kind != "input" and owner[layer.name] == layer.name:
             touched = tuple(dict.fromkeys([*(owner[s] for s in layer.inputs), layer.name]))
             steps.append(Step(layer.name, tuple(active), touched))
         for b in expiring.get(i, ()):
             del active[b]
-    return Buffers(sizes, tuple(steps), owner[model.input.name], every, owner)
+    return Buffers(sizes, tuple(steps), tuple(layer.name for layer in model.inputs), every, owner)
 
 
 @dataclass(frozen=True)
@@ -142,8 +142,8 @@ def _elementwise_max(values: list):
 
 
 def _steps(b: Buffers, pick: Callable[[Step], Candidate]) -> list[Candidate]:
-    """The input alone (before the first layer runs), then each layer's step."""
-    return [Candidate(b.input, (b.input,)), *(pick(step) for step in b.steps)]
+    """The inputs alone (before the first layer runs), then each layer's step."""
+    return [Candidate(b.inputs[0], b.inputs), *(pick(step) for step in b.steps)]
 
 
 @rule("all_buffers")
@@ -160,8 +160,9 @@ def largest_pair(b: Buffers) -> list[Candidate]:
 
 @rule("largest_pair_plus_input")
 def largest_pair_plus_input(b: Buffers) -> list[Candidate]:
-    """Largest pair plus the input sample (FF: the input, with its embedded label, is kept for the second pass)."""
-    return _steps(b, lambda s: Candidate(s.layer, s.live if b.input in s.live else (b.input, *s.live)))
+    """Largest pair plus the input sample (FF: the input, with its embedded label, is kept for the second pass;
+    a graph's every input)."""
+    return _steps(b, lambda s: Candidate(s.layer, (*(i for i in b.inputs if i not in s.live), *s.live)))
 
 
 @rule("largest_pair_plus_larger")

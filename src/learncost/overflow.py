@@ -55,7 +55,7 @@ def bound(model, value=_float, scale: float = 1.0) -> Any:
         first = layer.input_shapes[0] if layer.input_shapes else ()
         channels = value(first[2]) if len(first) == 3 and len(layer.output_shape) == 3 else inp
         total = total + kernel * (channels + 1.0) * (out + 1.0) + inp
-    total = total + elements(model.layers[-1].output_shape) * elements(model.layers[0].output_shape)
+    total = total + elements(model.layers[-1].output_shape) * sum(elements(i.output_shape) for i in model.inputs)
     passes = value(model.classes if model.classes is not None else 1)
     passes = passes.clip(min=1.0) if hasattr(passes, "clip") else max(passes, 1.0)
     return FACTOR * scale * passes * total

@@ -364,9 +364,10 @@ def build_module(model: Model):
             fn = acts.get(layer.activation)
             return pre, (fn(pre) if fn else pre)
 
-        def forward(self, x):
-            values = {model.input.name: x}
-            for layer in model.layers[1:]:
+        def forward(self, *xs):
+            """One tensor per input of the graph, in the model's order."""
+            values = {layer.name: x for layer, x in zip(model.inputs, xs, strict=True)}
+            for layer in model.computed:
                 values[layer.name] = self.run_layer(layer, [values[s] for s in layer.inputs])[1]
             return values[model.output.name]
 
@@ -475,13 +476,22 @@ def _uncounted():
     return mode.paused() if hasattr(mode, "paused") else nullcontext()
 
 
-def example_input(model: Model, seed: int | None = None, samples: int = 1):
-    """Zeros, or seeded random samples (the learning procedures need non-zero activations)."""
+def example_input(model: Model, seed: int | None = None, samples: int = 1, layer: Layer | None = None):
+    """Zeros, or seeded random samples (the learning procedures need non-zero activations), for the
+    input ``layer`` (the first by default); a graph's further inputs draw from seeds after ``seed``."""
     torch = require_torch()
-    shape = (samples, *module_shape(model.input.output_shape))
+    layer = layer or model.input
+    shape = (samples, *module_shape(layer.output_shape))
     if seed is None:
         return torch.zeros(shape)
-    table = next((layer for layer in model.layers if layer.kind == "embedding"), None)
+    seed += model.inputs.index(layer)
+    table = next((t for t in model.layers if t.kind == "embedding"
+                  and (len(model.inputs) == 1 or layer.name in t.inputs)), None)
     if table is not None:  # indices into the table (held as float values, as every input is)
         return torch.randint(0, table.attr("vocab"), shape, generator=torch.Generator().manual_seed(seed)).float()
     return torch.rand(shape, generator=torch.Generator().manual_seed(seed))
+
+
+def example_inputs(model: Model, seed: int | None = None, samples: int = 1) -> list:
+    """One example per input of the graph, in order (what ``build_module(model)`` takes)."""
+    return [example_input(model, seed, samples, layer) for layer in model.inputs]

@@ -194,15 +194,16 @@ def error_gradient(model: Model) -> int:
 @model_formula("projection")
 def projection(model: Model) -> int:
     """PEPITA's projection of the output error onto the input through the fixed matrix F:
-    (output elements) x (input elements)  (B30 = Q11*B11*B12, B76, B122, B170)."""
-    return model.output.output_elements * model.input.output_elements
+    (output elements) x (input elements)  (B30 = Q11*B11*B12, B76, B122, B170). A graph with several
+    inputs modulates each: F's columns are every input's elements, summed."""
+    return model.output.output_elements * model.input_elements
 
 
 @model_formula("feedback_generation")
 def feedback_generation(model: Model) -> int:
     """F regenerated from a seed at each use instead of stored: one generator step (x <- a x + c,
     one multiply-accumulate) per value, (output elements) x (input elements) per projection."""
-    return model.output.output_elements * model.input.output_elements
+    return model.output.output_elements * model.input_elements
 
 
 # -- the defining work of the procedures beyond the paper (they read the model or the setup's plan) ----

@@ -310,7 +310,8 @@ def _macc_cells(a: Analysis, layer: Layer, maccs: dict[str, int], own, c, st: _S
             cells["gradient_sum"] = Formula(f"{own('elements')}*{senders}", maccs["gradient_sum"])
     m = a.model
     model = SimpleNamespace(output=SimpleNamespace(output_elements=Cell(c(m.output.name, "elements"))),
-                            input=SimpleNamespace(output_elements=Cell(c(m.input.name, "elements"))))
+                            input_elements=sum((Cell(c(i.name, "elements")) for i in m.inputs[1:]),
+                                               Cell(c(m.input.name, "elements"))))
     if layer is m.output:
         cells["error"] = Formula(_text(model_formula_for("error")(model)), maccs["error"])
     if layer is m.input:

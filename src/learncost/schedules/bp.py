@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections import Counter
 
 from . import Schedule, builder
+from .inference import inputs
 from .common import (input_slice_elements, kept_buffers, mask_kept, passes_error, reached_by_backward, sliced,
                      states_bytes, states_kept, training_step, transient)
 
@@ -57,11 +58,9 @@ def forward_pass(s: Schedule, model, plan, sizes, prefix: str, samples: int, rea
     fwd[sizes.owner(model.output.name)] += 1  # the error step reads the output
     if model.task == "reconstruction":
         fwd[model.input.name] += 1  # and an autoencoder's input, its target
-    first = model.input.name
-    role = "saved" if back[first] else "activation"
-    held: dict[str, object] = {first: s.new(first, role, sizes.activation(first, role, samples), first)}
+    held = inputs(s, model, sizes, samples, role=lambda name: "saved" if back[name] else "activation")
     extra: dict[str, object] = {}
-    run_keeping(s, model, plan, sizes, model.layers[1:], f"{prefix}forward", samples, reached, held, extra, back, fwd)
+    run_keeping(s, model, plan, sizes, model.computed, f"{prefix}forward", samples, reached, held, extra, back, fwd)
     return held, extra, back, fwd
 
 
@@ -192,7 +191,7 @@ def bp_checkpoint_training(model, plan, sizes) -> Schedule:
         return reached_by_backward(layer, p) and layer.name not in p.recomputed
 
     def micro_batch(s: Schedule, prefix: str) -> None:
-        hold = [inputs[k] for k in plan.recomputed_segments]
+        hold = [own for k in plan.recomputed_segments for own in inputs[k]]
         held, extra, back, fwd = forward_pass(s, model, plan, sizes, prefix, m, reached, hold)
         errors = _Errors(s)
         errors.held[sizes.owner(plan.logits.name)] = error_step(s, model, plan, sizes, prefix, m, held, back, fwd)
@@ -203,9 +202,10 @@ def bp_checkpoint_training(model, plan, sizes) -> Schedule:
                 backward_readers(model, plan, sizes, reached_by_backward, layers, into=back)
                 run_keeping(s, model, plan, sizes, layers, f"{prefix}recompute", m, reached_by_backward, held, extra,
                             back, fwd)
-                back[inputs[k]] -= 1  # read by the recomputation: released unless a backward step reads it
-                if back[inputs[k]] == 0 and inputs[k] in held:
-                    s.free(held.pop(inputs[k]))
+                for own in inputs[k]:  # read by the recomputation: released unless a backward step reads it
+                    back[own] -= 1
+                    if back[own] == 0 and own in held:
+                        s.free(held.pop(own))
             backward(s, model, plan, sizes, backward_layers(plan, set(names)), errors, prefix, m, held, extra, back,
                      fwd)
         for key in list(errors.held):

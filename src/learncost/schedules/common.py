@@ -21,10 +21,10 @@ MASKABLE = frozenset({"relu", "relu6"})
 
 def feedback_matrices(model, plan, kind: str | None) -> list[tuple[str, str, int]]:
     """A procedure's fixed random feedback matrices: (name, layer, elements). ``input``: PEPITA's F,
-    output x input elements; ``weights``: FA's B_l, shaped like W_l, wherever an error passes on;
+    output x input elements (every input's: the F e each is modulated by); ``weights``: FA's B_l, shaped like W_l, wherever an error passes on;
     ``outputs``: DFA's and DRTP's B_l, output x classes, on each trained layer but the logits."""
     if kind == "input":
-        return [("F", model.input.name, model.output.output_elements * model.input.output_elements)]
+        return [("F", model.input.name, model.output.output_elements * model.input_elements)]
     if kind == "weights":
         return [(f"B {layer.name}", layer.name, layer.weights) for layer in plan.weight_layers
                 if plan.needs_input_error[layer.name]]

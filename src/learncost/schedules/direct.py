@@ -14,7 +14,7 @@ from __future__ import annotations
 from . import Schedule
 from .bp import _Errors, error_step, forward_pass, release_after
 from .common import reached_by_update, training_step, transient
-from .inference import walk
+from .inference import inputs, walk
 
 
 def dfa_training(model, plan, sizes) -> Schedule:
@@ -49,15 +49,13 @@ def drtp_training(model, plan, sizes) -> Schedule:
                      else {logits_input, sizes.owner(model.output.name)})
 
     def micro_batch(s: Schedule, prefix: str) -> None:
-        x = s.new(first, "activation", sizes.activation(first, samples=m), first)
-
         def update(layer):
             if layer.has_weights and plan.trained(layer.name) and layer is not plan.logits:
                 delta = s.new(f"error {layer.name}", "error", sizes.of(m * layer.output_elements, "error"), layer.name)
                 s.sample(f"{prefix}update {layer.name}")
                 s.free(delta)
 
-        held = walk(s, model, sizes, model.layers[1:], f"{prefix}forward", {first: x}, keep=keep, samples=m,
+        held = walk(s, model, sizes, model.computed, f"{prefix}forward", inputs(s, model, sizes, m), keep=keep, samples=m,
                     after=update)
         e = s.new(f"error {sizes.owner(plan.logits.name)}", "error", sizes.of(m * plan.logits.output_elements, "error"),
                   plan.logits.name)

@@ -10,12 +10,11 @@ from ..errors import LearncostError
 from ..setups import OPTIMIZER_STATE
 from . import Schedule, builder
 from .common import readout_weights, training_step
-from .inference import walk
+from .inference import inputs, walk
 
 
 def _passes(s: Schedule, model, plan, sizes, prefix: str, x, m: int) -> None:
-    """The positive and the negative pass, the sample ``x`` kept through both."""
-    first = model.input.name
+    """The positive and the negative pass, the sample ``x`` (every input's buffer) kept through both."""
     for sign in ("positive", "negative"):
         def local(layer):
             if plan.trained(layer.name):
@@ -24,22 +23,21 @@ def _passes(s: Schedule, model, plan, sizes, prefix: str, x, m: int) -> None:
                 s.sample(f"{prefix}{sign} local error {layer.name}")
                 s.free(e)
 
-        held = walk(s, model, sizes, plan.body, f"{prefix}{sign}", {first: x}, keep=frozenset({first}),
-                    samples=m, after=local)
+        held = walk(s, model, sizes, plan.body, f"{prefix}{sign}", dict(x), keep=frozenset(x), samples=m, after=local)
         for own, t in held.items():
-            if own != first:
+            if own not in x:
                 s.free(t)
 
 
 @builder("ff", "training")
 def ff_training(model, plan, sizes) -> Schedule:
     m = plan.setup.micro
-    first = model.input.name
 
     def micro_batch(s: Schedule, prefix: str) -> None:
-        x = s.new(first, "activation", sizes.activation(first, samples=m), first)
+        x = inputs(s, model, sizes, m)
         _passes(s, model, plan, sizes, prefix, x, m)
-        s.free(x)
+        for t in x.values():
+            s.free(t)
 
     return training_step(model, plan, sizes, micro_batch)
 
@@ -77,8 +75,8 @@ def _neutral_pass(s: Schedule, model, plan, sizes, tag: str, x, m: int, *, keep_
             logits["t"] = s.new("readout logits", "activation", sizes.activation(plan.logits.name, samples=m),
                                 layer.name)
 
-    keep = frozenset({model.input.name} if keep_input else ()) | (readout if saved else frozenset())
-    held = walk(s, model, sizes, plan.body, tag, {model.input.name: x}, keep=keep, samples=m,
+    keep = frozenset(x if keep_input else ()) | (readout if saved else frozenset())
+    held = walk(s, model, sizes, plan.body, tag, dict(x), keep=keep, samples=m,
                 role=lambda own: "saved" if saved and own in readout else "activation", after=accumulate)
     return held, logits["t"]
 
@@ -88,10 +86,9 @@ def ff_readout_training(model, plan, sizes) -> Schedule:
     """FF's two passes, then the neutral pass keeping the activities the readout reads; the error at the
     readout's logits; each activity's readout gradient (applied or buffered), after which it goes."""
     m = plan.setup.micro
-    first = model.input.name
 
     def micro_batch(s: Schedule, prefix: str) -> None:
-        x = s.new(first, "activation", sizes.activation(first, samples=m), first)
+        x = inputs(s, model, sizes, m)
         _passes(s, model, plan, sizes, prefix, x, m)
         held, logits = _neutral_pass(s, model, plan, sizes, f"{prefix}neutral", x, m,
                                      keep_input=not model.supervised, saved=True)
@@ -115,16 +112,16 @@ def ff_readout_inference(model, plan, sizes) -> Schedule:
     """One neutral pass, the readout's logits accumulated as it runs; an autoencoder keeps its sample
     for the reconstruction's error. The readout's weights are read from flash."""
     s = Schedule()
-    first = model.input.name
-    x = s.new(first, "activation", sizes.activation(first), first)
+    x = inputs(s, model, sizes)
     held, logits = _neutral_pass(s, model, plan, sizes, "neutral", x, 1, keep_input=not model.supervised,
                                  saved=False)
-    for own in [own for own in held if own != first]:
+    for own in [own for own in held if own not in x]:
         s.free(held.pop(own))
     if not model.supervised:
         e = s.new("reconstruction error", "error", sizes.of(model.output.output_elements, "error"), model.output.name)
         s.free(logits)
-        s.free(held.pop(first))
+        for own in [own for own in held if own in x]:
+            s.free(held.pop(own))
         s.sample("reconstruction error")
         s.free(e)
     else:

@@ -14,6 +14,7 @@ from collections import Counter
 
 from . import Schedule
 from .common import resident, transient
+from .inference import inputs
 
 
 def carries_tangent(layer, plan) -> bool:
@@ -37,9 +38,9 @@ def forward_gradient_training(model, plan, sizes) -> Schedule:
         flowing = [layer for layer in plan.body if carries_tangent(layer, plan)]
         t_readers = Counter(sizes.owner(src) for layer in flowing for src in layer.inputs)
         t_readers[logits] += 1  # the directional derivative reads the logits' tangent
-        held = {first: s.new(first, "activation", sizes.activation(first, samples=m), first)}
+        held = inputs(s, model, sizes, m)
         tangents: dict = {}
-        for layer in model.layers[1:]:
+        for layer in model.computed:
             own = sizes.owner(layer.name)
             flows = carries_tangent(layer, plan)
             if not transient(layer):

@@ -30,10 +30,15 @@ def walk(s: Schedule, model, sizes, layers, tag: str, held: dict, *, keep: froze
     return held
 
 
+def inputs(s: Schedule, model, sizes, samples: int = 1, role=lambda name: "activation") -> dict:
+    """Every input's buffer, created before the first layer runs (a graph's inputs are all filled first)."""
+    return {i.name: s.new(i.name, role(i.name), sizes.activation(i.name, role(i.name), samples), i.name)
+            for i in model.inputs}
+
+
 def _plain(model, plan, sizes) -> Schedule:
     s = Schedule()
-    first = model.input.name
-    walk(s, model, sizes, model.layers[1:], "clean", {first: s.new(first, "activation", sizes.activation(first), first)})
+    walk(s, model, sizes, model.computed, "clean", inputs(s, model, sizes))
     return s
 
 
@@ -50,14 +55,13 @@ for _proc in ("bp", "pepita", "mempepita"):
 def ff_inference(model, plan, sizes) -> Schedule:
     """Supervised: the sample is kept to embed the next label; unsupervised: one pass."""
     s = Schedule()
-    first = model.input.name
-    x = s.new(first, "activation", sizes.activation(first), first)
+    x = inputs(s, model, sizes)
     labels = range(model.classes) if model.supervised else [None]
     for _ in labels:
-        held = {first: x}
-        keep = frozenset({first}) if model.supervised else frozenset()
+        held = dict(x)
+        keep = model.input_names if model.supervised else frozenset()
         walk(s, model, sizes, plan.body, "clean", held, keep=keep)
         for own, t in held.items():
-            if own != first or not model.supervised:
+            if own not in x or not model.supervised:
                 s.free(t)
     return s

@@ -16,7 +16,7 @@ from collections import Counter
 
 from . import Schedule, builder
 from .common import training_step, transient
-from .inference import walk
+from .inference import inputs, walk
 
 
 def _error(s: Schedule, model, plan, sizes, m: int, held: dict, prefix: str):
@@ -32,18 +32,18 @@ def _error(s: Schedule, model, plan, sizes, m: int, held: dict, prefix: str):
 @builder("pepita", "training")
 def pepita_training(model, plan, sizes) -> Schedule:
     m = plan.setup.micro
-    first = model.input.name
     kept = {layer.name for layer in plan.body if layer.has_weights and plan.trained(layer.name)
             and layer is not plan.logits}
 
     def micro_batch(s: Schedule, prefix: str) -> None:
-        x = s.new(first, "activation", sizes.activation(first, samples=m), first)
-        keep = frozenset([first, sizes.owner(model.output.name), *(sizes.owner(n) for n in kept)])
+        x = inputs(s, model, sizes, m)
+        keep = frozenset([*x, sizes.owner(model.output.name), *(sizes.owner(n) for n in kept)])
         role = lambda own: "saved" if own in kept else "activation"  # noqa: E731
-        clean = walk(s, model, sizes, model.layers[1:], f"{prefix}clean", {first: x}, keep=keep, samples=m, role=role)
+        clean = walk(s, model, sizes, model.computed, f"{prefix}clean", dict(x), keep=keep, samples=m, role=role)
         e = _error(s, model, plan, sizes, m, clean, prefix)
-        s.sample(f"{prefix}modulation")  # x <- x - F e, in place
-        clean.pop(first)
+        s.sample(f"{prefix}modulation")  # x <- x - F e, in place (each input by its columns of F)
+        for name in x:
+            clean.pop(name)
 
         def update(layer):
             if not plan.trained(layer.name) or not layer.has_weights:
@@ -57,7 +57,7 @@ def pepita_training(model, plan, sizes) -> Schedule:
             s.free(h)
             s.free(delta)
 
-        held = walk(s, model, sizes, plan.body, f"{prefix}modulated", {first: x}, samples=m, after=update)
+        held = walk(s, model, sizes, plan.body, f"{prefix}modulated", dict(x), samples=m, after=update)
         s.free(e)
         for t in list(held.values()) + list(clean.values()):
             s.free(t)
@@ -68,19 +68,19 @@ def pepita_training(model, plan, sizes) -> Schedule:
 @builder("mempepita", "training")
 def mempepita_training(model, plan, sizes) -> Schedule:
     m = plan.setup.micro
-    first = model.input.name
 
     def micro_batch(s: Schedule, prefix: str) -> None:
-        x = s.new(first, "activation", sizes.activation(first, samples=m), first)
-        held = walk(s, model, sizes, model.layers[1:], f"{prefix}clean", {first: x},
-                    keep=frozenset({first, sizes.owner(model.output.name)}), samples=m)
+        x = inputs(s, model, sizes, m)
+        held = walk(s, model, sizes, model.computed, f"{prefix}clean", dict(x),
+                    keep=frozenset({*x, sizes.owner(model.output.name)}), samples=m)
         e = _error(s, model, plan, sizes, m, held, prefix)
-        for t in held.values():
-            if t is not x:
+        for name, t in held.items():
+            if name not in x:
                 s.free(t)
-        xm = s.new(f"{first} (modulated)", "activation", sizes.activation(first, samples=m), first)
+        modulated = {name: s.new(f"{name} (modulated)", "activation", sizes.activation(name, samples=m), name)
+                     for name in x}
         s.sample(f"{prefix}modulation")
-        clean, modulated = {first: x}, {first: xm}
+        clean = dict(x)
         left_clean = Counter(sizes.owner(src) for layer in plan.body for src in layer.inputs)
         left_mod = Counter(left_clean)
         for layer in plan.body:

@@ -1,7 +1,7 @@
 """Inference as TFLite Micro plans it (tensorflow/lite/micro/micro_allocation_info.cc,
 MarkAllocationLifetimes, restated): every operator's output is a tensor of its own -- a reshape
 too, and the quantize/dequantize converters; nothing reads through -- at the element type the file
-gives it. The model's input lives from step 0 to its last reader, operator k runs at step k + 1, an
+gives it. The model's inputs live from step 0 to their last reader, operator k runs at step k + 1, an
 output lives from its operator to its last reader (an unread one during its operator only), and
 the model's output to the last step. Lives overlap inclusively: an operator's input and output
 always do. Of the kinds learncost models, only the transposed convolution's reference kernel requests a
@@ -20,18 +20,22 @@ TRANSPOSED_SCRATCH = {"int8": 4, "int16": 8}
 
 def tflm_inference(model, plan, sizes) -> Schedule:
     s = Schedule()
-    layers = model.layers
-    last = {layer.name: k for k, layer in enumerate(layers)}  # unread: its own step
-    for k, layer in enumerate(layers):
+    n = len(model.inputs)
+    # every input at step 0, operator j (of the computed layers) at step j + 1
+    step = {layer.name: max(0, k - n + 1) for k, layer in enumerate(model.layers)}
+    last = dict(step)  # unread: its own step
+    for layer in model.layers:
         for src in layer.inputs:
-            last[src] = max(last[src], k)
-    last[model.output.name] = len(layers) - 1
-    for k, layer in enumerate(layers):
+            last[src] = max(last[src], step[layer.name])
+    last[model.output.name] = step[model.output.name]
+    s.sample("input" if n == 1 else "inputs")
+    for layer in model.layers:
         t = s.new(layer.name, "activation", sizes.output(layer), layer.name)
-        t.first, t.last = k, last[layer.name]
+        t.first, t.last = step[layer.name], last[layer.name]
         per = TRANSPOSED_SCRATCH.get(model.by_name[layer.inputs[0]].dtype) if layer.kind == "conv2d_transpose" else 0
         if per:
             scratch = s.new(f"scratch {layer.name}", "scratch", per * layer.output_elements, layer.name)
-            scratch.first = scratch.last = k
-        s.sample("input" if k == 0 else f"run {layer.name}")
+            scratch.first = scratch.last = step[layer.name]
+        if step[layer.name]:
+            s.sample(f"run {layer.name}")
     return s

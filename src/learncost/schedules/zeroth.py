@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from . import Schedule
 from .common import resident
-from .inference import walk
+from .inference import inputs, walk
 
 
 def mezo_training(model, plan, sizes) -> Schedule:
@@ -26,9 +26,8 @@ def mezo_training(model, plan, sizes) -> Schedule:
     def loss(prefix: str) -> None:
         for k in range(setup.micro_batches):
             mb = f"{prefix}micro-batch {k + 1}: " if setup.micro_batches > 1 else prefix
-            held = walk(s, model, sizes, model.layers[1:], f"{mb}forward",
-                        {first: s.new(first, "activation", sizes.activation(first, samples=m), first)},
-                        keep=keep, samples=m)
+            held = walk(s, model, sizes, model.computed, f"{mb}forward", inputs(s, model, sizes, m), keep=keep,
+                        samples=m)
             logits = sizes.owner(plan.logits.name)
             e = s.new(f"error {logits}", "error", sizes.of(m * model.output.output_elements, "error"), logits)
             s.sample(f"{mb}loss")

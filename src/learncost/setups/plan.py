@@ -183,7 +183,7 @@ class Plan:
         """The output head (softmax and its converters) after the logits: it only reads out."""
         layers = self.model.layers
         tail = len(layers)
-        while tail > 1 and layers[tail - 1].kind in HEAD_KINDS:
+        while tail > len(self.model.inputs) and layers[tail - 1].kind in HEAD_KINDS:
             tail -= 1
         return layers[tail:]
 
@@ -193,8 +193,8 @@ class Plan:
 
     @cached_property
     def body(self) -> list[Layer]:
-        """The layers a procedure trains through: all but the input and the head."""
-        return self.model.layers[1:len(self.model.layers) - len(self.head)]
+        """The layers a procedure trains through: all but the inputs and the head."""
+        return self.model.layers[len(self.model.inputs):len(self.model.layers) - len(self.head)]
 
     @cached_property
     def logits(self) -> Layer:
@@ -262,9 +262,11 @@ class Plan:
         return out
 
     @cached_property
-    def segment_inputs(self) -> list[str]:
-        """The buffer each segment starts from: the model's input, then each checkpoint."""
-        return [self.model.input.name, *self.checkpoints][:len(self.segments)]
+    def segment_inputs(self) -> list[tuple[str, ...]]:
+        """The buffers each segment starts from: the model's inputs (every one: no cut is made while an
+        input waits for a reader), then each checkpoint."""
+        starts = [tuple(layer.name for layer in self.model.inputs), *((c,) for c in self.checkpoints)]
+        return starts[:len(self.segments)]
 
     @cached_property
     def recomputed_segments(self) -> list[int]:

@@ -294,7 +294,7 @@ def _asides(model: Model, setup, phase, proc: Procedure, plan) -> list[str]:
     if not values:
         return []
     if proc.feedback == "input":
-        rows, cols = model.output.output_elements, model.input.output_elements
+        rows, cols = model.output.output_elements, model.input_elements
         what = f"PEPITA's fixed feedback matrix F ({rows} x {cols} = {values:,} values) is"
     else:
         what = f"{proc.name}'s fixed feedback matrices B_l ({len(matrices)}, {values:,} values) are"

@@ -76,9 +76,29 @@ class Step:
     def owner(self, name: str) -> str:
         return self.sizes.owner(name)
 
-    def new_input(self, samples: int):
+    def inputs(self, samples: int, role=lambda name: "activation") -> dict:
+        """A sample for every input of the graph (seeded), each held: input name -> tensor."""
         with self.counter.paused():
-            return example_input(self.model, seed=self.seed, samples=samples)
+            values = {layer.name: example_input(self.model, seed=self.seed, samples=samples, layer=layer)
+                      for layer in self.model.inputs}
+        for name, x in values.items():
+            self.hold(name, role(name), x, samples)
+        return values
+
+    def modulate(self, xs: dict, e, f, *, in_place: bool) -> dict:
+        """PEPITA's x <- x - F e for every input, F's columns split among the inputs in order; in the
+        inputs' own buffers, or as new tensors (MEMPEPITA keeps the clean sample)."""
+        out, start, m = {}, 0, e.shape[0]
+        with self.counter.at(self.input_name, "projection"):
+            for name, x in xs.items():
+                cols = f[:, start:start + x[0].numel()]
+                start += x[0].numel()
+                if in_place:
+                    x.view(m, -1).addmm_(e, cols, alpha=-1.0)
+                    out[name] = x
+                else:
+                    out[name] = torch.addmm(x.reshape(m, -1), e, cols, alpha=-1.0).view(x.shape)
+        return out
 
     def hold(self, name: str, role: str, tensor, samples: int) -> None:
         self.tracker.hold(name, role, tensor, samples=samples)
@@ -115,7 +135,7 @@ class Step:
     def feedback(self):
         """PEPITA's fixed random F, stored as classes x input elements so that F e is e @ F."""
         g = torch.Generator().manual_seed(self.seed + 1)
-        shape = (self.model.output.output_elements, self.model.input.output_elements)
+        shape = (self.model.output.output_elements, self.model.input_elements)
         with self.counter.paused():
             return (torch.rand(shape, generator=g) * 2 - 1) * FEEDBACK_SCALE
 
@@ -123,7 +143,7 @@ class Step:
         """F e, with F held, read from flash or regenerated where it is used (then counted)."""
         if self.setup.feedback == "regenerated":
             g = torch.Generator().manual_seed(self.seed + 1)
-            shape = (self.model.output.output_elements, self.model.input.output_elements)
+            shape = (self.model.output.output_elements, self.model.input_elements)
             with self.counter.at(self.input_name, "feedback_generation"):
                 f = torch.rand(shape, generator=g)
             with self.counter.paused():
@@ -423,10 +443,9 @@ def _buffer_name(s: Step, layer: Layer, suffix: str = "") -> str:
 
 def plain_inference(s: Step) -> None:
     """One forward pass; every buffer is dropped once its last reader has run."""
-    values = {s.input_name: s.new_input(1)}
-    s.hold(s.input_name, "activation", values[s.input_name], 1)
+    values = s.inputs(1)
     with torch.no_grad():
-        walk(s, values, "clean", s.model.layers[1:], 1, name=lambda lay: _buffer_name(s, lay))
+        walk(s, values, "clean", s.model.computed, 1, name=lambda lay: _buffer_name(s, lay))
 
 
 # -- backpropagation ----------------------------------------------------------------------------
@@ -772,16 +791,13 @@ def _forward_keeping(s: Step, prefix: str, m: int, reached, hold: frozenset[str]
     and the buffers in ``hold`` (checkpoints), until ``_unhold``."""
     back = Counter(hold)
     _count_back(s, back, s.plan.body, reached)
-    x = s.new_input(m)
-    values = {s.input_name: x}
-    s.hold(s.input_name, "saved" if back[s.input_name] else "activation", x, m)
-    del x
+    values = s.inputs(m, role=lambda name: "saved" if back[name] else "activation")
     remaining = readers(s.model.layers)
     remaining[s.model.output.name] += 1  # the error reads the output
     if s.model.task == "reconstruction":
         remaining[s.input_name] += 1  # and an autoencoder's input, its target
     kept = _Kept(values, {}, {}, back, remaining)
-    _run_keeping(s, kept, s.model.layers[1:], f"{prefix}forward", m, reached)
+    _run_keeping(s, kept, s.model.computed, f"{prefix}forward", m, reached)
     return kept
 
 
@@ -952,7 +968,7 @@ def bp_checkpoint_training(s: Step) -> None:
         return reached_by_backward(layer, p) and layer.name not in p.recomputed
 
     def micro_batch(prefix: str, last_micro: bool) -> None:
-        kept = _forward_keeping(s, prefix, m, reached, hold=frozenset(inputs[k] for k in plan.recomputed_segments))
+        kept = _forward_keeping(s, prefix, m, reached, hold=frozenset(own for k in plan.recomputed_segments for own in inputs[k]))
         e = _output_error(s, kept, prefix, m)
         logits = s.owner(plan.logits.name)
         grads = {logits: e.reshape(values_shape(s, logits, m))}
@@ -963,7 +979,8 @@ def bp_checkpoint_training(s: Step) -> None:
                 kept.remaining = readers(layers)
                 _count_back(s, kept.back, layers, reached_by_backward)
                 _run_keeping(s, kept, layers, f"{prefix}recompute", m, reached_by_backward, op="recompute")
-                _unhold(s, kept, inputs[k])
+                for own in inputs[k]:
+                    _unhold(s, kept, own)
             _backward(s, kept, _backward_layers(plan, set(names)), grads, prefix, m, last_micro)
         grads.clear()
         kept.values.clear()
@@ -1029,11 +1046,8 @@ def drtp_training(s: Step) -> None:
     logits_input = s.owner(plan.logits.inputs[0])
 
     def micro_batch(prefix: str, last_micro: bool) -> None:
-        x = s.new_input(m)
-        s.hold(s.input_name, "activation", x, m)
-        values = {s.input_name: x}
+        values = s.inputs(m)
         target = s.target(values, m)
-        del x
 
         def update(layer, ins, out, values):
             if not (layer.has_weights and plan.trained(layer.name)) or layer is plan.logits:
@@ -1051,7 +1065,7 @@ def drtp_training(s: Step) -> None:
         keep = {layer.name for layer in s.model.layers if s.owner(layer.name) == logits_input}
         keep |= {s.model.output.name} | ({s.input_name} if s.model.task == "reconstruction" else set())
         with torch.no_grad():
-            walk(s, values, f"{prefix}forward", s.model.layers[1:], m, keep=frozenset(keep),
+            walk(s, values, f"{prefix}forward", s.model.computed, m, keep=frozenset(keep),
                  name=lambda lay: _buffer_name(s, lay), after=update)
             e = s.error(values[s.model.output.name], s.target(values, m))
             s.sample(f"{prefix}error")
@@ -1125,10 +1139,9 @@ def mezo_training(s: Step) -> None:
         total = 0.0
         for k in range(setup.micro_batches):
             mb = f"{prefix}micro-batch {k + 1}: " if setup.micro_batches > 1 else prefix
-            values = {s.input_name: s.new_input(m)}
-            s.hold(s.input_name, "activation", values[s.input_name], m)
+            values = s.inputs(m)
             with torch.no_grad():
-                walk(s, values, f"{mb}forward", s.model.layers[1:], m, keep=keep, name=lambda lay: _buffer_name(s, lay))
+                walk(s, values, f"{mb}forward", s.model.computed, m, keep=keep, name=lambda lay: _buffer_name(s, lay))
                 e = s.error(values[out], s.target(values, m)).reshape(-1)
                 with s.counter.at(out, "error"):
                     total += float(torch.dot(e, e))
@@ -1218,10 +1231,7 @@ def forward_gradient_training(s: Step) -> None:
     total = 0.0
     for k in range(setup.micro_batches):
         prefix = f"micro-batch {k + 1}: " if setup.micro_batches > 1 else ""
-        x = s.new_input(m)
-        values, tangents = {s.input_name: x}, {}
-        s.hold(s.input_name, "activation", x, m)
-        del x
+        values, tangents = s.inputs(m), {}
         remaining = readers(model.layers)
         remaining[out_name] += 1
         if model.task == "reconstruction":
@@ -1229,7 +1239,7 @@ def forward_gradient_training(s: Step) -> None:
         t_remaining = readers(flowing)
         t_remaining[logits] += 1
         with torch.no_grad():
-            for layer in model.layers[1:]:
+            for layer in model.computed:
                 ins = [values[src] for src in layer.inputs]
                 pre, out = s.forward(layer, ins)
                 values[layer.name] = out
@@ -1368,21 +1378,21 @@ def ff_training(s: Step) -> None:
     m = s.setup.micro
 
     def micro_batch(prefix: str, last_micro: bool) -> None:
-        x = s.new_input(m)
-        s.hold(s.input_name, "activation", x, m)
-        _ff_passes(s, x, m, prefix, last_micro)
-        del x
+        xs = s.inputs(m)
+        _ff_passes(s, xs, m, prefix, last_micro)
+        del xs
 
     s.training(micro_batch)
 
 
-def _ff_passes(s: Step, x, m: int, prefix: str, last_micro: bool) -> None:
-    """The positive pass (true label) and the negative pass (wrong label), the sample ``x`` kept through both."""
+def _ff_passes(s: Step, xs: dict, m: int, prefix: str, last_micro: bool) -> None:
+    """The positive pass (true label) and the negative pass (wrong label), the sample ``xs`` (every
+    input's; the label goes in the first) kept through both."""
     true_label = s.seed % s.model.classes if s.model.supervised else None
     wrong_label = (true_label + 1) % s.model.classes if s.model.supervised else None
     for positive, label, sign in ((True, true_label, "positive"), (False, wrong_label, "negative")):
-        _embed(s, x, label, negative=not positive)
-        values = {s.input_name: x}
+        _embed(s, xs[s.input_name], label, negative=not positive)
+        values = dict(xs)
         last = last_micro and not positive
 
         def after(layer, ins, out, values, positive=positive, last=last, sign=sign):
@@ -1390,7 +1400,7 @@ def _ff_passes(s: Step, x, m: int, prefix: str, last_micro: bool) -> None:
                 _ff_layer(s, layer, ins, out, values, positive, last, f"{prefix}{sign} local error {layer.name}")
 
         walk(s, values, f"{prefix}{sign}", s.plan.body, m, name=lambda lay: _buffer_name(s, lay), after=after,
-             keep=frozenset({s.input_name}))
+             keep=frozenset(xs))
         del values
 
 
@@ -1399,14 +1409,13 @@ def ff_inference(s: Step) -> list[float]:
     label with the highest total wins (the sample is kept for every pass). Unsupervised: one
     pass, its total goodness scoring the sample."""
     totals = []
-    x = s.new_input(1)
-    s.hold(s.input_name, "activation", x, 1)
+    xs = s.inputs(1)
     labels = range(s.model.classes) if s.model.supervised else [None]
     for label in labels:
-        _embed(s, x, label, negative=False)
-        values = {s.input_name: x}
+        _embed(s, xs[s.input_name], label, negative=False)
+        values = dict(xs)
         if not s.model.supervised:
-            del x  # a single pass: the sample can go once the first layer has read it
+            del xs  # a single pass: the sample can go once its last reader has run
         goodness: list[float] = []
 
         def after(layer, ins, out, values, goodness=goodness):
@@ -1415,7 +1424,7 @@ def ff_inference(s: Step) -> list[float]:
 
         with torch.no_grad():
             walk(s, values, "clean", s.plan.body, 1, name=lambda lay: _buffer_name(s, lay), after=after,
-                 keep=frozenset({s.input_name}) if s.model.supervised else frozenset())
+                 keep=frozenset(s.model.input_names) if s.model.supervised else frozenset())
         del values
         totals.append(sum(goodness))
     return totals
@@ -1449,7 +1458,7 @@ def _readout_pass(s: Step, values: dict, tag: str, m: int, weights: dict, *, kee
             with s.counter.at(layer.name, "readout"):
                 logits["z"].addmm_(values[layer.name].reshape(m, -1), weights[layer.name].t())
 
-    keep = frozenset({s.input_name} if keep_input else ()) | (readout if saved else frozenset())
+    keep = frozenset(s.model.input_names if keep_input else ()) | (readout if saved else frozenset())
     with torch.no_grad():
         walk(s, values, tag, s.plan.body, m, name=lambda lay: _buffer_name(s, lay), after=after, keep=keep,
              role=lambda lay: "saved" if saved and lay.name in readout else "activation")
@@ -1471,15 +1480,15 @@ def ff_readout_training(s: Step) -> None:
     m = s.setup.micro
 
     def micro_batch(prefix: str, last_micro: bool) -> None:
-        x = s.new_input(m)
-        s.hold(s.input_name, "activation", x, m)
-        _ff_passes(s, x, m, prefix, last_micro)
+        xs = s.inputs(m)
+        _ff_passes(s, xs, m, prefix, last_micro)
+        x = xs[s.input_name]
         if not s.model.supervised:  # the negative pass shifted an autoencoder's sample in place: shifted back
             with s.counter.paused():
                 x.copy_(x.roll(-1, dims=-1))
         _neutral(s, x)
-        values = {s.input_name: x}
-        del x
+        values = dict(xs)
+        del x, xs
         z = _readout_pass(s, values, f"{prefix}neutral", m, {n: w for n, (w, _) in s.readout.items()},
                           keep_input=not s.model.supervised, saved=True)
         e = _readout_error(s, z, values, m)
@@ -1505,11 +1514,8 @@ def ff_readout_inference(s: Step) -> None:
     """One neutral pass and the readout: the arg max of the logits (a classifier), or the reconstruction's
     squared error scoring the sample (an autoencoder). The readout's weights are read from flash."""
     weights = s.readout_weights()
-    x = s.new_input(1)
-    s.hold(s.input_name, "activation", x, 1)
-    _neutral(s, x)
-    values = {s.input_name: x}
-    del x
+    values = s.inputs(1)
+    _neutral(s, values[s.input_name])
     z = _readout_pass(s, values, "neutral", 1, weights, keep_input=not s.model.supervised, saved=False)
     if s.model.supervised:
         with s.counter.paused():
@@ -1537,24 +1543,20 @@ def pepita_training(s: Step) -> None:
     kept_names = frozenset(lay.name for lay in kept)
 
     def micro_batch(prefix: str, last: bool) -> None:
-        x = s.new_input(m)
-        s.hold(s.input_name, "activation", x, m)
-        clean = {s.input_name: x}
+        xs = s.inputs(m)
+        clean = dict(xs)
         with torch.no_grad():
-            walk(s, clean, f"{prefix}clean", s.model.layers[1:], m, keep=kept_names | {s.input_name, s.model.output.name},
+            walk(s, clean, f"{prefix}clean", s.model.computed, m, keep=kept_names | frozenset(xs) | {s.model.output.name},
                  name=lambda lay: _buffer_name(s, lay),
                  role=lambda lay: "saved" if lay.name in kept_names else "activation")
             e = s.error(clean[s.model.output.name], s.target(clean, m))
             s.sample(f"{prefix}error")
             clean.pop(s.model.output.name)
-            f = s.project(e)
-            with s.counter.at(s.input_name, "projection"):
-                x.view(m, -1).addmm_(e, f, alpha=-1.0)  # x <- x - F e, in the sample's own buffer
-            del f
+            modulated = s.modulate(xs, e, s.project(e), in_place=True)  # x <- x - F e, in the sample's own buffers
             s.sample(f"{prefix}modulation")
-            clean.pop(s.input_name)
-            modulated = {s.input_name: x}
-            del x
+            for name in xs:
+                clean.pop(name)
+            del xs
 
             def update(layer, ins, out, values):
                 if not (layer.has_weights and plan.trained(layer.name)):
@@ -1573,7 +1575,7 @@ def pepita_training(s: Step) -> None:
                 s.update(layer, gw, gb, last=last)
 
             walk(s, modulated, f"{prefix}modulated", plan.body, m,
-                 name=lambda lay: _buffer_name(s, lay, "" if s.owner(lay.name) == s.input_name else " (modulated)"),
+                 name=lambda lay: _buffer_name(s, lay, "" if s.owner(lay.name) in s.model.input_names else " (modulated)"),
                  after=update)
             del e, modulated, clean
 
@@ -1588,25 +1590,21 @@ def mempepita_training(s: Step) -> None:
     m = setup.micro
 
     def micro_batch(prefix: str, last: bool) -> None:
-        x = s.new_input(m)
-        s.hold(s.input_name, "activation", x, m)
-        values = {s.input_name: x}
+        xs = s.inputs(m)
+        values = dict(xs)
         with torch.no_grad():
-            walk(s, values, f"{prefix}clean", s.model.layers[1:], m, keep=frozenset({s.input_name}),
+            walk(s, values, f"{prefix}clean", s.model.computed, m, keep=frozenset(xs),
                  name=lambda lay: _buffer_name(s, lay))
             e = s.error(values[s.model.output.name], s.target(values, m))
             s.sample(f"{prefix}error")
             del values
-            f = s.project(e)
-            with s.counter.at(s.input_name, "projection"):
-                flat = torch.addmm(x.reshape(m, -1), e, f, alpha=-1.0)
-            del f
-            xm = flat.view(x.shape)
-            del flat
-            s.hold(f"{s.input_name} (modulated)", "activation", xm, m)
+            modulated = s.modulate(xs, e, s.project(e), in_place=False)
+            for name, xm in modulated.items():
+                s.hold(f"{name} (modulated)", "activation", xm, m)
+            del xm
             s.sample(f"{prefix}modulation")
-            clean, modulated = {s.input_name: x}, {s.input_name: xm}
-            del x, xm
+            clean = xs
+            del xs
             left_clean, left_modulated = readers(plan.body), readers(plan.body)
             for layer in plan.body:
                 h = s.forward(layer, [clean[src] for src in layer.inputs])[1]
