@@ -148,13 +148,23 @@ def _graphs():
     y = w.tensor(None, [1, 8, 12, 2], FLOAT32)
     w.op(B.CONV_2D, [up, _const(w, [2, 1, 1, 5]), _const(w, [2])], [y], conv_options(activation=0))
     yield "resize", w, x, y
+    # two inputs, the second read only at the end: every input lives from the start (odd sizes: alignment)
+    w = TFLiteWriter()
+    x = w.tensor("x", [1, 30], FLOAT32)
+    side = w.tensor("side", [1, 11], FLOAT32)
+    a = _fc(w, _fc(w, x, 30, 50), 50, 21)
+    b = _fc(w, side, 11, 21)
+    s = w.tensor(None, [1, 21], FLOAT32)
+    w.op(B.ADD, [a, b], [s], add_options())
+    y = _fc(w, s, 21, 3)
+    yield "two inputs", w, [x, side], y
 
 
 @pytest.mark.parametrize("case", [g[0] for g in _graphs()])
 def test_written_graphs(tmp_path, case):
     _, w, x, y = next(g for g in _graphs() if g[0] == case)
     path = tmp_path / "m.tflite"
-    path.write_bytes(w.bytes([x], [y]))
+    path.write_bytes(w.bytes(x if isinstance(x, list) else [x], [y]))
     assert (learncost_arena(path), learncost_tail(path)) == tflm_recorded(path)
 
 
@@ -197,3 +207,23 @@ def test_int8_transposed_convolution_scratch(tmp_path):
         "bp", "inference").memory_by_role
     assert by_role["scratch"] == 512
     assert learncost_arena(path) == tflm_head(path) == 80 + 128 + 512
+
+
+def test_simple_add_model_two_inputs(tmp_path):
+    """TFLite Micro's memory_footprint example: two int8 128 x 128 x 1 inputs added (16,384 MACC, one per
+    element). Both inputs live from the start, beside the sum: 3 x 16,384 = 49,152 B, the interpreter's head;
+    its tail too. Read from the local mirror of tflite-micro when it exists."""
+    import subprocess
+    from pathlib import Path
+
+    mirror = Path("/work/.mirror/tensorflow+tflite-micro/repo")
+    name = "tensorflow/lite/micro/examples/memory_footprint/models/simple_add_model.tflite"
+    if not mirror.exists():
+        pytest.skip(f"no local mirror of tflite-micro at {mirror}")
+    path = tmp_path / "simple_add_model.tflite"
+    path.write_bytes(subprocess.run(["git", "-C", str(mirror), "show", f"HEAD:{name}"], capture_output=True,
+                                    check=True).stdout)
+    m = learncost.load_model(str(path))
+    assert [(lr.kind, lr.output_shape) for lr in m.layers] == [("input", (128, 128, 1))] * 2 + [("add", (128, 128, 1))]
+    assert learncost.analyze(m, ["bp"], []).row("bp", "inference").macc == 16_384
+    assert (learncost_arena(path), learncost_tail(path)) == tflm_recorded(path) == (3 * 16_384, 1_024)

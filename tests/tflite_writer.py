@@ -228,6 +228,15 @@ def add_options():
     return (tflite.BuiltinOptions.AddOptions, build)
 
 
+def concat_options(axis: int = -1):
+    def build(b):
+        tflite.ConcatenationOptionsStart(b)
+        tflite.ConcatenationOptionsAddAxis(b, axis)
+        return tflite.ConcatenationOptionsEnd(b)
+
+    return (tflite.BuiltinOptions.ConcatenationOptions, build)
+
+
 def svdf_options(rank: int, activation: int = 1):
     def build(b):
         tflite.SVDFOptionsStart(b)

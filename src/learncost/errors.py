@@ -29,8 +29,8 @@ CODES = {
     "LC-IMPORT-FORMAT": "a model file of a format learncost does not read (or refuses: pickles)",
     "LC-IMPORT-MALFORMED": "a model file that is truncated, corrupted or internally inconsistent",
     "LC-IMPORT-UNSUPPORTED-OP": "a model with an operator learncost has no cost formula for",
-    "LC-IMPORT-UNSUPPORTED": "a model using a feature learncost does not model (several inputs, an element type "
-                             "it does not size, channels-first Keras layers)",
+    "LC-IMPORT-UNSUPPORTED": "a model using a feature learncost does not model (an input without a batch axis, "
+                             "an element type it does not size, channels-first Keras layers)",
     "LC-REPORT-FORMAT": "an X-CUBE-AI or ST Edge AI Core report learncost cannot read: not such a report, a failed run, "
                         "a truncated table or a line of an unknown layout (named by its number)",
     "LC-IMPORT-SHAPE": "a model whose shapes are unknown or disagree with what learncost infers",

@@ -172,14 +172,16 @@ def assemble(spec: ModelSpec, input_shape: Any, entries: list[dict[str, Any]], *
     for index, params in enumerate(entries):
         kind, given_name = params["kind"], params.get("name")
         loc = f"{origin}: layers[{index}]" + (f" ({given_name})" if given_name else "")
-        if kind not in KINDS or kind == "input":
-            valid = sorted(k for k in KINDS if k != "input")
+        if kind not in KINDS:
             raise SpecError(f"unknown layer kind {kind!r}", location=f"{loc}.kind",
-                            hint="valid: " + ", ".join(valid))
+                            hint="valid: " + ", ".join(sorted(KINDS)))
         name = given_name or f"{kind}_{index}"
         if name in by_name:
             raise SpecError(f"duplicate layer name {name!r}", location=f"{loc}.name")
-        inputs = params["inputs"] if params.get("inputs") is not None else [layers[-1].name]
+        if kind == "input" and layers[-1].kind != "input":
+            raise SpecError("a graph's further input must come before every layer that computes",
+                            location=f"{loc}.kind", hint="list it right after the model's input, at the top of layers")
+        inputs = params["inputs"] if params.get("inputs") is not None else [] if kind == "input" else [layers[-1].name]
         lo, hi = ARITY[kind]
         if len(inputs) < lo or (hi is not None and len(inputs) > hi):
             want = f"{lo}" if lo == hi else f"at least {lo}" if hi is None else f"{lo} to {hi}"
@@ -188,7 +190,7 @@ def assemble(spec: ModelSpec, input_shape: Any, entries: list[dict[str, Any]], *
             if src not in by_name:
                 raise SpecError(f"no earlier layer named {src!r}", location=f"{loc}.inputs")
         built = KINDS[kind](params, [by_name[s].output_shape for s in inputs], loc)
-        dtype = params.get("dtype") or DEFAULT_DTYPE.get(kind) or by_name[inputs[0]].dtype
+        dtype = params.get("dtype") or DEFAULT_DTYPE.get(kind) or (by_name[inputs[0]] if inputs else first).dtype
         for field in ("dtype", "weight_dtype", "bias_dtype"):
             if params.get(field):
                 dtype_bytes(params[field], location=f"{loc}.{field}")

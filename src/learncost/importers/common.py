@@ -72,6 +72,14 @@ class GraphBuilder:
             self.expected[name] = tuple(expect)
         return name
 
+    def add_input(self, tensor: str, shape: list[int], dtype: str, raw_name: str | None = None) -> str:
+        """A graph's further input (the first is ``input``): a layer of kind input, listed before every
+        layer that computes, as the IR lists a graph's inputs; named after ``raw_name`` (the tensor's by default)."""
+        name = self.unique(raw_name or tensor)
+        self.layers.append({"name": name, "kind": "input", "inputs": [], "shape": list(shape), "dtype": dtype})
+        self.alias[tensor] = name
+        return name
+
     def skip(self, tensor_in: str, outputs: list[str], what: str) -> None:
         """A layer learncost does not count: its outputs are its input."""
         src = self.source(tensor_in)
@@ -152,7 +160,7 @@ class GraphBuilder:
             raise ImportFailure(f"{self.origin}: unsupported operator(s): {listed}",
                                 hint="--allow-unsupported carries them as zero-cost layers",
                                 code="LC-IMPORT-UNSUPPORTED-OP")
-        if not self.layers:
+        if all(layer["kind"] == "input" for layer in self.layers):
             raise ImportFailure(f"{self.origin}: the graph has no operator learncost can cost")
         from ..spec import build_model, validate_spec
 

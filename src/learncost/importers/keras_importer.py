@@ -164,16 +164,13 @@ def _load(path: Path, config: dict, allow_unsupported: bool, classes: int | None
     origin = path.name
     layers = config["config"]["layers"]
     sequential = config.get("class_name") == "Sequential"
-    inputs = [entry for entry in layers if entry.get("class_name") == "InputLayer"]
-    if not sequential and len(inputs) > 1:
-        raise ImportFailure(f"{origin}: the model has {len(inputs)} inputs; learncost models one input",
-                            code="LC-IMPORT-UNSUPPORTED")
+    others = [entry for entry in layers[1:] if entry.get("class_name") == "InputLayer"] if not sequential else []
     first = layers[0]
     if first["class_name"] == "InputLayer":
         cfg = first["config"]
         shape = cfg.get("batch_input_shape") or cfg.get("batch_shape")
         input_name = cfg.get("name") or first.get("name")
-        body = layers[1:]
+        body = [entry for entry in layers[1:] if not any(entry is o for o in others)]
     else:  # Sequential without an explicit InputLayer: the first layer carries the input shape
         cfg = first["config"]
         shape = cfg.get("batch_input_shape") or cfg.get("batch_shape")
@@ -189,6 +186,18 @@ def _load(path: Path, config: dict, allow_unsupported: bool, classes: int | None
     one_d = len(dims) == 2  # (steps, channels): Conv1D-style models become 1 x steps x channels
     w = _Walk(origin, GraphBuilder(origin, [1, *dims] if one_d else dims, dtype), dtype)
     w.b.alias[input_name] = "input"
+    for k, entry in enumerate(others, 2):  # a functional model's further inputs
+        name = entry["config"].get("name") or entry.get("name")
+        stated = entry["config"].get("batch_input_shape") or entry["config"].get("batch_shape")
+        if not stated or any(d is None for d in stated[1:]):
+            raise ImportFailure(f"{origin}: the shape of input {k} ({name!r}) is unknown ({stated})",
+                                hint="--input-shape sets the first input's only: state the others' in the model",
+                                code="LC-IMPORT-SHAPE")
+        more = [int(d) for d in stated[1:]]
+        entry_cfg = entry["config"]
+        kind = FLOATS.get(str(entry_cfg.get("dtype", "float32")) if not isinstance(entry_cfg.get("dtype"), dict)
+                          else "float32", "float32")
+        w.b.add_input(name, [1, *more] if len(more) == 2 else more, kind)
     _walk(w, body, sequential, input_name, "")
     if w.custom and not allow_unsupported:
         listed = ", ".join(w.custom)

@@ -98,8 +98,8 @@ class _Graph:
         #: tensors a recurrent cell reads or writes: True where their layer holds the (T, F) sequence itself
         #: (a cell's output and its layout views), False for a batch-first input seen time-major (``_sequence_layout``)
         self.sequences: dict[str, bool] = {}
-        #: the graph's input, once read: a batch of one makes a rank-1 tensor after it that batch's one sample
-        self.input: str | None = None
+        #: the graph's inputs, once read: a batch of one makes a rank-1 tensor after them that batch's one sample
+        self.inputs: set[str] = set()
         self.batch_of_one = False
 
     def fold(self, node) -> bool:
@@ -178,7 +178,7 @@ class _Graph:
         """After an input with a batch of one, a tensor whose first axis is not 1: the batch folded into it (Swin's
         windows) or away (a classifier's flattened features). Every axis is the sample's."""
         raw = self.shapes.get(name)
-        return bool(self.batch_of_one and name != self.input and raw and raw[0] != 1)
+        return bool(self.batch_of_one and name not in self.inputs and raw and raw[0] != 1)
 
     def folded(self, name: str) -> bool:
         """A batchless tensor of rank 2 or more: its axes, which the handlers reading axes batch-first do not
@@ -270,13 +270,15 @@ def _load(path: Path, model, allow_unsupported: bool, classes: int | None):
     g = _Graph(origin, model)
     init = {t.name for t in model.graph.initializer}
     inputs = [i for i in model.graph.input if i.name not in init]
-    if len(inputs) != 1:
-        raise ImportFailure(f"{origin}: the graph has {len(inputs)} inputs; learncost models one input",
-                            code="LC-IMPORT-UNSUPPORTED")
+    if not inputs:
+        raise ImportFailure(f"{origin}: the graph has no input", code="LC-IMPORT-UNSUPPORTED")
     x = inputs[0].name
+    g.inputs = {i.name for i in inputs}
     g.b = GraphBuilder(origin, g.shape_of(x, "input"), g.dtype_of(x))
-    g.input, g.batch_of_one = x, g.shapes[x][0] == 1
+    g.batch_of_one = g.shapes[x][0] == 1
     g.b.alias[x] = "input"
+    for k, other in enumerate(inputs[1:], 2):
+        g.b.add_input(other.name, g.shape_of(other.name, f"input {k}"), g.dtype_of(other.name))
     last_softmax = False
     for pos, node in enumerate(model.graph.node):
         if g.fold(node):

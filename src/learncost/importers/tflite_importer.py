@@ -164,13 +164,16 @@ def _load(path: Path, data: bytes, allow_unsupported: bool, classes: int | None)
         raise ImportFailure(f"{path.name}: the TFLite model has no subgraph")
     g = _Graph(path.name, model, tflite)
     origin = g.origin
-    if g.g.InputsLength() != 1:
-        raise ImportFailure(f"{origin}: the graph has {g.g.InputsLength()} inputs; learncost models one input",
-                            code="LC-IMPORT-UNSUPPORTED")
-    in_idx = int(g.g.InputsAsNumpy()[0])
-    _static_input(g, in_idx)
+    if g.g.InputsLength() < 1:
+        raise ImportFailure(f"{origin}: the graph has no input", code="LC-IMPORT-UNSUPPORTED")
+    in_idx, *others = (int(i) for i in g.g.InputsAsNumpy())
+    for idx in (in_idx, *others):
+        _static_input(g, idx)
     g.b = GraphBuilder(origin, drop_batch(g.shape(in_idx), origin, "the input"), g.dtype(in_idx))
     g.b.alias[g.key(in_idx)] = "input"
+    for k, idx in enumerate(others, 2):
+        g.b.add_input(g.key(idx), drop_batch(g.shape(idx), origin, f"input {k} ({g.name(idx)})"), g.dtype(idx),
+                      g.name(idx))
 
     last_softmax = False
     for pos in range(g.g.OperatorsLength()):

@@ -87,7 +87,8 @@ class _Node:
 def load_module(module, input_shape: list[int] | tuple[int, ...], *, name: str | None = None,
                 classes: int | None = None, allow_unsupported: bool = False, dtype: str | None = None):
     """A live ``torch.nn.Module`` as a learncost model (``learncost.from_torch``): traced with ``torch.fx``,
-    shapes propagated on the meta device (nothing computed). ``input_shape`` includes the batch (NCHW);
+    shapes propagated on the meta device (nothing computed). ``input_shape`` includes the batch (NCHW): one
+    shape, or a list of shapes, one for each argument of a ``forward`` taking several tensors;
     ``dtype`` (``int8``, ``int16``, ``float32``, ``int8-paper``) costs it as deployed, e.g. the int8
     model a float32 module becomes.
 
@@ -116,9 +117,15 @@ def _load_module(module, input_shape, name: str | None, classes: int | None, all
     origin = name or type(module).__name__
     if not isinstance(module, nn.Module):
         raise ImportFailure(f"{origin}: expected a torch.nn.Module, got {type(module).__name__}")
-    shape = [int(d) for d in input_shape]
-    if len(shape) < 2 or any(d < 1 for d in shape):
-        raise ImportFailure(f"{origin}: the input shape needs a batch dimension and positive sizes, got {shape}")
+    several = bool(input_shape) and all(isinstance(s, (list, tuple)) for s in input_shape)
+    given = [[int(d) for d in s] for s in input_shape] if several else [[int(d) for d in input_shape]]
+    for s in given:
+        if len(s) < 2 or any(d < 1 for d in s):
+            raise ImportFailure(f"{origin}: the input shape needs a batch dimension and positive sizes, got {s}")
+    shape = given[0]
+    if any(s[0] != shape[0] for s in given):
+        raise ImportFailure(f"{origin}: the input shapes have different batches {[s[0] for s in given]}",
+                            hint="give every input the same batch (1)")
     if any(c.__name__ in MODULES for c in type(module).__mro__):
         # fx traces into the root module: a layer given alone (nn.ConvTranspose2d(...)) is wrapped to stay one layer
         from collections import OrderedDict
@@ -128,17 +135,22 @@ def _load_module(module, input_shape, name: str | None, classes: int | None, all
         traced = fx.symbolic_trace(module)
     except Exception as exc:
         raise ImportFailure(f"{origin}: torch.fx could not trace the module ({type(exc).__name__}: {exc})") from None
-    # indices, not values, where the input feeds an embedding first
-    kind = torch.long if _indices(traced, dict(traced.named_modules())) else torch.float32
+    arguments = [node for node in traced.graph.nodes if node.op == "placeholder"]
+    if len(arguments) != len(given):
+        raise ImportFailure(f"{origin}: forward takes {len(arguments)} input(s), {len(given)} shape(s) given",
+                            hint="give one shape per input, batch included, e.g. [(1, 3, 32, 32), (1, 10)]")
+    # indices, not values, where an input feeds an embedding first
+    kinds = [torch.long if _indices(node, dict(traced.named_modules())) else torch.float32 for node in arguments]
+    argument_shapes = {node.name: to_hwc(s[1:]) for node, s in zip(arguments, given)}
     # ShapeProp prints the traceback of a node that fails before raising: the failure is reported in one line
     with contextlib.redirect_stderr(io.StringIO()):
         try:  # shapes without computing anything: a copy of the graph whose tensors live on the meta device
             traced = _on_meta(traced)
-            ShapeProp(traced).propagate(torch.zeros(shape, device="meta", dtype=kind))
+            ShapeProp(traced).propagate(*(torch.zeros(s, device="meta", dtype=k) for s, k in zip(given, kinds)))
         except Exception:
             try:  # an operator with no meta kernel (a shape that depends on values): run it for real
                 traced = fx.symbolic_trace(module)
-                ShapeProp(traced).propagate(torch.zeros(shape, dtype=kind))
+                ShapeProp(traced).propagate(*(torch.zeros(s, dtype=k) for s, k in zip(given, kinds)))
             except Exception as exc:
                 raise ImportFailure(f"{origin}: torch.fx could not trace the module "
                                     f"({type(exc).__name__}: {exc})") from None
@@ -158,11 +170,13 @@ def _load_module(module, input_shape, name: str | None, classes: int | None, all
     per_sample: set[str] = set()  # nodes computed from the input (the others from parameters alone)
     for pos, node in enumerate(traced.graph.nodes):
         if node.op == "placeholder":
-            if b is not None:
-                raise ImportFailure(f"{origin}: the module takes several inputs; learncost models one")
-            b = GraphBuilder(origin, to_hwc(shape[1:]), DTYPES.get(str(meta(node).dtype), "float32"))
-            b.alias[node.name] = "input"
-            shapes[node.name] = tuple(to_hwc(shape[1:]))
+            here = argument_shapes[node.name]
+            if b is None:
+                b = GraphBuilder(origin, here, DTYPES.get(str(meta(node).dtype), "float32"))
+                b.alias[node.name] = "input"
+            else:
+                b.add_input(node.name, here, DTYPES.get(str(meta(node).dtype), "float32"))
+            shapes[node.name] = tuple(here)
             per_sample.add(node.name)
             continue
         constant = not any(a.name in per_sample for a in node.all_input_nodes)
@@ -224,15 +238,13 @@ def _folded(node) -> bool:
     return hasattr(tm, "shape") and len(tm.shape) >= 2 and int(tm.shape[0]) != 1
 
 
-def _indices(traced, modules) -> bool:
-    """Whether the module's input is read first by an embedding (``nn.Embedding``, ``F.embedding``): integer indices."""
-    for node in traced.graph.nodes:
-        if node.op == "placeholder":
-            users = list(node.users)
-            return bool(users) and all(
-                u.op == "call_module" and any(c.__name__ == "Embedding" for c in type(modules.get(u.target)).__mro__)
-                or u.op == "call_function" and _callee(u.target) == "embedding" for u in users)
-    return False
+def _indices(node, modules) -> bool:
+    """Whether an input of the module is read first by an embedding (``nn.Embedding``, ``F.embedding``): integer
+    indices."""
+    users = list(node.users)
+    return bool(users) and all(
+        u.op == "call_module" and any(c.__name__ == "Embedding" for c in type(modules.get(u.target)).__mro__)
+        or u.op == "call_function" and _callee(u.target) == "embedding" for u in users)
 
 
 def _on_meta(traced):
