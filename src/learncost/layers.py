@@ -18,10 +18,14 @@ from .ir import Shape, any_true
 #: explicit zero-padding or INT8<->float converters as stored activations in training,
 #: and a reshape is a view of its input. Their consumers read through them.
 TRANSIENT_KINDS = frozenset({"pad", "reshape", "flatten", "quantize", "dequantize"})
+#: kinds whose output is a constant its readers read from flash, with the weights: no buffer in RAM
+FLASH_KINDS = frozenset({"constant"})
+
 
 def transient(layer) -> bool:
-    """A layer whose output is its input's buffer (a padding, reshape or converter read through), not its own."""
-    return layer.kind in TRANSIENT_KINDS and bool(layer.inputs)
+    """A layer whose output is not a buffer of its own: its input's (a padding, reshape or converter read
+    through), or a constant read from flash."""
+    return layer.kind in TRANSIENT_KINDS and bool(layer.inputs) or layer.kind in FLASH_KINDS
 
 
 #: the classifier's output head as the sheet models it (INT8->float converter, softmax,
@@ -558,6 +562,15 @@ def _lrn(p: dict, ins: list[Shape], loc: str) -> Built:
     beta = _positive_number(p, "beta", loc, 0.75)
     k = _positive_number(p, "k", loc, 1.0)
     return Built(src, attrs=(("size", size), ("alpha", alpha), ("beta", beta), ("k", k)))
+
+
+@kind("constant", arity=(0, 0))
+def _constant(p: dict, ins: list[Shape], loc: str) -> Built:
+    """A learned tensor the model reads as it reads an activation (ViT's class token, its table of positions, a
+    layer scale): its values are parameters (``weights``, frozen: ``ir.WEIGHT_KINDS``), read from flash with the
+    weights, no buffer in RAM (``FLASH_KINDS``); the same for every sample."""
+    shape = _shape(p.get("shape"), "shape", loc)
+    return Built(shape, weights=math.prod(shape))
 
 
 @kind("opaque", arity=(0, None))

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterable, Mapping
 
 from .ir import Model
-from .layers import TRANSIENT_KINDS
+from .layers import FLASH_KINDS, TRANSIENT_KINDS
 
 
 @dataclass(frozen=True)
@@ -52,14 +52,17 @@ def buffers(model: Model, *, transient: frozenset[str] = TRANSIENT_KINDS,
     for layer in model.layers:
         transient_here = layer.kind in transient and layer.inputs
         owner[layer.name] = owner[layer.inputs[0]] if transient_here else layer.name
-    sizes = {name: every[name] for name, own in owner.items() if own == name}
+    flash = {layer.name for layer in model.layers if layer.kind in FLASH_KINDS}  # read from flash: no buffer
+    sizes = {name: every[name] for name, own in owner.items() if own == name and name not in flash}
     order = {layer.name: i for i, layer in enumerate(model.layers)}
     last_use = {name: order[name] for name in sizes}
-    last_use[owner[model.output.name]] = len(model.layers)
+    if owner[model.output.name] in last_use:
+        last_use[owner[model.output.name]] = len(model.layers)
     for layer in model.layers:
         for src in layer.inputs:
             b = owner[src]
-            last_use[b] = max(last_use[b], order[layer.name])
+            if b in last_use:
+                last_use[b] = max(last_use[b], order[layer.name])
     # one pass: a buffer joins the live set when its layer runs and leaves after its last reader
     expiring: dict[int, list[str]] = {}
     for b, last in last_use.items():
@@ -69,8 +72,8 @@ def buffers(model: Model, *, transient: frozenset[str] = TRANSIENT_KINDS,
     for i, layer in enumerate(model.layers):
         if layer.name in sizes:
             active[layer.name] = None
-        if layer.kind != "input" and owner[layer.name] == layer.name:
-            touched = tuple(dict.fromkeys([*(owner[s] for s in layer.inputs), layer.name]))
+        if layer.kind != "input" and layer.name in sizes:
+            touched = tuple(dict.fromkeys([*(owner[s] for s in layer.inputs if owner[s] in sizes), layer.name]))
             steps.append(Step(layer.name, tuple(active), touched))
         for b in expiring.get(i, ()):
             del active[b]

@@ -181,7 +181,8 @@ def assemble(spec: ModelSpec, input_shape: Any, entries: list[dict[str, Any]], *
         if kind == "input" and layers[-1].kind != "input":
             raise SpecError("a graph's further input must come before every layer that computes",
                             location=f"{loc}.kind", hint="list it right after the model's input, at the top of layers")
-        inputs = params["inputs"] if params.get("inputs") is not None else [] if kind == "input" else [layers[-1].name]
+        reads_nothing = ARITY[kind] == (0, 0)  # an input, a constant
+        inputs = params["inputs"] if params.get("inputs") is not None else [] if reads_nothing else [layers[-1].name]
         lo, hi = ARITY[kind]
         if len(inputs) < lo or (hi is not None and len(inputs) > hi):
             want = f"{lo}" if lo == hi else f"at least {lo}" if hi is None else f"{lo} to {hi}"

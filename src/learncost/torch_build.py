@@ -12,7 +12,7 @@ from .errors import LearncostError
 from .ir import Layer, Model
 
 #: kinds the module can execute; a model with any other kind has no torch equivalent yet
-EXECUTABLE = frozenset({"input", "conv2d", "conv2d_transpose", "depthwise_conv2d", "dense", "avg_pool2d",
+EXECUTABLE = frozenset({"input", "constant", "conv2d", "conv2d_transpose", "depthwise_conv2d", "dense", "avg_pool2d",
                         "max_pool2d", "pad", "add", "concat", "reshape", "flatten", "softmax", "quantize", "dequantize",
                         "mul", "sub",
                         "activation", "mean", "transpose", "slice", "resize", "matmul", "layer_norm", "lstm", "gru",
@@ -220,6 +220,13 @@ def build_module(model: Model):
             self.weight = nn.Parameter(torch.empty(c).uniform_(0.5, 1.5))
             self.bias = nn.Parameter(torch.empty(c).uniform_(-0.1, 0.1)) if layer.biases else None
 
+    class _Constant(nn.Module):
+        """A learned constant (frozen: a buffer), one sample's worth: its readers broadcast it over the batch."""
+
+        def __init__(self, layer: Layer):
+            super().__init__()
+            self.register_buffer("value", torch.empty(1, *module_shape(layer.output_shape)).uniform_(-0.5, 0.5))
+
     class _Table(nn.Module):
         """An embedding's table, vocab x dim (no bias)."""
 
@@ -262,6 +269,8 @@ def build_module(model: Model):
                 return _ChannelAffine(layer)
             if layer.kind == "embedding":
                 return _Table(layer)
+            if layer.kind == "constant":
+                return _Constant(layer)
             if layer.kind == "layer_norm" and layer.weights:
                 return _Affine(layer.weights)
             return None
@@ -302,12 +311,16 @@ def build_module(model: Model):
                 pre = ops[0]
                 for x in ops[1:]:
                     pre = pre + x if k == "add" else pre * x if k == "mul" else pre - x
-            elif k == "concat" and layer.attr("axis") is not None:
-                axis = layer.attr("axis") + 1
-                pre = from_ir(torch.cat([to_ir(x, s) for x, s in zip(ins, layer.input_shapes)], dim=axis),
-                              layer.output_shape)
+            elif k == "constant":
+                pre = self.ops[module_key(layer)].value
             elif k == "concat":
-                pre = torch.cat(ins, dim=1)
+                batch = max(x.shape[0] for x in ins)  # a constant is one sample's, the same for every sample
+                ins = [x.expand(batch, *x.shape[1:]) for x in ins]
+                if layer.attr("axis") is not None:
+                    pre = from_ir(torch.cat([to_ir(x, s) for x, s in zip(ins, layer.input_shapes)],
+                                            dim=layer.attr("axis") + 1), layer.output_shape)
+                else:
+                    pre = torch.cat(ins, dim=1)
             elif k == "activation":
                 pre = ins[0]
                 if layer.activation == "prelu":

@@ -87,7 +87,7 @@ def run_keeping(s: Schedule, model, plan, sizes, layers, tag: str, samples: int,
         for src in layer.inputs:
             src_own = sizes.owner(src)
             fwd[src_own] -= 1
-            if fwd[src_own] == 0 and not back[src_own]:
+            if fwd[src_own] == 0 and not back[src_own] and src_own in held:  # (a constant: never held)
                 s.free(held.pop(src_own))
         if not transient(layer) and fwd[own] <= 0 and not back[own] and own in held:  # a segment's end
             s.free(held.pop(own))

@@ -12,6 +12,7 @@ lists scratch buffers after every tensor, so they come last among equals.
 
 from __future__ import annotations
 
+from ..layers import FLASH_KINDS
 from . import Schedule
 
 #: a transposed convolution's scratch bytes per output element, by its input's type
@@ -21,15 +22,17 @@ TRANSPOSED_SCRATCH = {"int8": 4, "int16": 8}
 def tflm_inference(model, plan, sizes) -> Schedule:
     s = Schedule()
     n = len(model.inputs)
-    # every input at step 0, operator j (of the computed layers) at step j + 1
-    step = {layer.name: max(0, k - n + 1) for k, layer in enumerate(model.layers)}
+    # every input at step 0, operator j (of the layers that compute) at step j + 1; a constant is no operator
+    planned = [layer for layer in model.layers if layer.kind not in FLASH_KINDS]
+    step = {layer.name: max(0, k - n + 1) for k, layer in enumerate(planned)}
     last = dict(step)  # unread: its own step
-    for layer in model.layers:
+    for layer in planned:
         for src in layer.inputs:
-            last[src] = max(last[src], step[layer.name])
+            if src in last:
+                last[src] = max(last[src], step[layer.name])
     last[model.output.name] = step[model.output.name]
     s.sample("input" if n == 1 else "inputs")
-    for layer in model.layers:
+    for layer in planned:
         t = s.new(layer.name, "activation", sizes.output(layer), layer.name)
         t.first, t.last = step[layer.name], last[layer.name]
         per = TRANSPOSED_SCRATCH.get(model.by_name[layer.inputs[0]].dtype) if layer.kind == "conv2d_transpose" else 0

@@ -20,6 +20,7 @@ from typing import Any
 
 from torch.multiprocessing.reductions import StorageWeakRef
 
+from ..layers import FLASH_KINDS
 from ..sizes import nbytes
 
 
@@ -48,7 +49,11 @@ class Tracker:
 
     def hold(self, name: str, role: str, tensor, *, nbytes_: int | None = None, samples: int = 1) -> None:
         """Register ``tensor`` under ``name``: an activation buffer (its learncost size) when the
-        role is activation or saved and ``name`` is a buffer, else its own elements at the role's bits."""
+        role is activation or saved and ``name`` is a buffer, else its own elements at the role's bits. A constant
+        (``layers.FLASH_KINDS``) is read from flash: never held."""
+        layer = self.sizes.model.by_name.get(self._buffer(name))
+        if layer is not None and layer.kind in FLASH_KINDS:
+            return
         if nbytes_ is None:
             if role in ("activation", "saved") and self._is_buffer(name):
                 nbytes_ = self.sizes.activation(self._buffer(name), role, samples)
