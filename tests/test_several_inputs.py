@@ -249,3 +249,24 @@ def test_a_sweep_over_an_input_size_equals_each_variants_analysis(setup):
             assert s.macc[(r.procedure, r.phase)][v] == r.macc, (assignment, r.procedure, r.phase)
             assert s.ram[(r.procedure, r.phase)][v] == r.ram_bytes, (assignment, r.procedure, r.phase)
         assert a.row("pepita", "training").macc_by_operation["projection"] == 4 * (64 + assignment["side"])
+
+
+def test_a_shared_encoder_is_said_to_count_its_parameters_per_call():
+    """A siamese network: one Linear(6, 4) applied to both inputs is two dense layers of 24 + 4 parameters each,
+    and a warning says its parameters are counted once per call (the IR has no shared weights)."""
+    torch = pytest.importorskip("torch")
+    from torch import nn
+
+    class Siamese(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.enc, self.out = nn.Linear(6, 4), nn.Linear(8, 2)
+
+        def forward(self, a, b):
+            return self.out(torch.cat([self.enc(a), self.enc(b)], 1))
+
+    m = learncost.from_torch(Siamese(), [(1, 6), (1, 6)])
+    assert [(lr.name, lr.inputs) for lr in m.computed if lr.kind == "dense"] == [
+        ("enc", ("input",)), ("enc_1", ("b",)), ("out", ("cat",))]
+    assert m.weights + m.biases == 2 * (24 + 4) + 16 + 2
+    assert any("called more than once: enc;" in w and "counted once per call" in w for w in m.warnings)

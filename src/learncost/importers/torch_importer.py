@@ -15,7 +15,8 @@ from __future__ import annotations
 import contextlib
 import io
 import math
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -41,6 +42,13 @@ class _Node:
     dtype: str
     b: GraphBuilder
     shapes: dict  # node name -> its IR shape (fx's shape propagation, batch dropped)
+    #: rank-3 tensors read as tokens, (N, T, K): T positions of K features, the IR's (1, T, K) (``_token_layout``)
+    tokens: set = field(default_factory=set)
+    modules: dict = field(default_factory=dict)  # the traced module's submodules, by name
+
+    def on_tokens(self, src: str | None = None) -> bool:
+        """Whether ``src`` (the node's first tensor by default) is a token tensor (N, T, K)."""
+        return (src or (self.srcs[0] if self.srcs else "")) in self.tokens
 
     def shape_of(self, src: str) -> tuple[int, ...]:
         return self.shapes[src]
@@ -142,6 +150,7 @@ def _load_module(module, input_shape, name: str | None, classes: int | None, all
     # indices, not values, where an input feeds an embedding first
     kinds = [torch.long if _indices(node, dict(traced.named_modules())) else torch.float32 for node in arguments]
     argument_shapes = {node.name: to_hwc(s[1:]) for node, s in zip(arguments, given)}
+    argument_given = {node.name: s for node, s in zip(arguments, given)}
     # ShapeProp prints the traceback of a node that fails before raising: the failure is reported in one line
     with contextlib.redirect_stderr(io.StringIO()):
         try:  # shapes without computing anything: a copy of the graph whose tensors live on the meta device
@@ -168,9 +177,13 @@ def _load_module(module, input_shape, name: str | None, classes: int | None, all
         params_dtype = DTYPES.get(str(p.dtype), "float32")
         break
     per_sample: set[str] = set()  # nodes computed from the input (the others from parameters alone)
+    tokens: set[str] = set()
     for pos, node in enumerate(traced.graph.nodes):
         if node.op == "placeholder":
             here = argument_shapes[node.name]
+            if len(argument_given[node.name]) == 3 and _token_input(node, modules):
+                here = [1, *argument_given[node.name][1:]]
+                tokens.add(node.name)
             if b is None:
                 b = GraphBuilder(origin, here, DTYPES.get(str(meta(node).dtype), "float32"))
                 b.alias[node.name] = "input"
@@ -188,16 +201,6 @@ def _load_module(module, input_shape, name: str | None, classes: int | None, all
             continue
         srcs = [a.name for a in node.all_input_nodes if meta(a) is not None]
         dims = [int(d) for d in meta(node).shape] if meta(node) is not None else []
-        # after an input with a batch of one, a first axis other than 1 is no batch: a tensor computed from parameters
-        # alone (Swin V2's (225, 3)), or the batch folded into windows
-        batched = dims[:1] == [1] or not constant and shape[0] != 1
-        y = tuple(to_hwc(dims[1:] if batched else dims)) if dims else ()
-        shapes[node.name] = y
-        if constant and node.op != "get_attr":  # a converter folds it into a constant; its parameters are not costed
-            what = _callee(node.target)
-            _Node(pos, node, node.target, what, srcs, y, params_dtype, b, shapes).opaque(
-                f"{what} (computed from parameters alone)")
-            continue
         if node.op == "call_module":
             target = modules.get(node.target)
             kind = type(target).__name__
@@ -206,7 +209,33 @@ def _load_module(module, input_shape, name: str | None, classes: int | None, all
             target = node.target
             kind = _callee(target)
             handler = FUNCTIONS.get(kind)
-        current = _Node(pos, node, target, kind, srcs, y, params_dtype, b, shapes)
+        # after an input with a batch of one, a first axis other than 1 is no batch: a tensor computed from parameters
+        # alone (Swin V2's (225, 3)), or the batch folded into windows
+        batched = dims[:1] == [1] or not constant and shape[0] != 1
+        if batched and len(dims) == 3 and (_token_layout(node, kind, tokens, modules) or (
+                constant or kind == "expand") and _beside_tokens(node, tokens)):
+            tokens.add(node.name)
+            y = (1, dims[1], dims[2])
+        else:
+            y = tuple(to_hwc(dims[1:] if batched else dims)) if dims else ()
+        shapes[node.name] = y
+        if constant and node.op != "get_attr":  # a converter folds it into a constant; its parameters are not costed
+            what = _callee(node.target)
+            _Node(pos, node, node.target, what, srcs, y, params_dtype, b, shapes).opaque(
+                f"{what} (computed from parameters alone)")
+            continue
+        current = _Node(pos, node, target, kind, srcs, y, params_dtype, b, shapes, tokens, modules)
+        if node.op == "get_attr" and y and all(_callee(u.target) in OPERAND_READERS for u in node.users):
+            # a learned tensor read as an activation is (ViT's class token, its position table): one sample's
+            b.add(node.name, "constant", [], [node.name], shape=list(y), dtype=params_dtype,
+                  weight_dtype=params_dtype)
+            continue
+        if kind == "expand" and srcs and shapes.get(srcs[0]) == y and _is_constant_layer(b, srcs[0]):
+            b.alias[node.name] = b.source(srcs[0])  # a constant's copies for the batch: the same values
+            continue
+        if handler is not None and kind not in TOKEN_WISE | TOKEN_AWARE and any(s in tokens for s in srcs):
+            current.opaque(f"{kind} (on a token tensor (N, T, K))")
+            continue
         if handler is not None and kind not in LAYOUT_FREE and shape[0] == 1 and any(
                 _folded(a) for a in [node, *node.all_input_nodes] if a.name in per_sample):
             current.opaque(f"{kind} (on a tensor whose batch is folded into its first axis)")
@@ -216,7 +245,101 @@ def _load_module(module, input_shape, name: str | None, classes: int | None, all
         last_softmax = handler is not None and bool(handler(current))
     if b is None:
         raise ImportFailure(f"{origin}: the module has no input")
+    calls = Counter(node.target for node in traced.graph.nodes if node.op == "call_module"
+                    and any(True for _ in modules[node.target].parameters(recurse=False)))
+    shared = sorted(name for name, k in calls.items() if k > 1)
+    if shared:  # a siamese encoder, a block applied twice: the IR gives each call its own layer
+        b.notes.append(f"module(s) called more than once: {', '.join(shared[:4])}{', ...' if len(shared) > 4 else ''}"
+                       "; the IR gives each call a layer of its own, so their parameters (and, in training, their "
+                       "optimizer state) are counted once per call")
     return b.build(name=origin, allow_unsupported=allow_unsupported, classes=classes, softmax_output=last_softmax)
+
+
+# -- tokens: rank-3 tensors (N, T, K) of T positions of K features (a transformer's) ---------------------------
+#
+# A rank-3 tensor is read channels-first, (N, C, L) as the IR's (1, L, C) (``to_hwc``: Conv1d's), unless it holds
+# tokens: then (N, T, K) is the IR's (1, T, K), K its channels, so that a linear layer applied at each token is a
+# 1x1 convolution and a layer normalization normalizes the IR's last axis (the built-in ``kwt`` spec's layout).
+# A tensor holds tokens where a (N, C, L) one is transposed to (N, L, C) (a view: the IR's buffer already holds
+# that order; ViT's patches), where an input is first read by a layer of features (Linear, LayerNorm, attention),
+# and where a token-wise operation reads tokens.
+
+#: modules and functions computing each token from the same token of their inputs (the tokens' layout kept)
+TOKEN_WISE = frozenset({"Linear", "LayerNorm", "MultiheadAttention", "Dropout", "Identity", "StochasticDepth",
+                        "dropout", "contiguous", "clone", "stochastic_depth", "add", "iadd", "mul", "imul", "sub",
+                        "isub", "ReLU", "relu", "GELU", "gelu", "SiLU", "silu", "Tanh", "tanh", "Sigmoid",
+                        "sigmoid"})
+#: those that read a token tensor knowing its layout, their output not tokens (or tokens by their own rule)
+TOKEN_AWARE = frozenset({"permute", "transpose", "getitem", "mean", "flatten", "Flatten", "cat"})
+#: the first readers that make an input of rank 3 tokens
+TOKEN_READERS = ("Linear", "LayerNorm", "MultiheadAttention")
+
+
+def _swaps_last_two(node) -> bool:
+    """``x.permute(0, 2, 1)``, ``x.transpose(1, 2)`` of a rank-3 tensor."""
+    name = _callee(node.target)
+    if name == "permute":
+        dims = list(node.args[1:]) if len(node.args) > 2 or isinstance(node.args[1], int) else list(node.args[1])
+        return [d % 3 for d in dims] == [0, 2, 1]
+    if name == "transpose" and len(node.args) >= 3 and all(isinstance(a, int) for a in node.args[1:3]):
+        return {node.args[1] % 3, node.args[2] % 3} == {1, 2}
+    return False
+
+
+#: functions reading a tensor as an operand, as they read an activation (a learned tensor they read is a constant)
+OPERAND_READERS = frozenset({"cat", "add", "iadd", "mul", "imul", "sub", "isub", "expand"})
+
+
+def _reads_as_tokens(node, modules) -> bool:
+    """Whether a rank-3 tensor is read as tokens: following its readers through token-wise operations, a layer of
+    features (Linear, LayerNorm, attention) reads it before any operator reading it channels-first (Conv1d, a pool)
+    does."""
+    seen, frontier = set(), list(node.users)
+    while frontier:
+        u = frontier.pop(0)
+        if u.name in seen or u.op == "output":
+            continue
+        seen.add(u.name)
+        kind = type(modules.get(u.target)).__name__ if u.op == "call_module" else _callee(u.target)
+        if u.op == "call_module" and any(c.__name__ in TOKEN_READERS for c in type(modules.get(u.target)).__mro__):
+            return True
+        if kind in TOKEN_WISE or kind == "cat":
+            frontier.extend(u.users)
+        elif kind not in ("getattr", "dim", "size"):  # (its shape read: no reading of its values)
+            return False
+    return False
+
+
+def _token_input(node, modules) -> bool:
+    """An input of rank 3 read as tokens (``_reads_as_tokens``)."""
+    return _reads_as_tokens(node, modules)
+
+
+def _is_constant_layer(b: GraphBuilder, tensor: str) -> bool:
+    layer = b.producer(tensor)
+    return layer is not None and layer["kind"] == "constant"
+
+
+def _beside_tokens(node, tokens: set) -> bool:
+    """A learned tensor (ViT's class token, expanded to the batch; its position table) read with tokens."""
+    return any(a.name in tokens for u in node.users for a in u.all_input_nodes) or any(
+        _callee(u.target) == "expand" and _beside_tokens(u, tokens) for u in node.users)
+
+
+def _token_layout(node, kind: str, tokens: set, modules) -> bool:
+    """Whether a rank-3 output holds tokens: the transpose of a channels-first tensor (or, of tokens, not), the
+    output of a token-wise operation on tokens, of a linear layer at each position, of a concatenation of tokens."""
+    ins = [a for a in node.all_input_nodes if hasattr(a.meta.get("tensor_meta"), "shape")]
+    if node.op == "call_function" or node.op == "call_method":
+        if kind in ("permute", "transpose") and _swaps_last_two(node) and ins:  # to tokens where read as such
+            return ins[0].name not in tokens and _reads_as_tokens(node, modules)
+    if kind == "getitem":  # an attention module's output, read from its tuple
+        parent = node.args[0]
+        return hasattr(parent, "op") and parent.op == "call_module" and \
+            type(modules.get(parent.target)).__name__ == "MultiheadAttention" and parent.args[0].name in tokens
+    if kind == "cat":
+        return bool(ins) and all(a.name in tokens for a in ins)
+    return kind in TOKEN_WISE and any(a.name in tokens for a in ins)
 
 
 #: modules and functions whose translation reads no axis, or reads a time-major sequence as such (the recurrent
@@ -305,12 +428,76 @@ def _embedding(n: _Node):
 
 @MODULES("Linear")
 def _linear(n: _Node):
-    """On a vector; on a sequence or feature map (N, ..., K) with more than one position, the same weights at each
-    position are not the IR's dense, which reads its input whole: unsupported, named."""
+    """On a vector; on tokens (N, T, K), the same weights at each token: a 1x1 convolution over the IR's (1, T, K).
+    On another sequence or feature map (N, ..., K) with more than one position, the same weights at each position
+    are not the IR's dense, which reads its input whole: unsupported, named."""
+    if n.on_tokens():
+        return n.add("conv2d", n.srcs[:1], filters=n.target.out_features, kernel=1,
+                     use_bias=n.target.bias is not None, **n.common)
     shape = n.input_shape
     if len(shape) > 2 and math.prod(shape[1:-1]) > 1:
         return n.opaque(f"{n.kind} at each position of a rank-{len(shape)} tensor")
     n.add("dense", n.srcs, units=n.target.out_features, use_bias=n.target.bias is not None, **n.common)
+
+
+@MODULES("LayerNorm")
+def _layer_norm(n: _Node):
+    """Over the features of tokens (N, T, K) or of a vector (N, K): the IR's layer normalization of its last axis,
+    gamma and beta counted as frozen parameters (``elementwise_affine``). Over other axes, or with gamma alone:
+    unsupported, named."""
+    t = n.target
+    features = n.input_shape[-1] if n.input_shape else None
+    if tuple(t.normalized_shape) != (features,) or not (n.on_tokens() or n.rank == 2):
+        return n.opaque(f"{n.kind} (over {list(t.normalized_shape)} of a rank-{n.rank} tensor)")
+    affine = bool(t.elementwise_affine)
+    if affine and getattr(t, "bias", None) is None:
+        return n.opaque(f"{n.kind} (gamma without beta)")
+    n.add("layer_norm", n.srcs[:1], affine=affine, dtype=n.dtype)
+
+
+def _attention(n: _Node, call) -> None:
+    """``nn.MultiheadAttention(K, h, batch_first=True)(q, k, v)[0]`` on tokens, as the IR's products (the ``kwt``
+    spec's): a 1x1 convolution per projection (its rows of ``in_proj_weight``: 3 K x K weights, 3 K biases), each
+    of q, k, v split into h heads of d = K / h features and moved head first (reshape, transpose), the scores
+    Q K^T per head (h, T_q, T_k), their softmax, times V (h, T_q, d), the heads merged back (transpose,
+    reshape) and the output projection. The IR reshapes in the channels-first order of its executor (a
+    (1, T, K) map is (K, 1, T) there, ``torch_build.reshaped``): (1, T, K) split is (d, T, h), feature h d + e
+    at [e, t, h], which the transposes move to (h, T, d) and (h, d, T). The 1/sqrt(d) scaling is taken as folded into q's weights, as
+    deployments do; dropout is not counted. Masks, ``add_bias_kv``, ``add_zero_attn`` and a sequence-first module
+    are unsupported, named."""
+    module = n.modules[call.target]
+    args = list(call.args) + [None] * 3
+    query, key, value = (call.kwargs.get(k, args[i]) for i, k in enumerate(("query", "key", "value")))
+    masks = [call.kwargs.get(k) for k in ("attn_mask", "key_padding_mask")] + list(call.args[3:5])
+    why = "batch_first=False" if not module.batch_first else \
+        "a mask" if any(m is not None for m in masks) or call.kwargs.get("is_causal") else \
+        "add_bias_kv or add_zero_attn" if module.bias_k is not None or module.add_zero_attn else \
+        "queries, keys or values that are not tokens" if not all(getattr(x, "name", None) in n.tokens
+                                                                 for x in (query, key, value)) else None
+    if why:
+        return n.opaque(f"MultiheadAttention ({why})", [x.name for x in (query, key, value) if hasattr(x, "name")
+                                                         and x.name in n.shapes][:1])
+    heads, dim = module.num_heads, module.embed_dim
+    d = dim // heads
+    base = call.name
+    tq, tk = n.shapes[query.name][1], n.shapes[key.name][1]
+    biased = module.in_proj_bias is not None
+    common = n.common
+    for part, src in (("q", query), ("k", key), ("v", value)):
+        n.b.add(f"{base}_{part}", "conv2d", [src.name], [f"{base}#{part}"], filters=dim, kernel=1, use_bias=biased,
+                **common)
+        t_len = tq if part == "q" else tk
+        n.b.add(f"{base}_{part}_heads", "reshape", [f"{base}#{part}"], [f"{base}#{part}h"], shape=[d, t_len, heads],
+                dtype=n.dtype)
+        n.b.add(f"{base}_{part}_t", "transpose", [f"{base}#{part}h"], [f"{base}#{part}t"],
+                perm=[2, 0, 1] if part == "k" else [2, 1, 0], dtype=n.dtype)
+    n.b.add(f"{base}_scores", "matmul", [f"{base}#qt", f"{base}#kt"], [f"{base}#scores"], dtype=n.dtype)
+    n.b.add(f"{base}_weights", "softmax", [f"{base}#scores"], [f"{base}#weights"], dtype=n.dtype)
+    n.b.add(f"{base}_att", "matmul", [f"{base}#weights", f"{base}#vt"], [f"{base}#att"], dtype=n.dtype)
+    n.b.add(f"{base}_merge", "transpose", [f"{base}#att"], [f"{base}#merge"], perm=[2, 1, 0], dtype=n.dtype)
+    n.b.add(f"{base}_merged", "reshape", [f"{base}#merge"], [f"{base}#merged"], shape=[1, tq, dim], dtype=n.dtype)
+    n.b.add(f"{base}_out", "conv2d", [f"{base}#merged"], [n.node.name], expect=n.y, filters=dim, kernel=1,
+            use_bias=module.out_proj.bias is not None, **common)
 
 
 def _pair(v) -> list[int]:
@@ -534,6 +721,8 @@ def _mean(n: _Node):
     keep = bool(node.kwargs.get("keepdim", node.args[2] if len(node.args) > 2 else False))
     rank = n.rank if n.srcs else 0
     dims = [dims] if isinstance(dims, int) else list(dims or [])
+    if n.on_tokens() and [d % 3 for d in dims] == [1] and not keep:  # the tokens' mean: (K,)
+        return n.add("mean", n.srcs[:1], axes=[0, 1], dtype=n.dtype)
     if not n.srcs or not dims or rank not in (2, 4) or any(d % rank == 0 for d in dims):
         return n.opaque(f"{n.kind} (dims {dims})")
     axes = sorted(ir_axis(d, rank) for d in dims)
@@ -555,6 +744,11 @@ def _permute(n: _Node):
     3-D tensor's first IR axis is its padding 1)."""
     node = n.node
     rank = n.rank if n.srcs else 0
+    if rank == 3 and _swaps_last_two(node) and n.on_tokens() != (node.name in n.tokens):
+        n.b.alias[node.name] = n.b.source(n.srcs[0])  # (N, C, L) as tokens (N, L, C), or back: the same buffer
+        return
+    if n.on_tokens():
+        return n.opaque(f"{n.kind} of tokens (N, T, K)")
     if rank not in (3, 4, 5):
         return n.opaque(f"{n.kind} of a rank-{rank} tensor")
     if n.kind == "permute":
@@ -595,6 +789,8 @@ def _cat(n: _Node):
         return
     if not callable(n.target) or len(parts) < 2:
         return n.opaque()
+    if all(p in n.tokens for p in parts):  # tokens joined (dim 1) or their features (dim 2)
+        return n.add("concat", parts, axis=1 if dim % 3 == 1 else None, dtype=n.dtype)
     if dim in (1, -3):
         return n.add("concat", parts, dtype=n.dtype)
     rank = len(n.y) + 1
@@ -613,6 +809,11 @@ def _getitem(n: _Node):
     slice along the axis ``dim`` maps to; its bounds are the sizes fx recorded for the parts before it."""
     node = n.node
     parent, index = node.args[0], node.args[1]
+    if getattr(parent, "op", None) == "call_module" and type(n.modules.get(parent.target)).__name__ == \
+            "MultiheadAttention":
+        return _attention(n, parent) if index == 0 else n.opaque("MultiheadAttention's attention weights")
+    if n.on_tokens() and isinstance(index, tuple):
+        return _token_pick(n, index)
     name = _callee(parent.target) if hasattr(parent, "target") else None
     parts = parent.meta.get("tensor_meta") if name in SPLITS else None
     src = parent.args[0] if name in SPLITS and parent.args else None
@@ -629,6 +830,21 @@ def _getitem(n: _Node):
     begin, end = [0] * len(shape), list(shape)
     begin[axis], end[axis] = sum(sizes[:k]), sum(sizes[:k + 1])
     n.add("slice", [src.name], begin=begin, end=end, dtype=n.dtype)
+
+
+def _token_pick(n: _Node, index: tuple) -> None:
+    """``x[:, k]`` of tokens (N, T, K): token k, its K features (ViT's class token read by its head)."""
+    full = slice(None, None, None)
+    rest = index[2:]
+    if len(index) < 2 or index[0] != full or not isinstance(index[1], int) or any(r not in (full, Ellipsis)
+                                                                               for r in rest):
+        return n.opaque(f"{n.kind} (indexing tokens by {index})", n.srcs)
+    _, tokens, features = n.shape_of(n.srcs[0])
+    k = index[1] % tokens
+    n.b.add(n.node.name + "_token", "slice", n.srcs[:1], [n.node.name + "#token"], begin=[0, k, 0],
+            end=[1, k + 1, features], dtype=n.dtype)
+    n.b.add(n.node.name, "reshape", [n.node.name + "#token"], [n.node.name], expect=n.y, shape=list(n.y),
+            dtype=n.dtype)
 
 
 # -- recurrent cells ---------------------------------------------------------------------------------------

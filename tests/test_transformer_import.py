@@ -1,0 +1,214 @@
+"""Transformers through ``from_torch``: tokens (N, T, K) are the IR's (1, T, K), a linear layer at each token a 1x1
+convolution, ``nn.LayerNorm`` the IR's layer normalization, ``nn.MultiheadAttention`` the IR's products (the
+built-in ``kwt`` spec's writing), learned tensors read as activations (ViT's class token and position table)
+``constant`` layers whose values are parameters read from flash.
+
+Independent references: the built-in ``kwt`` spec, written apart from the importer (the same network gives the
+same MACC and parameters); PyTorch itself (the imported graph, executed with the module's own weights, computes
+the module's outputs); every procedure executed as counted (``verify``); hand derivations. torchvision's ViTs
+(B/16, B/32, L/16, L/32) import as they are, their MACC equal to ``torch.utils.flop_counter`` and their parameters
+to the module's (docs/models.md: the survey; torchvision is not installed here).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from torch import nn  # noqa: E402
+
+import learncost  # noqa: E402
+
+
+class KWT(nn.Module):
+    """KWT's encoder as the built-in spec writes it (post-norm blocks, GELU feed-forward, the tokens' mean)."""
+
+    def __init__(self, frames=98, features=40, dim=64, heads=1, mlp=256, depth=2, classes=12):
+        super().__init__()
+        self.embed = nn.Linear(features, dim)
+        self.blocks = nn.ModuleList(nn.ModuleDict(dict(
+            att=nn.MultiheadAttention(dim, heads, batch_first=True), ln1=nn.LayerNorm(dim), ff1=nn.Linear(dim, mlp),
+            act=nn.GELU(), ff2=nn.Linear(mlp, dim), ln2=nn.LayerNorm(dim))) for _ in range(depth))
+        self.fc = nn.Linear(dim, classes)
+
+    def forward(self, x):
+        x = self.embed(x)
+        for b in self.blocks:
+            x = b["ln1"](x + b["att"](x, x, x, need_weights=False)[0])
+            x = b["ln2"](x + b["ff2"](b["act"](b["ff1"](x))))
+        return self.fc(x.mean(1))
+
+
+class MiniViT(nn.Module):
+    """ViT's structure at a small size: 4x4 patches of an 8x8x2 image as 4 tokens of 6 features, a class token,
+    a position table, one pre-norm block of 2 heads, the class token's features to the head."""
+
+    def __init__(self):
+        super().__init__()
+        self.proj = nn.Conv2d(2, 6, 4, 4)
+        self.cls = nn.Parameter(torch.randn(1, 1, 6))
+        self.pos = nn.Parameter(torch.randn(1, 5, 6))
+        self.ln = nn.LayerNorm(6)
+        self.att = nn.MultiheadAttention(6, 2, batch_first=True)
+        self.head = nn.Linear(6, 3)
+
+    def forward(self, x):
+        x = self.proj(x).flatten(2).transpose(1, 2)
+        x = torch.cat([self.cls.expand(x.shape[0], -1, -1), x], dim=1) + self.pos
+        h = self.ln(x)
+        x = x + self.att(h, h, h, need_weights=False)[0]
+        return self.head(x[:, 0])
+
+
+def _forward(model) -> dict[str, int]:
+    return {lr.name: lr.macc["forward"] for lr in learncost.analyze(model, ["bp"], setup="int8-fp32grad").layers}
+
+
+def test_kwt_module_equals_the_builtin_spec():
+    """The same KWT-1 (2 blocks), written as a PyTorch module and as the built-in spec: equal MACC by kind and in
+    total, equal parameters (103,372: embed 40 x 64 + 64; per block 3 x (64 x 64 + 64) + 64 x 64 + 64, two layer
+    norms 2 x 128, 64 x 256 + 256 + 256 x 64 + 64; the classifier 64 x 12 + 12)."""
+    m = learncost.from_torch(KWT(), (1, 98, 40))
+    spec = learncost.load_model("kwt", params={"depth": 2})
+    per_block = 3 * (64 * 64 + 64) + 64 * 64 + 64 + 2 * 128 + 64 * 256 + 256 + 256 * 64 + 64
+    assert m.weights + m.biases == spec.weights + spec.biases == 40 * 64 + 64 + 2 * per_block + 64 * 12 + 12 == 103_372
+
+    def by_kind(model):
+        out: dict[str, int] = {}
+        for name, v in _forward(model).items():
+            out[model.by_name[name].kind] = out.get(model.by_name[name].kind, 0) + v
+        return {k: v for k, v in out.items() if v}
+
+    assert by_kind(m) == by_kind(spec)
+    assert learncost.analyze(m, ["bp"], setup="int8-fp32grad").row("bp", "inference").macc == 12_551_432
+    assert m.warnings == []
+
+
+def test_attention_heads_hand_derivation():
+    """MiniViT: patches 4 x 4 x 2 x 6 x 4 = 768; the position table's add 5 x 6 = 30; per projection 5 x 6 x 6 = 180
+    (q, k, v, out: 720); scores 2 heads x 5 x 5 x 3 = 150, times V 150; the residual 30; the head 18."""
+    m = learncost.from_torch(MiniViT(), (1, 2, 8, 8))
+    f = {k: v for k, v in _forward(m).items() if v}
+    assert f["proj"] == 768 and f["att_scores"] == f["att_att"] == 150 and f["head"] == 18
+    assert [f[f"att_{p}"] for p in "qkv"] + [f["att_out"]] == [180] * 4
+    assert (m.by_name["att_scores"].output_shape, m.by_name["att_att"].output_shape) == ((2, 5, 5), (2, 5, 3))
+    cls, pos = m.by_name["cls"], m.by_name["pos"]
+    assert (cls.kind, cls.output_shape, cls.weights, pos.output_shape, pos.weights) == \
+        ("constant", (1, 1, 6), 6, (1, 5, 6), 30)
+    assert m.weights + m.biases == sum(p.numel() for p in MiniViT().parameters())
+
+
+def test_imported_transformer_computes_what_pytorch_computes():
+    """The imported graph, executed by learncost's own module with MiniViT's weights (q's scaled by 1/sqrt(d), the
+    scaling deployments fold), gives MiniViT's output: the heads' split, the transposes, the class token and the
+    table of positions are where PyTorch has them."""
+    from learncost.torch_build import build_module
+
+    torch.manual_seed(0)
+    net = MiniViT().eval()
+    m = learncost.from_torch(net, (1, 2, 8, 8))
+    ir = build_module(m)
+    ops = ir.ops
+    with torch.no_grad():
+        ops["proj"].weight.copy_(net.proj.weight)
+        ops["proj"].bias.copy_(net.proj.bias)
+        ops["cls"].value.copy_(net.cls.permute(0, 2, 1).unsqueeze(2))  # (1, T, K) -> the module's (1, K, 1, T)
+        ops["pos"].value.copy_(net.pos.permute(0, 2, 1).unsqueeze(2))
+        ops["ln"].weight.copy_(net.ln.weight)
+        ops["ln"].bias.copy_(net.ln.bias)
+        scale = [3 ** -0.5, 1.0, 1.0]
+        for k, part in enumerate("qkv"):
+            w = net.att.in_proj_weight[6 * k:6 * (k + 1)] * scale[k]
+            ops[f"att_{part}"].weight.copy_(w[:, :, None, None])
+            ops[f"att_{part}"].bias.copy_(net.att.in_proj_bias[6 * k:6 * (k + 1)] * scale[k])
+        ops["att_out"].weight.copy_(net.att.out_proj.weight[:, :, None, None])
+        ops["att_out"].bias.copy_(net.att.out_proj.bias)
+        ops["head"].weight.copy_(net.head.weight)
+        ops["head"].bias.copy_(net.head.bias)
+        x = torch.randn(3, 2, 8, 8)
+        assert torch.allclose(ir(x), net(x), atol=1e-5)
+
+
+def test_every_procedure_executes_an_imported_transformer_as_counted():
+    from learncost.procedures import PROCEDURES
+    from learncost.verify import verify
+
+    for model in (learncost.from_torch(KWT(frames=10, features=8, dim=16, heads=2, mlp=32, depth=1, classes=4),
+                                       (1, 10, 8)), learncost.from_torch(MiniViT(), (1, 2, 8, 8))):
+        v = verify(model, list(PROCEDURES), setup="int8-fp32grad")
+        assert v.unexplained == []
+        for c in v.checks:
+            for o in c.operations:
+                assert o.counted == o.analytic, (model.name, c.procedure, c.phase, o.operation)
+            assert c.memory.schedule_mismatch == [] and c.memory.tracked_bytes == c.memory.schedule_bytes
+
+
+def test_constants_are_parameters_read_from_flash():
+    """The class token and the table have no buffer: TFLite Micro's planner and the schedules leave them out, their
+    values are parameters (6 + 30 of MiniViT's). Inference's peak (int8) is while the scores are formed: the scores
+    2 x 5 x 5 = 50 B, Q, K and V moved head first (30 B each) and the residual's 30 B: 170 B."""
+    m = learncost.from_torch(MiniViT(), (1, 2, 8, 8), dtype="int8")
+    a = learncost.analyze(m, ["bp"], setup="int8-fp32grad", memory="tflm")
+    row = a.row("bp", "inference")
+    assert (row.memory_by_role["activation"], row.peak_at) == (50 + 3 * 30 + 30, "run att_scores")
+    assert sorted(row.peak_buffers) == ["add", "att_k_t", "att_q_t", "att_scores", "att_v_t"]
+    # int8 weights and constants, int32 biases (TFLite's): the constants' 36 values are parameters
+    assert m.by_name["cls"].weights + m.by_name["pos"].weights == 36 and row.params_bytes == m.weights + 4 * m.biases
+    live = learncost.analyze(m, ["bp"], setup="int8-fp32grad", memory="live").row("bp", "training")
+    assert live.peak_buffers and not {"cls", "pos"} & set(live.peak_buffers)
+
+
+def test_attention_variants_the_ir_does_not_state_are_named():
+    class Masked(nn.Module):
+        def __init__(self, batch_first=True):
+            super().__init__()
+            self.embed = nn.Linear(4, 8)
+            self.att = nn.MultiheadAttention(8, 2, batch_first=batch_first)
+            self.mask = torch.zeros(5, 5)
+
+        def forward(self, x):
+            x = self.embed(x)
+            return self.att(x, x, x, attn_mask=self.mask, need_weights=False)[0]
+
+    with pytest.raises(learncost.LearncostError, match=r"MultiheadAttention \(a mask\)"):
+        learncost.from_torch(Masked(), (1, 5, 4))
+    m = learncost.from_torch(Masked(), (1, 5, 4), allow_unsupported=True)
+    assert any("MultiheadAttention (a mask)" in w for w in m.warnings)
+
+
+SPEC = {
+    "name": "tiny-vit", "classes": 3, "input": {"shape": [8, 8, 2]},
+    "layers": [
+        {"kind": "conv2d", "name": "patches", "filters": 6, "kernel": 4, "stride": 4},
+        {"kind": "reshape", "name": "tokens", "shape": [1, 4, 6]},
+        {"kind": "constant", "name": "cls", "shape": [1, 1, 6]},
+        {"kind": "concat", "name": "seq", "axis": 1, "inputs": ["cls", "tokens"]},
+        {"kind": "constant", "name": "pos", "shape": [1, 5, 6]},
+        {"kind": "add", "name": "embedded", "inputs": ["seq", "pos"]},
+        {"kind": "layer_norm", "name": "ln"},
+        {"kind": "conv2d", "name": "mlp", "filters": 6, "kernel": 1, "activation": "relu"},
+        {"kind": "add", "name": "res", "inputs": ["mlp", "embedded"]},
+        {"kind": "slice", "name": "first", "begin": [0, 0, 0], "end": [1, 1, 6]},
+        {"kind": "flatten", "name": "flat"},
+        {"kind": "dense", "name": "head", "units": 3},
+    ],
+}
+
+
+@pytest.mark.parametrize("setup", ["paper", "int8-fp32grad", "float32"])
+def test_a_spec_with_constants_executes_as_counted(setup):
+    """``kind: constant`` in a spec: a class token concatenated to the tokens, a table of positions added. Its
+    values are parameters (309 = patches 192 + 6, cls 6, pos 30, layer norm 12, mlp 36 + 6, head 18 + 3); the add
+    of the table costs 5 x 6 = 30 MACC; every procedure executes it as counted, its schedules holding no buffer for
+    a constant."""
+    from learncost.procedures import PROCEDURES
+    from learncost.spec import model_from_data
+    from learncost.verify import verify
+
+    m = model_from_data(SPEC, origin="tiny-vit.yaml")
+    assert m.weights + m.biases == 309 and _forward(m)["embedded"] == 30
+    v = verify(m, list(PROCEDURES), setup=setup)
+    assert v.unexplained == []
+    for c in v.checks:
+        assert c.memory.schedule_mismatch == [] and c.memory.tracked_bytes == c.memory.schedule_bytes, c.procedure
