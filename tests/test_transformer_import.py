@@ -135,7 +135,8 @@ def test_every_procedure_executes_an_imported_transformer_as_counted():
     from learncost.verify import verify
 
     for model in (learncost.from_torch(KWT(frames=10, features=8, dim=16, heads=2, mlp=32, depth=1, classes=4),
-                                       (1, 10, 8)), learncost.from_torch(MiniViT(), (1, 2, 8, 8))):
+                                       (1, 10, 8)), learncost.from_torch(MiniViT(), (1, 2, 8, 8)),
+                  learncost.from_torch(MiniConvNeXt(), (1, 4, 6, 6))):
         v = verify(model, list(PROCEDURES), setup="int8-fp32grad")
         assert v.unexplained == []
         for c in v.checks:
@@ -212,3 +213,67 @@ def test_a_spec_with_constants_executes_as_counted(setup):
     assert v.unexplained == []
     for c in v.checks:
         assert c.memory.schedule_mismatch == [] and c.memory.tracked_bytes == c.memory.schedule_bytes, c.procedure
+
+
+class LayerNorm2d(nn.LayerNorm):
+    """torchvision's: channels moved last, ``F.layer_norm``, moved back (fx traces into it)."""
+
+    def forward(self, x):
+        x = x.permute(0, 2, 3, 1)
+        x = nn.functional.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+        return x.permute(0, 3, 1, 2)
+
+
+class MiniConvNeXt(nn.Module):
+    """ConvNeXt's block at a small size (C = 4 on 6 x 6): a 7x7 depthwise convolution, the channels moved last, a
+    layer norm and a 4x wide GELU MLP at each position, moved back, scaled by a learned per-channel layer scale and
+    added to the input; then the classifier's pool, LayerNorm2d, flatten and linear layer."""
+
+    def __init__(self):
+        super().__init__()
+        self.dw = nn.Conv2d(4, 4, 7, padding=3, groups=4)
+        self.ln = nn.LayerNorm(4)
+        self.up, self.act, self.down = nn.Linear(4, 16), nn.GELU(), nn.Linear(16, 4)
+        self.layer_scale = nn.Parameter(torch.rand(4, 1, 1))
+        self.pool, self.norm, self.fc = nn.AdaptiveAvgPool2d(1), LayerNorm2d(4), nn.Linear(4, 3)
+
+    def forward(self, x):
+        y = self.down(self.act(self.up(self.ln(self.dw(x).permute(0, 2, 3, 1))))).permute(0, 3, 1, 2)
+        x = x + self.layer_scale * y
+        return self.fc(self.norm(self.pool(x)).flatten(1))
+
+
+def test_channels_last_blocks_compute_what_pytorch_computes():
+    """ConvNeXt's permutes between (N, C, H, W) and (N, H, W, C) are views, no layers; each linear layer is a 1x1
+    convolution over the map, the layer norms the IR's over the channels, the layer scale a constant of 4 values.
+    By hand: the depthwise 7 x 7 x 4 x 36 = 7,056; the layer norm 7 E + E / F = 7 x 144 + 36 = 1,044 (E = 144
+    elements, F = 4 features); up 36 x 4 x 16 = 2,304, down the same; the scale and the residual 144 each; the pool
+    144; the classifier's layer norm 7 x 4 + 1 = 29; fc 12. Executed with the module's weights, the graph gives
+    its output."""
+    from learncost.torch_build import build_module
+
+    torch.manual_seed(0)
+    net = MiniConvNeXt().eval()
+    m = learncost.from_torch(net, (1, 4, 6, 6))
+    assert m.warnings == [] and not any(lr.kind == "transpose" for lr in m.layers)
+    f = {k: v for k, v in _forward(m).items() if v}
+    assert f == {"dw": 7_056, "ln": 1_044, "up": 2_304, "down": 2_304, "mul": 144, "add": 144, "pool": 144,
+                 "layer_norm": 29, "fc": 12}
+    assert m.by_name["layer_scale"].kind == "constant" and m.by_name["layer_scale"].output_shape == (1, 1, 4)
+    assert m.weights + m.biases == sum(p.numel() for p in net.parameters())
+    ir = build_module(m)
+    ops = ir.ops
+    with torch.no_grad():
+        for name in ("dw", "fc"):
+            ops[name].weight.copy_(getattr(net, name).weight)
+            ops[name].bias.copy_(getattr(net, name).bias)
+        for name in ("up", "down"):
+            ops[name].weight.copy_(getattr(net, name).weight[:, :, None, None])
+            ops[name].bias.copy_(getattr(net, name).bias)
+        norm = next(lr.name for lr in m.layers if lr.kind == "layer_norm" and lr.name != "ln")
+        for name, module in (("ln", net.ln), (norm, net.norm)):
+            ops[name].weight.copy_(module.weight)
+            ops[name].bias.copy_(module.bias)
+        ops["layer_scale"].value.copy_(net.layer_scale.unsqueeze(0))
+        x = torch.randn(2, 4, 6, 6)
+        assert torch.allclose(ir(x), net(x), atol=1e-5)

@@ -42,7 +42,8 @@ class _Node:
     dtype: str
     b: GraphBuilder
     shapes: dict  # node name -> its IR shape (fx's shape propagation, batch dropped)
-    #: rank-3 tensors read as tokens, (N, T, K): T positions of K features, the IR's (1, T, K) (``_token_layout``)
+    #: tensors whose features are their last axis: tokens (N, T, K), the IR's (1, T, K), and channels-last feature
+    #: maps (N, H, W, C), the IR's (H, W, C) as every feature map (``_token_layout``)
     tokens: set = field(default_factory=set)
     modules: dict = field(default_factory=dict)  # the traced module's submodules, by name
 
@@ -212,10 +213,10 @@ def _load_module(module, input_shape, name: str | None, classes: int | None, all
         # after an input with a batch of one, a first axis other than 1 is no batch: a tensor computed from parameters
         # alone (Swin V2's (225, 3)), or the batch folded into windows
         batched = dims[:1] == [1] or not constant and shape[0] != 1
-        if batched and len(dims) == 3 and (_token_layout(node, kind, tokens, modules) or (
-                constant or kind == "expand") and _beside_tokens(node, tokens)):
+        if batched and len(dims) in (3, 4) and (_token_layout(node, kind, tokens, modules) or (
+                constant or kind == "expand") and len(dims) == 3 and _beside_tokens(node, tokens)):
             tokens.add(node.name)
-            y = (1, dims[1], dims[2])
+            y = (1, dims[1], dims[2]) if len(dims) == 3 else tuple(dims[1:])
         else:
             y = tuple(to_hwc(dims[1:] if batched else dims)) if dims else ()
         shapes[node.name] = y
@@ -225,6 +226,8 @@ def _load_module(module, input_shape, name: str | None, classes: int | None, all
                 f"{what} (computed from parameters alone)")
             continue
         current = _Node(pos, node, target, kind, srcs, y, params_dtype, b, shapes, tokens, modules)
+        if node.op == "get_attr" and node.users and all(_callee(u.target) in PARAMETER_READERS for u in node.users):
+            continue  # gamma and beta of F.layer_norm (ConvNeXt's LayerNorm2d): the function's layer counts them
         if node.op == "get_attr" and y and all(_callee(u.target) in OPERAND_READERS for u in node.users):
             # a learned tensor read as an activation is (ViT's class token, its position table): one sample's
             b.add(node.name, "constant", [], [node.name], shape=list(y), dtype=params_dtype,
@@ -268,16 +271,23 @@ def _load_module(module, input_shape, name: str | None, classes: int | None, all
 TOKEN_WISE = frozenset({"Linear", "LayerNorm", "MultiheadAttention", "Dropout", "Identity", "StochasticDepth",
                         "dropout", "contiguous", "clone", "stochastic_depth", "add", "iadd", "mul", "imul", "sub",
                         "isub", "ReLU", "relu", "GELU", "gelu", "SiLU", "silu", "Tanh", "tanh", "Sigmoid",
-                        "sigmoid"})
+                        "sigmoid", "layer_norm"})
 #: those that read a token tensor knowing its layout, their output not tokens (or tokens by their own rule)
 TOKEN_AWARE = frozenset({"permute", "transpose", "getitem", "mean", "flatten", "Flatten", "cat"})
 #: the first readers that make an input of rank 3 tokens
-TOKEN_READERS = ("Linear", "LayerNorm", "MultiheadAttention")
+TOKEN_READERS = ("Linear", "LayerNorm", "MultiheadAttention", "layer_norm")
+#: functions reading a parameter as theirs (weights, not an operand)
+PARAMETER_READERS = frozenset({"layer_norm"})
 
 
 def _swaps_last_two(node) -> bool:
-    """``x.permute(0, 2, 1)``, ``x.transpose(1, 2)`` of a rank-3 tensor."""
+    """``x.permute(0, 2, 1)``, ``x.transpose(1, 2)`` of a rank-3 tensor; of a rank-4 one, the channels moved last
+    (``permute(0, 2, 3, 1)``) or back (``permute(0, 3, 1, 2)``): the moves between the two layouts."""
     name = _callee(node.target)
+    rank = len(node.meta["tensor_meta"].shape) if hasattr(node.meta.get("tensor_meta"), "shape") else 0
+    if rank == 4:
+        dims = _permutation(node)
+        return dims is not None and [d % 4 for d in dims] in ([0, 2, 3, 1], [0, 3, 1, 2])
     if name == "permute":
         dims = list(node.args[1:]) if len(node.args) > 2 or isinstance(node.args[1], int) else list(node.args[1])
         return [d % 3 for d in dims] == [0, 2, 1]
@@ -288,6 +298,13 @@ def _swaps_last_two(node) -> bool:
 
 #: functions reading a tensor as an operand, as they read an activation (a learned tensor they read is a constant)
 OPERAND_READERS = frozenset({"cat", "add", "iadd", "mul", "imul", "sub", "isub", "expand"})
+
+
+def _permutation(node) -> list | None:
+    if _callee(node.target) != "permute" or len(node.args) < 2:
+        return None
+    dims = list(node.args[1:]) if len(node.args) > 2 or isinstance(node.args[1], int) else list(node.args[1])
+    return dims if all(isinstance(d, int) for d in dims) else None
 
 
 def _reads_as_tokens(node, modules) -> bool:
@@ -301,7 +318,8 @@ def _reads_as_tokens(node, modules) -> bool:
             continue
         seen.add(u.name)
         kind = type(modules.get(u.target)).__name__ if u.op == "call_module" else _callee(u.target)
-        if u.op == "call_module" and any(c.__name__ in TOKEN_READERS for c in type(modules.get(u.target)).__mro__):
+        if u.op == "call_module" and any(c.__name__ in TOKEN_READERS for c in type(modules.get(u.target)).__mro__) \
+                or u.op == "call_function" and kind in TOKEN_READERS:
             return True
         if kind in TOKEN_WISE or kind == "cat":
             frontier.extend(u.users)
@@ -332,7 +350,8 @@ def _token_layout(node, kind: str, tokens: set, modules) -> bool:
     ins = [a for a in node.all_input_nodes if hasattr(a.meta.get("tensor_meta"), "shape")]
     if node.op == "call_function" or node.op == "call_method":
         if kind in ("permute", "transpose") and _swaps_last_two(node) and ins:  # to tokens where read as such
-            return ins[0].name not in tokens and _reads_as_tokens(node, modules)
+            to_last = len(node.meta["tensor_meta"].shape) == 3 or [d % 4 for d in _permutation(node)] == [0, 2, 3, 1]
+            return to_last and ins[0].name not in tokens and _reads_as_tokens(node, modules)
     if kind == "getitem":  # an attention module's output, read from its tuple
         parent = node.args[0]
         return hasattr(parent, "op") and parent.op == "call_module" and \
@@ -441,18 +460,24 @@ def _linear(n: _Node):
 
 
 @MODULES("LayerNorm")
+@FUNCTIONS("layer_norm")
 def _layer_norm(n: _Node):
-    """Over the features of tokens (N, T, K) or of a vector (N, K): the IR's layer normalization of its last axis,
-    gamma and beta counted as frozen parameters (``elementwise_affine``). Over other axes, or with gamma alone:
-    unsupported, named."""
-    t = n.target
+    """Over the features of tokens (N, T, K), of a channels-last feature map (N, H, W, C: ConvNeXt's, whose
+    LayerNorm2d calls ``F.layer_norm`` between two permutes) or of a vector (N, K): the IR's layer normalization of
+    its last axis, gamma and beta counted as frozen parameters (``elementwise_affine``, or the function's weight
+    and bias). Over other axes, or with gamma alone: unsupported, named."""
+    if n.node.op == "call_module":
+        shape, gamma, beta = tuple(n.target.normalized_shape), n.target.weight, n.target.bias
+    else:
+        args = n.arguments(("normalized_shape", "weight", "bias"), weight=None, bias=None)
+        shape = tuple(args["normalized_shape"]) if isinstance(args.get("normalized_shape"), (list, tuple)) else ()
+        gamma, beta = args["weight"], args["bias"]
     features = n.input_shape[-1] if n.input_shape else None
-    if tuple(t.normalized_shape) != (features,) or not (n.on_tokens() or n.rank == 2):
-        return n.opaque(f"{n.kind} (over {list(t.normalized_shape)} of a rank-{n.rank} tensor)")
-    affine = bool(t.elementwise_affine)
-    if affine and getattr(t, "bias", None) is None:
+    if shape != (features,) or not (n.on_tokens() or n.rank == 2):
+        return n.opaque(f"{n.kind} (over {list(shape)} of a rank-{n.rank} tensor)")
+    if (gamma is None) != (beta is None):
         return n.opaque(f"{n.kind} (gamma without beta)")
-    n.add("layer_norm", n.srcs[:1], affine=affine, dtype=n.dtype)
+    n.add("layer_norm", n.srcs[:1], affine=gamma is not None, dtype=n.dtype)
 
 
 def _attention(n: _Node, call) -> None:
@@ -744,7 +769,7 @@ def _permute(n: _Node):
     3-D tensor's first IR axis is its padding 1)."""
     node = n.node
     rank = n.rank if n.srcs else 0
-    if rank == 3 and _swaps_last_two(node) and n.on_tokens() != (node.name in n.tokens):
+    if rank in (3, 4) and _swaps_last_two(node) and n.on_tokens() != (node.name in n.tokens):
         n.b.alias[node.name] = n.b.source(n.srcs[0])  # (N, C, L) as tokens (N, L, C), or back: the same buffer
         return
     if n.on_tokens():

@@ -701,6 +701,20 @@ def _matmul_tangent(layer: Layer, ins: list, t_ins: list):
     return from_ir(out, layer.output_shape)
 
 
+def _mul_tangent(layer: Layer, ins: list, t_ins: list):
+    """A product one input of which carries a tangent (a layer scale's constant times a map): that tangent times
+    the other factors, as many multiplies per output element as the forward's."""
+    from ..torch_build import broadcast_operand
+
+    out = layer.output_shape
+    i = next(k for k, t in enumerate(t_ins) if t is not None)
+    t = broadcast_operand(t_ins[i], layer.input_shapes[i], out)
+    for k, (x, shape) in enumerate(zip(ins, layer.input_shapes)):
+        if k != i:
+            t = t * broadcast_operand(x, shape, out)
+    return t
+
+
 def _softmax_gradient(layer: Layer, g, y):
     """dx = y (g - s), s = sum_axis(g y): each row's sum of products as one batched matrix product (one MAC
     per element, as ``costs.formulas.softmax_backward`` counts), then the subtraction and the product."""
@@ -1264,6 +1278,9 @@ def forward_gradient_training(s: Step) -> None:
                     elif layer.kind == "matmul":  # d(AB) = dA B + A dB, over the inputs a tangent reaches
                         with s.counter.at(layer.name, "tangent"):
                             t = _matmul_tangent(layer, ins, t_ins)
+                    elif layer.kind == "mul" and sum(t is not None for t in t_ins) == 1:  # d(x c) = dx c
+                        with s.counter.at(layer.name, "tangent"):
+                            t = _mul_tangent(layer, ins, t_ins)
                     elif layer.kind == "activation":  # the function's derivative, below
                         t = t_ins[0].clone()
                     elif layer.kind == "layer_norm":
