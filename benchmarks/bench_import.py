@@ -79,6 +79,31 @@ def main() -> int:
     return 0 if worst < 50 else 1
 
 
+def _Transformer():
+    """KWT-1's encoder (Berg et al. 2021; the built-in ``kwt`` spec): 98 tokens of 40 features embedded to 64, 12
+    post-norm blocks of single-head attention and a 256-wide GELU feed-forward, the tokens' mean, 12 classes."""
+    from torch import nn
+
+    class Transformer(nn.Module):
+        def __init__(self, dim=64, depth=12):
+            super().__init__()
+            self.embed = nn.Linear(40, dim)
+            self.blocks = nn.ModuleList(nn.ModuleDict(dict(
+                att=nn.MultiheadAttention(dim, 1, batch_first=True), ln1=nn.LayerNorm(dim),
+                ff=nn.Sequential(nn.Linear(dim, 256), nn.GELU(), nn.Linear(256, dim)), ln2=nn.LayerNorm(dim)))
+                for _ in range(depth))
+            self.fc = nn.Linear(dim, 12)
+
+        def forward(self, x):
+            x = self.embed(x)
+            for b in self.blocks:
+                x = b["ln1"](x + b["att"](x, x, x, need_weights=False)[0])
+                x = b["ln2"](x + b["ff"](x))
+            return self.fc(x.mean(1))
+
+    return Transformer()
+
+
 def _modules(repeat: int) -> None:
     """``from_torch`` per module (trace, shapes on the meta device, translation), beside what it did before:
     the same trace with shapes from a real forward pass, and PyTorch's own forward count (FlopCounterMode),
@@ -104,6 +129,7 @@ def _modules(repeat: int) -> None:
                                                   nn.Linear(64, 1000)), (1, 3, 224, 224)),
         "mlp 3 x 4096": (nn.Sequential(nn.Linear(4096, 4096), nn.ReLU(), nn.Linear(4096, 4096), nn.ReLU(),
                                        nn.Linear(4096, 10)), (1, 4096)),
+        "transformer kwt-1 (12 blocks)": (_Transformer(), (1, 98, 40)),
     }
     first = True
     print(f"\n{'module':26} {'from_torch ms':>13} {'real-pass ms':>12} {'ratio':>6} {'torch count ms':>14}")
