@@ -277,3 +277,43 @@ def test_channels_last_blocks_compute_what_pytorch_computes():
         ops["layer_scale"].value.copy_(net.layer_scale.unsqueeze(0))
         x = torch.randn(2, 4, 6, 6)
         assert torch.allclose(ir(x), net(x), atol=1e-5)
+
+
+def test_onnx_channels_last_block(tmp_path):
+    """ConvNeXt's block as PyTorch exports it to ONNX: Transpose [0, 2, 3, 1], LayerNormalization over the last axis,
+    MatMul by constant weights at each position plus Add of a bias, a Transpose back, Mul by a layer scale, the
+    residual Add. The transposes are views (no layer), each MatMul and its bias a 1x1 convolution, the layer norm the
+    IR's over the channels, the scale folded into the convolution before it (the documented rule for a per-channel
+    constant after a linear layer). By hand, on 6 x 6 x 4: depthwise 7 x 7 x 4 x 36 = 7,056; layer norm 7 x 144 + 36
+    = 1,044; up 36 x 4 x 16 = 2,304, down the same; the residual 144; the pool 144; the Gemm 4 x 3 = 12."""
+    pytest.importorskip("onnx")
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    def w(name, *shape):
+        return numpy_helper.from_array(np.ones(shape, np.float32), name)
+
+    nodes = [helper.make_node("Conv", ["x", "dw"], ["c"], group=4, pads=[3, 3, 3, 3]),
+             helper.make_node("Transpose", ["c"], ["nhwc"], perm=[0, 2, 3, 1]),
+             helper.make_node("LayerNormalization", ["nhwc", "g", "b"], ["ln"], axis=-1),
+             helper.make_node("MatMul", ["ln", "up"], ["u"]), helper.make_node("Add", ["u", "ub"], ["ua"]),
+             helper.make_node("Relu", ["ua"], ["r"]),
+             helper.make_node("MatMul", ["r", "down"], ["d"]), helper.make_node("Add", ["d", "db"], ["da"]),
+             helper.make_node("Transpose", ["da"], ["nchw"], perm=[0, 3, 1, 2]),
+             helper.make_node("Mul", ["scale", "nchw"], ["s"]), helper.make_node("Add", ["s", "x"], ["res"]),
+             helper.make_node("GlobalAveragePool", ["res"], ["p"]), helper.make_node("Flatten", ["p"], ["f"]),
+             helper.make_node("Gemm", ["f", "fc"], ["y"], transB=1)]
+    inits = [w("dw", 4, 1, 7, 7), w("g", 4), w("b", 4), w("up", 4, 16), w("ub", 16), w("down", 16, 4), w("db", 4),
+             w("scale", 4, 1, 1), w("fc", 3, 4)]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 6, 6])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], initializer=inits)
+    path = tmp_path / "block.onnx"
+    path.write_bytes(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString())
+    m = learncost.load_model(path)
+    assert not any(lr.kind == "transpose" for lr in m.layers)
+    f = {m.by_name[k].kind + ":" + str(m.by_name[k].output_shape): v for k, v in _forward(m).items() if v}
+    assert f == {"depthwise_conv2d:(6, 6, 4)": 7_056, "layer_norm:(6, 6, 4)": 1_044, "conv2d:(6, 6, 16)": 2_304,
+                 "conv2d:(6, 6, 4)": 2_304, "add:(6, 6, 4)": 144, "avg_pool2d:(1, 1, 4)": 144, "dense:(3,)": 12}
+    convs = [lr for lr in m.layers if lr.kind == "conv2d"]
+    assert [(lr.weights, lr.biases) for lr in convs] == [(64, 16), (64, 4)]  # each MatMul's Add is its bias
+    assert any("constant scale or shift after a linear layer" in w for w in m.warnings)

@@ -25,6 +25,10 @@ SKIPPED = {"BatchNormalization": "batch normalization", "Dropout": "dropout", "I
 MAX_EVALUATED = 1 << 16
 
 HANDLERS = Table()
+#: operators computing each position of a channels-last feature map (N, H, W, C) from the same position of their
+#: inputs: the layout kept (``_Graph.last``)
+CHANNELS_LAST_WISE = frozenset({"Add", "Sub", "Mul", "Div", "Gelu", "Relu", "Sigmoid", "Tanh", "Erf", "HardSwish",
+                                "Dropout", "Identity", "LayerNormalization", "MatMul"})
 #: operators whose translation reads no axis, or reads a time-major sequence as such (the recurrent cells): they
 #: take a tensor whose first axis is not the batch as it is
 LAYOUT_FREE = frozenset({"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Dropout", "Relu", "Sigmoid", "Tanh",
@@ -101,6 +105,13 @@ class _Graph:
         #: the graph's inputs, once read: a batch of one makes a rank-1 tensor after them that batch's one sample
         self.inputs: set[str] = set()
         self.batch_of_one = False
+        #: rank-4 tensors laid out (N, H, W, C), a Transpose [0, 2, 3, 1] of a feature map read as such (ConvNeXt's):
+        #: the IR's (H, W, C), as every feature map
+        self.last: set[str] = set()
+        self.readers: dict[str, list] = {}
+        for node in g.node:
+            for i in node.input:
+                self.readers.setdefault(i, []).append(node)
 
     def fold(self, node) -> bool:
         """A node computing only from constants (or from nothing) produces constants: weights. So
@@ -192,6 +203,8 @@ class _Graph:
                                 code="LC-IMPORT-SHAPE")
         if self.batchless(name) and all(isinstance(d, int) and d > 0 for d in raw):
             return to_hwc([int(d) for d in raw])  # every axis is the sample's
+        if name in self.last and len(raw) == 4 and all(isinstance(d, int) and d > 0 for d in raw[1:]):
+            return [int(d) for d in raw[1:]]
         if len(raw) < 2:  # the first axis is read as the batch: a rank-1 input has nothing after it
             raise ImportFailure(f"{self.origin}: {what} {name!r} has shape {list(raw)} without a batch axis; learncost "
                                 "reads the first axis of an ONNX tensor as the batch",
@@ -292,6 +305,12 @@ def _load(path: Path, model, allow_unsupported: bool, classes: int | None):
         if op not in LAYOUT_FREE and any(g.folded(t) for t in [*live, *n.outs]):
             n.opaque(f"{op} (on a tensor whose batch is folded into its first axis)", live)
             continue
+        if any(t in g.last for t in live):
+            if op in CHANNELS_LAST_WISE:
+                g.last.update(o for o in node.output if len(g.shapes.get(o, [])) == 4)
+            elif op != "Transpose":
+                n.opaque(f"{op} (on a channels-last feature map)", live)
+                continue
         HANDLERS.get(op, _unsupported)(n)
     g.b.several_outputs([o.name for o in model.graph.output])
     return g.b.build(name=path.stem, allow_unsupported=allow_unsupported, classes=classes,
@@ -381,6 +400,9 @@ def _gemm(n: _Node) -> None:
         n.opaque(f"{n.op} (non-constant weights)", n.live)
         return
     x = g.shapes.get(n.live[0], []) if n.live else []
+    if n.op == "MatMul" and n.live[0] in g.last and not a.get("transB", 0):  # each position of (N, H, W, C)
+        n.add("conv2d", n.live[:1], filters=w[-1], kernel=1, use_bias=False, weight_dtype=g.dtype_of(node.input[1]))
+        return
     if len(x) > 2 and math.prod(d if isinstance(d, int) else 2 for d in x[1:-1]) > 1:
         # the same weights at every position of a sequence or feature map: not the IR's dense, which reads its
         # input whole (nor a 1x1 convolution: the IR puts a sequence's features on another axis)
@@ -390,6 +412,41 @@ def _gemm(n: _Node) -> None:
     bias = n.op == "Gemm" and len(node.input) > 2 and bool(node.input[2])
     n.add("dense", n.live[:1], units=units, use_bias=bias, weight_dtype=g.dtype_of(node.input[1]),
           bias_dtype=g.dtype_of(node.input[2]) if bias else None)
+
+
+@HANDLERS("LayerNormalization")
+def _layer_norm(n: _Node) -> None:
+    """Over the last axis of a channels-last feature map (ConvNeXt's) or of a vector: the IR's layer normalization,
+    its scale and bias (inputs 1 and 2) as its gamma and beta. Over other axes, or a scale without a bias:
+    unsupported, named."""
+    g, node = n.g, n.node
+    rank = len(g.shapes.get(n.live[0], [])) if n.live else 0
+    axis = n.a.get("axis", -1) % rank if rank else None
+    scale = len(node.input) > 1 and bool(node.input[1])
+    bias = len(node.input) > 2 and bool(node.input[2])
+    if axis != rank - 1 or not (rank == 2 or n.live[0] in g.last) or scale != bias:
+        n.opaque(f"LayerNormalization (axis {n.a.get('axis', -1)} of a rank-{rank} tensor)", n.live)
+        return
+    n.add("layer_norm", n.live[:1], affine=scale)
+
+
+def _read_channels_last(g: _Graph, tensor: str) -> bool:
+    """Whether a (N, H, W, C) tensor is read as a channels-last feature map: following its readers through
+    position-wise operators, a layer normalization or a product by constant weights reads it before any other
+    operator does."""
+    seen, frontier = set(), [tensor]
+    while frontier:
+        t = frontier.pop(0)
+        for node in g.readers.get(t, []):
+            if node.output[0] in seen:
+                continue
+            seen.add(node.output[0])
+            if node.op_type == "LayerNormalization" or node.op_type == "MatMul" and node.input[1] in g.consts:
+                return True
+            if node.op_type not in CHANNELS_LAST_WISE:
+                return False
+            frontier.extend(o for o in node.output if o)
+    return False
 
 
 @HANDLERS("AveragePool", "MaxPool")
@@ -586,8 +643,19 @@ def _transpose(n: _Node) -> None:
     """A permutation keeping the batch first, of a 3-D to 5-D tensor (a 5-D one is a feature map whose
     channels are split in two axes: ShuffleNet's channel shuffle, ``to_hwc``), as the IR's: output axis j
     is input axis perm[j], so output IR axis ir(j) is input IR axis ir(perm[j])."""
-    rank = len(n.g.shapes.get(n.live[0], []))
+    g = n.g
+    rank = len(g.shapes.get(n.live[0], []))
     perm = list(n.a.get("perm") or reversed(range(rank)))
+    last = n.live[0] in g.last
+    if rank == 4 and (perm == [0, 2, 3, 1] and not last and _read_channels_last(g, n.outs[0])
+                      or perm == [0, 3, 1, 2] and last):  # between (N, C, H, W) and (N, H, W, C): a view
+        if not last:
+            g.last.add(n.outs[0])
+        g.b.alias[n.outs[0]] = g.b.source(n.live[0])
+        return
+    if last:
+        n.opaque(f"Transpose (perm {perm}) of a channels-last feature map", n.live)
+        return
     ir_perm = ir_permutation(perm, rank) if rank in (3, 4, 5) else None
     if ir_perm is None:
         n.opaque(f"Transpose (perm {perm})", n.live)
@@ -722,14 +790,16 @@ def _activation(n: _Node) -> None:
 
 
 def _fold_bias(g: _Graph, tensor: str, outs: list[str], names) -> bool:
-    """MatMul + Add(constant) is a dense layer with a bias (PyTorch's Linear exported without Gemm)."""
+    """MatMul + Add(constant) is a dense layer with a bias (PyTorch's Linear exported without Gemm), or a 1x1
+    convolution's (the same Linear at each position of a channels-last feature map)."""
     b = g.b
     layer = b.producer(tensor)
     const = next((name for name in names if name in g.consts), None)
-    if layer is None or layer["kind"] != "dense" or layer.get("use_bias") or const is None:
+    per_position = layer is not None and layer["kind"] == "conv2d" and layer.get("kernel") == 1
+    if layer is None or not (layer["kind"] == "dense" or per_position) or layer.get("use_bias") or const is None:
         return False
     dims = g.consts[const].dims
-    if dims is None or math.prod(dims) != layer["units"]:
+    if dims is None or math.prod(dims) != layer.get("units", layer.get("filters")):
         return False
     layer["use_bias"] = True
     layer["bias_dtype"] = ELEM.get(g.consts[const].data_type, "float32")
