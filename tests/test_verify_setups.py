@@ -162,3 +162,25 @@ def test_hand_written_backward_matches_autograd(monkeypatch, model, setup):
             ref = before[f"ops.{key}.bias"] - after[f"ops.{key}.bias"]
             assert torch.allclose(ref, bias.grad, rtol=1e-3, atol=1e-5), layer.name
     assert checked >= 2
+
+
+def test_a_layer_no_output_depends_on_is_not_trained():
+    """A graph's dead end (an importer's unread value, an output learncost does not follow): its convolution gets
+    no error and moves no loss, so no procedure trains it, and a warning says so. It was counted as trained (its
+    dW, bias gradient and optimizer step) while no execution computes them, and under backpropagation MaxViT's ONNX
+    export failed with an internal error (its dead end's error never arrived). Every procedure now executes as
+    counted; the dead end's forward (1 x 1 x 4 x 2 on 4 x 4 = 128 MACC) still runs."""
+    from learncost.procedures import PROCEDURES
+    from learncost.spec import model_from_data
+
+    m = model_from_data({"name": "dead-end", "classes": 3, "input": {"shape": [6, 6, 2]}, "layers": [
+        {"kind": "conv2d", "name": "c1", "filters": 4, "kernel": 3, "activation": "relu"},
+        {"kind": "conv2d", "name": "dead", "filters": 2, "kernel": 1, "inputs": ["c1"]},
+        {"kind": "flatten", "name": "flat", "inputs": ["c1"]},
+        {"kind": "dense", "name": "fc", "units": 3}]}, origin="dead.yaml")
+    a = learncost.analyze(m, ["bp"], setup="int8-fp32grad")
+    dead = next(lr for lr in a.layers if lr.name == "dead")
+    assert dead.macc["forward"] == 128 and dead.macc["weight_update"] == dead.macc["optimizer"] == 0
+    assert any("not trained: dead" in w for w in a.warnings)
+    _assert_exact(verify(m, list(PROCEDURES), setup="int8-fp32grad"))
+    assert verify(m, list(PROCEDURES), setup="paper").unexplained == []

@@ -305,10 +305,13 @@ def _load(path: Path, model, allow_unsupported: bool, classes: int | None):
         if op not in LAYOUT_FREE and any(g.folded(t) for t in [*live, *n.outs]):
             n.opaque(f"{op} (on a tensor whose batch is folded into its first axis)", live)
             continue
-        if any(t in g.last for t in live):
-            if op in CHANNELS_LAST_WISE:
-                g.last.update(o for o in node.output if len(g.shapes.get(o, [])) == 4)
-            elif op != "Transpose":
+        if op == "Reshape" and len(g.shapes.get(n.outs[0], [])) == 4 and _read_channels_last(g, n.outs[0]):
+            g.last.add(n.outs[0])  # a reshape has no layout of its own: its readers' (Swin's windows merged back)
+        if any(t in g.last for t in live) and op != "Transpose":
+            # what reads a channels-last map keeps that layout: a position-wise operator, and (as far as learncost
+            # can tell) an operator it carries unsupported (Swin's padding of its windows)
+            g.last.update(o for o in node.output if len(g.shapes.get(o, [])) == 4)
+            if op not in CHANNELS_LAST_WISE:
                 n.opaque(f"{op} (on a channels-last feature map)", live)
                 continue
         HANDLERS.get(op, _unsupported)(n)
@@ -501,9 +504,23 @@ def _pad(n: _Node) -> None:
     n.add("pad", n.live[:1], padding=[p[2], p[6], p[3], p[7]])
 
 
+def _laid_out_apart(n: _Node) -> bool:
+    """Operands whose IR shapes do not broadcast to the output's (a channels-last map beside one the IR reads
+    channels-first, windows beside a map): the operation is unsupported, named, rather than refused."""
+    import numpy as np
+
+    try:
+        joint = tuple(np.broadcast_shapes(*(tuple(n.g.shape_of(t, "operand")) for t in n.live)))
+    except (ImportFailure, ValueError):
+        return True
+    return n.stated is not None and joint != tuple(n.stated)
+
+
 @HANDLERS("Add", "Sum")
 def _add(n: _Node) -> None:
-    if len(n.live) >= 2:
+    if len(n.live) >= 2 and _laid_out_apart(n):
+        n.opaque(f"{n.op} (of tensors whose axes the IR lays out apart)", n.live)
+    elif len(n.live) >= 2:
         n.add("add", n.live)
     elif not _fold_bias(n.g, n.live[0], n.outs, n.node.input) and not _fold_affine(n) and not _channel_affine(n):
         n.opaque("Add (with a constant)", n.live)
@@ -513,7 +530,9 @@ def _add(n: _Node) -> None:
 def _elementwise(n: _Node) -> None:
     """Products and differences of activations (squeeze-excitation's scale, x * sigmoid(x)); with a
     constant, a scale or shift folded as batch normalization is."""
-    if len(n.live) >= 2:
+    if len(n.live) >= 2 and _laid_out_apart(n):
+        n.opaque(f"{n.op} (of tensors whose axes the IR lays out apart)", n.live)
+    elif len(n.live) >= 2:
         n.add(n.op.lower(), n.live)
     elif not _fold_affine(n) and not _channel_affine(n):
         n.opaque(f"{n.op} (with a constant)", n.live)
@@ -654,6 +673,7 @@ def _transpose(n: _Node) -> None:
         g.b.alias[n.outs[0]] = g.b.source(n.live[0])
         return
     if last:
+        g.last.update(o for o in n.node.output if len(g.shapes.get(o, [])) == 4)
         n.opaque(f"Transpose (perm {perm}) of a channels-last feature map", n.live)
         return
     ir_perm = ir_permutation(perm, rank) if rank in (3, 4, 5) else None

@@ -60,9 +60,8 @@ def drtp_training(model, plan, sizes) -> Schedule:
         e = s.new(f"error {sizes.owner(plan.logits.name)}", "error", sizes.of(m * plan.logits.output_elements, "error"),
                   plan.logits.name)
         s.sample(f"{prefix}error")
-        for own in (sizes.owner(model.output.name), first):
-            if own in held and own != logits_input:
-                s.free(held.pop(own))
+        for own in [own for own in held if own != logits_input]:  # the output, an autoencoder's input, a dead end's
+            s.free(held.pop(own))
         if plan.trained(plan.logits.name):
             s.sample(f"{prefix}update {plan.logits.name}")
         s.free(e)

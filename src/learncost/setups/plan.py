@@ -76,6 +76,15 @@ class Plan:
             channels = channel_count(layer) if r == 1 else _times_ratio(channel_count(layer), r) if r else 0
             self.update[layer.name] = LayerUpdate(r, channels, layer.name in biases)
         self.warnings: list[str] = []
+        # a layer no output depends on (a graph's other output, an unread value an importer carries) gets no error
+        # and moves no loss: no procedure trains it
+        dead = [layer.name for layer in self.weight_layers if self.trained(layer.name)
+                and not self.reaches_output[layer.name]]
+        for name in dead:
+            self.update[name] = FROZEN
+        if dead:
+            self.warnings.append(f"not trained: {', '.join(dead[:4])}{', ...' if len(dead) > 4 else ''}: the model's "
+                                 "output does not depend on it, so no loss does")
         if setup.model and model.id and setup.model != model.id:
             self.warnings.append(f"setup {setup.key} was written for model {setup.model}, not {model.id}: "
                                  "its layer selection may not mean the same here")
@@ -172,11 +181,21 @@ class Plan:
         return out
 
     @cached_property
+    def reaches_output(self) -> dict[str, bool]:
+        """Whether the layer's output leads to the model's output (a graph's dead end, an unread value an
+        importer carries, does not: no loss depends on it)."""
+        out: dict[str, bool] = {}
+        for layer in reversed(self.model.layers):
+            out[layer.name] = layer is self.model.output or any(out[c] for c in self.model.consumers[layer.name])
+        return out
+
+    @cached_property
     def output_error(self) -> dict[str, bool]:
-        """Whether an error reaches the layer's output in a backward pass (it is trained, or passes one on)."""
-        head = self.head_names
-        return {layer.name: layer.name not in head and (self.trained(layer.name) or self.needs_input_error[layer.name])
-                for layer in self.model.layers}
+        """Whether an error reaches the layer's output in a backward pass (it is trained, or passes one on, and the
+        loss depends on it)."""
+        head, reaches = self.head_names, self.reaches_output
+        return {layer.name: layer.name not in head and reaches[layer.name] and (
+            self.trained(layer.name) or self.needs_input_error[layer.name]) for layer in self.model.layers}
 
     @cached_property
     def head(self) -> list[Layer]:
