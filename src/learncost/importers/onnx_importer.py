@@ -506,14 +506,18 @@ def _pad(n: _Node) -> None:
 
 def _laid_out_apart(n: _Node) -> bool:
     """Operands whose IR shapes do not broadcast to the output's (a channels-last map beside one the IR reads
-    channels-first, windows beside a map): the operation is unsupported, named, rather than refused."""
+    channels-first, windows beside a map): the operation is unsupported, named, rather than refused. Where the graph
+    states no shape (after an unknown operator), the IR's own rule stands."""
     import numpy as np
 
+    if any(t not in n.g.shapes for t in [*n.live, n.outs[0]]):
+        return False
     try:
         joint = tuple(np.broadcast_shapes(*(tuple(n.g.shape_of(t, "operand")) for t in n.live)))
+        stated = tuple(n.y)
     except (ImportFailure, ValueError):
         return True
-    return n.stated is not None and joint != tuple(n.stated)
+    return joint != stated
 
 
 @HANDLERS("Add", "Sum")

@@ -182,7 +182,7 @@ def _load_module(module, input_shape, name: str | None, classes: int | None, all
     for pos, node in enumerate(traced.graph.nodes):
         if node.op == "placeholder":
             here = argument_shapes[node.name]
-            if len(argument_given[node.name]) == 3 and _token_input(node, modules):
+            if len(argument_given[node.name]) == 3 and _reads_as_tokens(node, modules):
                 here = [1, *argument_given[node.name][1:]]
                 tokens.add(node.name)
             if b is None:
@@ -326,11 +326,6 @@ def _reads_as_tokens(node, modules) -> bool:
         elif kind not in ("getattr", "dim", "size"):  # (its shape read: no reading of its values)
             return False
     return False
-
-
-def _token_input(node, modules) -> bool:
-    """An input of rank 3 read as tokens (``_reads_as_tokens``)."""
-    return _reads_as_tokens(node, modules)
 
 
 def _is_constant_layer(b: GraphBuilder, tensor: str) -> bool:
