@@ -482,13 +482,15 @@ def _attention(n: _Node, call) -> None:
     Q K^T per head (h, T_q, T_k), their softmax, times V (h, T_q, d), the heads merged back (transpose,
     reshape) and the output projection. The IR reshapes in the channels-first order of its executor (a
     (1, T, K) map is (K, 1, T) there, ``torch_build.reshaped``): (1, T, K) split is (d, T, h), feature h d + e
-    at [e, t, h], which the transposes move to (h, T, d) and (h, d, T). The 1/sqrt(d) scaling is taken as folded into q's weights, as
-    deployments do; dropout is not counted. Masks, ``add_bias_kv``, ``add_zero_attn`` and a sequence-first module
-    are unsupported, named."""
+    at [e, t, h], which the transposes move to (h, T, d) and (h, d, T). The 1/sqrt(d) scaling is taken as folded
+    into q's weights, as deployments do; dropout is not counted. Masks, ``add_bias_kv``, ``add_zero_attn`` and a
+    sequence-first module are unsupported, named."""
     module = n.modules[call.target]
     args = list(call.args) + [None] * 3
     query, key, value = (call.kwargs.get(k, args[i]) for i, k in enumerate(("query", "key", "value")))
-    masks = [call.kwargs.get(k) for k in ("attn_mask", "key_padding_mask")] + list(call.args[3:5])
+    # forward(query, key, value, key_padding_mask, need_weights, attn_mask, ...)
+    masks = [call.kwargs.get("key_padding_mask", args[3]), call.kwargs.get("attn_mask", (list(call.args) +
+                                                                                           [None] * 6)[5])]
     why = "batch_first=False" if not module.batch_first else \
         "a mask" if any(m is not None for m in masks) or call.kwargs.get("is_causal") else \
         "add_bias_kv or add_zero_attn" if module.bias_k is not None or module.add_zero_attn else \

@@ -21,7 +21,8 @@ MASKABLE = frozenset({"relu", "relu6"})
 
 def feedback_matrices(model, plan, kind: str | None) -> list[tuple[str, str, int]]:
     """A procedure's fixed random feedback matrices: (name, layer, elements). ``input``: PEPITA's F,
-    output x input elements (every input's: the F e each is modulated by); ``weights``: FA's B_l, shaped like W_l, wherever an error passes on;
+    output x input elements (every input's: the F e each is modulated by); ``weights``: FA's B_l, shaped
+    like W_l, wherever an error passes on;
     ``outputs``: DFA's and DRTP's B_l, output x classes, on each trained layer but the logits."""
     if kind == "input":
         return [("F", model.input.name, model.output.output_elements * model.input_elements)]

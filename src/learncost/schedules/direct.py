@@ -55,8 +55,8 @@ def drtp_training(model, plan, sizes) -> Schedule:
                 s.sample(f"{prefix}update {layer.name}")
                 s.free(delta)
 
-        held = walk(s, model, sizes, model.computed, f"{prefix}forward", inputs(s, model, sizes, m), keep=keep, samples=m,
-                    after=update)
+        held = walk(s, model, sizes, model.computed, f"{prefix}forward", inputs(s, model, sizes, m), keep=keep,
+                    samples=m, after=update)
         e = s.new(f"error {sizes.owner(plan.logits.name)}", "error", sizes.of(m * plan.logits.output_elements, "error"),
                   plan.logits.name)
         s.sample(f"{prefix}error")

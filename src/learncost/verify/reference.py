@@ -982,7 +982,8 @@ def bp_checkpoint_training(s: Step) -> None:
         return reached_by_backward(layer, p) and layer.name not in p.recomputed
 
     def micro_batch(prefix: str, last_micro: bool) -> None:
-        kept = _forward_keeping(s, prefix, m, reached, hold=frozenset(own for k in plan.recomputed_segments for own in inputs[k]))
+        hold = frozenset(own for k in plan.recomputed_segments for own in inputs[k])
+        kept = _forward_keeping(s, prefix, m, reached, hold=hold)
         e = _output_error(s, kept, prefix, m)
         logits = s.owner(plan.logits.name)
         grads = {logits: e.reshape(values_shape(s, logits, m))}
@@ -1563,7 +1564,8 @@ def pepita_training(s: Step) -> None:
         xs = s.inputs(m)
         clean = dict(xs)
         with torch.no_grad():
-            walk(s, clean, f"{prefix}clean", s.model.computed, m, keep=kept_names | frozenset(xs) | {s.model.output.name},
+            walk(s, clean, f"{prefix}clean", s.model.computed, m,
+                 keep=kept_names | frozenset(xs) | {s.model.output.name},
                  name=lambda lay: _buffer_name(s, lay),
                  role=lambda lay: "saved" if lay.name in kept_names else "activation")
             e = s.error(clean[s.model.output.name], s.target(clean, m))
@@ -1592,7 +1594,8 @@ def pepita_training(s: Step) -> None:
                 s.update(layer, gw, gb, last=last)
 
             walk(s, modulated, f"{prefix}modulated", plan.body, m,
-                 name=lambda lay: _buffer_name(s, lay, "" if s.owner(lay.name) in s.model.input_names else " (modulated)"),
+                 name=lambda lay: _buffer_name(s, lay, "" if s.owner(lay.name) in s.model.input_names
+                                               else " (modulated)"),
                  after=update)
             del e, modulated, clean
 
