@@ -177,6 +177,13 @@ def test_attention_variants_the_ir_does_not_state_are_named():
     m = learncost.from_torch(Masked(), (1, 5, 4), allow_unsupported=True)
     assert any("MultiheadAttention (a mask)" in w for w in m.warnings)
 
+    class Positional(Masked):
+        def forward(self, x):  # key_padding_mask None and need_weights False given by position: no mask
+            x = self.embed(x)
+            return self.att(x, x, x, None, False)[0]
+
+    assert learncost.from_torch(Positional(), (1, 5, 4)).by_name["att_scores"].output_shape == (2, 5, 5)
+
 
 SPEC = {
     "name": "tiny-vit", "classes": 3, "input": {"shape": [8, 8, 2]},
