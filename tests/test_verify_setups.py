@@ -13,7 +13,7 @@ torch = pytest.importorskip("torch")
 import learncost  # noqa: E402
 from learncost.evaluate import Evaluator  # noqa: E402
 from learncost.setups import build, load  # noqa: E402
-from learncost.torch_build import module_key  # noqa: E402
+from learncost.torch_build import example_input, module_key  # noqa: E402
 from learncost.verify import verify  # noqa: E402
 from learncost.verify import reference as R  # noqa: E402
 
@@ -91,7 +91,7 @@ def sgd_step_against_autograd(m, setup):
     ev = Evaluator(m, setup)
     step = R.Step(ev, seed=3)
     before = {k: v.detach().clone() for k, v in step.net.state_dict().items()}
-    x = R.example_input(m, seed=3)
+    x = example_input(m, seed=3)
     with step.counter:
         R.bp_training(step)
     after = step.net.state_dict()

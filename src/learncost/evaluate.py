@@ -12,6 +12,7 @@ array (a sweep evaluates one layer list for many variants at once).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from . import accounting as acc
@@ -76,11 +77,13 @@ class Evaluator:
                                            overrides=self.patches.costs if self.patches else None)
         return self._costs[key]
 
+    @cached_property
+    def _has_cells(self) -> bool:
+        return any(layer.kind in RECURRENT_KINDS for layer in self.model.layers)
+
     def _passes_errors(self, procedure: Procedure) -> bool:
         """Whether the procedure's training computes dX (``backward``); only a recurrent cell's costs depend on it."""
-        if "_cells" not in self.__dict__:
-            self._cells = any(layer.kind in RECURRENT_KINDS for layer in self.model.layers)
-        return not self._cells or any(term.op == "backward" for term in procedure.phase("training").terms)
+        return not self._has_cells or any(term.op == "backward" for term in procedure.phase("training").terms)
 
     def times(self, phase: Phase, term) -> int:
         """How many times a term counts its operation (``procedures.TIMES``)."""

@@ -19,7 +19,8 @@ Shape = tuple[int, ...]
 
 #: kinds whose weights a setup may train; other kinds' parameters (PReLU's slopes, a constant
 #: operand) are frozen: counted in the parameters, never trained
-WEIGHT_KINDS = frozenset({"conv2d", "conv2d_transpose", "depthwise_conv2d", "dense", "lstm", "gru", "svdf", "batch_norm", "embedding"})
+WEIGHT_KINDS = frozenset({"conv2d", "conv2d_transpose", "depthwise_conv2d", "dense", "lstm", "gru", "svdf", "batch_norm",
+                          "embedding"})
 
 
 def any_true(condition) -> bool:

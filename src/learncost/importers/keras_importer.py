@@ -160,6 +160,12 @@ def _input_shape(origin: str, stated: list | None, given: list[int] | None) -> l
     return list(given)
 
 
+def _input_dtype(cfg: dict) -> str:
+    """An InputLayer's element type (Keras 3 states a dtype policy, a dict: float32)."""
+    dtype = cfg.get("dtype", "float32")
+    return FLOATS.get(str(dtype) if not isinstance(dtype, dict) else "float32", "float32")
+
+
 def _load(path: Path, config: dict, allow_unsupported: bool, classes: int | None, input_shape: list[int] | None):
     origin = path.name
     layers = config["config"]["layers"]
@@ -182,7 +188,7 @@ def _load(path: Path, config: dict, allow_unsupported: bool, classes: int | None
                             hint="give it with --input-shape, batch included, e.g. --input-shape "
                                  + ",".join(["1", *("H" if d is None else str(d) for d in (shape or [None, None])[1:])]))
     dims = [int(d) for d in shape[1:]]
-    dtype = FLOATS.get(str(cfg.get("dtype", "float32")) if not isinstance(cfg.get("dtype"), dict) else "float32", "float32")
+    dtype = _input_dtype(cfg)
     one_d = len(dims) == 2  # (steps, channels): Conv1D-style models become 1 x steps x channels
     w = _Walk(origin, GraphBuilder(origin, [1, *dims] if one_d else dims, dtype), dtype)
     w.b.alias[input_name] = "input"
@@ -194,10 +200,7 @@ def _load(path: Path, config: dict, allow_unsupported: bool, classes: int | None
                                 hint="--input-shape sets the first input's only: state the others' in the model",
                                 code="LC-IMPORT-SHAPE")
         more = [int(d) for d in stated[1:]]
-        entry_cfg = entry["config"]
-        kind = FLOATS.get(str(entry_cfg.get("dtype", "float32")) if not isinstance(entry_cfg.get("dtype"), dict)
-                          else "float32", "float32")
-        w.b.add_input(name, [1, *more] if len(more) == 2 else more, kind)
+        w.b.add_input(name, [1, *more] if len(more) == 2 else more, _input_dtype(entry["config"]))
     _walk(w, body, sequential, input_name, "")
     if w.custom and not allow_unsupported:
         listed = ", ".join(w.custom)

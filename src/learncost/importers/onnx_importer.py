@@ -520,12 +520,18 @@ def _laid_out_apart(n: _Node) -> bool:
     return joint != stated
 
 
+def _of_activations(n: _Node, kind: str) -> None:
+    """An element-wise operation of two or more activations, unsupported where the IR lays them out apart."""
+    if _laid_out_apart(n):
+        n.opaque(f"{n.op} (of tensors whose axes the IR lays out apart)", n.live)
+    else:
+        n.add(kind, n.live)
+
+
 @HANDLERS("Add", "Sum")
 def _add(n: _Node) -> None:
-    if len(n.live) >= 2 and _laid_out_apart(n):
-        n.opaque(f"{n.op} (of tensors whose axes the IR lays out apart)", n.live)
-    elif len(n.live) >= 2:
-        n.add("add", n.live)
+    if len(n.live) >= 2:
+        _of_activations(n, "add")
     elif not _fold_bias(n.g, n.live[0], n.outs, n.node.input) and not _fold_affine(n) and not _channel_affine(n):
         n.opaque("Add (with a constant)", n.live)
 
@@ -534,10 +540,8 @@ def _add(n: _Node) -> None:
 def _elementwise(n: _Node) -> None:
     """Products and differences of activations (squeeze-excitation's scale, x * sigmoid(x)); with a
     constant, a scale or shift folded as batch normalization is."""
-    if len(n.live) >= 2 and _laid_out_apart(n):
-        n.opaque(f"{n.op} (of tensors whose axes the IR lays out apart)", n.live)
-    elif len(n.live) >= 2:
-        n.add(n.op.lower(), n.live)
+    if len(n.live) >= 2:
+        _of_activations(n, n.op.lower())
     elif not _fold_affine(n) and not _channel_affine(n):
         n.opaque(f"{n.op} (with a constant)", n.live)
 

@@ -48,7 +48,8 @@ class _Node:
     modules: dict = field(default_factory=dict)  # the traced module's submodules, by name
 
     def on_tokens(self, src: str | None = None) -> bool:
-        """Whether ``src`` (the node's first tensor by default) is a token tensor (N, T, K)."""
+        """Whether ``src`` (the node's first tensor by default) has its features last: tokens (N, T, K) or a
+        channels-last feature map (N, H, W, C)."""
         return (src or (self.srcs[0] if self.srcs else "")) in self.tokens
 
     def shape_of(self, src: str) -> tuple[int, ...]:
@@ -149,7 +150,8 @@ def _load_module(module, input_shape, name: str | None, classes: int | None, all
         raise ImportFailure(f"{origin}: forward takes {len(arguments)} input(s), {len(given)} shape(s) given",
                             hint="give one shape per input, batch included, e.g. [(1, 3, 32, 32), (1, 10)]")
     # indices, not values, where an input feeds an embedding first
-    kinds = [torch.long if _indices(node, dict(traced.named_modules())) else torch.float32 for node in arguments]
+    named = dict(traced.named_modules())
+    kinds = [torch.long if _indices(node, named) else torch.float32 for node in arguments]
     argument_shapes = {node.name: to_hwc(s[1:]) for node, s in zip(arguments, given)}
     argument_given = {node.name: s for node, s in zip(arguments, given)}
     # ShapeProp prints the traceback of a node that fails before raising: the failure is reported in one line
@@ -278,32 +280,30 @@ TOKEN_AWARE = frozenset({"permute", "transpose", "getitem", "mean", "flatten", "
 TOKEN_READERS = ("Linear", "LayerNorm", "MultiheadAttention", "layer_norm")
 #: functions reading a parameter as theirs (weights, not an operand)
 PARAMETER_READERS = frozenset({"layer_norm"})
+#: functions reading a tensor as an operand, as they read an activation (a learned tensor they read is a constant)
+OPERAND_READERS = frozenset({"cat", "add", "iadd", "mul", "imul", "sub", "isub", "expand"})
 
 
 def _swaps_last_two(node) -> bool:
     """``x.permute(0, 2, 1)``, ``x.transpose(1, 2)`` of a rank-3 tensor; of a rank-4 one, the channels moved last
     (``permute(0, 2, 3, 1)``) or back (``permute(0, 3, 1, 2)``): the moves between the two layouts."""
-    name = _callee(node.target)
     rank = len(node.meta["tensor_meta"].shape) if hasattr(node.meta.get("tensor_meta"), "shape") else 0
-    if rank == 4:
-        dims = _permutation(node)
-        return dims is not None and [d % 4 for d in dims] in ([0, 2, 3, 1], [0, 3, 1, 2])
-    if name == "permute":
-        dims = list(node.args[1:]) if len(node.args) > 2 or isinstance(node.args[1], int) else list(node.args[1])
-        return [d % 3 for d in dims] == [0, 2, 1]
-    if name == "transpose" and len(node.args) >= 3 and all(isinstance(a, int) for a in node.args[1:3]):
-        return {node.args[1] % 3, node.args[2] % 3} == {1, 2}
-    return False
+    dims = _permutation(node, rank)
+    moves = ([0, 2, 3, 1], [0, 3, 1, 2]) if rank == 4 else ([0, 2, 1],) if rank == 3 else ()
+    return dims is not None and [d % rank for d in dims] in moves
 
 
-#: functions reading a tensor as an operand, as they read an activation (a learned tensor they read is a constant)
-OPERAND_READERS = frozenset({"cat", "add", "iadd", "mul", "imul", "sub", "isub", "expand"})
-
-
-def _permutation(node) -> list | None:
-    if _callee(node.target) != "permute" or len(node.args) < 2:
+def _permutation(node, rank: int) -> list | None:
+    """The dimensions a ``permute`` (as fx recorded them, listed or one by one) or a ``transpose`` of two of a
+    rank-``rank`` tensor's axes orders its output by; None where they are not integers."""
+    name, args = _callee(node.target), node.args
+    if name == "permute" and len(args) >= 2:
+        dims = list(args[1:]) if len(args) > 2 or isinstance(args[1], int) else list(args[1])
+    elif name == "transpose" and len(args) >= 3 and all(isinstance(a, int) for a in args[1:3]) and rank:
+        dims = list(range(rank))
+        dims[args[1] % rank], dims[args[2] % rank] = dims[args[2] % rank], dims[args[1] % rank]
+    else:
         return None
-    dims = list(node.args[1:]) if len(node.args) > 2 or isinstance(node.args[1], int) else list(node.args[1])
     return dims if all(isinstance(d, int) for d in dims) else None
 
 
@@ -340,12 +340,13 @@ def _beside_tokens(node, tokens: set) -> bool:
 
 
 def _token_layout(node, kind: str, tokens: set, modules) -> bool:
-    """Whether a rank-3 output holds tokens: the transpose of a channels-first tensor (or, of tokens, not), the
-    output of a token-wise operation on tokens, of a linear layer at each position, of a concatenation of tokens."""
+    """Whether a rank-3 or rank-4 output has its features last: the move of a channels-first tensor's features
+    last where they are read so (or, of such a tensor, not), the output of a token-wise operation on tokens, of a
+    linear layer at each position, of a concatenation of tokens."""
     ins = [a for a in node.all_input_nodes if hasattr(a.meta.get("tensor_meta"), "shape")]
     if node.op == "call_function" or node.op == "call_method":
         if kind in ("permute", "transpose") and _swaps_last_two(node) and ins:  # to tokens where read as such
-            to_last = len(node.meta["tensor_meta"].shape) == 3 or [d % 4 for d in _permutation(node)] == [0, 2, 3, 1]
+            to_last = len(node.meta["tensor_meta"].shape) == 3 or [d % 4 for d in _permutation(node, 4)] == [0, 2, 3, 1]
             return to_last and ins[0].name not in tokens and _reads_as_tokens(node, modules)
     if kind == "getitem":  # an attention module's output, read from its tuple
         parent = node.args[0]
@@ -486,11 +487,10 @@ def _attention(n: _Node, call) -> None:
     into q's weights, as deployments do; dropout is not counted. Masks, ``add_bias_kv``, ``add_zero_attn`` and a
     sequence-first module are unsupported, named."""
     module = n.modules[call.target]
-    args = list(call.args) + [None] * 3
-    query, key, value = (call.kwargs.get(k, args[i]) for i, k in enumerate(("query", "key", "value")))
     # forward(query, key, value, key_padding_mask, need_weights, attn_mask, ...)
-    masks = [call.kwargs.get("key_padding_mask", args[3]), call.kwargs.get("attn_mask", (list(call.args) +
-                                                                                           [None] * 6)[5])]
+    args = list(call.args) + [None] * 6
+    query, key, value = (call.kwargs.get(k, args[i]) for i, k in enumerate(("query", "key", "value")))
+    masks = [call.kwargs.get("key_padding_mask", args[3]), call.kwargs.get("attn_mask", args[5])]
     why = "batch_first=False" if not module.batch_first else \
         "a mask" if any(m is not None for m in masks) or call.kwargs.get("is_causal") else \
         "add_bias_kv or add_zero_attn" if module.bias_k is not None or module.add_zero_attn else \
@@ -773,13 +773,8 @@ def _permute(n: _Node):
         return n.opaque(f"{n.kind} of tokens (N, T, K)")
     if rank not in (3, 4, 5):
         return n.opaque(f"{n.kind} of a rank-{rank} tensor")
-    if n.kind == "permute":
-        dims = list(node.args[1:]) if len(node.args) > 2 or isinstance(node.args[1], int) else list(node.args[1])
-    else:
-        a, b = node.args[1] % rank, node.args[2] % rank
-        dims = list(range(rank))
-        dims[a], dims[b] = dims[b], dims[a]
-    perm = ir_permutation(dims, rank)
+    dims = _permutation(node, rank)
+    perm = ir_permutation(dims, rank) if dims is not None else None
     if perm is None:
         return n.opaque(f"{n.kind} (dims {dims})")
     n.add("transpose", n.srcs[:1], perm=perm, dtype=n.dtype)

@@ -16,9 +16,9 @@ from __future__ import annotations
 from collections import Counter
 
 from . import Schedule, builder
-from .inference import inputs
 from .common import (input_slice_elements, kept_buffers, mask_kept, passes_error, reached_by_backward, sliced,
                      states_bytes, states_kept, training_step, transient)
+from .inference import inputs
 
 
 class _Errors:

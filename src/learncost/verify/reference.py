@@ -32,7 +32,7 @@ from ..layers import RECURRENT_KINDS
 from ..schedules.common import (feedback_matrices, kept_buffers, mask_kept, passes_error, reached_by_backward,
                                 reached_by_update, sliced, states_bytes, states_kept, transient)
 from ..setups import OPTIMIZER_STATE
-from ..torch_build import (ELU_ALPHA, LEAKY_SLOPE, build_module, copied, crop, example_input, from_ir,
+from ..torch_build import (ELU_ALPHA, LEAKY_SLOPE, build_module, copied, crop, example_inputs, from_ir,
                            layer_norm_stats, lrn_vector, module_key, module_shape, reshaped, to_ir)
 from . import recurrent
 from .counter import MacCounter
@@ -79,8 +79,8 @@ class Step:
     def inputs(self, samples: int, role=lambda name: "activation") -> dict:
         """A sample for every input of the graph (seeded), each held: input name -> tensor."""
         with self.counter.paused():
-            values = {layer.name: example_input(self.model, seed=self.seed, samples=samples, layer=layer)
-                      for layer in self.model.inputs}
+            values = dict(zip((layer.name for layer in self.model.inputs),
+                              example_inputs(self.model, seed=self.seed, samples=samples)))
         for name, x in values.items():
             self.hold(name, role(name), x, samples)
         return values
