@@ -5,20 +5,13 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
-from importlib import resources
 
 from .errors import LearncostError, UnknownNameError
-
-
-def load_yaml(text: str):
-    import yaml
-
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    return yaml.load(text, Loader=loader)
+from .packaged import parsed
 
 
 def _data(name: str):
-    return load_yaml(resources.files("learncost").joinpath("data", "hardware", name).read_text("utf-8"))
+    return parsed("data", "hardware", name)
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,9 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from . import limits
-from .dtypes import dtype_bytes
+from .build import assemble, from_validated  # noqa: F401  (assemble: the sweep's and the API's name for it)
 from .errors import SpecError, SpecLimitError
-from .ir import Layer, Model, any_true
-from .layers import ARITY, DEFAULT_DTYPE, KINDS
+from .ir import Model
 from .printable import printable
 
 
@@ -147,102 +146,32 @@ def validate_spec(data: Any, *, origin: str = "spec") -> ModelSpec:
 def build_model(spec: ModelSpec, *, origin: str = "spec", model_id: str | None = None,
                 parameters: dict[str, Any] | None = None) -> Model:
     """Infer every layer's shapes and parameter counts, checking each against its inputs."""
-    entries = [ls.model_dump(by_alias=True, exclude_none=True) for ls in spec.layers]
-    return assemble(spec, spec.input.shape, entries, origin=origin, model_id=model_id, parameters=parameters)
-
-
-def assemble(spec: ModelSpec, input_shape: Any, entries: list[dict[str, Any]], *, origin: str,
-             model_id: str | None = None, parameters: dict[str, Any] | None = None) -> Model:
-    """The IR from a validated spec's header and its layer entries.
-
-    The entries are the spec's own layers, or (for a sweep) the same layers with numpy arrays
-    in their integer fields, one element per variant: the builders and formulas are plain
-    arithmetic, so one pass serves every variant of a structure.
-    """
-    dtype_bytes(spec.dtype, location=f"{origin}: dtype")
-    layers: list[Layer] = []
-    by_name: dict[str, Layer] = {}
-    in_dtype = spec.input.dtype or spec.dtype
-    dtype_bytes(in_dtype, location=f"{origin}: input.dtype")
-    first = Layer(name="input", kind="input", inputs=(), input_shapes=(),
-                  output_shape=KINDS["input"]({"shape": list(input_shape)}, [], f"{origin}: input").output_shape,
-                  dtype=in_dtype)
-    layers.append(first)
-    by_name["input"] = first
-    for index, params in enumerate(entries):
-        kind, given_name = params["kind"], params.get("name")
-        loc = f"{origin}: layers[{index}]" + (f" ({given_name})" if given_name else "")
-        if kind not in KINDS:
-            raise SpecError(f"unknown layer kind {kind!r}", location=f"{loc}.kind",
-                            hint="valid: " + ", ".join(sorted(KINDS)))
-        name = given_name or f"{kind}_{index}"
-        if name in by_name:
-            raise SpecError(f"duplicate layer name {name!r}", location=f"{loc}.name")
-        if kind == "input" and layers[-1].kind != "input":
-            raise SpecError("a graph's further input must come before every layer that computes",
-                            location=f"{loc}.kind", hint="list it right after the model's input, at the top of layers")
-        reads_nothing = ARITY[kind] == (0, 0)  # an input, a constant
-        inputs = params["inputs"] if params.get("inputs") is not None else [] if reads_nothing else [layers[-1].name]
-        lo, hi = ARITY[kind]
-        if len(inputs) < lo or (hi is not None and len(inputs) > hi):
-            want = f"{lo}" if lo == hi else f"at least {lo}" if hi is None else f"{lo} to {hi}"
-            raise SpecError(f"{kind} takes {want} input(s), got {len(inputs)}", location=f"{loc}.inputs")
-        for src in inputs:
-            if src not in by_name:
-                raise SpecError(f"no earlier layer named {src!r}", location=f"{loc}.inputs")
-        built = KINDS[kind](params, [by_name[s].output_shape for s in inputs], loc)
-        dtype = params.get("dtype") or DEFAULT_DTYPE.get(kind) or (by_name[inputs[0]] if inputs else first).dtype
-        for field in ("dtype", "weight_dtype", "bias_dtype"):
-            if params.get(field):
-                dtype_bytes(params[field], location=f"{loc}.{field}")
-        layer = Layer(
-            name=name, kind=kind, inputs=tuple(inputs),
-            input_shapes=tuple(by_name[s].output_shape for s in inputs),
-            output_shape=built.output_shape, dtype=dtype,
-            weights=built.weights, biases=built.biases,
-            weight_dtype=params.get("weight_dtype") or spec.dtype, bias_dtype=params.get("bias_dtype") or spec.dtype,
-            kernel=built.kernel, stride=built.stride, padding=built.padding,
-            activation=params.get("activation") or (params.get("function") if kind == "activation" else None),
-            note=params.get("note"), groups=built.groups, dilation=built.dilation, attrs=built.attrs,
-        )
-        layers.append(layer)
-        by_name[name] = layer
-    classes, warnings = spec.classes, []
-    out_elements = layers[-1].output_elements
-    if spec.task == "classification":
-        if classes is None:
-            if hasattr(out_elements, "flat"):  # a sweep: one number of classes per structure group
-                if any_true(out_elements != out_elements.flat[0]):
-                    raise SpecError("must be given: the output size varies across the sweep",
-                                    location=f"{origin}: classes")
-                out_elements = int(out_elements.flat[0])
-            classes = out_elements
-            warnings.append(f"classes not given: {classes} inferred from the output layer {layers[-1].name!r}")
-        elif any_true(classes != out_elements):
-            raise SpecError(f"is {classes} but the output layer {layers[-1].name!r} has {out_elements} elements",
-                            location=f"{origin}: classes")
-    return Model(
-        name=spec.name, id=model_id or spec.id, layers=layers, task=spec.task, classes=classes,
-        dataset=spec.dataset, description=spec.description, source=spec.source, warnings=warnings,
-        parameters=dict(parameters or {}),
-    )
+    return from_validated(spec.model_dump(by_alias=True, exclude_none=True), origin=origin, model_id=model_id,
+                          parameters=parameters)
 
 
 def model_from_data(data: Any, *, origin: str, model_id: str | None = None,
                     values: dict[str, Any] | None = None) -> Model:
     """A parsed spec (parameters, expressions and repeats included) built at the given
     parameter values; undeclared names are refused, missing ones take their defaults."""
+    spec, chosen = validated(data, origin=origin, values=values)
+    return from_validated(spec, origin=origin, model_id=model_id, parameters=chosen)
+
+
+def validated(data: Any, *, origin: str, values: dict[str, Any] | None = None) -> tuple[dict, dict]:
+    """A parsed spec at the given parameter values, validated: the spec as plain data (``build.from_validated``
+    builds it without pydantic) and the parameter values it was resolved at."""
     from . import params
 
     if not isinstance(data, dict):
         raise SpecError(f"a model spec must be a mapping, got {type(data).__name__}", location=origin,
                         code="LC-SPEC-SYNTAX")
     limits.check_tree(data, origin)
-    if "parameters" not in data and not values and not _uses_parameters(data):
-        return build_model(validate_spec(data, origin=origin), origin=origin, model_id=model_id)
-    chosen = params.values_for(params.declared(data, origin), values, origin)
-    concrete = params.resolve(data, chosen, origin)
-    return build_model(validate_spec(concrete, origin=origin), origin=origin, model_id=model_id, parameters=chosen)
+    chosen: dict[str, Any] = {}
+    if "parameters" in data or values or _uses_parameters(data):
+        chosen = params.values_for(params.declared(data, origin), values, origin)
+        data = params.resolve(data, chosen, origin)
+    return validate_spec(data, origin=origin).model_dump(by_alias=True, exclude_none=True), chosen
 
 
 def _uses_parameters(data: dict) -> bool:

@@ -440,8 +440,9 @@ def _first(obj: Any) -> Any:
 def _evaluate(result: Sweep, ctx: _Context, members: np.ndarray) -> None:
     concrete = P.resolve(ctx.data, ctx.model_values(result, members), ctx.origin)
     # one variant through pydantic checks the structure and field types for the group
-    spec = validate_spec(_first(concrete), origin=ctx.origin)
-    model = assemble(spec, concrete["input"]["shape"], concrete["layers"], origin=ctx.origin)
+    header = validate_spec(_first(concrete), origin=ctx.origin).model_dump(by_alias=True, exclude_none=True,
+                                                                         exclude={"layers"})
+    model = assemble(header, concrete["input"]["shape"], concrete["layers"], origin=ctx.origin)
     setup = ctx.setup_at(result, int(members[0]))
     safe = overflow.set_aside(result, model, members, scale=setup.batch)
     if safe is not None:  # some variants' figures could pass int64: the rest are evaluated without them

@@ -4,11 +4,11 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 
 from .errors import LearncostError, UnknownNameError
 from .ir import Model
+from .packaged import data_file, derived, load_yaml
 from .printable import printable
 
 #: built-in id -> aliases that also resolve to it
@@ -39,16 +39,28 @@ def canonical(name: str) -> str | None:
     return None
 
 
+#: the code a built-in model's validated spec depends on, besides its YAML (``packaged.derived``)
+VALIDATION_SOURCES = ("spec.py", "params.py", "limits.py")
+
+
 @lru_cache(maxsize=None)
 def _builtin(model_id: str) -> Model:
-    from .spec import model_from_data
+    """At its parameters' defaults, from its validated spec (kept precompiled: no YAML or pydantic here)."""
+    from .build import from_validated
 
-    return model_from_data(builtin_spec(model_id), origin=f"{model_id}.yaml")
+    origin = f"{model_id}.yaml"
+
+    def validate(text: str):
+        from .spec import validated
+
+        return validated(load_yaml(text), origin=origin)
+
+    spec, chosen = derived(_source(model_id), "spec", validate, depends=VALIDATION_SOURCES)
+    return from_validated(spec, origin=origin, parameters=chosen)
 
 
-@lru_cache(maxsize=None)
-def _builtin_text(model_id: str) -> str:
-    return resources.files("learncost").joinpath("data", "models", f"{model_id}.yaml").read_text("utf-8")
+def _source(model_id: str):
+    return data_file("data", "models", f"{model_id}.yaml")
 
 
 def _fresh(model: Model) -> Model:
@@ -69,11 +81,9 @@ def builtin_spec(model_id: str) -> dict:
 
 @lru_cache(maxsize=None)
 def _parsed_builtin(model_id: str) -> dict:
-    """The package's own spec, parsed by libyaml where PyYAML has it (10x the pure-Python parser: the
-    start of `learncost paper`); a user's spec goes through ``spec.parse_text`` and its limits."""
-    from .catalog import load_yaml
-
-    return load_yaml(_builtin_text(model_id))
+    """The package's own spec, parsed by libyaml where PyYAML has it (10x the pure-Python parser) and
+    kept precompiled (``packaged``); a user's spec goes through ``spec.parse_text`` and its limits."""
+    return derived(_source(model_id), "yaml", load_yaml)
 
 
 def load_model(name: str | Path, *, allow_unsupported: bool = False, classes: int | None = None,

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import lru_cache
-from importlib import resources
 from typing import Any
 
 from ..analysis import Analysis, Patches, analyze
-from ..catalog import MCU, Dataset, load_yaml
+from ..catalog import MCU, Dataset
+from ..packaged import parsed
 from ..results import Reported
 
 METRICS = ("training_macc", "training_activations", "training_ram", "inference_macc", "inference_ram")
 
 
 def _read(name: str) -> Any:
-    return load_yaml(resources.files("learncost").joinpath("paper", name).read_text("utf-8"))
+    return parsed("paper", name)
 
 
 @lru_cache(maxsize=None)

@@ -15,12 +15,12 @@ integer field as ``=expression`` over them, so a sweep can take a setup field as
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal, Union
-
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, conint, confloat
+from typing import Annotated, Any, Literal, Union
 
 from ..errors import SetupError, UnknownNameError
 
@@ -47,7 +47,23 @@ ROLE_DOCS = {
 #: roles that make up ``activations_bytes`` in a report row (the working memory of a step)
 WORKING_ROLES = ("activation", "saved", "mask", "error", "tangent")
 
-Bits = conint(ge=1, le=64)
+class Range:
+    """A bound on a number field, read by pydantic when it validates a setup: the classes below are
+    plain frozen dataclasses, so using a setup (``learncost paper`` included) never imports pydantic."""
+
+    def __init__(self, ge: float | None = None, le: float | None = None, *, real: bool = False):
+        self.ge, self.le, self.real = ge, le, real
+
+    def __get_pydantic_core_schema__(self, source, handler):
+        from pydantic_core import core_schema
+
+        return (core_schema.float_schema if self.real else core_schema.int_schema)(ge=self.ge, le=self.le)
+
+
+Bits = Annotated[int, Range(1, 64)]
+Count = Annotated[int, Range(0)]
+Positive = Annotated[int, Range(1)]
+Fraction = Annotated[float, Range(0, 1, real=True)]
 #: element sizes that may follow the model's own dtypes (the paper: INT8 except where a file says otherwise)
 ModelBits = Union[Bits, Literal["model"]]
 
@@ -58,10 +74,34 @@ OPTIMIZER_STATE = {"sgd": 0, "sgd-momentum": 1, "adam": 2}
 ACCOUNTINGS = ("paper", "saved-for-backward", "live", "arena", "tflm")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class _Strict:
+    """What every setup class shares: pydantic forbids unknown fields when it validates one, and the
+    pydantic-style ``model_dump``/``model_copy`` of the Python API."""
+
+    __pydantic_config__ = {"extra": "forbid"}
+
+    def model_dump(self, mode: str = "python") -> dict:
+        """The fields as plain data (``mode="json"``: mapping keys as strings); ``origin`` left out."""
+        return {f.name: _dumped(getattr(self, f.name), mode) for f in dataclasses.fields(self) if f.name != "origin"}
+
+    def model_copy(self, update: dict | None = None):
+        return dataclasses.replace(self, **(update or {}))
 
 
+def _dumped(value: Any, mode: str) -> Any:
+    if isinstance(value, _Strict):
+        return value.model_dump(mode)
+    if isinstance(value, dict):
+        return {(str(k) if mode == "json" else k): _dumped(v, mode) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_dumped(v, mode) for v in value]
+    return value
+
+
+strict = dataclass(frozen=True, kw_only=True)
+
+
+@strict
 class Precision(_Strict):
     """Bits per element of each tensor role; ``model`` keeps the model's own element types."""
 
@@ -82,36 +122,42 @@ class Precision(_Strict):
 Selector = Union[int, str]
 
 
+@strict
 class LastK(_Strict):
     """The last ``last`` layers with weights (the classifier is the last one)."""
 
-    last: conint(ge=0)
-    ratio: confloat(ge=0, le=1) = 1.0
+    last: Count
+    ratio: Fraction = 1.0
 
 
+@strict
 class WeightLayers(_Strict):
     """Per layer (name, or index among the layers with weights, negative from the end): the
     fraction of its input channels whose weights are trained (a depthwise layer: of its
     channels; 0 = frozen weights)."""
 
-    layers: dict[Selector, confloat(ge=0, le=1)]
+    layers: dict[Selector, Fraction]
 
 
+@strict
 class LastBiases(_Strict):
     """The biases of the last ``last`` layers with weights."""
 
-    last: conint(ge=0)
+    last: Count
 
 
+@strict
 class BiasLayers(_Strict):
     layers: list[Selector]
 
 
+@strict
 class Update(_Strict):
     weights: Union[Literal["all", "none"], LastK, WeightLayers] = "all"
     biases: Union[Literal["all", "none"], LastBiases, BiasLayers] = "all"
 
 
+@strict
 class Residency(_Strict):
     #: parameters that are not trained: read from flash, or copied to SRAM
     frozen: Literal["flash", "sram"] = "sram"
@@ -119,6 +165,7 @@ class Residency(_Strict):
     updated: Literal["whole", "slice"] = "whole"
 
 
+@strict
 class Setup(_Strict):
     id: str | None = None
     name: str
@@ -130,9 +177,9 @@ class Setup(_Strict):
     #: ReLU/ReLU6 derivatives from a 1-bit mask instead of the kept output
     masks: bool = False
     #: samples per optimizer step
-    batch: conint(ge=1) = 1
+    batch: Positive = 1
     #: samples processed together; gradients accumulate over batch / micro_batch micro-batches
-    micro_batch: conint(ge=1) | None = None
+    micro_batch: Positive | None = None
     optimizer: Literal["sgd", "sgd-momentum", "adam"] = "sgd"
     update: Update = Update()
     residency: Residency = Residency()
@@ -144,13 +191,13 @@ class Setup(_Strict):
     #: X-CUBE-AI prints (the paper's bookings plus one MACC per bias, ``costs.registry.XCUBEAI``)
     convention: Literal["paper", "executed", "xcubeai"] = "paper"
     #: checkpointed backpropagation keeps every k-th output it can cut at (default: sqrt of the body's length)
-    checkpoint_every: conint(ge=1) | None = None
+    checkpoint_every: Positive | None = None
     #: the memory accounting reports use unless ``--memory`` says otherwise
     memory: Literal["paper", "saved-for-backward", "live", "arena", "tflm"] = "paper"
     #: the parameter values it was built at (filled in by ``load``)
-    parameters: dict[str, Any] = Field(default_factory=dict)
+    parameters: dict[str, Any] = field(default_factory=dict)
     #: the file it was read from, for error messages (filled in by ``load``)
-    origin: str | None = Field(default=None, exclude=True)
+    origin: str | None = None
 
     @property
     def key(self) -> str:
@@ -205,9 +252,9 @@ def preset_ids() -> tuple[str, ...]:
 
 @lru_cache(maxsize=None)
 def _preset_data(name: str) -> dict:
-    from ..spec import parse_text
+    from ..packaged import parsed
 
-    return parse_text(_data_dir().joinpath(f"{name}.yaml").read_text("utf-8"), ".yaml", f"{name}.yaml")
+    return parsed("data", "setups", f"{name}.yaml")
 
 
 def _location(loc: tuple) -> str:
@@ -224,8 +271,10 @@ def _location(loc: tuple) -> str:
 def validate(data: Any, origin: str) -> Setup:
     if not isinstance(data, dict):
         raise SetupError(f"a setup must be a mapping, got {type(data).__name__}", location=origin)
+    from pydantic import ValidationError
+
     try:
-        return Setup.model_validate(data)
+        return _validator().validate_python(data)
     except ValidationError as exc:
         errors = exc.errors()
         # a union reports one error per branch; the most specific (longest location) says the most
@@ -233,10 +282,17 @@ def validate(data: Any, origin: str) -> Setup:
         return _raise(err, len(errors), origin, data)
 
 
+@lru_cache(maxsize=None)
+def _validator():
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(Setup)
+
+
 def _raise(err: dict, count: int, origin: str, data: dict):
     loc = _location(err["loc"])
     message = err["msg"]
-    if err["type"] == "extra_forbidden":
+    if err["type"] in ("extra_forbidden", "unexpected_keyword_argument"):
         field = str(err["loc"][-1])
         if loc.count(".") == 0 and field in ROLES:
             message = "is a precision role: write it under precision"
@@ -318,9 +374,33 @@ def load(name: str | Path | Setup | None, values: dict | None = None) -> Setup:
     return build(data, origin, values)
 
 
+#: the code a preset's validated setup depends on, besides its YAML (``packaged.derived``)
+VALIDATION_SOURCES = ("setups/__init__.py", "params.py")
+
+
 @lru_cache(maxsize=None)
 def _preset(name: str) -> Setup:
-    return build(_preset_data(name), f"{name}.yaml")
+    """Built from its validated fields, kept precompiled (``packaged``): no YAML or pydantic here."""
+    from ..packaged import derived, load_yaml
+
+    origin = f"{name}.yaml"
+    fields = derived(_data_dir().joinpath(origin), "setup", lambda text: build(load_yaml(text), origin).model_dump(),
+                     depends=VALIDATION_SOURCES)
+    return rebuilt(fields, origin)
+
+
+def rebuilt(fields: dict, origin: str | None = None) -> Setup:
+    """The setup whose ``model_dump()`` is ``fields`` (a validated setup's, so nothing is checked again)."""
+    def branch(value, by_count, by_list):  # a union member, told apart by its fields as pydantic does
+        if not isinstance(value, dict):
+            return value
+        return by_count(**value) if "last" in value else by_list(**value)
+
+    update = fields["update"]
+    return Setup(**{**fields, "precision": Precision(**fields["precision"]),
+                    "update": Update(weights=branch(update["weights"], LastK, WeightLayers),
+                                     biases=branch(update["biases"], LastBiases, BiasLayers)),
+                    "residency": Residency(**fields["residency"]), "origin": origin})
 
 
 def paper() -> Setup:
