@@ -142,3 +142,21 @@ def test_licence_changelog_and_typing_marker():
     assert f"## {project['project']['version']}" in changelog
     assert (ROOT / "src" / "learncost" / "py.typed").exists()
     assert "py.typed" in project["tool"]["setuptools"]["package-data"]["learncost"]
+
+
+def test_every_data_file_of_the_package_is_installed():
+    """A non-editable install carries only what package-data names: every file beside the modules
+    (setup presets included, which it once left out) must match one of its patterns."""
+    import fnmatch
+
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        import tomli as tomllib
+
+    patterns = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["learncost"]
+    package = ROOT / "src" / "learncost"
+    data = [p.relative_to(package).as_posix() for p in package.rglob("*")
+            if p.is_file() and p.suffix not in (".py", ".pyc", ".marshal") and "__pycache__" not in p.parts]
+    assert len(data) == 37  # 4 boards/engines files, 8 models, 20 setup presets, 1 schema, 3 paper files, py.typed
+    assert [f for f in data if not any(fnmatch.fnmatch(f, p) for p in patterns)] == []
