@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import math
-import os
 import sys
-from collections.abc import Iterable
 from enum import Enum
 from typing import Optional
 
 import typer
 
-from . import completion
+from . import completion, jobs
 from .errors import LearncostError
+from .jobs import Format, chosen_mcus, emit, workbook
+from .launch import _QUIET, _WARNINGS, _on_signal, main  # noqa: F401  (main and _on_signal: the entry point's, for callers of cli)
 from .printable import printable
 
 app = typer.Typer(
@@ -44,13 +44,6 @@ def _everywhere(
     PEPITA and MEMPEPITA on microcontrollers. Exit status: 0 done, 2 bad input, 3 verify found an
     UNEXPLAINED difference, 130 interrupted, 1 a bug in learncost."""
     # main() takes --debug and --quiet out of the arguments before click parses them; this only documents them
-
-
-class Format(str, Enum):
-    table = "table"
-    csv = "csv"
-    json = "json"
-    markdown = "markdown"
 
 
 def _bounded(flag: str, high: float, low: float = 0.0):
@@ -211,26 +204,8 @@ def _imported(model: str) -> bool:
     return model.lower().endswith((".onnx", ".h5", ".hdf5", ".keras"))
 
 
-#: warning lines, printed once the command succeeds: a failing command prints its one error line only
-_WARNINGS: list[str] = []
-#: set by --quiet: no warnings, no progress bar (errors are still one line each)
-_QUIET: list[bool] = []
-
-
 def _warn(model) -> None:
     _WARNINGS.extend(f"learncost: warning: {printable(model.name)}: {printable(w)}" for w in model.warnings)
-
-
-def _mcus(ids: Optional[list[str]], clock: Optional[float], cycles: Optional[float], default: list[str],
-          sram_kb: Optional[float] = None, flash_kb: Optional[float] = None):
-    from .catalog import custom_mcu, get_mcu, override_mcu
-
-    overrides = clock is not None or cycles is not None or sram_kb is not None or flash_kb is not None
-    if ids:  # the options change the chosen boards, which keep their ids
-        return [override_mcu(get_mcu(i), clock, cycles, sram_kb, flash_kb) if overrides else get_mcu(i) for i in ids]
-    if overrides:
-        return [custom_mcu(clock, cycles, sram_kb, flash_kb)]
-    return [get_mcu(i) for i in default]
 
 
 def _analysis(model: str, procedure: Optional[list[str]], boards, allow_unsupported: bool, classes: Optional[int],
@@ -262,59 +237,14 @@ def _analysis(model: str, procedure: Optional[list[str]], boards, allow_unsuppor
     return result
 
 
-def _pieces(text) -> Iterable[str]:
-    """A text, or the pieces of one written as they come (a sweep's export is never held whole)."""
-    return [text] if isinstance(text, str) else text
-
-
-def _emit(fmt: Format, *, tables, json_text, csv_text, output: Optional[str] = None, force: bool = False,
-          figure=None, workbook=None, setup=None, accounting: str = "paper") -> None:
-    """Print or write a result: ``json_text`` and ``csv_text`` give a text or its pieces."""
-    from itertools import chain
-
-    from .report.tables import to_markdown, to_rich
-
-    def json_lines():
-        return chain(_pieces(json_text()), ["\n"])
-
-    if output is not None:
-        from .report.output import write
-
-        from .report.html import page
-
-        texts = {"csv": csv_text, "json": json_lines, "markdown": lambda: to_markdown(tables()),
-                 "html": lambda: page(tables(), figure() if figure else None, setup=setup, accounting=accounting)}
-        path = write(output, force, text=lambda kind: texts[kind](), figure=figure, workbook=workbook)
-        if not _QUIET:
-            print(f"learncost: wrote {printable(path)}", file=sys.stderr)
-        return
-    if fmt is Format.table:
-        to_rich(tables())
-    elif fmt is Format.markdown:
-        sys.stdout.write(to_markdown(tables()))
-    elif fmt is Format.json:
-        sys.stdout.writelines(json_lines())
-    else:
-        sys.stdout.writelines(_pieces(csv_text()))
-
-
-def _workbook(analyses, as_published: bool = False):
-    from .report.workbook import build
-
-    if as_published:
-        raise LearncostError("a workbook recomputes with learncost's rules; the sheet's errata are not formulas",
-                             hint="drop --as-published, or use .csv/.json/.md")
-    return build(analyses)
-
-
-def _emit_listing(fmt: Format, title: str, cols: list[str], rows: list[list], numeric: set[int] = frozenset(),
+def __emit_listing(fmt: Format, title: str, cols: list[str], rows: list[list], numeric: set[int] = frozenset(),
                   notes: list[str] | None = None) -> None:
     """A catalogue listing: the table, or one JSON object / CSV row per entry."""
     import json
 
     from .report.tables import Table, to_csv
 
-    _emit(fmt, tables=lambda: [Table(title, cols, rows, notes or [], numeric=set(numeric))],
+    emit(fmt, tables=lambda: [Table(title, cols, rows, notes or [], numeric=set(numeric))],
           json_text=lambda: json.dumps([dict(zip(cols, r)) for r in rows], indent=2),
           csv_text=lambda: to_csv(cols, rows))
 
@@ -334,28 +264,7 @@ def paper(
     force: bool = ForceOpt,
 ) -> None:
     """The paper's tables for its four MLPerf Tiny models, procedures and two MCUs."""
-    from . import paper as paper_mod
-    from .report import paper_report as rep
-
-    if errata:
-        from .report.schema import dumps
-
-        _emit(fmt, tables=rep.errata_tables, json_text=lambda: dumps({"errata": rep.errata_dicts()}),
-              csv_text=rep.errata_csv, output=output, force=force)
-        return
-    boards = _mcus(mcu, clock_mhz, cycles_per_macc, paper_mod.setup()["mcus"])
-    override = None
-    if epochs is not None or samples is not None:
-        from .catalog import get_dataset, workload
-        from .zoo import load_model
-
-        override = {m: workload(get_dataset(load_model(m).dataset), epochs, samples) for m in paper_mod.setup()["models"]}
-    result = paper_mod.compute(as_published, mcus=boards, dataset_override=override, engine=engine or "paper")
-    from .report import plots
-
-    _emit(fmt, tables=lambda: rep.tables(result), json_text=lambda: rep.to_json(result),
-          csv_text=lambda: rep.csv_text(result), output=output, force=force,
-          figure=lambda: plots.paper_figure(result), workbook=lambda: _workbook(list(result.analyses.values()), as_published))
+    jobs.paper(as_published, errata, fmt, mcu, clock_mhz, cycles_per_macc, epochs, samples, engine, output, force)
 
 
 @app.command()
@@ -390,14 +299,14 @@ def analyze(
     from .paper import setup
     from .report import analysis_report as rep, plots
 
-    boards = _mcus(mcu, clock_mhz, cycles_per_macc, setup()["mcus"], sram_kb, flash_kb)
+    boards = chosen_mcus(mcu, clock_mhz, cycles_per_macc, setup()["mcus"], sram_kb, flash_kb)
     result = _analysis(model, procedure, boards, allow_unsupported, classes, input_shape, fmt,
                        dataset=dataset, epochs=epochs, samples=samples, params=_params(param),
                        setup=setup_name, memory=memory, engine=engine, convention=convention, dtype=dtype)
 
-    _emit(fmt, tables=lambda: rep.tables(result, per_layer), json_text=lambda: rep.to_json(result, per_layer),
+    emit(fmt, tables=lambda: rep.tables(result, per_layer), json_text=lambda: rep.to_json(result, per_layer),
           csv_text=lambda: rep.csv_text(result, per_layer), output=output, force=force,
-          figure=lambda: plots.analysis_figure(result), workbook=lambda: _workbook([result]),
+          figure=lambda: plots.analysis_figure(result), workbook=lambda: workbook([result]),
           setup=result.setup, accounting=result.evaluator.accounting)
 
 
@@ -431,7 +340,7 @@ def fit(
     from .catalog import mcus as catalogue
     from .report import fit_report as rep, plots
 
-    boards = _mcus(mcu, clock_mhz, cycles_per_macc, list(catalogue()), sram_kb, flash_kb)
+    boards = chosen_mcus(mcu, clock_mhz, cycles_per_macc, list(catalogue()), sram_kb, flash_kb)
     budget = None
     for flag, value in (("--max-ms", max_ms), ("--max-hours", max_hours)):
         if value is not None and not (value > 0 and math.isfinite(value)):
@@ -445,9 +354,9 @@ def fit(
         raise LearncostError("--max-hours needs a training workload: the model declares no dataset",
                              code="LC-OPTION", hint="give the time budget per sample with --max-ms")
 
-    _emit(fmt, tables=lambda: rep.tables(result, budget), json_text=lambda: rep.to_json(result, budget),
+    emit(fmt, tables=lambda: rep.tables(result, budget), json_text=lambda: rep.to_json(result, budget),
           csv_text=lambda: rep.csv_text(result, budget), output=output, force=force,
-          figure=lambda: plots.analysis_figure(result), workbook=lambda: _workbook([result]),
+          figure=lambda: plots.analysis_figure(result), workbook=lambda: workbook([result]),
           setup=result.setup, accounting=result.evaluator.accounting)
 
 
@@ -484,7 +393,7 @@ def sweep(
         from .report.output import IMAGES, TEXT, check_path
 
         check_path(output, force, set(TEXT) | IMAGES)  # before the work, not after
-    boards = _mcus(mcu, clock_mhz, cycles_per_macc, setup()["mcus"], sram_kb, flash_kb)
+    boards = chosen_mcus(mcu, clock_mhz, cycles_per_macc, setup()["mcus"], sram_kb, flash_kb)
     procs = resolve_procedures(procedure) if procedure else None
     if total >= PROGRESS_FROM and sys.stderr.isatty() and not _QUIET:
         from rich.progress import Progress
@@ -498,7 +407,7 @@ def sweep(
     else:
         result = run(model, values, procs, boards, dataset, setup=setup_name, memory=memory, engine=engine)
     # streamed: the rows are written block by block, never held as one text
-    _emit(fmt, tables=lambda: rep.tables(result), json_text=lambda: rep.json_chunks(result),
+    emit(fmt, tables=lambda: rep.tables(result), json_text=lambda: rep.json_chunks(result),
           csv_text=lambda: rep.csv_chunks(result), output=output, force=force,
           figure=lambda: plots.sweep_figure(result), setup=result.setup, accounting=result.memory)
 
@@ -534,7 +443,7 @@ def memory(
     schedule, layout = ev.layout(proc, phase)
     result = SimpleNamespace(schedule=schedule, layout=layout, procedure=proc.id, phase=phase, setup=ev.setup,
                              model_key=m.id or m.name, model_label=model_label(m))
-    _emit(fmt, tables=lambda: rep.tables(result), json_text=lambda: rep.to_json(result),
+    emit(fmt, tables=lambda: rep.tables(result), json_text=lambda: rep.to_json(result),
           csv_text=lambda: rep.csv_text(result), output=output, force=force,
           figure=lambda: plots.memory_figure(result), setup=ev.setup, accounting="arena")
 
@@ -558,7 +467,7 @@ def compare(
     if fmt in (Format.csv, Format.json):
         _warn(a)
         _warn(b)
-    _emit(fmt, tables=lambda: rep.tables(result), json_text=lambda: rep.to_json(result),
+    emit(fmt, tables=lambda: rep.tables(result), json_text=lambda: rep.to_json(result),
           csv_text=lambda: rep.csv_text(result))
 
 
@@ -588,13 +497,13 @@ def compare_procedures(
     from .paper import setup
     from .report import procedures_report as rep
 
-    boards = _mcus(mcu, clock_mhz, cycles_per_macc, setup()["mcus"], None, None)
+    boards = chosen_mcus(mcu, clock_mhz, cycles_per_macc, setup()["mcus"], None, None)
     chosen = list(procedure or ["all"])
     if baseline.lower() not in [p.lower() for p in chosen] and "all" not in [p.lower() for p in chosen]:
         chosen.insert(0, baseline)
     result = run(_analysis(model, chosen, boards, allow_unsupported, classes, input_shape, fmt, params=_params(param),
                            setup=setup_name, memory=memory, dtype=dtype), baseline.lower())
-    _emit(fmt, tables=lambda: rep.tables(result), json_text=lambda: rep.to_json(result),
+    emit(fmt, tables=lambda: rep.tables(result), json_text=lambda: rep.to_json(result),
           csv_text=lambda: rep.csv_text(result), output=output, force=force)
 
 
@@ -625,7 +534,7 @@ def verify(
     chosen, model_params = _setup(setup_name, _params(param))
     m = _load(model, allow_unsupported, classes, input_shape, model_params, dtype)
     result = run(m, procs, seed=seed, setup=chosen, memory=memory)
-    _emit(fmt, tables=lambda: rep.tables(result, per_layer), json_text=lambda: rep.to_json(result),
+    emit(fmt, tables=lambda: rep.tables(result, per_layer), json_text=lambda: rep.to_json(result),
           csv_text=lambda: rep.csv_text(result))
     _fail_if_unexplained(result)
 
@@ -653,7 +562,7 @@ def validate(
     if fmt in (Format.csv, Format.json):
         _warn(m)
     result = compare(m, parsed)
-    _emit(fmt, tables=lambda: rep.tables(result), json_text=lambda: rep.to_json(result),
+    emit(fmt, tables=lambda: rep.tables(result), json_text=lambda: rep.to_json(result),
           csv_text=lambda: rep.csv_text(result))
     if result.unexplained:
         first = result.unexplained[0]
@@ -698,7 +607,7 @@ def models(fmt: Format = FormatOpt) -> None:
         rows.append([model_id, m.name, m.description or "", m.classes, m.dataset, m.weights + m.biases,
                      ", ".join(aliases)])
     cols = ["id", "name", "description", "classes", "dataset", "parameters", "aliases"]
-    _emit_listing(fmt, "Built-in models", cols, rows, numeric={3, 5})
+    __emit_listing(fmt, "Built-in models", cols, rows, numeric={3, 5})
 
 
 @app.command()
@@ -721,7 +630,7 @@ def mcus(fmt: Format = FormatOpt) -> None:
     rows = [[m.id, m.name, m.core, m.clock_mhz, None if m.cycles_per_macc is None else round(m.cycles_per_macc, 3),
              basis(m), m.engine, m.sram_kb, m.flash_kb, m.source, ", ".join(measured_engines(m)) or None]
             for m in catalog().values()]
-    _emit_listing(fmt, "MCUs", cols, rows, numeric={3, 4, 7, 8},
+    __emit_listing(fmt, "MCUs", cols, rows, numeric={3, 4, 7, 8},
                   notes=["derived cycles/MACC = clock / MLPerf Tiny median throughput / forward MACC of the "
                          "built-in model, per benchmark; KB = 1024 B"])
 
@@ -745,7 +654,7 @@ def engines(fmt: Format = FormatOpt) -> None:
             power_text = "; ".join(f"{b} {min(w.values()):.3g}-{max(w.values()):.3g}" for b, w in power.items())
             rows.append([e, p["name"], core, *(g["cycles_per_macc"][c] for c in ("conv", "depthwise", "dense")),
                          ", ".join(boards), spread, power_text or None, p["backward"], p["source"]])
-    _emit_listing(fmt, "Engines", cols, rows, numeric={3, 4, 5},
+    __emit_listing(fmt, "Engines", cols, rows, numeric={3, 4, 5},
                   notes=["cycles per MACC of each layer kind's operations (pools, element-wise and other kinds at the "
                          "dense rate); fitted by `python -m learncost.calibrate`; a board of a listed core can use "
                          "the profile, `paper` (one cycles/MACC per board) is always there"])
@@ -758,7 +667,7 @@ def datasets(fmt: Format = FormatOpt) -> None:
 
     cols = ["id", "name", "epochs", "samples", "source"]
     rows = [[getattr(d, c) for c in cols] for d in catalog().values()]
-    _emit_listing(fmt, "Datasets", cols, rows, numeric={2, 3})
+    __emit_listing(fmt, "Datasets", cols, rows, numeric={2, 3})
 
 
 @app.command()
@@ -774,13 +683,13 @@ def setups(
         from .report.setup_report import fields
 
         rows = fields(st)
-        _emit_listing(fmt, f"Setup {st.key}: {st.name}", ["field", "value"], rows,
+        __emit_listing(fmt, f"Setup {st.key}: {st.name}", ["field", "value"], rows,
                       notes=[f"{role}: {doc}" for role, doc in S.ROLE_DOCS.items()])
         return
     cols = ["id", "name", "model", "memory", "description"]
     rows = [[st.key, st.name, st.model or "", st.memory, st.description]
             for st in (S.load(i) for i in S.preset_ids())]
-    _emit_listing(fmt, "Training setups", cols, rows,
+    __emit_listing(fmt, "Training setups", cols, rows,
                   notes=["`learncost setups ID` shows every field; --setup takes an id or a setup file"])
 
 
@@ -826,183 +735,7 @@ def procedures(fmt: Format = FormatOpt) -> None:
 
     from .report.tables import Table, to_csv
 
-    _emit(fmt, tables=lambda: [Table("Learning procedures", cols, rows, notes)], json_text=json_text,
+    emit(fmt, tables=lambda: [Table("Learning procedures", cols, rows, notes)], json_text=json_text,
           csv_text=lambda: to_csv(cols, rows))
 
 
-def _usage_errors():
-    """Click's exception classes: vendored inside typer since 0.2x, plain click before."""
-    try:
-        from typer._click import exceptions
-    except ImportError:
-        from click import exceptions
-    return exceptions
-
-
-class Terminated(BaseException):
-    """SIGTERM or SIGHUP, raised where the program is so that ``finally`` and cleanup run
-    (a BaseException: no ``except Exception`` swallows it)."""
-
-    def __init__(self, signum: int):
-        super().__init__(signum)
-        self.signum = signum
-
-
-#: termination signals received during this run: a C extension running Python code (pydantic's schema
-#: builder) may turn the ``Terminated`` raised inside it into an exception of its own
-_RECEIVED: list[int] = []
-
-
-def _on_signal(signum, frame):
-    _RECEIVED.append(signum)
-    raise Terminated(signum)
-
-
-def _on_interrupt(signum, frame):
-    """Ctrl-C as Python's own handler raises it, remembered (as ``_on_signal``)."""
-    _RECEIVED.append(signum)
-    raise KeyboardInterrupt
-
-
-def _interrupted(as_json: bool) -> int:
-    signum = _RECEIVED[0]
-    message = "learncost: interrupted" if signum == 2 else f"learncost: stopped by signal {signum}"
-    return _report("LC-INTERRUPTED", message, 128 + signum, as_json)
-
-
-def _options(argv: list[str]) -> tuple[list[str], bool, bool]:
-    """``--debug`` and ``--quiet`` taken out of the arguments wherever they are (``--quiet`` is
-    remembered in ``_QUIET``), and whether errors go out as JSON (``-f json``), read before click
-    parses anything so that usage errors follow it too."""
-    args, debug, as_json = [], False, False
-    for i, arg in enumerate(argv):
-        if arg == "--":
-            args += argv[i:]
-            break
-        if arg == "--debug":
-            debug = True
-            continue
-        if arg in ("--quiet", "-q"):
-            _QUIET.append(True)
-            continue
-        args.append(arg)
-    for i, arg in enumerate(args):
-        if arg == "--":
-            break
-        if arg in ("-f", "--format") and i + 1 < len(args):
-            as_json = args[i + 1] == "json"
-        elif arg.startswith("--format="):
-            as_json = arg == "--format=json"
-        elif arg.startswith("-f") and len(arg) > 2 and not arg.startswith("--"):
-            as_json = arg[2:] in ("json", "=json")
-    return args, debug, as_json
-
-
-def _report(code: str, message: str, status: int, as_json: bool, *, hint: str | None = None,
-            location: str | None = None, line: str | None = None) -> int:
-    """One line on stderr: ``learncost: error: ... [LC-CODE]``, or one JSON object with ``-f json``."""
-    if as_json:
-        from .report.schema import dumps
-
-        print(dumps({"code": code, "message": printable(message), "location": location and printable(location),
-                     "hint": hint and printable(hint), "exit_status": status}, indent=None), file=sys.stderr)
-    else:
-        print(f"{printable(line or message)} [{code}]", file=sys.stderr)
-    return status
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Entry point. Exit status: 0 success; 2 bad input (one line on stderr naming the problem and
-    the way out); 3 ``verify`` found an UNEXPLAINED difference; 130 Ctrl-C, 128 + N signal N;
-    1 a bug in learncost (a short "please report" line; the traceback with ``--debug``)."""
-    import signal
-
-    exc_types = _usage_errors()
-    _QUIET.clear()
-    if completion.COMPLETE_VAR in os.environ:
-        completion.register()
-    args, debug, as_json = _options(list(sys.argv[1:] if argv is None else argv))
-    _WARNINGS.clear()
-    _RECEIVED.clear()
-    previous = {}
-    for name in ("SIGTERM", "SIGHUP", "SIGINT"):
-        if not hasattr(signal, name):
-            continue
-        if name == "SIGINT" and signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
-            continue  # Ctrl-C ignored (a background job) or handled by an embedding application: left as it is
-        try:
-            previous[name] = signal.signal(getattr(signal, name), _on_interrupt if name == "SIGINT" else _on_signal)
-        except ValueError:  # not the main thread (an embedding application): keep its handlers
-            pass
-    try:
-        status = typer.main.get_command(app).main(args=args, prog_name="learncost", standalone_mode=False)
-        if status == 130:  # typer turns KeyboardInterrupt into Exit(130) and hands back the code
-            return _report("LC-INTERRUPTED", "learncost: interrupted", 130, as_json)
-        status = status if isinstance(status, int) else 0
-    except LearncostError as exc:
-        if _RECEIVED:
-            return _interrupted(as_json)
-        return _report(exc.code, exc.message, exc.exit_status, as_json, hint=exc.hint, location=exc.location,
-                       line=f"learncost: error: {exc.line()}")
-    except exc_types.NoArgsIsHelpError as exc:
-        print(exc.ctx.get_help() if exc.ctx else exc.format_message())
-        return 0
-    except exc_types.UsageError as exc:
-        where = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx else ""
-        return _report("LC-USAGE", exc.format_message(), 2, as_json,
-                       line=f"learncost: error: {exc.format_message()}{where}")
-    except (typer.Abort, KeyboardInterrupt):
-        return _report("LC-INTERRUPTED", "learncost: interrupted", 130, as_json)
-    except Terminated as exc:
-        return _report("LC-INTERRUPTED", f"learncost: stopped by signal {exc.signum}", 128 + exc.signum, as_json)
-    except typer.Exit as exc:
-        return exc.exit_code
-    except SystemExit as exc:
-        import errno
-
-        if isinstance(exc.__context__, OSError) and exc.__context__.errno == errno.EPIPE:
-            return 0  # the reader of our output went away (`| head`): nothing is wrong with the input
-        raise
-    except BrokenPipeError:
-        return 0
-    except MemoryError:
-        return _report("LC-LIMIT-MEMORY", "out of memory", 2, as_json,
-                       hint="the model or sweep is too large for this machine's memory",
-                       line="learncost: error: out of memory (the model or sweep is too large for this machine's "
-                            "memory)")
-    except Exception as exc:
-        if _RECEIVED:  # the signal's exception, converted on its way up by an extension
-            return _interrupted(as_json)
-        if debug:
-            import traceback
-
-            traceback.print_exc()
-            if getattr(exc, "child_traceback", None):
-                print(exc.child_traceback, file=sys.stderr, end="")
-        text = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
-        hint = "please report it with the command line" + ("" if debug else "; --debug shows the traceback")
-        return _report("LC-INTERNAL", text, 1, as_json, hint=hint,
-                       line=f"learncost: internal error (a bug in learncost): {text} ({hint})")
-    finally:
-        for name, handler in previous.items():
-            signal.signal(getattr(signal, name), handler)
-    for line in [] if _QUIET else _WARNINGS:
-        print(line, file=sys.stderr)
-    _WARNINGS.clear()
-    return status
-
-
-def run() -> None:
-    import os
-
-    code = main()
-    try:
-        sys.stdout.flush()
-    except OSError:  # a closed pipe: keep the interpreter from printing "Exception ignored" at exit
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-    if _RECEIVED:
-        # interrupted inside a C extension, the interpreter's finalization can abort (seen: SIGABRT after the
-        # report); the cleanup ran in ``finally`` blocks already, so leave with the reported status at once
-        sys.stderr.flush()
-        os._exit(code)
-    sys.exit(code)
