@@ -2,10 +2,12 @@
 
 Targets: cold start of `learncost paper` under 0.5 s (issue 2) and at most 8x a bare `python -c pass`
 (issue 17); `import learncost` loads none of pandas, matplotlib, torch. The peers measured in the same
-run, alternately with learncost: the bare interpreter, and the floor of the libraries the CLI is built
-on (importing pydantic's BaseModel, typer, rich's tables and PyYAML, nothing run), so the ratios say what
-learncost adds. Bytecode is cached as on a user's machine (PYTHONDONTWRITEBYTECODE is dropped for the
-measured runs and one warm-up run writes it).
+run, alternately with learncost: the bare interpreter; the libraries the CLI is built on (importing
+pydantic's BaseModel, typer, rich's tables and PyYAML, nothing run); and the modules `learncost paper`
+loads (rich's tables and console, learncost's evaluation path and the paper's report, imported and
+nothing run), so the ratios say what the computation and the printing add. Bytecode and the package's
+precompiled data files are cached as on a user's machine (PYTHONDONTWRITEBYTECODE is dropped for the
+measured runs and one warm-up run writes both).
 
     python benchmarks/bench_core.py [--repeat N]
 """
@@ -22,6 +24,9 @@ import time
 
 ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 FLOOR = "from pydantic import BaseModel, Field; import typer, rich.table, rich.console, yaml"
+#: what `learncost paper` imports (`python -X importtime -m learncost paper`), nothing run
+LOADS = "import rich.table, rich.console, rich.text, learncost.launch, learncost.jobs, learncost.paper, " \
+        "learncost.report.paper_report, learncost.report.tables"
 
 
 def walls(cmds: dict[str, list[str]], repeat: int) -> dict[str, float]:
@@ -58,7 +63,23 @@ def main() -> int:
         runs.append(time.perf_counter() - start)
     in_process = statistics.median(runs)
 
+    import io
+
+    from rich.console import Console
+
+    from learncost.report import paper_report
+    from learncost.report.tables import to_rich
+
+    result = paper.compute(as_published=False)
+    renders = []
+    for _ in range(args.repeat):  # the tables as `learncost paper` prints them into a pipe (240 columns)
+        start = time.perf_counter()
+        to_rich(paper_report.tables(result), Console(file=io.StringIO(), width=240))
+        renders.append(time.perf_counter() - start)
+    render = statistics.median(renders)
+
     w = walls({"python": [sys.executable, "-c", "pass"], "floor": [sys.executable, "-c", FLOOR],
+               "loads": [sys.executable, "-c", LOADS],
                "paper": [sys.executable, "-m", "learncost", "paper"],
                "version": [sys.executable, "-m", "learncost", "--version"]}, args.repeat)
     python, cold = w["python"], w["paper"]
@@ -66,11 +87,14 @@ def main() -> int:
         [sys.executable, "-c", "import sys, learncost.cli; print([m for m in ('pandas','matplotlib','torch') if m in sys.modules])"],
         capture_output=True, text=True, check=True).stdout.strip()
 
-    print(f"first load of the four built-in models (spec parse + shapes): {first * 1e3:8.1f} ms")
+    print(f"first load of the four built-in models (imports, kept specs, shapes): {first * 1e3:8.1f} ms")
     print(f"paper tables, consistent + as published (in-process, median): {in_process * 1e3:8.1f} ms")
+    print(f"rich rendering the paper's tables (in-process, median):       {render * 1e3:8.1f} ms")
     print(f"python -c pass (peer, median of {args.repeat}):                  {python * 1e3:8.1f} ms")
     print(f"pydantic.BaseModel, typer, rich, yaml (the floor, median):    {w['floor'] * 1e3:8.1f} ms"
           f"   ratio {w['floor'] / python:.1f}x")
+    print(f"the modules `learncost paper` loads, nothing run (median):    {w['loads'] * 1e3:8.1f} ms"
+          f"   ratio {w['loads'] / python:.1f}x")
     print(f"learncost --version, cold start (median of {args.repeat}):       {w['version'] * 1e3:8.1f} ms"
           f"   ratio {w['version'] / python:.1f}x")
     print(f"learncost paper, cold start (median of {args.repeat}):           {cold * 1e3:8.1f} ms"

@@ -203,9 +203,11 @@ def _click_ending(exc: Exception, as_json: bool) -> int | None:
         where = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx else ""
         return _report("LC-USAGE", exc.format_message(), 2, as_json,
                        line=f"learncost: error: {exc.format_message()}{where}")
-    if isinstance(exc, exc_types.Abort):
+    import typer
+
+    if isinstance(exc, typer.Abort):
         return _report("LC-INTERRUPTED", "learncost: interrupted", 130, as_json)
-    if isinstance(exc, exc_types.Exit):
+    if isinstance(exc, typer.Exit):
         return exc.exit_code
     return None
 
