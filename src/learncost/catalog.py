@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import statistics
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
@@ -59,6 +58,8 @@ class MCU:
         if self.cycles is not None:
             return self.cycles
         values = self.derivation()
+        import statistics
+
         return statistics.median(values.values()) if values else None
 
     @property

@@ -8,7 +8,6 @@ board runs an engine's profile when the engine was measured on a board of the sa
 
 from __future__ import annotations
 
-import statistics
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -88,8 +87,10 @@ def _power(board: str) -> tuple[float | None, tuple[float, float] | None, str | 
         for core in p["cores"].values():
             watts = ((core.get("boards") or {}).get(board) or {}).get("power_mw")
             if watts:
+                from statistics import median
+
                 values = list(watts.values())
-                return statistics.median(values), (min(values), max(values)), engine
+                return median(values), (min(values), max(values)), engine
     return None, None, None
 
 
@@ -160,8 +161,10 @@ def rates(mcu: MCU, engine: str | None = None) -> Rates | None:
         spread = _spread_of_residuals(boards)
     own = ((boards.get(mcu.id) or {}).get("power_mw"))
     if own:
+        from statistics import median
+
         values = list(own.values())
-        power, power_range, power_engine = statistics.median(values), (min(values), max(values)), engine
+        power, power_range, power_engine = median(values), (min(values), max(values)), engine
     where = "measured on this board" if mcu.id in boards else f"transferred from {', '.join(boards)} ({mcu.core})"
     return Rates(engine, mcu.id, mcu.clock_mhz, dict(core["cycles_per_macc"]), float(p.get("overhead_cycles", 0)),
                  spread=spread, power_mw=power, power_range=power_range,

@@ -18,7 +18,6 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
@@ -234,7 +233,9 @@ class Setup(_Strict):
 # -- loading ---------------------------------------------------------------------------------------
 
 def _data_dir():
-    return resources.files("learncost").joinpath("data", "setups")
+    from ..packaged import data_file
+
+    return data_file("data", "setups")
 
 
 @lru_cache(maxsize=None)

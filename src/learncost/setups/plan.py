@@ -9,7 +9,6 @@ needs its input's error.
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -107,6 +106,8 @@ class Plan:
             try:
                 index = int(sel)
             except ValueError:
+                import difflib
+
                 near = difflib.get_close_matches(sel, [lay.name for lay in self.weight_layers], n=3, cutoff=0.5)
                 hint = ("did you mean " + ", ".join(near) + "?") if near else \
                     "a layer name, or an index among the layers with weights (negative from the end)"
