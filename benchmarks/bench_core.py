@@ -24,6 +24,8 @@ import time
 
 ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 FLOOR = "from pydantic import BaseModel, Field; import typer, rich.table, rich.console, yaml"
+#: the part of it that is rich's: the tables `learncost paper` prints
+RICH = "import rich.table, rich.console, rich.text"
 #: what `learncost paper` imports (`python -X importtime -m learncost paper`), nothing run
 LOADS = "import rich.table, rich.console, rich.text, learncost.launch, learncost.jobs, learncost.paper, " \
         "learncost.report.paper_report, learncost.report.tables"
@@ -79,7 +81,7 @@ def main() -> int:
     render = statistics.median(renders)
 
     w = walls({"python": [sys.executable, "-c", "pass"], "floor": [sys.executable, "-c", FLOOR],
-               "loads": [sys.executable, "-c", LOADS],
+               "loads": [sys.executable, "-c", LOADS], "rich": [sys.executable, "-c", RICH],
                "paper": [sys.executable, "-m", "learncost", "paper"],
                "version": [sys.executable, "-m", "learncost", "--version"]}, args.repeat)
     python, cold = w["python"], w["paper"]
@@ -95,6 +97,8 @@ def main() -> int:
           f"   ratio {w['floor'] / python:.1f}x")
     print(f"the modules `learncost paper` loads, nothing run (median):    {w['loads'] * 1e3:8.1f} ms"
           f"   ratio {w['loads'] / python:.1f}x")
+    print(f"  of which rich's tables and console alone (median):          {w['rich'] * 1e3:8.1f} ms"
+          f"   ratio {w['rich'] / python:.1f}x")
     print(f"learncost --version, cold start (median of {args.repeat}):       {w['version'] * 1e3:8.1f} ms"
           f"   ratio {w['version'] / python:.1f}x")
     print(f"learncost paper, cold start (median of {args.repeat}):           {cold * 1e3:8.1f} ms"
