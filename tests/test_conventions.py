@@ -160,3 +160,31 @@ def test_every_data_file_of_the_package_is_installed():
             if p.is_file() and p.suffix not in (".py", ".pyc", ".marshal") and "__pycache__" not in p.parts]
     assert len(data) == 37  # 4 boards/engines files, 8 models, 20 setup presets, 1 schema, 3 paper files, py.typed
     assert [f for f in data if not any(fnmatch.fnmatch(f, p) for p in patterns)] == []
+
+
+def test_a_wheel_installed_elsewhere_prints_the_papers_tables(tmp_path):
+    """Built as a release would be and installed into a fresh directory (its dependencies taken from this
+    environment), the package runs the main job from its installed files alone, as the checkout does."""
+    source = tmp_path / "source"  # a copy, so that the build leaves nothing in the checkout
+    shutil.copytree(ROOT / "src", source / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy(ROOT / name, source / name)
+    wheels = tmp_path / "wheels"
+    subprocess.run([sys.executable, "-m", "pip", "wheel", str(source), "--no-deps", "--no-build-isolation", "-q",
+                    "-w", str(wheels)], check=True, capture_output=True, timeout=600, cwd=tmp_path)
+    target = tmp_path / "site"
+    (wheel,) = wheels.glob("learncost-*.whl")
+    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)],
+                   check=True, capture_output=True, timeout=600, cwd=tmp_path)
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); import learncost; "
+            "assert learncost.__file__.startswith(sys.argv[1]), learncost.__file__; "
+            "from learncost.launch import main; sys.exit(main(['paper', '--as-published']))")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    installed = subprocess.run([sys.executable, "-c", code, str(target)], capture_output=True, text=True,
+                               timeout=300, cwd=tmp_path, env=env)
+    checkout = run_cli("paper", "--as-published")
+    assert installed.returncode == 0, installed.stderr
+    assert installed.stdout == checkout.stdout
+    # a setup preset and every board come from the installed data files
+    presets = sorted(p.name for p in (target / "learncost" / "data" / "setups").glob("*.yaml"))
+    assert len(presets) == 20 and "paper.yaml" in presets
