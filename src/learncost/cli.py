@@ -12,7 +12,8 @@ import typer
 from . import completion, jobs
 from .errors import LearncostError
 from .jobs import Format, chosen_mcus, emit, workbook
-from .launch import _QUIET, _WARNINGS, _on_signal, main  # noqa: F401  (main and _on_signal: the entry point's, for callers of cli)
+# main and _on_signal are the entry point's, kept here for callers of cli
+from .launch import QUIET, WARNINGS, _on_signal, main  # noqa: F401
 from .printable import printable
 
 app = typer.Typer(
@@ -205,7 +206,7 @@ def _imported(model: str) -> bool:
 
 
 def _warn(model) -> None:
-    _WARNINGS.extend(f"learncost: warning: {printable(model.name)}: {printable(w)}" for w in model.warnings)
+    WARNINGS.extend(f"learncost: warning: {printable(model.name)}: {printable(w)}" for w in model.warnings)
 
 
 def _analysis(model: str, procedure: Optional[list[str]], boards, allow_unsupported: bool, classes: Optional[int],
@@ -237,7 +238,7 @@ def _analysis(model: str, procedure: Optional[list[str]], boards, allow_unsuppor
     return result
 
 
-def __emit_listing(fmt: Format, title: str, cols: list[str], rows: list[list], numeric: set[int] = frozenset(),
+def _emit_listing(fmt: Format, title: str, cols: list[str], rows: list[list], numeric: set[int] = frozenset(),
                   notes: list[str] | None = None) -> None:
     """A catalogue listing: the table, or one JSON object / CSV row per entry."""
     import json
@@ -245,8 +246,8 @@ def __emit_listing(fmt: Format, title: str, cols: list[str], rows: list[list], n
     from .report.tables import Table, to_csv
 
     emit(fmt, tables=lambda: [Table(title, cols, rows, notes or [], numeric=set(numeric))],
-          json_text=lambda: json.dumps([dict(zip(cols, r)) for r in rows], indent=2),
-          csv_text=lambda: to_csv(cols, rows))
+         json_text=lambda: json.dumps([dict(zip(cols, r)) for r in rows], indent=2),
+         csv_text=lambda: to_csv(cols, rows))
 
 
 @app.command()
@@ -305,9 +306,9 @@ def analyze(
                        setup=setup_name, memory=memory, engine=engine, convention=convention, dtype=dtype)
 
     emit(fmt, tables=lambda: rep.tables(result, per_layer), json_text=lambda: rep.to_json(result, per_layer),
-          csv_text=lambda: rep.csv_text(result, per_layer), output=output, force=force,
-          figure=lambda: plots.analysis_figure(result), workbook=lambda: workbook([result]),
-          setup=result.setup, accounting=result.evaluator.accounting)
+         csv_text=lambda: rep.csv_text(result, per_layer), output=output, force=force,
+         figure=lambda: plots.analysis_figure(result), workbook=lambda: workbook([result]),
+         setup=result.setup, accounting=result.evaluator.accounting)
 
 
 @app.command()
@@ -355,9 +356,9 @@ def fit(
                              code="LC-OPTION", hint="give the time budget per sample with --max-ms")
 
     emit(fmt, tables=lambda: rep.tables(result, budget), json_text=lambda: rep.to_json(result, budget),
-          csv_text=lambda: rep.csv_text(result, budget), output=output, force=force,
-          figure=lambda: plots.analysis_figure(result), workbook=lambda: workbook([result]),
-          setup=result.setup, accounting=result.evaluator.accounting)
+         csv_text=lambda: rep.csv_text(result, budget), output=output, force=force,
+         figure=lambda: plots.analysis_figure(result), workbook=lambda: workbook([result]),
+         setup=result.setup, accounting=result.evaluator.accounting)
 
 
 @app.command()
@@ -395,7 +396,7 @@ def sweep(
         check_path(output, force, set(TEXT) | IMAGES)  # before the work, not after
     boards = chosen_mcus(mcu, clock_mhz, cycles_per_macc, setup()["mcus"], sram_kb, flash_kb)
     procs = resolve_procedures(procedure) if procedure else None
-    if total >= PROGRESS_FROM and sys.stderr.isatty() and not _QUIET:
+    if total >= PROGRESS_FROM and sys.stderr.isatty() and not QUIET:
         from rich.progress import Progress
 
         from .report.tables import terminal
@@ -408,8 +409,8 @@ def sweep(
         result = run(model, values, procs, boards, dataset, setup=setup_name, memory=memory, engine=engine)
     # streamed: the rows are written block by block, never held as one text
     emit(fmt, tables=lambda: rep.tables(result), json_text=lambda: rep.json_chunks(result),
-          csv_text=lambda: rep.csv_chunks(result), output=output, force=force,
-          figure=lambda: plots.sweep_figure(result), setup=result.setup, accounting=result.memory)
+         csv_text=lambda: rep.csv_chunks(result), output=output, force=force,
+         figure=lambda: plots.sweep_figure(result), setup=result.setup, accounting=result.memory)
 
 
 @app.command()
@@ -444,8 +445,8 @@ def memory(
     result = SimpleNamespace(schedule=schedule, layout=layout, procedure=proc.id, phase=phase, setup=ev.setup,
                              model_key=m.id or m.name, model_label=model_label(m))
     emit(fmt, tables=lambda: rep.tables(result), json_text=lambda: rep.to_json(result),
-          csv_text=lambda: rep.csv_text(result), output=output, force=force,
-          figure=lambda: plots.memory_figure(result), setup=ev.setup, accounting="arena")
+         csv_text=lambda: rep.csv_text(result), output=output, force=force,
+         figure=lambda: plots.memory_figure(result), setup=ev.setup, accounting="arena")
 
 
 @app.command()
@@ -468,7 +469,7 @@ def compare(
         _warn(a)
         _warn(b)
     emit(fmt, tables=lambda: rep.tables(result), json_text=lambda: rep.to_json(result),
-          csv_text=lambda: rep.csv_text(result))
+         csv_text=lambda: rep.csv_text(result))
 
 
 @app.command("compare-procedures")
@@ -504,7 +505,7 @@ def compare_procedures(
     result = run(_analysis(model, chosen, boards, allow_unsupported, classes, input_shape, fmt, params=_params(param),
                            setup=setup_name, memory=memory, dtype=dtype), baseline.lower())
     emit(fmt, tables=lambda: rep.tables(result), json_text=lambda: rep.to_json(result),
-          csv_text=lambda: rep.csv_text(result), output=output, force=force)
+         csv_text=lambda: rep.csv_text(result), output=output, force=force)
 
 
 @app.command()
@@ -535,7 +536,7 @@ def verify(
     m = _load(model, allow_unsupported, classes, input_shape, model_params, dtype)
     result = run(m, procs, seed=seed, setup=chosen, memory=memory)
     emit(fmt, tables=lambda: rep.tables(result, per_layer), json_text=lambda: rep.to_json(result),
-          csv_text=lambda: rep.csv_text(result))
+         csv_text=lambda: rep.csv_text(result))
     _fail_if_unexplained(result)
 
 
@@ -563,7 +564,7 @@ def validate(
         _warn(m)
     result = compare(m, parsed)
     emit(fmt, tables=lambda: rep.tables(result), json_text=lambda: rep.to_json(result),
-          csv_text=lambda: rep.csv_text(result))
+         csv_text=lambda: rep.csv_text(result))
     if result.unexplained:
         first = result.unexplained[0]
         what = first["figure"] if isinstance(first, dict) else (first.layer or first.report.name)
@@ -607,7 +608,7 @@ def models(fmt: Format = FormatOpt) -> None:
         rows.append([model_id, m.name, m.description or "", m.classes, m.dataset, m.weights + m.biases,
                      ", ".join(aliases)])
     cols = ["id", "name", "description", "classes", "dataset", "parameters", "aliases"]
-    __emit_listing(fmt, "Built-in models", cols, rows, numeric={3, 5})
+    _emit_listing(fmt, "Built-in models", cols, rows, numeric={3, 5})
 
 
 @app.command()
@@ -630,7 +631,7 @@ def mcus(fmt: Format = FormatOpt) -> None:
     rows = [[m.id, m.name, m.core, m.clock_mhz, None if m.cycles_per_macc is None else round(m.cycles_per_macc, 3),
              basis(m), m.engine, m.sram_kb, m.flash_kb, m.source, ", ".join(measured_engines(m)) or None]
             for m in catalog().values()]
-    __emit_listing(fmt, "MCUs", cols, rows, numeric={3, 4, 7, 8},
+    _emit_listing(fmt, "MCUs", cols, rows, numeric={3, 4, 7, 8},
                   notes=["derived cycles/MACC = clock / MLPerf Tiny median throughput / forward MACC of the "
                          "built-in model, per benchmark; KB = 1024 B"])
 
@@ -654,7 +655,7 @@ def engines(fmt: Format = FormatOpt) -> None:
             power_text = "; ".join(f"{b} {min(w.values()):.3g}-{max(w.values()):.3g}" for b, w in power.items())
             rows.append([e, p["name"], core, *(g["cycles_per_macc"][c] for c in ("conv", "depthwise", "dense")),
                          ", ".join(boards), spread, power_text or None, p["backward"], p["source"]])
-    __emit_listing(fmt, "Engines", cols, rows, numeric={3, 4, 5},
+    _emit_listing(fmt, "Engines", cols, rows, numeric={3, 4, 5},
                   notes=["cycles per MACC of each layer kind's operations (pools, element-wise and other kinds at the "
                          "dense rate); fitted by `python -m learncost.calibrate`; a board of a listed core can use "
                          "the profile, `paper` (one cycles/MACC per board) is always there"])
@@ -667,7 +668,7 @@ def datasets(fmt: Format = FormatOpt) -> None:
 
     cols = ["id", "name", "epochs", "samples", "source"]
     rows = [[getattr(d, c) for c in cols] for d in catalog().values()]
-    __emit_listing(fmt, "Datasets", cols, rows, numeric={2, 3})
+    _emit_listing(fmt, "Datasets", cols, rows, numeric={2, 3})
 
 
 @app.command()
@@ -683,13 +684,13 @@ def setups(
         from .report.setup_report import fields
 
         rows = fields(st)
-        __emit_listing(fmt, f"Setup {st.key}: {st.name}", ["field", "value"], rows,
+        _emit_listing(fmt, f"Setup {st.key}: {st.name}", ["field", "value"], rows,
                       notes=[f"{role}: {doc}" for role, doc in S.ROLE_DOCS.items()])
         return
     cols = ["id", "name", "model", "memory", "description"]
     rows = [[st.key, st.name, st.model or "", st.memory, st.description]
             for st in (S.load(i) for i in S.preset_ids())]
-    __emit_listing(fmt, "Training setups", cols, rows,
+    _emit_listing(fmt, "Training setups", cols, rows,
                   notes=["`learncost setups ID` shows every field; --setup takes an id or a setup file"])
 
 
@@ -736,6 +737,6 @@ def procedures(fmt: Format = FormatOpt) -> None:
     from .report.tables import Table, to_csv
 
     emit(fmt, tables=lambda: [Table("Learning procedures", cols, rows, notes)], json_text=json_text,
-          csv_text=lambda: to_csv(cols, rows))
+         csv_text=lambda: to_csv(cols, rows))
 
 

@@ -10,7 +10,7 @@ from enum import Enum
 from typing import Optional
 
 from .errors import LearncostError
-from .launch import _QUIET
+from .launch import QUIET
 from .printable import printable
 
 
@@ -22,7 +22,9 @@ class Format(str, Enum):
 
 
 def chosen_mcus(ids: Optional[list[str]], clock: Optional[float], cycles: Optional[float], default: list[str],
-          sram_kb: Optional[float] = None, flash_kb: Optional[float] = None):
+                sram_kb: Optional[float] = None, flash_kb: Optional[float] = None):
+    """The boards a command runs on: the chosen ids (their clock, cycles/MACC, SRAM or flash changed by the
+    options), a custom board made of the options alone, or the command's default boards."""
     from .catalog import custom_mcu, get_mcu, override_mcu
 
     overrides = clock is not None or cycles is not None or sram_kb is not None or flash_kb is not None
@@ -39,7 +41,7 @@ def pieces(text) -> Iterable[str]:
 
 
 def emit(fmt: Format, *, tables, json_text, csv_text, output: Optional[str] = None, force: bool = False,
-          figure=None, workbook=None, setup=None, accounting: str = "paper") -> None:
+         figure=None, workbook=None, setup=None, accounting: str = "paper") -> None:
     """Print or write a result: ``json_text`` and ``csv_text`` give a text or its pieces."""
     from itertools import chain
 
@@ -56,7 +58,7 @@ def emit(fmt: Format, *, tables, json_text, csv_text, output: Optional[str] = No
         texts = {"csv": csv_text, "json": json_lines, "markdown": lambda: to_markdown(tables()),
                  "html": lambda: page(tables(), figure() if figure else None, setup=setup, accounting=accounting)}
         path = write(output, force, text=lambda kind: texts[kind](), figure=figure, workbook=workbook)
-        if not _QUIET:
+        if not QUIET:
             print(f"learncost: wrote {printable(path)}", file=sys.stderr)
         return
     if fmt is Format.table:
@@ -70,6 +72,7 @@ def emit(fmt: Format, *, tables, json_text, csv_text, output: Optional[str] = No
 
 
 def workbook(analyses, as_published: bool = False):
+    """The live workbook of ``analyses`` (their formulas recompute every figure)."""
     from .report.workbook import build
 
     if as_published:
@@ -90,7 +93,7 @@ def paper(as_published: bool = False, errata: bool = False, fmt: Format = Format
         from .report.schema import dumps
 
         emit(fmt, tables=rep.errata_tables, json_text=lambda: dumps({"errata": rep.errata_dicts()}),
-              csv_text=rep.errata_csv, output=output, force=force)
+             csv_text=rep.errata_csv, output=output, force=force)
         return
     boards = chosen_mcus(mcu, clock_mhz, cycles_per_macc, paper_mod.setup()["mcus"])
     override = None
@@ -98,10 +101,11 @@ def paper(as_published: bool = False, errata: bool = False, fmt: Format = Format
         from .catalog import get_dataset, workload
         from .zoo import load_model
 
-        override = {m: workload(get_dataset(load_model(m).dataset), epochs, samples) for m in paper_mod.setup()["models"]}
+        override = {m: workload(get_dataset(load_model(m).dataset), epochs, samples)
+                    for m in paper_mod.setup()["models"]}
     result = paper_mod.compute(as_published, mcus=boards, dataset_override=override, engine=engine or "paper")
     from .report import plots
 
     emit(fmt, tables=lambda: rep.tables(result), json_text=lambda: rep.to_json(result),
-          csv_text=lambda: rep.csv_text(result), output=output, force=force,
-          figure=lambda: plots.paper_figure(result), workbook=lambda: workbook(list(result.analyses.values()), as_published))
+         csv_text=lambda: rep.csv_text(result), output=output, force=force, figure=lambda: plots.paper_figure(result),
+         workbook=lambda: workbook(list(result.analyses.values()), as_published))

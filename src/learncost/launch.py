@@ -13,9 +13,9 @@ from .errors import LearncostError
 from .printable import printable
 
 #: warning lines, printed once the command succeeds: a failing command prints its one error line only
-_WARNINGS: list[str] = []
+WARNINGS: list[str] = []
 #: set by --quiet: no warnings, no progress bar (errors are still one line each)
-_QUIET: list[bool] = []
+QUIET: list[bool] = []
 
 
 def _usage_errors():
@@ -60,7 +60,7 @@ def _interrupted(as_json: bool) -> int:
 
 def _options(argv: list[str]) -> tuple[list[str], bool, bool]:
     """``--debug`` and ``--quiet`` taken out of the arguments wherever they are (``--quiet`` is
-    remembered in ``_QUIET``), and whether errors go out as JSON (``-f json``), read before click
+    remembered in ``QUIET``), and whether errors go out as JSON (``-f json``), read before click
     parses anything so that usage errors follow it too."""
     args, debug, as_json = [], False, False
     for i, arg in enumerate(argv):
@@ -71,7 +71,7 @@ def _options(argv: list[str]) -> tuple[list[str], bool, bool]:
             debug = True
             continue
         if arg in ("--quiet", "-q"):
-            _QUIET.append(True)
+            QUIET.append(True)
             continue
         args.append(arg)
     for i, arg in enumerate(args):
@@ -105,9 +105,9 @@ def main(argv: list[str] | None = None) -> int:
     1 a bug in learncost (a short "please report" line; the traceback with ``--debug``)."""
     import signal
 
-    _QUIET.clear()
+    QUIET.clear()
     args, debug, as_json = _options(list(sys.argv[1:] if argv is None else argv))
-    _WARNINGS.clear()
+    WARNINGS.clear()
     _RECEIVED.clear()
     previous = {}
     for name in ("SIGTERM", "SIGHUP", "SIGINT"):
@@ -164,9 +164,9 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         for name, handler in previous.items():
             signal.signal(getattr(signal, name), handler)
-    for line in [] if _QUIET else _WARNINGS:
+    for line in [] if QUIET else WARNINGS:
         print(line, file=sys.stderr)
-    _WARNINGS.clear()
+    WARNINGS.clear()
     return status
 
 

@@ -166,6 +166,9 @@ class Residency(_Strict):
 
 @strict
 class Setup(_Strict):
+    """A training setup. Read one with ``load`` (a preset or a file) or ``build`` (parsed data), which
+    validate it; the constructor, like ``model_copy``, checks nothing."""
+
     id: str | None = None
     name: str
     description: str = ""
