@@ -20,6 +20,8 @@ from .ir import Shape, any_true
 TRANSIENT_KINDS = frozenset({"pad", "reshape", "flatten", "quantize", "dequantize"})
 #: kinds whose output is a constant its readers read from flash, with the weights: no buffer in RAM
 FLASH_KINDS = frozenset({"constant"})
+#: kinds whose weights a sparse update trains by input channel (C_out x C_in x kernel: a fraction of C_in)
+INPUT_CHANNEL_KINDS = frozenset({"conv2d", "conv2d_transpose"})
 
 
 def transient(layer) -> bool:

@@ -32,7 +32,7 @@ from dataclasses import replace
 from typing import Mapping
 
 from ..ir import Dims, Layer, Model
-from ..layers import HEAD_KINDS, transient
+from ..layers import HEAD_KINDS, INPUT_CHANNEL_KINDS, transient
 from .formulas import (BILINEAR_KINDS, GENERATOR_MACC, OPTIMIZER_MACC, RECURRENT, SELECTING_KINDS,
                        TANGENT_AS_BACKWARD, feedback_projection, recurrent_gate_errors,
                        input_errors, readout_product, tangent)
@@ -58,7 +58,7 @@ def _formula(layer: Layer, op: str, overrides: Overrides, channels=None) -> int:
 
 
 def _trained_dims(layer: Layer, dims: Dims, channels) -> Dims:
-    if layer.kind in ("conv2d", "conv2d_transpose"):
+    if layer.kind in INPUT_CHANNEL_KINDS:
         return replace(dims, C_in=channels)
     if layer.kind == "depthwise_conv2d":
         return replace(dims, C_out=channels)

@@ -981,10 +981,10 @@ def _cell(n: _Node) -> None:
         _refuse(n, "reads a time-major input computed by the graph", "learncost reads the first axis of other "
                 "operators' tensors as the batch; export batch-first")
     bias = bool(ins[3])
-    name = g.b.add(n.raw, n.op.lower(), [src], seq_views if sequences else [*seq_views, *h_views, *(nd.output[0] for nd in last)],
-                   expect=(steps, units) if sequences else (units,), units=units, return_sequences=sequences,
-                   bias_vectors=2 if bias else None, use_bias=bias, dtype=n.ydt if y else g.dtype_of(x),
-                   weight_dtype=g.dtype_of(ins[1]), bias_dtype=g.dtype_of(ins[3]) if bias else None)
+    g.b.add(n.raw, n.op.lower(), [src], seq_views if sequences else [*seq_views, *h_views, *(nd.output[0] for nd in last)],
+            expect=(steps, units) if sequences else (units,), units=units, return_sequences=sequences,
+            bias_vectors=2 if bias else None, use_bias=bias, dtype=n.ydt if y else g.dtype_of(x),
+            weight_dtype=g.dtype_of(ins[1]), bias_dtype=g.dtype_of(ins[3]) if bias else None)
     for t in seq_views if sequences else ():
         g.sequences[t] = True
     # the last step where the sequence is read whole too: a slice of it, as Y_h is

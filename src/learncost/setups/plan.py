@@ -15,7 +15,7 @@ from typing import Any
 
 from ..errors import SetupError
 from ..ir import Layer, Model, any_true
-from ..layers import HEAD_KINDS, RECURRENT_KINDS
+from ..layers import HEAD_KINDS, INPUT_CHANNEL_KINDS, RECURRENT_KINDS
 from . import BiasLayers, LastBiases, LastK, Setup, WeightLayers
 
 
@@ -307,7 +307,7 @@ class Plan:
         if u.ratio == 1:
             return layer.weights
         d = layer.dims
-        if layer.kind in ("conv2d", "conv2d_transpose"):
+        if layer.kind in INPUT_CHANNEL_KINDS:
             return d.C_out * u.channels * d.H_ker * d.W_ker
         if layer.kind == "depthwise_conv2d":
             return u.channels * d.H_ker * d.W_ker
