@@ -285,6 +285,7 @@ def test_tflite_constant_scales_read_as_1x1_depthwise(tmp_path):
     assert [forward[s.name] for s in scales] == [48, 48]
     assert sum(forward.values()) == 48 + 1_440 + 96 + 48 + 96
     # executed in PyTorch, every procedure's counted MACs and tracked bytes are the analytic ones
+    pytest.importorskip("torch")
     result = verify(model, ["bp", "ff", "pepita"])
     assert not [u for c in result.checks for u in c.unexplained]
 
@@ -295,6 +296,7 @@ def test_verify_executes_bp_through_a_max_pool(tmp_path):
     input; counted MACs and tracked bytes equal the analytic ones under the live accounting."""
     from conftest import run_cli
 
+    pytest.importorskip("torch")
     path = tmp_path / "seq.tflite"
     path.write_bytes(_scaled_sequence())
     r = run_cli("verify", str(path), "-p", "bp", "--classes", "2", "--memory", "live", "-f", "json")
