@@ -103,6 +103,7 @@ def test_onnx_lstm_last_step(tmp_path):
                                 {"name": "out", "kind": "softmax"}], (6, 4))
     assert forward == [0, 576, 6, 30]
     assert _layers(m)[1] == ("lstm", (3,), 84, 24, False)
+    pytest.importorskip("torch")  # executing needs PyTorch
     assert learncost.verify(m, ["bp"]).unexplained == []
 
 
@@ -116,6 +117,7 @@ def test_onnx_gru_every_step_batch_first(tmp_path):
                                 {"name": "out", "kind": "softmax"}], (5, 4))
     assert forward == [0, 420, 0, 30, 30]
     assert _layers(m)[1] == ("gru", (5, 3), 63, 0, True)
+    pytest.importorskip("torch")  # executing needs PyTorch
     assert learncost.verify(m, ["bp"]).unexplained == []
 
 
@@ -319,6 +321,7 @@ def test_keras_stacked_lstm_and_gru(tmp_path):
                                 {"name": "fc_softmax", "kind": "softmax"}], (6, 4))
     assert forward == [0, 1200, 558, 6, 30]
     assert [lr[2:4] for lr in _layers(m)[1:3]] == [(180, 20), (72, 18)]
+    pytest.importorskip("torch")  # executing needs PyTorch
     assert learncost.verify(m, ["bp"]).unexplained == []
 
 

@@ -52,6 +52,8 @@ def test_the_schema_is_valid_and_names_its_version():
 @pytest.mark.parametrize("document,args", [(d, a) for d, runs in HELD_OUT.items() for a in runs],
                          ids=lambda x: x if isinstance(x, str) else " ".join(x))
 def test_real_output_validates(document, args):
+    if args[0] == "verify":
+        pytest.importorskip("torch")  # verify executes in PyTorch
     r = _learncost(args)
     assert r.returncode == 0, r.stderr
     data = json.loads(r.stdout)
