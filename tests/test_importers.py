@@ -373,3 +373,22 @@ def test_tflite_dynamic_input_is_refused(tmp_path):
     w.signatures[x] = [-1, 1, 1, 2]
     path.write_bytes(w.bytes([x], [c]))
     assert learncost.load_model(path, classes=4).by_name["input"].output_shape == (1, 1, 2)
+
+
+def test_a_file_is_read_by_a_child_forked_after_the_spec_builder_is_imported(monkeypatch, tmp_path):
+    """Every importer ends in the spec's validation and the IR's builder: imported in the parent before the fork,
+    so that a forked child does not import pydantic again for each file (it did once `learncost paper` stopped
+    loading pydantic: 150-230 ms a file instead of 21 ms, bench_import)."""
+    from learncost import importers, safe_read
+
+    seen = {}
+
+    def capture(module, function, args, kwargs, *, what, timeout, preload=()):
+        seen["preload"] = preload
+        raise RuntimeError("captured")
+    monkeypatch.setattr(safe_read, "run_isolated", capture)
+    path = tmp_path / "m.tflite"
+    path.write_bytes(b"")
+    with pytest.raises(RuntimeError, match="captured"):
+        importers.import_file(path)
+    assert seen["preload"] == ("tflite", "numpy", "learncost.spec")

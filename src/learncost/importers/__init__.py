@@ -18,6 +18,9 @@ IMPORTERS = {".tflite": "tflite_importer", ".h5": "keras_importer", ".hdf5": "ke
 #: importer module -> the libraries it parses with (imported before the reading child is forked)
 LIBRARIES = {"tflite_importer": ("tflite", "numpy"), "keras_importer": ("h5py",),
              "onnx_importer": ("onnx", "onnx.shape_inference", "onnx.numpy_helper")}
+#: what every importer ends with: the spec's validation (pydantic) and the IR's builder, imported before the fork
+#: too, or each child would import pydantic again (100 ms and more a file once nothing else had loaded it)
+BUILDER = ("learncost.spec",)
 PICKLED = (".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".bin")
 
 
@@ -44,4 +47,5 @@ def import_file(path: Path, *, allow_unsupported: bool = False, classes: int | N
     extra = {"input_shape": input_shape} if input_shape is not None else {}  # the ONNX and Keras importers take it
     return run_isolated(f"{__name__}.{IMPORTERS[suffix]}", "load", (path,),
                         {"allow_unsupported": allow_unsupported, "classes": classes, **extra},
-                        what=printable(path.name), timeout=read_timeout(), preload=LIBRARIES[IMPORTERS[suffix]])
+                        what=printable(path.name), timeout=read_timeout(),
+                        preload=(*LIBRARIES[IMPORTERS[suffix]], *BUILDER))
