@@ -143,6 +143,8 @@ MemoryOpt = typer.Option(None, "--memory",
 
 def _param_lists(param: Optional[list[str]]) -> dict[str, list]:
     """``--param NAME=VALUES`` options: name -> values, each name given once."""
+    if not param:  # nothing to parse: the sweep's parser and numpy stay unloaded
+        return {}
     from .sweep import parse_values
 
     from .params import check_value
@@ -171,6 +173,8 @@ def _setup(name: Optional[str], params: dict):
     """The setup at the values of the parameters it declares; the other parameters are the model's."""
     from . import setups
 
+    if not params:  # at its defaults: a preset comes precompiled (``packaged``), a file is read and validated
+        return setups.load(name or "paper"), {}
     data, origin = setups.source_data(name or "paper")
     declared = setups.declared_parameters(data, origin)
     mine = {k: v for k, v in params.items() if k in declared}

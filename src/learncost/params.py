@@ -27,10 +27,9 @@ from __future__ import annotations
 
 import math
 import operator
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Mapping, Union
-
-from pydantic import BaseModel, ConfigDict, ValidationError
 
 from . import limits
 from .errors import SpecError, SpecLimitError
@@ -42,10 +41,21 @@ _TEXT_FIELDS = ("name", "inputs")
 _FUNCTION_NAMES = ("int", "round", "floor", "ceil", "min", "max", "abs", "i")
 
 
-class Parameter(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+@dataclass(frozen=True, kw_only=True)
+class Parameter:
+    """A declared parameter: its default value and what it means. pydantic validates it when a spec is read
+    (``declared``); the class itself needs no pydantic, as setups' (reports format parameter values)."""
+
+    __pydantic_config__ = {"extra": "forbid"}
     default: Number
     description: str | None = None
+
+
+@lru_cache(maxsize=None)
+def _parameter_validator():
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(Parameter)
 
 
 def _is_array(x: Any) -> bool:
@@ -233,12 +243,16 @@ def declared(data: Mapping[str, Any], origin: str) -> dict[str, Parameter]:
                             location=printable(loc), code="LC-SPEC-PARAM")
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             value = {"default": value}
+        from pydantic import ValidationError
+
         try:
-            out[name] = Parameter.model_validate(value)
+            out[name] = _parameter_validator().validate_python(value)
         except ValidationError as exc:
             err = exc.errors()[0]
             field = ".".join(str(p) for p in err["loc"] if not str(p).startswith(("int", "float")))
-            raise SpecError(err["msg"], location=printable(loc + (f".{field}" if field else "")),
+            # an unknown key, worded as for a model spec's fields (pydantic words it otherwise for a dataclass)
+            message = "Extra inputs are not permitted" if err["type"] == "unexpected_keyword_argument" else err["msg"]
+            raise SpecError(message, location=printable(loc + (f".{field}" if field else "")),
                             code="LC-SPEC-PARAM") from None
         check_value(printable(loc), out[name].default)
     return out
