@@ -26,9 +26,7 @@ app = typer.Typer(
 
 def _version(value: bool) -> None:
     if value:
-        from . import __version__
-
-        print(f"learncost {__version__}")
+        jobs.version()
         raise typer.Exit(0)
 
 

@@ -171,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _invoke(args: list[str]) -> int:
-    """The command run: directly when ``DIRECT`` knows the command line, by the typer app otherwise."""
+    """The command run: directly when ``_direct`` knows the command line, by the typer app otherwise."""
     from . import completion
 
     job = None if completion.COMPLETE_VAR in os.environ else _direct(args)
@@ -212,36 +212,29 @@ def _click_ending(exc: Exception, as_json: bool) -> int | None:
     return None
 
 
-#: ``learncost paper``'s formats, as ``--format`` spells them
-FORMATS = ("table", "csv", "json", "markdown")
-
-
 def _direct(args: list[str]):
     """The job for a command line this module runs without the CLI framework, or None. Only exact forms
     are taken (``paper`` with ``--as-published``, ``--errata``, ``-f``/``--format`` and a format), each
     at most once; anything else, even a spelling click would accept, goes to the typer app."""
-    if args == ["--version"]:
-        def version():
-            from . import __version__
+    from . import jobs
 
-            print(f"learncost {__version__}")
-        return version
+    if args == ["--version"]:
+        return jobs.version
     if not args or args[0] != "paper":
         return None
+    formats = {f.value for f in jobs.Format}
     flags: dict[str, object] = {}
     rest = args[1:]
     while rest:
         arg = rest.pop(0)
         if arg in ("--as-published", "--errata") and arg not in flags:
             flags[arg] = True
-        elif arg in ("-f", "--format") and "format" not in flags and rest and rest[0] in FORMATS:
+        elif arg in ("-f", "--format") and "format" not in flags and rest and rest[0] in formats:
             flags["format"] = rest.pop(0)
         else:
             return None
 
     def paper():
-        from . import jobs
-
         jobs.paper(as_published="--as-published" in flags, errata="--errata" in flags,
                    fmt=jobs.Format(flags.get("format", "table")))
     return paper

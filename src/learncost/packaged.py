@@ -46,31 +46,23 @@ def load_yaml(text: str) -> Any:
     return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 
-def derived(source, what: str, derive: Callable[[str], Any], depends: tuple[str, ...] = ()) -> Any:
+def derived(source: Path, what: str, derive: Callable[[str], Any], depends: tuple[str, ...] = ()) -> Any:
     """``derive(text of source)``, or the value kept for the same source bytes and the same source of
     the modules ``depends`` names (paths inside the package, e.g. ``"spec.py"``). The value must be
     plain data (numbers, strings, lists, dicts, tuples): a value ``marshal`` cannot hold is derived
     every time."""
     raw = source.read_bytes()
     key = (FORMAT, _version(), what, len(raw), zlib.crc32(raw), *(_fingerprint(d) for d in depends))
-    cache = _cache_path(source, what)
-    if cache is not None:
-        try:
-            kept_key, value = marshal.loads(cache.read_bytes())
-            if kept_key == key:
-                return value
-        except (OSError, EOFError, ValueError, TypeError):  # none yet, damaged, or another layout
-            pass
+    cache = source.parent / "__pycache__" / f"{source.name}.{what}.marshal"
+    try:
+        kept_key, value = marshal.loads(cache.read_bytes())
+        if kept_key == key:
+            return value
+    except (OSError, EOFError, ValueError, TypeError):  # none yet, damaged, or another layout
+        pass
     value = derive(raw.decode("utf-8"))
-    if cache is not None:
-        _write(cache, key, value)
+    _write(cache, key, value)
     return value
-
-
-def _cache_path(source, what: str) -> Path | None:
-    if not isinstance(source, Path):  # a file of another kind of package (a ``Traversable``): nowhere to keep it
-        return None
-    return source.parent / "__pycache__" / f"{source.name}.{what}.marshal"
 
 
 def _write(cache: Path, key: tuple, value: Any) -> None:

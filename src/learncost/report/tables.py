@@ -10,8 +10,6 @@ from typing import Any
 
 from ..printable import printable
 
-FORMATS = ("table", "csv", "json", "markdown")
-
 
 @dataclass
 class Table:
