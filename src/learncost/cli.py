@@ -13,7 +13,7 @@ from . import completion, jobs
 from .errors import LearncostError
 from .jobs import Format, chosen_mcus, emit, workbook
 # main and _on_signal are the entry point's, kept here for callers of cli
-from .launch import QUIET, WARNINGS, _on_signal, main  # noqa: F401
+from .launch import QUIET, WARNINGS, _on_signal, main, version  # noqa: F401
 from .printable import printable
 
 app = typer.Typer(
@@ -26,7 +26,7 @@ app = typer.Typer(
 
 def _version(value: bool) -> None:
     if value:
-        jobs.version()
+        version()
         raise typer.Exit(0)
 
 

@@ -14,13 +14,6 @@ from .launch import QUIET
 from .printable import printable
 
 
-def version() -> None:
-    """``learncost --version``."""
-    from . import __version__
-
-    print(f"learncost {__version__}")
-
-
 class Format(str, Enum):
     table = "table"
     csv = "csv"

@@ -216,12 +216,12 @@ def _direct(args: list[str]):
     """The job for a command line this module runs without the CLI framework, or None. Only exact forms
     are taken (``paper`` with ``--as-published``, ``--errata``, ``-f``/``--format`` and a format), each
     at most once; anything else, even a spelling click would accept, goes to the typer app."""
-    from . import jobs
-
     if args == ["--version"]:
-        return jobs.version
+        return version
     if not args or args[0] != "paper":
         return None
+    from . import jobs
+
     formats = {f.value for f in jobs.Format}
     flags: dict[str, object] = {}
     rest = args[1:]
@@ -238,6 +238,13 @@ def _direct(args: list[str]):
         jobs.paper(as_published="--as-published" in flags, errata="--errata" in flags,
                    fmt=jobs.Format(flags.get("format", "table")))
     return paper
+
+
+def version() -> None:
+    """``learncost --version`` (typer's option prints it through here too)."""
+    from . import __version__
+
+    print(f"learncost {__version__}")
 
 
 def run() -> None:
