@@ -119,12 +119,14 @@ def default_engine(mcu: MCU) -> str:
 def cycles(rates: "Rates", breakdown: dict, model):
     """Cycles of a phase (``breakdown``: layer -> operation -> MACC of ``model``): sum over layers l and
     operations o of MACC_l,o x c_kind(l) (each layer's operations at its kind's rate), plus the overhead per
-    kernel call (one per layer and operation)."""
+    kernel call (one per layer and operation that does work: in a sweep, per variant, so that a layer
+    a variant does not have makes no call)."""
     total = 0
     for layer, ops in breakdown.items():
         c = rates.rate(model.by_name[layer].kind)
         for macc in ops.values():
-            total = total + macc * c + rates.overhead_cycles
+            calls = (macc != 0) if hasattr(macc, "shape") else 1
+            total = total + macc * c + rates.overhead_cycles * calls
     return total
 
 

@@ -7,6 +7,11 @@ over the layers it picks; per-sample operations count once per sample of the tra
 per-step ones (the optimizer, gradient accumulation) once per step. A training row is one
 optimizer step (``batch`` samples); an inference row one sample. Every figure may be a numpy
 array (a sweep evaluates one layer list for many variants at once).
+
+``present`` masks layers (a sweep's union of layer lists, ``union``): per layer, which variants
+have it. A variant without a layer gets none of its operations, parameters or buffers, and no
+step of its own; the union is built only where that is exact (``union.check``), and only the
+paper's rules read masks (a schedule's tensors do not).
 """
 
 from __future__ import annotations
@@ -48,13 +53,15 @@ class Evaluator:
     out once and serve every procedure and phase."""
 
     def __init__(self, model: Model, setup: Setup | str | None = None, *, memory: str | None = None,
-                 patches=None, plan: Plan | None = None):
+                 patches=None, plan: Plan | None = None, present: dict[str, Any] | None = None):
         self.model = model
         self.setup = load_setup(setup) if not isinstance(setup, Setup) else setup
         self.plan = plan or Plan(model, self.setup)
         self.patches = patches
-        self.sizes = Sizes(model, self.setup, buffer_delta=patches.buffer_delta if patches else None)
-        self.costs = layer_costs(model, self.plan, overrides=patches.costs if patches else None)
+        self.present = present or {}
+        self.sizes = Sizes(model, self.setup, buffer_delta=patches.buffer_delta if patches else None,
+                           present=self.present)
+        self.costs = self._held(layer_costs(model, self.plan, overrides=patches.costs if patches else None))
         self._costs: dict = {"input": self.costs}
         self.accounting = memory or self.setup.memory
         if self.accounting not in ACCOUNTINGS:
@@ -73,9 +80,21 @@ class Evaluator:
         through = self._passes_errors(procedure)
         key = kind if through else (kind, "no dX")
         if key not in self._costs:
-            self._costs[key] = layer_costs(self.model, self.plan, feedback=kind, passes_errors=through,
-                                           overrides=self.patches.costs if self.patches else None)
+            self._costs[key] = self._held(layer_costs(self.model, self.plan, feedback=kind, passes_errors=through,
+                                                      overrides=self.patches.costs if self.patches else None))
         return self._costs[key]
+
+    def _held(self, costs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Per-layer costs, a masked layer's (``present``) only where a variant has it."""
+        if not self.present:
+            return costs
+        for layer, c in zip(self.model.layers, costs):
+            mask = self.present.get(layer.name)
+            if mask is not None:
+                for op, value in c.items():
+                    if type(value) is not int or value:  # a formula's plain 0 has nothing to mask
+                        c[op] = value * mask
+        return costs
 
     @cached_property
     def _has_cells(self) -> bool:
@@ -167,6 +186,9 @@ class Evaluator:
 
     def memory(self, procedure: Procedure, phase_name: str, accounting: str | None = None) -> acc.Memory:
         accounting = accounting or self.accounting
+        if self.present and (accounting != "paper" or procedure.phase(phase_name).memory_rule(self.model.supervised)
+                             is None):
+            raise ValueError("a union of layer lists is counted by the paper's rules only: a schedule has no masks")
         if accounting == "paper":
             return acc.paper(self.model, procedure, phase_name, self.plan, self.sizes, self.patches)
         if accounting == "saved-for-backward":
@@ -203,8 +225,8 @@ class Evaluator:
         if procedure.readout:
             from .schedules.common import readout_weights
 
-            for *_, nbytes in readout_weights(self.model, self.plan, self.sizes):
-                total = total + nbytes
+            for _, layer, _, nbytes in readout_weights(self.model, self.plan, self.sizes):
+                total = total + self.sizes.held(layer, nbytes)
         return total
 
     def flash_bytes(self, procedure: Procedure, phase_name: str) -> Any:
@@ -212,8 +234,8 @@ class Evaluator:
         if self.setup.feedback == "flash" and phase_name == "training" and procedure.feedback:
             from .schedules.common import feedback_matrices
 
-            for _, _, elements in feedback_matrices(self.model, self.plan, procedure.feedback):
-                total = total + self.sizes.of(elements, "feedback")
+            for _, layer, elements in feedback_matrices(self.model, self.plan, procedure.feedback):
+                total = total + self.sizes.held(layer, self.sizes.of(elements, "feedback"))
         return total
 
     def figures(self, procedure: Procedure, phase_name: str) -> Figures:

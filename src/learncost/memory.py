@@ -13,8 +13,8 @@ errata for the places where it does count a padding buffer.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Mapping
 
 from .ir import Model
 from .layers import FLASH_KINDS, TRANSIENT_KINDS
@@ -36,15 +36,24 @@ class Buffers:
     inputs: tuple[str, ...]  # the model's inputs' buffers (one, or a graph's several)
     every: dict[str, int]  # every layer's output in bytes, transient ones included
     owner: dict[str, str]  # layer -> the buffer its output lives in (itself, or what a transient layer reads)
+    #: layer -> per sweep variant, whether the variant has it (``union``); a layer not listed is in every one
+    present: Mapping[str, Any] = field(default_factory=dict)
 
     def total(self, names: Iterable[str]) -> int:
         return sum(self.every[n] for n in names)
 
+    def held(self, names: Iterable[str]) -> Any:
+        """The bytes of ``names`` that each variant has: a masked layer's buffer counts where it is present."""
+        present = self.present
+        return sum(self.every[n] * present[n] if n in present else self.every[n] for n in names)
+
 
 def buffers(model: Model, *, transient: frozenset[str] = TRANSIENT_KINDS,
-            size_delta: Mapping[str, int] | None = None, size_of: Callable | None = None) -> Buffers:
+            size_delta: Mapping[str, int] | None = None, size_of: Callable | None = None,
+            present: Mapping[str, Any] | None = None) -> Buffers:
     """The buffers and their liveness; sizes are each layer's ``activation_bytes`` (its dtype) or,
-    with ``size_of(layer)``, a setup's precision."""
+    with ``size_of(layer)``, a setup's precision. ``present``: the masked layers of a sweep's union
+    model (``Peak`` says how the rules read them)."""
     size_delta = size_delta or {}
     owner: dict[str, str] = {}
     every = {layer.name: (size_of(layer) if size_of else layer.activation_bytes) + size_delta.get(layer.name, 0)
@@ -77,7 +86,7 @@ def buffers(model: Model, *, transient: frozenset[str] = TRANSIENT_KINDS,
             steps.append(Step(layer.name, tuple(active), touched))
         for b in expiring.get(i, ()):
             del active[b]
-    return Buffers(sizes, tuple(steps), tuple(layer.name for layer in model.inputs), every, owner)
+    return Buffers(sizes, tuple(steps), tuple(layer.name for layer in model.inputs), every, owner, dict(present or {}))
 
 
 @dataclass(frozen=True)
@@ -119,14 +128,23 @@ def apply_rule(name: str, b: Buffers) -> Peak:
 
 def peak(b: Buffers, candidates: list[Candidate]) -> Peak:
     """The candidate with the largest total. Buffer sizes may be numpy arrays (a sweep): the
-    bytes are then per variant, and ``at``/``buffers`` are left empty."""
+    bytes are then per variant, and ``at``/``buffers`` are left empty.
+
+    Masked layers (``Buffers.present``, a sweep's union of layer lists): a variant without a layer
+    has no step there, so the candidate at that layer counts 0 for it, and a whole-model sum
+    (``at`` None) counts the buffers the variant has. A step the variant does have sees the
+    union's buffers: the sweep masks only a repeat whose blocks all end in the same shape, so the
+    last block's output stands, at the same size, for the variant's last present block's."""
     batched = any(hasattr(size, "shape") for size in b.sizes.values())
+    present = b.present
     totals = []
     for c in candidates:
-        total = b.total(c.buffers)
+        total = b.held(c.buffers) if c.at is None and present else b.total(c.buffers)
         if c.plus_largest_of:
             extra = [b.sizes[n] for n in c.plus_largest_of]
             total = total + (_elementwise_max(extra) if batched else max(extra))
+        if c.at in present:
+            total = total * present[c.at]
         totals.append(total)
     if batched:
         return Peak(_elementwise_max(totals), None, ())

@@ -28,16 +28,25 @@ def nbytes(elements: Any, bits: int) -> Any:
 
 
 class Sizes:
-    def __init__(self, model: Model, setup, *, buffer_delta: Mapping[str, int] | None = None):
+    """``present``: per masked layer of a sweep's union model, which variants have it (``union``)."""
+
+    def __init__(self, model: Model, setup, *, buffer_delta: Mapping[str, int] | None = None,
+                 present: Mapping[str, Any] | None = None):
         self.model = model
         self.setup = setup
-        self.bufs: Buffers = buffers(model, size_delta=buffer_delta)
+        self.present = dict(present or {})
+        self.bufs: Buffers = buffers(model, size_delta=buffer_delta, present=self.present)
         self._delta = dict(buffer_delta or {})
 
     @cached_property
     def precise_bufs(self) -> Buffers:
         """The buffers at the setup's activation precision."""
-        return buffers(self.model, size_of=lambda layer: self.activation(layer.name))
+        return buffers(self.model, size_of=lambda layer: self.activation(layer.name), present=self.present)
+
+    def held(self, layer: str, value: Any) -> Any:
+        """``value`` (a figure of ``layer``) where each variant has the layer, else 0."""
+        mask = self.present.get(layer)
+        return value if mask is None else value * mask
 
     def owner(self, layer: str) -> str:
         return self.bufs.owner[layer]
@@ -80,11 +89,11 @@ class Sizes:
 
     @cached_property
     def all_weights(self) -> Any:
-        return sum(self.weights(layer) for layer in self.model.layers if _some(layer.weights))
+        return sum(self.held(layer.name, self.weights(layer)) for layer in self.model.layers if _some(layer.weights))
 
     @cached_property
     def all_biases(self) -> Any:
-        return sum(self.biases(layer) for layer in self.model.layers if _some(layer.biases))
+        return sum(self.held(layer.name, self.biases(layer)) for layer in self.model.layers if _some(layer.biases))
 
     def all_params(self) -> Any:
         return self.all_weights + self.all_biases

@@ -143,7 +143,7 @@ def layer_costs(model: Model, plan, *, convention: str | None = None, overrides:
             c["readout_step"] = per_param * c["readout_gradient"]
             c["readout_accumulation"] = c["readout_gradient"]
         if plan.output_error[name] and not transient(layer):
-            senders = _senders(model, plan, name)
+            senders = error_senders(model, plan, name)
             if len(senders) > 1:
                 c["gradient_sum"] = layer.output_elements * (len(senders) - 1)
         if setup.feedback == "regenerated":
@@ -151,13 +151,13 @@ def layer_costs(model: Model, plan, *, convention: str | None = None, overrides:
     return out
 
 
-def _senders(model: Model, plan, name: str) -> list[str]:
+def error_senders(model: Model, plan, name: str) -> list[str]:
     """The layers sending an error back to ``name``'s buffer: its readers, and those reading it through a
     reshape or a padding (their errors are summed in the buffer they read through)."""
     out = []
     for r in model.consumers[name]:
         if transient(model.by_name[r]):
-            out += _senders(model, plan, r)
+            out += error_senders(model, plan, r)
         elif plan.output_error[r] and plan.needs_input_error[r]:
             out.append(r)
     return out
