@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from . import overflow, params as P
+from . import overflow, params as P, union
 from . import setups as S
 from .analysis import resolve_names
 from .catalog import MCU, Dataset, get_dataset, get_mcu, mcus as all_mcus
@@ -32,6 +32,7 @@ from .errors import LearncostError, SpecError
 from .evaluate import Evaluator
 from .fit import check as check_fit
 from .procedures import PHASES, Procedure, resolve_procedures
+from .setups.plan import Plan
 from .spec import assemble, model_from_data, read_spec, validate_spec
 
 Progress = Callable[[int, int], None]
@@ -91,7 +92,8 @@ class Sweep:
             return None
         cycles = self.cycles.get((procedure, phase, mcu.id))
         samples = self.samples[key][at]
-        return engine_latency(mcu, r, self.macc[key][at] / samples, None if cycles is None else cycles[at], samples)
+        with np.errstate(invalid="ignore"):  # an impossible variant covers no sample: NaN, never read as valid
+            return engine_latency(mcu, r, self.macc[key][at] / samples, None if cycles is None else cycles[at], samples)
 
     def energy_mj(self, procedure: str, phase: str, mcu: MCU, at: Any = slice(None)) -> np.ndarray | None:
         """Per sample: latency x the board's measured power (mJ = ms x mW / 1000)."""
@@ -345,7 +347,11 @@ def run(spec: Any, values: Mapping[str, Iterable] | None = None, procedures: Ite
                     result.cycles[(proc.id, phase, m_id)] = np.zeros(n)
 
     model_grid = {k: v for k, v in grid.items() if k in declared}
-    keys = [np.broadcast_to(np.asarray(k if k is not None else -1), (n,)) for k in P.structure(data, model_grid, origin)]
+    structure = [np.broadcast_to(np.asarray(k if k is not None else -1), (n,))
+                 for k in P.structure(data, model_grid, origin)]
+    # variants that differ only in one repeat's count share a pass over the union of their layer lists
+    key = union.axis(structure, len(structure) - 1) if union.eligible(procs, result.memory, base_setup) else None
+    keys = [k for j, k in enumerate(structure) if j != key]
     keys += [np.asarray(grid[k], dtype=np.float64) for k in setup_declared]
     _, group_of = np.unique(np.stack(keys, axis=1), axis=0, return_inverse=True)
     context = _Context(data, origin, setup_data, setup_origin, base_setup, tuple(declared), tuple(setup_declared))
@@ -353,8 +359,12 @@ def run(spec: Any, values: Mapping[str, Iterable] | None = None, procedures: Ite
     for g in range(int(group_of.max()) + 1):
         members = np.flatnonzero(group_of.ravel() == g)
         for start in range(0, len(members), CHUNK):
-            _evaluate_group(result, context, members[start:start + CHUNK])
-            done += len(members[start:start + CHUNK])
+            chunk = members[start:start + CHUNK]
+            if key is not None and len(np.unique(structure[key][chunk])) > 1:
+                _evaluate_union(result, context, chunk, key, structure[key][chunk])
+            else:
+                _evaluate_group(result, context, chunk)
+            done += len(chunk)
             if progress:
                 progress(done, n)
     if not result.valid.any():
@@ -437,24 +447,57 @@ def _first(obj: Any) -> Any:
     return obj.flat[0].item() if isinstance(obj, np.ndarray) else obj
 
 
-def _evaluate(result: Sweep, ctx: _Context, members: np.ndarray) -> None:
-    concrete = P.resolve(ctx.data, ctx.model_values(result, members), ctx.origin)
+def _evaluate_union(result: Sweep, ctx: _Context, members: np.ndarray, key: int, counts: np.ndarray) -> None:
+    """Variants whose layer lists differ in the count of one repeat (structure key ``key``): one pass over
+    the union of their lists where that gives each one's own figures (``union``), else one pass per count."""
+    try:
+        if _evaluate(result, ctx, members, key):
+            return
+    except SpecError:
+        pass  # some variant is impossible: the count that has it says why
+    for count in np.unique(counts):
+        _evaluate_group(result, ctx, members[counts == count])
+
+
+def _evaluate(result: Sweep, ctx: _Context, members: np.ndarray, key: int | None = None) -> bool:
+    """Evaluates ``members`` in one pass; with ``key``, over the union of their layer lists, which it
+    declines (False, nothing recorded) where the union would not be exact."""
+    values = ctx.model_values(result, members)
+    setup = ctx.setup_at(result, int(members[0]))
+    region = None
+    if key is None:
+        concrete = P.resolve(ctx.data, values, ctx.origin)
+    else:
+        resolved = None if union.selects_by_position(setup) else \
+            union.resolve(ctx.data, values, ctx.origin, key, len(members))
+        if resolved is None:
+            return False
+        concrete, region = resolved
     # one variant through pydantic checks the structure and field types for the group
     header = validate_spec(_first(concrete), origin=ctx.origin).model_dump(by_alias=True, exclude_none=True,
                                                                          exclude={"layers"})
     model = assemble(header, concrete["input"]["shape"], concrete["layers"], origin=ctx.origin)
-    setup = ctx.setup_at(result, int(members[0]))
-    safe = overflow.set_aside(result, model, members, scale=setup.batch)
-    if safe is not None:  # some variants' figures could pass int64: the rest are evaluated without them
-        if len(safe):
-            _evaluate(result, ctx, safe)
-        return
+    plan, present = None, None
+    if region is not None:
+        # a union's bound covers blocks a variant lacks: where it could overflow, each count goes alone
+        if overflow.too_large(model, setup.batch) is not None:
+            return False
+        plan = Plan(model, setup)
+        if union.check(model, plan, region, concrete["layers"], result.procedures) is not None:
+            return False
+        present = union.masks(model, region)
+    else:
+        safe = overflow.set_aside(result, model, members, scale=setup.batch)
+        if safe is not None:  # some variants' figures could pass int64: the rest are evaluated without them
+            if len(safe):
+                _evaluate(result, ctx, safe)
+            return True
     n = len(members)
 
     def per_variant(x) -> np.ndarray:
         return np.broadcast_to(np.asarray(x, dtype=np.int64), (n,))
 
-    ev = Evaluator(model, setup, memory=result.memory)
+    ev = Evaluator(model, setup, memory=result.memory, plan=plan, present=present)
     timed = [(m_id, r) for m_id, r in result.rates.items() if r is not None and r.engine != PAPER]
     result.params_bytes[members] = per_variant(ev.sizes.all_params())
     result.forward_macc[members] = per_variant(sum(c["forward"] for c in ev.costs))
@@ -472,3 +515,4 @@ def _evaluate(result: Sweep, ctx: _Context, members: np.ndarray) -> None:
                 for m_id, r in timed:
                     result.cycles[(proc.id, phase_name, m_id)][members] = engine_cycles(r, split, model)
     result.valid[members] = True
+    return True

@@ -1,0 +1,257 @@
+"""A sweep's union of layer lists (``learncost.union``): variants that differ only in one repeat's
+count are evaluated as one model with the blocks a variant lacks masked.
+
+Every expected figure here comes from an independent path: each variant built alone through the
+scalar spec loader and analysed by ``analyze`` (the path the paper tests pin to the published
+sheet), and the same sweep with the union turned off (one pass per layer list). The tests also
+say which sweeps take the union and which decline it, and why.
+"""
+
+import itertools
+
+import numpy as np
+import pytest
+
+from learncost import sweep, union
+from learncost.analysis import analyze
+from learncost.catalog import get_mcu
+from learncost.engines import Rates, cycles
+from learncost.ir import Layer, Model
+from learncost.memory import Candidate, buffers, peak
+from learncost.setups import load as load_setup
+from learncost.spec import model_from_data
+from learncost.zoo import builtin_spec
+
+#: a board timed by the paper's cycles/MACC, one by an engine profile (per-kind rates), one never timed
+BOARDS = ["stm32h735g-dk", "nucleo-g474re", "disco-f746ng"]
+
+
+@pytest.fixture
+def spy(monkeypatch):
+    """The reasons the sweep's union checks gave (None: the union was taken)."""
+    seen = []
+    check = union.check
+
+    def recording(*args, **kwargs):
+        seen.append(check(*args, **kwargs))
+        return seen[-1]
+
+    monkeypatch.setattr(union, "check", recording)
+    return seen
+
+
+def _arrays(s):
+    out = {"valid": s.valid, "forward_macc": s.forward_macc, "params_bytes": s.params_bytes}
+    for name in ("macc", "ram", "flash", "params", "samples", "cycles"):
+        for key, value in getattr(s, name).items():
+            out[(name, *key)] = value
+    return out
+
+
+def _same_as_without_union(spec, values, monkeypatch, **kwargs):
+    """The sweep, and the same sweep evaluated one layer list at a time: every array and error equal."""
+    s = sweep.run(spec, values, **kwargs)
+    with monkeypatch.context() as m:
+        m.setattr(union, "eligible", lambda *a: False)
+        alone = sweep.run(spec, values, **kwargs)
+    a, b = _arrays(s), _arrays(alone)
+    assert a.keys() == b.keys()
+    for key in a:
+        assert np.array_equal(a[key], b[key]), key
+    assert s.errors == alone.errors
+    return s
+
+
+def _agrees_with_each_analysis(s, data, values, procedures=None, setup=None):
+    """Every figure of every possible variant is its own analysis's (under the sweep's memory accounting)."""
+    for v, combo in enumerate(itertools.product(*values.values())):
+        assignment = dict(zip(values, combo))
+        if not s.valid[v]:
+            continue
+        a = analyze(model_from_data(data, origin="t", values=assignment), procedures, mcus=s.mcus, setup=setup,
+                    memory=s.memory)
+        assert s.forward_macc[v] == a.row("bp", "inference").macc if "bp" in [p.id for p in s.procedures] else True
+        for r in a.rows:
+            key = (r.procedure, r.phase)
+            assert (s.macc[key][v], s.ram[key][v], s.params[key][v]) == (r.macc, r.ram_bytes, r.params_bytes), \
+                (assignment, key)
+            for m in s.mcus:
+                ms = s.latency_ms(r.procedure, r.phase, m)
+                assert (None if ms is None else ms[v]) == r.latency_ms[m.id], (assignment, key, m.id)
+
+
+# --- the kws grid: the union is taken and exact ---------------------------------------------
+
+KWS = {"filters": [8, 24, 64], "blocks": [1, 2, 3, 5, 8]}
+
+
+def test_kws_blocks_are_one_pass_with_each_variants_own_figures(spy, monkeypatch):
+    """Five layer lists, one pass: every figure of every variant equals its own analysis, latency
+    exactly (the same floating-point operations), and the sweep without the union."""
+    s = _same_as_without_union("kws", KWS, monkeypatch, mcus=BOARDS)
+    assert spy[0] is None and s.valid.all()
+    _agrees_with_each_analysis(s, builtin_spec("kws"), KWS)
+
+
+def test_kws_at_the_papers_four_blocks_matches_the_published_model(spy):
+    # the union's variant at 4 blocks and 64 filters is the paper's DS-CNN: BP training MACC and RAM as
+    # analyze gives for the built-in model (which test_paper_as_published pins to the sheet)
+    s = sweep.run("kws", {"filters": [64], "blocks": [1, 4, 9]}, ["bp"], ["stm32h735g-dk"])
+    a = analyze("kws", ["bp"], ["stm32h735g-dk"])
+    assert spy == [None]
+    assert s.macc[("bp", "training")][1] == a.row("bp", "training").macc
+    assert s.ram[("bp", "training")][1] == a.row("bp", "training").ram_bytes
+
+
+@pytest.mark.parametrize("setup", ["bias-only", "float32"])
+def test_setups_that_select_no_layer_by_position_take_the_union(setup, spy, monkeypatch):
+    s = _same_as_without_union("kws", KWS, monkeypatch, mcus=BOARDS, setup=setup, memory="paper")
+    assert spy and spy[0] is None
+    _agrees_with_each_analysis(s, builtin_spec("kws"), KWS, setup=setup)
+
+
+# --- where the union declines, and the figures are still each variant's own ------------------
+
+def _chain(**body_edits):
+    """A spec written for these tests: a stem, a repeat of shape-keeping blocks, a classifier."""
+    body = [
+        {"name": "a{i}", "kind": "conv2d", "filters": "=width", "kernel": 3, "padding": "same", "activation": "relu"},
+        {"name": "b{i}", "kind": "conv2d", "filters": "=width", "kernel": 1},
+    ]
+    spec = {
+        "name": "chain", "classes": 5,
+        "parameters": {"width": {"default": 8}, "blocks": {"default": 2}},
+        "input": {"shape": [10, 10, 2]},
+        "layers": [
+            {"name": "stem", "kind": "conv2d", "filters": "=width", "kernel": 3, "padding": "same"},
+            {"repeat": "=blocks", "layers": body},
+            {"name": "pool", "kind": "avg_pool2d", "global": True},
+            {"name": "fc", "kind": "dense", "units": 5},
+        ],
+    }
+    for key, value in body_edits.items():
+        spec[key] = value
+    return spec
+
+
+def _residual():
+    """Each block adds its input (the previous block's sum, or the stem's output) back: a ResNet shortcut.
+    ``in{i}`` (a ReLU) names the block's input so that the add can read it."""
+    spec = _chain()
+    spec["layers"][1] = {"repeat": "=blocks", "layers": [
+        {"name": "in{i}", "kind": "activation", "function": "relu"},
+        {"name": "a{i}", "kind": "conv2d", "filters": "=width", "kernel": 3, "padding": "same", "activation": "relu"},
+        {"name": "b{i}", "kind": "conv2d", "filters": "=width", "kernel": 3, "padding": "same"},
+        {"name": "sum{i}", "kind": "add", "inputs": ["b{i}", "in{i}"]},
+    ]}
+    return spec
+
+
+def _edited(edit):
+    spec = _chain()
+    edit(spec)
+    return spec
+
+
+CASES = {
+    # reason None: the union is taken
+    "chain": (_chain(), None),
+    "residual blocks": (_residual(), None),
+    "widening blocks": (_edited(lambda s: s["layers"][1]["layers"][1].update(filters="=width * i")),
+                        "ends in another shape"),
+    "a block reading the stem": (_edited(lambda s: s["layers"][1]["layers"][1].update(inputs=["stem"])),
+                                 "reads outside itself"),
+    "no weights after the repeat": (_edited(lambda s: (s["layers"].pop(), s.update(classes="=width"))),
+                                    "trained or read unlike"),
+    "the classifier naming its input": (_edited(lambda s: s["layers"][2].update(inputs=["b{i}".replace("{i}", "3")])),
+                                        "names its input"),
+}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_each_spec_gives_each_variants_own_figures_union_or_not(name, spy, monkeypatch):
+    spec, reason = CASES[name]
+    values = {"width": [4, 6], "blocks": [1, 2, 3]}
+    s = _same_as_without_union(spec, values, monkeypatch, mcus=BOARDS)
+    assert spy, "a union was considered"
+    assert spy[0] is None if reason is None else reason in spy[0]
+    _agrees_with_each_analysis(s, spec, values)
+
+
+@pytest.mark.parametrize("kwargs, reason", [
+    ({"setup": "last-k"}, None),  # a last-k selection depends on the count: declined before any layer is built
+    ({"procedures": ["bp-checkpoint"]}, None),  # recomputes segments whose cuts depend on the body's length
+    ({"memory": "live"}, None),  # a schedule's tensors carry no masks
+])
+def test_what_depends_on_the_count_is_declined_before_building(kwargs, reason, spy, monkeypatch):
+    s = _same_as_without_union("kws", {"filters": [8, 16], "blocks": [1, 2, 3]}, monkeypatch, mcus=BOARDS, **kwargs)
+    assert spy == []  # never considered
+    assert s.valid.all()
+
+
+def test_procedures_without_a_paper_rule_decline_the_union(spy, monkeypatch):
+    _same_as_without_union("kws", {"filters": [8, 16], "blocks": [1, 2, 3]}, monkeypatch,
+                           procedures=["bp", "forward-gradient"], mcus=BOARDS)
+    assert spy and "forward-gradient has no rule of the paper's" in spy[0]
+
+
+@pytest.mark.parametrize("feedback", ["uncounted", "flash", "regenerated"])
+def test_feedback_procedures_take_the_union_with_their_matrices_masked(feedback, spy, monkeypatch):
+    """FA's B_l (shaped like W_l), DFA's and DRTP's (output x classes) sit on layers a variant may lack: in
+    flash, or regenerated each sample, they count only where the variant has the layer."""
+    setup = load_setup("paper").model_copy(update={"feedback": feedback})
+    procedures = ["fa", "dfa", "drtp", "mezo", "pepita", "ff"]
+    s = _same_as_without_union("kws", KWS, monkeypatch, procedures=procedures, mcus=BOARDS, setup=setup)
+    assert spy == [None]
+    _agrees_with_each_analysis(s, builtin_spec("kws"), KWS, procedures, setup=setup)
+    flash = s.flash[("fa", "training")]
+    if feedback == "flash":  # B_l on every layer that passes an error on: more flash with more blocks
+        assert (flash > s.params_bytes).all() and flash[1] > flash[0]
+
+
+def test_a_count_of_zero_declines_the_union(spy, monkeypatch):
+    s = _same_as_without_union("kws", {"filters": [8], "blocks": [0, 1, 2]}, monkeypatch, mcus=BOARDS)
+    assert spy == [] and s.valid.all()  # resolved without a block for some variant: never checked
+
+
+def test_an_impossible_variant_sends_the_group_to_one_pass_per_count(monkeypatch):
+    # 3 blocks of a valid 3x3 convolution shrink a 6x6 map to 0x0: the 3-block variants are impossible,
+    # with the reason their own build gives; the others keep their figures
+    spec = _chain()
+    spec["input"] = {"shape": [6, 6, 2]}
+    spec["layers"][1]["layers"][0]["padding"] = "valid"
+    s = _same_as_without_union(spec, {"width": [4], "blocks": [1, 2, 3]}, monkeypatch, mcus=BOARDS)
+    assert s.valid.tolist() == [True, True, False]
+    assert "larger than the padded input" in s.errors[2]
+
+
+# --- the masked rules, by hand ----------------------------------------------------------------
+
+def _layer(name, inputs, elements):
+    return Layer(name, "relu" if inputs else "input", tuple(inputs), ((elements,),) if inputs else (), (elements,))
+
+
+def test_masked_rules_count_what_each_variant_has():
+    """A chain input(10) -> a(20) -> b(30) -> c(5), with b absent in the second of two variants (as if
+    the variant's chain were input -> a -> c, c reading a's buffer at b's size, as a repeat of
+    shape-keeping blocks guarantees). By hand: all buffers 10+20+30+5 = 65, and 35 without b; the
+    largest pair: a's step 10+20, b's step 20+30 = 50 (variant 1 has no such step), c's step 30+5
+    = 35: so 50 and 35."""
+    model = Model("m", [_layer("input", [], 10), _layer("a", ["input"], 20), _layer("b", ["a"], 30),
+                        _layer("c", ["b"], 5)])
+    present = {"b": np.array([True, False])}
+    sizes = {n: np.array([s, s]) for n, s in {"input": 10, "a": 20, "b": 30, "c": 5}.items()}
+    b = buffers(model, size_of=lambda layer: sizes[layer.name], present=present)
+    whole = peak(b, [Candidate(None, tuple(b.sizes))])
+    assert whole.bytes.tolist() == [65, 35]
+    steps = peak(b, [Candidate("input", ("input",)), *(Candidate(s.layer, s.live) for s in b.steps)])
+    assert steps.bytes.tolist() == [50, 35]
+
+
+def test_an_engine_makes_a_kernel_call_only_where_the_layer_does_work():
+    # 100 MACC at 2 cycles each plus 7 cycles per call; the second variant does not have the layer
+    rates = Rates("e", "b", 100.0, {"conv": 2.0, "depthwise": 2.0, "dense": 2.0}, 7.0)
+    model = Model("m", [Layer("x", "conv2d", (), (), (1, 1, 1))])
+    assert cycles(rates, {"x": {"forward": np.array([100, 0])}}, model).tolist() == [207.0, 0.0]
+    assert cycles(rates, {"x": {"forward": 100}}, model) == 207.0
+    assert get_mcu("stm32h735g-dk")  # the boards the sweeps above time exist
