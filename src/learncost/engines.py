@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 from .catalog import MCU, _data, submissions
 from .errors import LearncostError
@@ -17,6 +18,8 @@ from .errors import LearncostError
 PAPER = "paper"
 #: layer kind -> rate class; every other kind (pools, element-wise, normalization) runs at the dense rate: no
 #: benchmark separates them, and like a dense layer they stream each operand once
+#: the rate classes an engine profile gives cycles/MACC for, in the order sums over them are taken
+RATE_CLASSES = ("conv", "depthwise", "dense")
 KIND_CLASS = {"conv2d": "conv", "conv2d_transpose": "conv", "depthwise_conv2d": "depthwise", "dense": "dense",
               "matmul": "dense"}
 
@@ -116,18 +119,27 @@ def default_engine(mcu: MCU) -> str:
     return PAPER
 
 
-def cycles(rates: "Rates", breakdown: dict, model):
-    """Cycles of a phase (``breakdown``: layer -> operation -> MACC of ``model``): sum over layers l and
-    operations o of MACC_l,o x c_kind(l) (each layer's operations at its kind's rate), plus the overhead per
-    kernel call (one per layer and operation that does work: in a sweep, per variant, so that a layer
-    a variant does not have makes no call)."""
-    total = 0
+def cycles(rates: "Rates", breakdown: dict, model, copies: dict | None = None):
+    """Cycles of a phase (``breakdown``: layer -> operation -> MACC of ``model``): sum over rate classes k
+    of c_k x (the MACC of the layers of that class), plus the overhead per kernel call (one per layer and
+    operation that does work, per copy of the layer where a sweep's union weighs it, ``copies``).
+
+    The same sum as layer by layer (each layer's operations at its kind's rate), written as the
+    calibration fits it (``calibrate.fit``): the MACC are added as integers, exactly, so that the
+    float result does not depend on the order or grouping of layers (a sweep's union and each
+    variant's own list give the same bits)."""
+    by_class: dict[str, Any] = {}
+    calls: Any = 0
+    copies = copies or {}
     for layer, ops in breakdown.items():
-        c = rates.rate(model.by_name[layer].kind)
+        cls = kind_class(model.by_name[layer].kind)
+        k = copies.get(layer)
         for macc in ops.values():
-            calls = (macc != 0) if hasattr(macc, "shape") else 1
-            total = total + macc * c + rates.overhead_cycles * calls
-    return total
+            by_class[cls] = by_class.get(cls, 0) + macc
+            made = (macc != 0) if hasattr(macc, "shape") else 1
+            calls = calls + (made if k is None else made * k)
+    total = sum(by_class[cls] * rates.cycles_per_macc[cls] for cls in RATE_CLASSES if cls in by_class)
+    return total + rates.overhead_cycles * calls
 
 
 def rates(mcu: MCU, engine: str | None = None) -> Rates | None:
