@@ -11,7 +11,8 @@ MACC and RAM of each (variant, procedure, phase), the latency on each board, the
     python benchmarks/bench_sweep.py [--model vww|kws|ic] [--repeat N]
 
 With no --model, all three grids run: vww varies only dimensions (one numpy pass), kws
-varies the number of blocks too (40 layer lists), ic varies width and resolution.
+varies the number of blocks too (40 layer lists, one pass over their union), ic varies width and
+resolution.
 """
 
 from __future__ import annotations

@@ -26,14 +26,22 @@ from learncost.zoo import builtin_spec
 BOARDS = ["stm32h735g-dk", "nucleo-g474re", "disco-f746ng"]
 
 
+class Checks(list):
+    """The reasons the sweep's union checks gave (None: the union was taken); ``identical``: whether
+    each union kept two blocks for all (identical blocks) or every block."""
+
+    identical: list
+
+
 @pytest.fixture
 def spy(monkeypatch):
-    """The reasons the sweep's union checks gave (None: the union was taken)."""
-    seen = []
+    seen = Checks()
+    seen.identical = []
     check = union.check
 
-    def recording(*args, **kwargs):
-        seen.append(check(*args, **kwargs))
+    def recording(model, plan, region, *args, **kwargs):
+        seen.append(check(model, plan, region, *args, **kwargs))
+        seen.identical.append(region.identical)
         return seen[-1]
 
     monkeypatch.setattr(union, "check", recording)
@@ -89,7 +97,7 @@ def test_kws_blocks_are_one_pass_with_each_variants_own_figures(spy, monkeypatch
     """Five layer lists, one pass: every figure of every variant equals its own analysis, latency
     exactly (the same floating-point operations), and the sweep without the union."""
     s = _same_as_without_union("kws", KWS, monkeypatch, mcus=BOARDS)
-    assert spy[0] is None and s.valid.all()
+    assert spy == [None] and spy.identical == [True] and s.valid.all()
     _agrees_with_each_analysis(s, builtin_spec("kws"), KWS)
 
 
@@ -98,7 +106,7 @@ def test_kws_at_the_papers_four_blocks_matches_the_published_model(spy):
     # analyze gives for the built-in model (which test_paper_as_published pins to the sheet)
     s = sweep.run("kws", {"filters": [64], "blocks": [1, 4, 9]}, ["bp"], ["stm32h735g-dk"])
     a = analyze("kws", ["bp"], ["stm32h735g-dk"])
-    assert spy == [None]
+    assert spy == [None] and spy.identical == [True]
     assert s.macc[("bp", "training")][1] == a.row("bp", "training").macc
     assert s.ram[("bp", "training")][1] == a.row("bp", "training").ram_bytes
 
@@ -159,12 +167,15 @@ CASES = {
     "residual blocks": (_residual(), None),
     "widening blocks": (_edited(lambda s: s["layers"][1]["layers"][1].update(filters="=width * i")),
                         "ends in another shape"),
+    # odd blocks 3x3, even blocks 1x1: not identical, so every block is kept, each masked where absent
+    "blocks differing by index": (_edited(lambda s: s["layers"][1]["layers"][0].update(kernel="=1 + 2 * (i % 2)")),
+                                  None),
     "a block reading the stem": (_edited(lambda s: s["layers"][1]["layers"][1].update(inputs=["stem"])),
                                  "reads outside itself"),
     "no weights after the repeat": (_edited(lambda s: (s["layers"].pop(), s.update(classes="=width"))),
                                     "trained or read unlike"),
-    "the classifier naming its input": (_edited(lambda s: s["layers"][2].update(inputs=["b{i}".replace("{i}", "3")])),
-                                        "names its input"),
+    # pool reads b2: the 1-block variants are impossible, the others read their second block's output
+    "the classifier naming its input": (_edited(lambda s: s["layers"][2].update(inputs=["b2"])), "names its input"),
 }
 
 
@@ -175,7 +186,19 @@ def test_each_spec_gives_each_variants_own_figures_union_or_not(name, spy, monke
     s = _same_as_without_union(spec, values, monkeypatch, mcus=BOARDS)
     assert spy, "a union was considered"
     assert spy[0] is None if reason is None else reason in spy[0]
+    assert spy.identical[0] == (name != "blocks differing by index" and name != "widening blocks")
     _agrees_with_each_analysis(s, spec, values)
+
+
+def test_a_union_whose_largest_count_could_pass_int64_goes_count_by_count(spy, monkeypatch):
+    """50,000 filters: one or two blocks keep every figure within int64 with the bound's margin, 30 do not
+    (``overflow.bound`` of each variant's own model: 0.17, 0.32 and 4.6 times 2^62): that variant is set
+    aside with the reason, the others keep their figures."""
+    values = {"filters": [50_000], "blocks": [1, 2, 30]}
+    s = _same_as_without_union("kws", values, monkeypatch, procedures=["bp"], mcus=["stm32h735g-dk"])
+    assert spy == []  # the union's bound (per copy) sent it count by count before any check
+    assert s.valid.tolist() == [True, True, False] and "may pass 64-bit integers" in s.errors[2]
+    _agrees_with_each_analysis(s, builtin_spec("kws"), values, ["bp"])
 
 
 @pytest.mark.parametrize("kwargs, reason", [
@@ -232,20 +255,20 @@ def _layer(name, inputs, elements):
 
 
 def test_masked_rules_count_what_each_variant_has():
-    """A chain input(10) -> a(20) -> b(30) -> c(5), with b absent in the second of two variants (as if
-    the variant's chain were input -> a -> c, c reading a's buffer at b's size, as a repeat of
-    shape-keeping blocks guarantees). By hand: all buffers 10+20+30+5 = 65, and 35 without b; the
-    largest pair: a's step 10+20, b's step 20+30 = 50 (variant 1 has no such step), c's step 30+5
-    = 35: so 50 and 35."""
+    """A chain input(10) -> a(20) -> b(30) -> c(5); b is once in the first variant, absent in the second
+    (as if its chain were input -> a -> c, c reading a's buffer at b's size, as a repeat of shape-keeping
+    blocks guarantees), twice in the third (two identical blocks). By hand: all buffers 10+20+30+5 = 65,
+    35 without b, 95 with b twice; the largest pair: a's step 10+20, b's step 20+30 = 50 (the second
+    variant has no such step; in the third both of b's steps give it), c's step 30+5 = 35: so 50, 35, 50."""
     model = Model("m", [_layer("input", [], 10), _layer("a", ["input"], 20), _layer("b", ["a"], 30),
                         _layer("c", ["b"], 5)])
-    present = {"b": np.array([True, False])}
-    sizes = {n: np.array([s, s]) for n, s in {"input": 10, "a": 20, "b": 30, "c": 5}.items()}
-    b = buffers(model, size_of=lambda layer: sizes[layer.name], present=present)
+    copies = {"b": np.array([1, 0, 2])}
+    sizes = {n: np.array([s, s, s]) for n, s in {"input": 10, "a": 20, "b": 30, "c": 5}.items()}
+    b = buffers(model, size_of=lambda layer: sizes[layer.name], copies=copies)
     whole = peak(b, [Candidate(None, tuple(b.sizes))])
-    assert whole.bytes.tolist() == [65, 35]
+    assert whole.bytes.tolist() == [65, 35, 95]
     steps = peak(b, [Candidate("input", ("input",)), *(Candidate(s.layer, s.live) for s in b.steps)])
-    assert steps.bytes.tolist() == [50, 35]
+    assert steps.bytes.tolist() == [50, 35, 50]
 
 
 def test_an_engine_makes_a_kernel_call_only_where_the_layer_does_work():

@@ -8,10 +8,12 @@ per-step ones (the optimizer, gradient accumulation) once per step. A training r
 optimizer step (``batch`` samples); an inference row one sample. Every figure may be a numpy
 array (a sweep evaluates one layer list for many variants at once).
 
-``present`` masks layers (a sweep's union of layer lists, ``union``): per layer, which variants
-have it. A variant without a layer gets none of its operations, parameters or buffers, and no
-step of its own; the union is built only where that is exact (``union.check``), and only the
-paper's rules read masks (a schedule's tensors do not).
+``copies`` weighs layers (a sweep's union of layer lists, ``union``): per layer, how many copies
+of it each variant has, where that is not one. A variant with no copy of a layer gets none of its
+operations, parameters or buffers and no step of its own; with k copies of identical blocks, k
+times each (the steps of identical blocks are identical: one stands for all). The union is built
+only where that is exact (``union.check``), and only the paper's rules read copies (a schedule's
+tensors do not).
 """
 
 from __future__ import annotations
@@ -53,14 +55,14 @@ class Evaluator:
     out once and serve every procedure and phase."""
 
     def __init__(self, model: Model, setup: Setup | str | None = None, *, memory: str | None = None,
-                 patches=None, plan: Plan | None = None, present: dict[str, Any] | None = None):
+                 patches=None, plan: Plan | None = None, copies: dict[str, Any] | None = None):
         self.model = model
         self.setup = load_setup(setup) if not isinstance(setup, Setup) else setup
         self.plan = plan or Plan(model, self.setup)
         self.patches = patches
-        self.present = present or {}
+        self.copies = copies or {}
         self.sizes = Sizes(model, self.setup, buffer_delta=patches.buffer_delta if patches else None,
-                           present=self.present)
+                           copies=self.copies)
         self.costs = self._held(layer_costs(model, self.plan, overrides=patches.costs if patches else None))
         self._costs: dict = {"input": self.costs}
         self.accounting = memory or self.setup.memory
@@ -85,15 +87,15 @@ class Evaluator:
         return self._costs[key]
 
     def _held(self, costs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Per-layer costs, a masked layer's (``present``) only where a variant has it."""
-        if not self.present:
+        """Per-layer costs, a weighed layer's (``copies``) times its copies in each variant."""
+        if not self.copies:
             return costs
         for layer, c in zip(self.model.layers, costs):
-            mask = self.present.get(layer.name)
-            if mask is not None:
+            k = self.copies.get(layer.name)
+            if k is not None:
                 for op, value in c.items():
-                    if type(value) is not int or value:  # a formula's plain 0 has nothing to mask
-                        c[op] = value * mask
+                    if type(value) is not int or value:  # a formula's plain 0 has nothing to weigh
+                        c[op] = value * k
         return costs
 
     @cached_property
@@ -186,9 +188,9 @@ class Evaluator:
 
     def memory(self, procedure: Procedure, phase_name: str, accounting: str | None = None) -> acc.Memory:
         accounting = accounting or self.accounting
-        if self.present and (accounting != "paper" or procedure.phase(phase_name).memory_rule(self.model.supervised)
+        if self.copies and (accounting != "paper" or procedure.phase(phase_name).memory_rule(self.model.supervised)
                              is None):
-            raise ValueError("a union of layer lists is counted by the paper's rules only: a schedule has no masks")
+            raise ValueError("a union of layer lists is counted by the paper's rules only: a schedule's tensors carry no copies")
         if accounting == "paper":
             return acc.paper(self.model, procedure, phase_name, self.plan, self.sizes, self.patches)
         if accounting == "saved-for-backward":

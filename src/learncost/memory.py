@@ -36,24 +36,24 @@ class Buffers:
     inputs: tuple[str, ...]  # the model's inputs' buffers (one, or a graph's several)
     every: dict[str, int]  # every layer's output in bytes, transient ones included
     owner: dict[str, str]  # layer -> the buffer its output lives in (itself, or what a transient layer reads)
-    #: layer -> per sweep variant, whether the variant has it (``union``); a layer not listed is in every one
-    present: Mapping[str, Any] = field(default_factory=dict)
+    #: layer -> per sweep variant, its copies (``union``): 0 where a variant lacks it; a layer not listed, one
+    copies: Mapping[str, Any] = field(default_factory=dict)
 
     def total(self, names: Iterable[str]) -> int:
         return sum(self.every[n] for n in names)
 
     def held(self, names: Iterable[str]) -> Any:
-        """The bytes of ``names`` that each variant has: a masked layer's buffer counts where it is present."""
-        present = self.present
-        return sum(self.every[n] * present[n] if n in present else self.every[n] for n in names)
+        """The bytes of ``names`` each variant holds: a weighed layer's buffer once per copy."""
+        copies = self.copies
+        return sum(self.every[n] * copies[n] if n in copies else self.every[n] for n in names)
 
 
 def buffers(model: Model, *, transient: frozenset[str] = TRANSIENT_KINDS,
             size_delta: Mapping[str, int] | None = None, size_of: Callable | None = None,
-            present: Mapping[str, Any] | None = None) -> Buffers:
+            copies: Mapping[str, Any] | None = None) -> Buffers:
     """The buffers and their liveness; sizes are each layer's ``activation_bytes`` (its dtype) or,
-    with ``size_of(layer)``, a setup's precision. ``present``: the masked layers of a sweep's union
-    model (``Peak`` says how the rules read them)."""
+    with ``size_of(layer)``, a setup's precision. ``copies``: the weighed layers of a sweep's union
+    model (``peak`` says how the rules read them)."""
     size_delta = size_delta or {}
     owner: dict[str, str] = {}
     every = {layer.name: (size_of(layer) if size_of else layer.activation_bytes) + size_delta.get(layer.name, 0)
@@ -86,7 +86,7 @@ def buffers(model: Model, *, transient: frozenset[str] = TRANSIENT_KINDS,
             steps.append(Step(layer.name, tuple(active), touched))
         for b in expiring.get(i, ()):
             del active[b]
-    return Buffers(sizes, tuple(steps), tuple(layer.name for layer in model.inputs), every, owner, dict(present or {}))
+    return Buffers(sizes, tuple(steps), tuple(layer.name for layer in model.inputs), every, owner, dict(copies or {}))
 
 
 @dataclass(frozen=True)
@@ -130,21 +130,22 @@ def peak(b: Buffers, candidates: list[Candidate]) -> Peak:
     """The candidate with the largest total. Buffer sizes may be numpy arrays (a sweep): the
     bytes are then per variant, and ``at``/``buffers`` are left empty.
 
-    Masked layers (``Buffers.present``, a sweep's union of layer lists): a variant without a layer
-    has no step there, so the candidate at that layer counts 0 for it, and a whole-model sum
-    (``at`` None) counts the buffers the variant has. A step the variant does have sees the
-    union's buffers: the sweep masks only a repeat whose blocks all end in the same shape, so the
-    last block's output stands, at the same size, for the variant's last present block's."""
+    Weighed layers (``Buffers.copies``, a sweep's union of layer lists): a variant without a layer
+    has no step there, so the candidate at that layer counts 0 for it; a layer it has k copies of
+    (identical blocks) has k identical steps, one candidate; a whole-model sum (``at`` None) counts
+    each buffer once per copy. A step the variant does have sees the union's buffers: the sweep
+    weighs only a repeat whose blocks all end in the same shape, so the last block's output
+    stands, at the same size, for the variant's last block's."""
     batched = any(hasattr(size, "shape") for size in b.sizes.values())
-    present = b.present
+    copies = b.copies
     totals = []
     for c in candidates:
-        total = b.held(c.buffers) if c.at is None and present else b.total(c.buffers)
+        total = b.held(c.buffers) if c.at is None and copies else b.total(c.buffers)
         if c.plus_largest_of:
             extra = [b.sizes[n] for n in c.plus_largest_of]
             total = total + (_elementwise_max(extra) if batched else max(extra))
-        if c.at in present:
-            total = total * present[c.at]
+        if c.at in copies:
+            total = total * (copies[c.at] > 0)
         totals.append(total)
     if batched:
         return Peak(_elementwise_max(totals), None, ())

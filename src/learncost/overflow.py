@@ -35,10 +35,12 @@ def _float(x: Any) -> Any:
     return x.astype("float64") if hasattr(x, "astype") else float(x)
 
 
-def bound(model, value=_float, scale: float = 1.0) -> Any:
+def bound(model, value=_float, scale: float = 1.0, copies: dict | None = None) -> Any:
     """An upper bound on every figure of ``model`` (the layers' sizes may be numpy arrays, one
     element per variant), as a float or a float array. ``value`` maps each size to a float or a
-    float array (the default), or to its largest value: then the bound holds for the whole group."""
+    float array (the default), or to its largest value: then the bound holds for the whole group.
+    ``copies``: a sweep's union weighing layers (``union``), each layer's term counted per copy."""
+    copies = copies or {}
     counted: dict[int, Any] = {}
 
     def elements(shape) -> Any:  # a layer's input shape is its source's output shape: the same tuple
@@ -54,14 +56,16 @@ def bound(model, value=_float, scale: float = 1.0) -> Any:
         kernel = elements(layer.kernel) if layer.kernel else 1.0
         first = layer.input_shapes[0] if layer.input_shapes else ()
         channels = value(first[2]) if len(first) == 3 and len(layer.output_shape) == 3 else inp
-        total = total + kernel * (channels + 1.0) * (out + 1.0) + inp
+        term = kernel * (channels + 1.0) * (out + 1.0) + inp
+        k = copies.get(layer.name)
+        total = total + (term if k is None else term * value(k))
     total = total + elements(model.layers[-1].output_shape) * sum(elements(i.output_shape) for i in model.inputs)
     passes = value(model.classes if model.classes is not None else 1)
     passes = passes.clip(min=1.0) if hasattr(passes, "clip") else max(passes, 1.0)
     return FACTOR * scale * passes * total
 
 
-def too_large(model, scale: float = 1.0) -> Any:
+def too_large(model, scale: float = 1.0, copies: dict | None = None) -> Any:
     """Per variant: True where int64 could overflow (None when no variant can)."""
     largest: dict[int, float] = {}
 
@@ -72,9 +76,9 @@ def too_large(model, scale: float = 1.0) -> Any:
             largest[id(x)] = float(x.max())
         return largest[id(x)]
 
-    if bound(model, top, scale) < LIMIT:  # plain floats: the common case costs no numpy work
+    if bound(model, top, scale, copies) < LIMIT:  # plain floats: the common case costs no numpy work
         return None
-    risky = bound(model, scale=scale) >= LIMIT
+    risky = bound(model, scale=scale, copies=copies) >= LIMIT
     if hasattr(risky, "any"):
         return risky if risky.any() else None
     return True if risky else None

@@ -376,6 +376,27 @@ def _layer(entry: dict, names: Mapping[str, Any], where: str, block: int | None)
     return out
 
 
+def reads_block_index(body: list) -> bool:
+    """Whether some field of a repeat's layers (names and inputs aside: those only rename) is an
+    expression of the block index ``i``, so that blocks may differ beyond their names. A field that is
+    not a valid expression counts as reading it (resolving it will say what is wrong)."""
+    import ast
+
+    def reads(value: Any) -> bool:
+        if isinstance(value, list):
+            return any(reads(v) for v in value)
+        if not _is_expr(value):
+            return False
+        try:
+            tree = _parsed(value[1:])
+        except Exception:
+            return True
+        return any(isinstance(node, ast.Name) and node.id == "i" for node in ast.walk(tree))
+
+    return any(not isinstance(entry, dict) or any(reads(v) for k, v in entry.items() if k not in _TEXT_FIELDS)
+               for entry in body)
+
+
 def _where(origin: str, index: int, entry: Any) -> str:
     name = entry.get("name") if isinstance(entry, dict) else None
     return f"{origin}: layers[{index}]" + (f" ({name})" if name else "")

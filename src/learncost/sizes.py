@@ -28,25 +28,25 @@ def nbytes(elements: Any, bits: int) -> Any:
 
 
 class Sizes:
-    """``present``: per masked layer of a sweep's union model, which variants have it (``union``)."""
+    """``copies``: per weighed layer of a sweep's union model, its copies in each variant (``union``)."""
 
     def __init__(self, model: Model, setup, *, buffer_delta: Mapping[str, int] | None = None,
-                 present: Mapping[str, Any] | None = None):
+                 copies: Mapping[str, Any] | None = None):
         self.model = model
         self.setup = setup
-        self.present = dict(present or {})
-        self.bufs: Buffers = buffers(model, size_delta=buffer_delta, present=self.present)
+        self.copies = dict(copies or {})
+        self.bufs: Buffers = buffers(model, size_delta=buffer_delta, copies=self.copies)
         self._delta = dict(buffer_delta or {})
 
     @cached_property
     def precise_bufs(self) -> Buffers:
         """The buffers at the setup's activation precision."""
-        return buffers(self.model, size_of=lambda layer: self.activation(layer.name), present=self.present)
+        return buffers(self.model, size_of=lambda layer: self.activation(layer.name), copies=self.copies)
 
     def held(self, layer: str, value: Any) -> Any:
-        """``value`` (a figure of ``layer``) where each variant has the layer, else 0."""
-        mask = self.present.get(layer)
-        return value if mask is None else value * mask
+        """``value`` (a figure of ``layer``) times the layer's copies in each variant."""
+        k = self.copies.get(layer)
+        return value if k is None else value * k
 
     def owner(self, layer: str) -> str:
         return self.bufs.owner[layer]

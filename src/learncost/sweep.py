@@ -7,6 +7,10 @@ once per group instead of once per variant. A variant that is impossible (a kern
 than its input at a small resolution, a non-integer width) is set aside with the reason its
 own build gives, and the rest of its group is evaluated without it.
 
+Variants whose layer lists differ only in one repeat's count share a pass too, over the union
+of their lists with each layer weighed by its copies in each variant (``union``), where that
+gives each variant its own figures; elsewhere each count is its own group.
+
 A setup's declared parameters (``batch``, a ``last``-k count...) are axes too: variants with
 the same setup values share a group, since a setup decides which operations and tensors exist.
 
@@ -477,15 +481,15 @@ def _evaluate(result: Sweep, ctx: _Context, members: np.ndarray, key: int | None
     header = validate_spec(_first(concrete), origin=ctx.origin).model_dump(by_alias=True, exclude_none=True,
                                                                          exclude={"layers"})
     model = assemble(header, concrete["input"]["shape"], concrete["layers"], origin=ctx.origin)
-    plan, present = None, None
+    plan, copies = None, None
     if region is not None:
-        # a union's bound covers blocks a variant lacks: where it could overflow, each count goes alone
-        if overflow.too_large(model, setup.batch) is not None:
+        copies = union.copies(model, region)
+        # where some variant's figures could pass int64, each count goes alone (and sets it aside)
+        if overflow.too_large(model, setup.batch, copies) is not None:
             return False
         plan = Plan(model, setup)
         if union.check(model, plan, region, concrete["layers"], result.procedures) is not None:
             return False
-        present = union.masks(model, region)
     else:
         safe = overflow.set_aside(result, model, members, scale=setup.batch)
         if safe is not None:  # some variants' figures could pass int64: the rest are evaluated without them
@@ -497,7 +501,7 @@ def _evaluate(result: Sweep, ctx: _Context, members: np.ndarray, key: int | None
     def per_variant(x) -> np.ndarray:
         return np.broadcast_to(np.asarray(x, dtype=np.int64), (n,))
 
-    ev = Evaluator(model, setup, memory=result.memory, plan=plan, present=present)
+    ev = Evaluator(model, setup, memory=result.memory, plan=plan, copies=copies)
     timed = [(m_id, r) for m_id, r in result.rates.items() if r is not None and r.engine != PAPER]
     result.params_bytes[members] = per_variant(ev.sizes.all_params())
     result.forward_macc[members] = per_variant(sum(c["forward"] for c in ev.costs))
@@ -513,6 +517,6 @@ def _evaluate(result: Sweep, ctx: _Context, members: np.ndarray, key: int | None
             if timed:
                 split = ev.breakdown(proc, phase_name)
                 for m_id, r in timed:
-                    result.cycles[(proc.id, phase_name, m_id)][members] = engine_cycles(r, split, model)
+                    result.cycles[(proc.id, phase_name, m_id)][members] = engine_cycles(r, split, model, copies)
     result.valid[members] = True
     return True

@@ -1,11 +1,16 @@
 """A sweep's union of layer lists: variants that differ only in how many blocks one repeat has,
-evaluated as one model in which the blocks a variant lacks are masked.
+evaluated as one model in which each layer counts as many times as each variant has it.
 
 The union is the layer list at the largest count; a variant with B blocks has the union's
 blocks 1..B and none after them. Where a variant lacks a layer, it gets none of the layer's
-operations, parameters or buffers and no step of its own (``Evaluator``'s ``present``). That is
-the variant's own evaluation exactly when every figure of a layer it has is the figure its own
-layer list gives, which ``check`` establishes before any figure is taken:
+operations, parameters or buffers and no step of its own (``Evaluator``'s ``copies``). Where
+the blocks are identical (no field of the repeat's layers reads the block index ``i``, and the
+second block ends in the shape it starts from), the union keeps two blocks: the first, and the
+second standing for blocks 2..B, counted B - 1 times; an identical block has identical costs,
+sizes and steps, so one pass over four blocks' worth of layers costs every count up to any size.
+
+That is each variant's own evaluation exactly when every figure of a layer it has is the figure
+its own layer list gives, which ``check`` establishes before any figure is taken:
 
 - the repeat is a chain: each block reads only its own layers and the previous block's output
   (the first block, the layer before the repeat), and after the repeat only the next layer
@@ -20,7 +25,7 @@ layer list gives, which ``check`` establishes before any figure is taken:
 - the setup selects no layer by position (weights and biases ``all`` or ``none``: a ``last`` k
   depends on the count), every variant has at least one block, no procedure recomputes segments
   (checkpoints depend on the body's length), the output, logits and head lie after the repeat,
-  and the memory is the paper's rules (a schedule's tensors carry no masks).
+  and the memory is the paper's rules (a schedule's tensors carry no copies).
 
 Where any of this fails, the sweep evaluates each count apart, as before; the figures are the
 same either way (``tests/test_sweep_union.py`` compares both on every figure).
@@ -44,11 +49,12 @@ class Region:
     start: int  # the index, in the expanded layers, of the first block's first layer
     size: int  # layers per block
     counts: np.ndarray  # each variant's number of blocks
-    widest: int  # the union's number of blocks
+    built: int  # blocks in the union: the largest count, or 2 where the second stands for all after it
+    identical: bool  # the second block stands for blocks 2..B
 
     @property
     def end(self) -> int:
-        return self.start + self.widest * self.size
+        return self.start + self.built * self.size
 
 
 def axis(keys: list[np.ndarray], repeats: int) -> int | None:
@@ -78,8 +84,8 @@ def eligible(procedures, memory: str, setup) -> bool:
 
 def resolve(data: Mapping[str, Any], values: Mapping[str, Any], origin: str, key: int,
             n: int) -> tuple[dict, Region] | None:
-    """The spec expanded at the largest count of the repeat behind structure key ``key`` (the
-    ``key``-th repeat entry, from 1), and where that repeat lies; None where some variant has no block."""
+    """The spec expanded for the union of the repeat behind structure key ``key`` (the ``key``-th
+    repeat entry, from 1), and where that repeat lies; None where some variant has no block."""
     layers = list(data["layers"])
     repeats = [k for k, e in enumerate(layers) if isinstance(e, dict) and "repeat" in e]
     entry = repeats[key - 1]
@@ -95,15 +101,22 @@ def resolve(data: Mapping[str, Any], values: Mapping[str, Any], origin: str, key
         else:
             start += 1
     widest = int(counts.max())
-    layers[entry] = {**layers[entry], "repeat": widest}
+    identical = widest > 2 and not P.reads_block_index(layers[entry]["layers"])
+    built = 2 if identical else widest
+    layers[entry] = {**layers[entry], "repeat": built}
     concrete = P.resolve({**data, "layers": layers}, values, origin)
-    return concrete, Region(start, len(layers[entry]["layers"]), counts, widest)
+    return concrete, Region(start, len(layers[entry]["layers"]), counts, built, identical)
 
 
-def masks(model, region: Region) -> dict[str, np.ndarray]:
-    """Layer -> which variants have it, for the blocks some variant lacks."""
+def copies(model, region: Region) -> dict[str, np.ndarray]:
+    """Layer -> its copies in each variant, for the blocks not every variant has once: 1 or 0 in a
+    union of every block, B - 1 for the second block standing for blocks 2..B."""
     out = {}
-    for block in range(int(region.counts.min()) + 1, region.widest + 1):
+    if region.identical:
+        for layer in _block(model, region, 2):
+            out[layer.name] = region.counts - 1
+        return out
+    for block in range(int(region.counts.min()) + 1, region.built + 1):
         have = region.counts >= block
         for layer in _block(model, region, block):
             out[layer.name] = have
@@ -117,14 +130,14 @@ def _block(model, region: Region, block: int) -> list:
 
 
 def check(model, plan, region: Region, entries: list[dict], procedures) -> str | None:
-    """Why masking the union would not give each variant's own figures, or None where it would
-    (the conditions are the module's docstring)."""
+    """Why the union would not give each variant's own figures, or None where it would (the
+    conditions are the module's docstring)."""
     layers = model.layers
     if 1 + region.end >= len(layers):
         return "nothing follows the repeat"
     if entries[region.end].get("inputs") is not None:
         return "the layer after the repeat names its input"
-    blocks = [_block(model, region, b) for b in range(1, region.widest + 1)]
+    blocks = [_block(model, region, b) for b in range(1, region.built + 1)]
     inside = {layer.name for block in blocks for layer in block}
     before = layers[region.start].name  # the layer the first block reads (layers[0] is the input)
     ends = [block[-1] for block in blocks]
@@ -154,7 +167,10 @@ def check(model, plan, region: Region, entries: list[dict], procedures) -> str |
                 plan.feeds_weights[name], plan.reaches_output[name], len(error_senders(model, plan, name)))
 
     target = facts(last.name)
-    for b in np.unique(region.counts).tolist():
+    # the ends that stand for a variant's last block; the second block, standing for all after the
+    # first, must also start as it ends (then every later block sees what the second sees)
+    standing = [1, 2] if region.identical else np.unique(region.counts).tolist()
+    for b in standing:
         end = ends[b - 1]
         if end.dtype != last.dtype or end.kind != last.kind or len(end.output_shape) != len(last.output_shape):
             return f"block {b} ends unlike the last block"
