@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .dtypes import dtype_bytes
-from .memory import Peak, apply_rule, buffers
+from .memory import Peak, apply_rule
 from .setups import WORKING_ROLES
 from .sizes import nbytes
 

@@ -190,7 +190,8 @@ class Evaluator:
         accounting = accounting or self.accounting
         if self.copies and (accounting != "paper" or procedure.phase(phase_name).memory_rule(self.model.supervised)
                              is None):
-            raise ValueError("a union of layer lists is counted by the paper's rules only: a schedule's tensors carry no copies")
+            raise ValueError("a union of layer lists is counted by the paper's rules only: "
+                             "a schedule's tensors carry no copies")
         if accounting == "paper":
             return acc.paper(self.model, procedure, phase_name, self.plan, self.sizes, self.patches)
         if accounting == "saved-for-backward":

@@ -12,7 +12,7 @@ the logits' input, whose update waits for e.
 from __future__ import annotations
 
 from . import Schedule
-from .bp import _Errors, error_step, forward_pass, release_after
+from .bp import error_step, forward_pass, release_after
 from .common import reached_by_update, training_step, transient
 from .inference import inputs, walk
 

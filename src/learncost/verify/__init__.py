@@ -228,7 +228,6 @@ def _without_params(role: str) -> bool:
 
 
 def _memory(ev, proc: Procedure, phase_name: str, step) -> MemoryCheck:
-    from .. import accounting as acc
     from ..schedules import build, live_peak
 
     setup = ev.setup
