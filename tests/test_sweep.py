@@ -127,6 +127,27 @@ def test_every_variant_equals_its_own_analysis(model, values):
                 assert s.fits(r.procedure, mcu, r.phase)[v] == check(r.ram_bytes, r.params_bytes, mcu).fits
 
 
+def test_normalizations_whose_width_varies_sweep_as_analyze_counts_them():
+    """batch_norm and layer_norm formulas ask whether the layer has a shift / a scale: over a sweep the
+    parameter counts are arrays (one per width), which once made that question a numpy truth-value error."""
+    spec = {"name": "norms", "classes": 3, "parameters": {"width": {"default": 4}},
+            "input": {"shape": [6, 6, 2]},
+            "layers": [{"name": "c", "kind": "conv2d", "filters": "=width", "kernel": 3},
+                       {"name": "bn", "kind": "batch_norm"},
+                       {"name": "pool", "kind": "avg_pool2d", "global": True},
+                       {"name": "d", "kind": "dense", "units": "=2 * width"},
+                       {"name": "ln", "kind": "layer_norm"},
+                       {"name": "fc", "kind": "dense", "units": 3}]}
+    s = sweep.run(spec, {"width": [4, 8]}, mcus=["disco-f746ng"])
+    for v, width in enumerate([4, 8]):
+        a = analyze(model_from_data(spec, origin="t", values={"width": width}), mcus=["disco-f746ng"])
+        for r in a.rows:
+            assert (s.macc[(r.procedure, r.phase)][v], s.ram[(r.procedure, r.phase)][v]) == (r.macc, r.ram_bytes)
+    # by hand, width 4: bn's forward is gamma x + beta on 4x4x4 = 64 elements, 2 MACC each
+    bn = next(lr for lr in analyze(model_from_data(spec, origin="t"), ["bp"]).layers if lr.name == "bn")
+    assert bn.macc["forward"] == 128
+
+
 def test_impossible_variants_are_set_aside_with_their_reason():
     # a 5x5 valid convolution cannot run on a 4x4 input; 4.5 is not a whole number of pixels
     s = sweep.run(_spec(), {"res": [4, 4.5, 12], "width": [8]})

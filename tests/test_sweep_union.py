@@ -168,6 +168,9 @@ CASES = {
     # odd blocks 3x3, even blocks 1x1: not identical, so every block is kept, each masked where absent
     "blocks differing by index": (_edited(lambda s: s["layers"][1]["layers"][0].update(kernel="=1 + 2 * (i % 2)")),
                                   None),
+    # batch normalization left unfolded inside the blocks (its shift makes its forward 2 MACC an element)
+    "batch norm in the blocks": (_edited(lambda s: s["layers"][1]["layers"].insert(1, {"name": "bn{i}",
+                                                                                     "kind": "batch_norm"})), None),
     "a block reading the stem": (_edited(lambda s: s["layers"][1]["layers"][1].update(inputs=["stem"])),
                                  "reads outside itself"),
     "no weights after the repeat": (_edited(lambda s: (s["layers"].pop(), s.update(classes="=width"))),

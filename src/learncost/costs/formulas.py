@@ -9,7 +9,7 @@ element-wise add, multiply or divide.
 
 from __future__ import annotations
 
-from ..ir import Dims, Layer, Model
+from ..ir import Dims, Layer, Model, any_true
 from .registry import formula, model_formula
 
 CONV = "conv2d"
@@ -299,7 +299,7 @@ def layer_norm_forward(d: Dims, layer: Layer) -> int:
     mean (E), var + eps (one per row), x_hat = (x - mean) r with r = 1 / sqrt(var + eps) (E; the root is not a
     MACC), gamma x_hat + beta (2 E where affine): 7 E + E / F (5 E + E / F without gamma and beta)."""
     e, rows = layer.output_elements, layer.output_elements // layer.output_shape[-1]
-    return (7 if layer.weights else 5) * e + rows
+    return (7 if any_true(layer.weights) else 5) * e + rows
 
 
 @formula("layer_norm", "backward")
@@ -308,7 +308,7 @@ def layer_norm_backward(d: Dims, layer: Layer) -> int:
     dx = r (g' - mean(g') - x_hat mean(g' x_hat)): the two means (2 E), g' x_hat (E), x_hat times its mean (E),
     two subtractions (2 E) and the product by r (E): 13 E + E / F (12 E + E / F without gamma)."""
     e, rows = layer.output_elements, layer.output_elements // layer.output_shape[-1]
-    return (13 if layer.weights else 12) * e + rows
+    return (13 if any_true(layer.weights) else 12) * e + rows
 
 
 @formula("matmul", "forward")
@@ -516,7 +516,7 @@ def lrn_backward(d: Dims, layer: Layer) -> int:
 def batch_norm_forward(d: Dims, layer: Layer) -> int:
     """A multiply and an add per element, as ``mul`` and ``add`` count them (and a layer normalization's gamma x_hat
     + beta): 2 * H_out * W_out * C_out; E without the shift."""
-    return (2 if layer.biases else 1) * layer.output_elements
+    return (2 if any_true(layer.biases) else 1) * layer.output_elements
 
 
 @formula("batch_norm", "backward")
