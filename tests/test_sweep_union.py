@@ -17,6 +17,7 @@ from learncost import params as P
 from learncost import sweep, union
 from learncost.analysis import analyze
 from learncost.engines import Rates, cycles
+from learncost.errors import LimitError
 from learncost.ir import Layer, Model
 from learncost.memory import Candidate, buffers, peak
 from learncost.setups import load as load_setup
@@ -231,6 +232,33 @@ def test_feedback_procedures_take_the_union_with_their_matrices_masked(feedback,
     flash = s.flash[("fa", "training")]
     if feedback == "flash":  # B_l on every layer that passes an error on: more flash with more blocks
         assert (flash > s.params_bytes).all() and flash[1] > flash[0]
+
+
+def test_a_union_lifts_the_limit_on_layer_lists_evaluated_apart(spy):
+    """1,000 block counts hold 1,507,500 layers over their lists (3 b + 6 each), past the 50,000 one sweep
+    evaluates a list at a time (``limits.MAX_SWEEP_LAYERS``); as a union of two identical blocks they are one
+    pass. The 1,000-block variant equals its own analysis."""
+    values = {"filters": [8, 16], "blocks": list(range(1, 1001))}
+    s = sweep.run("kws", values, ["bp", "ff"], ["stm32h735g-dk"])
+    assert spy == [None] and spy.identical == [True] and s.valid.all()
+    a = analyze(model_from_data(builtin_spec("kws"), origin="t", values={"filters": 16, "blocks": 1000}),
+                ["bp", "ff"], ["stm32h735g-dk"])
+    for r in a.rows:
+        key = (r.procedure, r.phase)
+        assert (s.macc[key][1999], s.ram[key][1999]) == (r.macc, r.ram_bytes)
+
+
+def test_the_limit_on_layer_lists_holds_where_the_union_cannot_serve(spy):
+    values = {"filters": [8], "blocks": list(range(1, 1001))}
+    # declined before building (a last-k selection): refused before any pass, as before the union
+    with pytest.raises(LimitError, match="1,000 distinct layer lists with 1,507,500 layers"):
+        sweep.run("kws", values, ["bp"], ["stm32h735g-dk"], setup="last-k")
+    assert spy == []
+    # declined by the check (no weights after the repeat): refused before the first pass per count
+    spec = _edited(lambda s: (s["layers"].pop(), s.update(classes="=width")))
+    with pytest.raises(LimitError, match="1,000 distinct layer lists"):
+        sweep.run(spec, {"width": [4], "blocks": list(range(1, 1001))}, ["bp"], ["stm32h735g-dk"])
+    assert len(spy) == 1 and "trained or read unlike" in spy[0]
 
 
 def test_a_count_of_zero_declines_the_union(spy, monkeypatch):

@@ -33,7 +33,8 @@ MAX_EXPR_BITS = 256
 MAX_NAME_CHARS = 256
 #: dimensions of a shape
 MAX_RANK = 8
-#: layers evaluated by one sweep, summed over its layer lists (each list is one pass of Python work)
+#: layers evaluated by one sweep, summed over the layer lists it evaluates apart (each list is one pass of
+#: Python work; lists that share a pass over their union, ``union``, are not counted)
 MAX_SWEEP_LAYERS = 50_000
 #: seconds allowed for parsing one model file (it runs in a child process that is killed after)
 DEFAULT_READ_TIMEOUT = 6.0

@@ -430,9 +430,11 @@ def _check_expansion(count: int, body: list, others: int, where: str) -> None:
                              "(long names or notes)", location=where, code="LC-LIMIT-EXPANSION")
 
 
-def structure(data: Mapping[str, Any], values: Mapping[str, Any], origin: str) -> list[Any]:
+def structure(data: Mapping[str, Any], values: Mapping[str, Any], origin: str, *, lists: bool = True) -> list[Any]:
     """The values that change the layer list (repeat counts) and the classes: a sweep groups
-    its variants by these, since only variants of one structure can be evaluated together."""
+    its variants by these, since only variants of one structure can be evaluated together.
+    Refuses a variant deeper than a model may be, and (``lists``) a sweep whose distinct layer
+    lists hold more layers than one sweep evaluates a list at a time (``_check_sweep_layers``)."""
     classes = _value(data.get("classes"), values, f"{origin}: classes")
     if classes is not None and (isinstance(classes, bool) or not (isinstance(classes, int) or _is_array(classes))):
         raise SpecError(f"must be a whole number of classes, got {printable(repr(classes))[:60]}",
@@ -447,14 +449,16 @@ def structure(data: Mapping[str, Any], values: Mapping[str, Any], origin: str) -
             blocks.append((keys[-1], len(body) if isinstance(body, list) else 1))
         else:
             fixed += 1
-    _check_sweep_layers(fixed, blocks, values, origin)
+    _check_sweep_layers(fixed, blocks, values, origin, lists)
     return keys
 
 
-def _check_sweep_layers(fixed: int, blocks: list[tuple[Any, int]], values: Mapping[str, Any], origin: str) -> None:
-    """A sweep's work grows with the layers of each distinct layer list (one pass of Python work
-    each): refuse, before any work, a variant deeper than a model may be or a sweep whose distinct
-    layer lists sum to more than ``limits.MAX_SWEEP_LAYERS``."""
+def _check_sweep_layers(fixed: int, blocks: list[tuple[Any, int]], values: Mapping[str, Any], origin: str,
+                        lists: bool = True) -> None:
+    """A sweep's work grows with the layers of each distinct layer list it evaluates apart (one pass of
+    Python work each): refuse, before any work, a variant deeper than a model may be or (``lists``) a
+    sweep whose distinct layer lists sum to more than ``limits.MAX_SWEEP_LAYERS``. A sweep whose lists
+    may share one pass (``union``) checks the lists only where they cannot."""
     from .errors import LimitError
 
     if not blocks:
@@ -469,6 +473,8 @@ def _check_sweep_layers(fixed: int, blocks: list[tuple[Any, int]], values: Mappi
         raise LimitError(f"the variant {describe(values, bad)} has {int(per_variant[bad]):,} "
                          f"layers, more than the {limits.MAX_LAYERS:,} a model may have", location=origin,
                          code="LC-LIMIT-LAYERS", hint="sweep fewer blocks")
+    if not lists:
+        return
     distinct, first = np.unique(counts, axis=0, return_index=True)
     total = int(per_variant[first].sum())
     if total > limits.MAX_SWEEP_LAYERS:

@@ -351,14 +351,19 @@ def run(spec: Any, values: Mapping[str, Iterable] | None = None, procedures: Ite
                     result.cycles[(proc.id, phase, m_id)] = np.zeros(n)
 
     model_grid = {k: v for k, v in grid.items() if k in declared}
+    # variants that differ only in one repeat's count share a pass over the union of their layer lists;
+    # the limit on the layers of lists evaluated apart applies where they cannot (checked before any pass)
+    eligible = union.eligible(procs, result.memory, base_setup)
     structure = [np.broadcast_to(np.asarray(k if k is not None else -1), (n,))
-                 for k in P.structure(data, model_grid, origin)]
-    # variants that differ only in one repeat's count share a pass over the union of their layer lists
-    key = union.axis(structure, len(structure) - 1) if union.eligible(procs, result.memory, base_setup) else None
+                 for k in P.structure(data, model_grid, origin, lists=not eligible)]
+    key = union.axis(structure, len(structure) - 1) if eligible else None
+    if eligible and key is None:
+        P.structure(data, model_grid, origin)
     keys = [k for j, k in enumerate(structure) if j != key]
     keys += [np.asarray(grid[k], dtype=np.float64) for k in setup_declared]
     _, group_of = np.unique(np.stack(keys, axis=1), axis=0, return_inverse=True)
-    context = _Context(data, origin, setup_data, setup_origin, base_setup, tuple(declared), tuple(setup_declared))
+    context = _Context(data, origin, setup_data, setup_origin, base_setup, tuple(declared), tuple(setup_declared),
+                       lambda: P.structure(data, model_grid, origin))
     done = 0
     for g in range(int(group_of.max()) + 1):
         members = np.flatnonzero(group_of.ravel() == g)
@@ -386,6 +391,8 @@ class _Context:
     setup: S.Setup
     model_parameters: tuple[str, ...]
     setup_parameters: tuple[str, ...]
+    #: refuses, as a limit, a sweep whose layer lists are too many to evaluate apart (``params.structure``)
+    check_lists: Callable[[], Any] = lambda: None
 
     def setup_at(self, result: Sweep, variant: int) -> S.Setup:
         if not self.setup_parameters:
@@ -459,6 +466,7 @@ def _evaluate_union(result: Sweep, ctx: _Context, members: np.ndarray, key: int,
             return
     except SpecError:
         pass  # some variant is impossible: the count that has it says why
+    ctx.check_lists()  # one pass per count from here: within the limit, or refused before that work
     for count in np.unique(counts):
         _evaluate_group(result, ctx, members[counts == count])
 
