@@ -16,10 +16,10 @@ from .catalog import MCU, _data, submissions
 from .errors import LearncostError
 
 PAPER = "paper"
-#: layer kind -> rate class; every other kind (pools, element-wise, normalization) runs at the dense rate: no
-#: benchmark separates them, and like a dense layer they stream each operand once
 #: the rate classes an engine profile gives cycles/MACC for, in the order sums over them are taken
 RATE_CLASSES = ("conv", "depthwise", "dense")
+#: layer kind -> rate class; every other kind (pools, element-wise, normalization) runs at the dense rate: no
+#: benchmark separates them, and like a dense layer they stream each operand once
 KIND_CLASS = {"conv2d": "conv", "conv2d_transpose": "conv", "depthwise_conv2d": "depthwise", "dense": "dense",
               "matmul": "dense"}
 
@@ -131,13 +131,15 @@ def cycles(rates: "Rates", breakdown: dict, model, copies: dict | None = None):
     by_class: dict[str, Any] = {}
     calls: Any = 0
     copies = copies or {}
+    counted = bool(rates.overhead_cycles)  # every shipped profile has none: no calls to count
     for layer, ops in breakdown.items():
         cls = kind_class(model.by_name[layer].kind)
         k = copies.get(layer)
         for macc in ops.values():
             by_class[cls] = by_class.get(cls, 0) + macc
-            made = (macc != 0) if hasattr(macc, "shape") else 1
-            calls = calls + (made if k is None else made * k)
+            if counted:
+                made = (macc != 0) if hasattr(macc, "shape") else 1
+                calls = calls + (made if k is None else made * k)
     total = sum(by_class[cls] * rates.cycles_per_macc[cls] for cls in RATE_CLASSES if cls in by_class)
     return total + rates.overhead_cycles * calls
 
